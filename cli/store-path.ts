@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../proxy/config/load.js';
+import { openSqliteStore } from '../proxy/store/sqlite-store.js';
+import type { SessionStore } from '../proxy/store/types.js';
+import { type Parsed, str, UsageError } from './args.js';
+
+/** `--store` if given, else the config's store (`--config` or ./bastion.yaml), else ./bastion.db. */
+export function resolveStorePath(p: Parsed): string {
+  const explicit = str(p, 'store');
+  if (explicit) return path.resolve(explicit);
+  const config = str(p, 'config') ?? (existsSync('bastion.yaml') ? 'bastion.yaml' : undefined);
+  if (config) return loadConfig(config).store;
+  return path.resolve('bastion.db');
+}
+
+/** Opens the store read-only; a missing store is a usage error. */
+export function openStoreForReading(p: Parsed): SessionStore {
+  const file = resolveStorePath(p);
+  if (!existsSync(file)) throw new UsageError(`no store at ${file} (use --store PATH)`);
+  return openSqliteStore(file, { readonly: true });
+}

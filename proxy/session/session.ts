@@ -1,0 +1,492 @@
+// One client connection end to end: startup (TLS, protocol negotiation), authentication as an
+// identity, the upstream login with the gateway's credentials, then the relay of frames in both
+// directions with recording, statement tracking and backpressure.
+// https://www.postgresql.org/docs/current/protocol-flow.html
+
+import { randomUUID } from 'node:crypto';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { SessionInfo, StatementRecord } from '../../shared/types.js';
+import type { ConnectionConfig, IdentityConfig, LimitsConfig } from '../config/types.js';
+import { GatewayError, SqlState } from '../errors.js';
+import { FrameRecorder } from '../store/recorder.js';
+import type { StoreWriter } from '../store/writer.js';
+import type { ServerTls } from '../tls/server-tls.js';
+import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
+import { FieldError } from '../wire/fields.js';
+import { BadLengthError, MessageFramer, MessageTooLargeError } from '../wire/framer.js';
+import * as msg from '../wire/messages.js';
+import { SegmentList } from '../wire/segments.js';
+import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
+import { parseStartupPacket, StartupParseError } from '../wire/startup.js';
+import type { CancelRegistry } from './cancel.js';
+import { scramAuthenticate, type VerifierCache } from './client-auth.js';
+import { StatementTracker } from './statements.js';
+import { connectUpstream, type UpstreamLink } from './upstream.js';
+
+export interface Logger {
+  info(m: string): void;
+  warn(m: string): void;
+  error(m: string): void;
+}
+
+/** What a session reports to the core (live inspector, metrics). */
+export interface SessionEvents {
+  opened?(s: SessionInfo): void;
+  statement?(s: StatementRecord): void;
+  closed?(s: SessionInfo): void;
+}
+
+export interface SessionContext {
+  connection: ConnectionConfig;
+  identities: ReadonlyMap<string, IdentityConfig>;
+  verifiers: VerifierCache;
+  tls: ServerTls | null;
+  writer: StoreWriter;
+  cancels: CancelRegistry;
+  limits: LimitsConfig;
+  log: Logger;
+  events: SessionEvents;
+}
+
+const Step = {
+  Startup: 'startup',
+  Auth: 'auth',
+  Connecting: 'connecting',
+  Ready: 'ready',
+  Closed: 'closed',
+} as const;
+type Step = (typeof Step)[keyof typeof Step];
+
+/** Startup parameters passed on to the upstream. Others (notably `options`, which can set any GUC such as `role`) are dropped. */
+const FORWARDED_PARAMS = new Set([
+  'application_name',
+  'client_encoding',
+  'datestyle',
+  'timezone',
+  'extra_float_digits',
+  'intervalstyle',
+  'search_path',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+  'bytea_output',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'default_transaction_read_only',
+  'default_transaction_isolation',
+]);
+
+/** A message that can never execute: the upstream answers it with a syntax error, which is replaced. */
+const NEVER_RUNS = 'BASTION REFUSED )';
+
+export class ClientSession {
+  readonly id = randomUUID();
+  private step: Step = Step.Startup;
+  private client: net.Socket;
+  private upstream: net.Socket | null = null;
+  private readonly recorder: FrameRecorder;
+  private tracker: StatementTracker | null = null;
+  private info: SessionInfo;
+  private cancelPid = 0;
+  private endReason: string | null = null;
+  private readonly clientFramer: MessageFramer;
+  private readonly serverFramer: MessageFramer;
+  private readonly toUpstream = new SegmentList();
+  private readonly toClient = new SegmentList();
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(
+    socket: net.Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.client = socket;
+    socket.setNoDelay(true);
+    // A reset can come at any time; without a listener it would crash the gateway.
+    socket.on('error', (e) => this.ctx.log.warn(`session ${this.id}: client socket: ${e.message}`));
+    this.recorder = new FrameRecorder(ctx.writer, this.id);
+    this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
+    this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
+    this.done = new Promise((r) => {
+      this.resolveDone = r;
+    });
+    this.info = {
+      id: this.id,
+      identity: '',
+      authMethod: 'scram-sha-256',
+      connection: ctx.connection.name,
+      clientAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      applicationName: null,
+      database: null,
+      tls: false,
+      protocol: '3.0',
+      startedAt: this.recorder.startedAt,
+      endedAt: null,
+      endReason: null,
+      statements: 0,
+    };
+  }
+
+  get state(): Step {
+    return this.step;
+  }
+
+  /** Resolves when the session has ended and its close is queued for the store. */
+  get finished(): Promise<void> {
+    return this.done;
+  }
+
+  // ---- startup and authentication ----------------------------------------------------------
+
+  async run(): Promise<void> {
+    const deadline = Date.now() + this.ctx.limits.startupTimeoutMs;
+    let reader = new SocketReader(this.client);
+    try {
+      let minor = 0;
+      let params: Record<string, string>;
+      for (;;) {
+        const body = await reader.readStartupPacket(MAX_STARTUP_PACKET, deadline);
+        this.recordStartup(body);
+        const packet = parseStartupPacket(body);
+        if (packet.kind === 'cancel') {
+          reader.detach();
+          this.step = Step.Closed;
+          await this.ctx.cancels.cancel(packet.pid, packet.key).catch((e) => {
+            this.ctx.log.warn(`cancel forwarding failed: ${(e as Error).message}`);
+          });
+          this.client.destroy();
+          this.resolveDone();
+          return;
+        }
+        if (packet.kind === 'gssenc') {
+          this.client.write('N');
+          continue;
+        }
+        if (packet.kind === 'ssl') {
+          if (this.info.tls || this.ctx.tls === null) {
+            this.client.write('N');
+            continue;
+          }
+          // Bytes sent after SSLRequest, before the handshake, would be unencrypted data
+          // smuggled into the TLS session (CVE-2021-23214): refuse.
+          if (reader.detach().length > 0) {
+            throw new GatewayError(SqlState.ProtocolViolation, 'received unencrypted data after SSL request');
+          }
+          this.client.write('S');
+          this.client = await this.startTls(this.client, deadline);
+          this.info.tls = true;
+          reader = new SocketReader(this.client);
+          continue;
+        }
+        minor = packet.minor;
+        params = packet.params;
+        if (packet.minor > LATEST_MINOR || packet.protocolOptions.length > 0) {
+          minor = Math.min(packet.minor, LATEST_MINOR);
+          this.send(msg.negotiateProtocolVersion(minor, packet.protocolOptions));
+        }
+        break;
+      }
+      this.info.protocol = `3.${minor}`;
+      this.info.database = params.database ?? null;
+      this.info.applicationName = params.application_name ?? null;
+      await this.authenticate(reader, params, deadline);
+      this.step = Step.Connecting;
+      const link = await connectUpstream(this.ctx.connection.upstream, this.forwardedParams(params), {
+        timeoutMs: Math.max(1000, deadline - Date.now()),
+        maxMessageSize: this.ctx.limits.maxMessageSize,
+      });
+      const leftover = reader.detach();
+      this.beginRelay(link, minor, leftover);
+    } catch (e) {
+      reader.detach();
+      this.failStartup(e);
+    }
+  }
+
+  private startTls(socket: net.Socket, deadline: number): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const t = new tls.TLSSocket(socket, { isServer: true, secureContext: this.ctx.tls!.context });
+      const timer = setTimeout(() => reject(new GatewayError(SqlState.ProtocolViolation, 'TLS handshake timed out')), Math.max(1, deadline - Date.now()));
+      t.once('secure', () => {
+        clearTimeout(timer);
+        t.on('error', (e) => this.ctx.log.warn(`session ${this.id}: client TLS socket: ${e.message}`));
+        resolve(t);
+      });
+      t.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  }
+
+  private forwardedParams(params: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(params)) {
+      if (FORWARDED_PARAMS.has(k.toLowerCase())) out[k] = v;
+    }
+    return out;
+  }
+
+  private async authenticate(reader: SocketReader, params: Record<string, string>, deadline: number): Promise<void> {
+    this.step = Step.Auth;
+    if (params.replication !== undefined && params.replication !== 'false' && params.replication !== 'off') {
+      throw new GatewayError(SqlState.FeatureNotSupported, 'replication connections are not supported by the gateway');
+    }
+    const user = params.user;
+    if (!user) throw new GatewayError(SqlState.InvalidAuthorization, 'no PostgreSQL user name specified in startup packet');
+    this.info.identity = user;
+    const identity = this.ctx.identities.get(user);
+    if (identity?.oidc) {
+      this.info.authMethod = 'oidc';
+      throw new GatewayError(SqlState.InvalidAuthorization, `identity "${user}" uses OIDC, which this gateway version cannot verify yet`);
+    }
+    await scramAuthenticate(
+      {
+        reader,
+        send: (b) => this.send(b),
+        recordRedacted: (dir, b) => {
+          this.recorder.begin(dir);
+          this.recorder.frameBytes(b);
+          this.recorder.end();
+        },
+        deadline,
+        maxMessageSize: this.ctx.limits.maxMessageSize,
+      },
+      user,
+      identity,
+      this.ctx.verifiers,
+      this.info.tls ? this.ctx.tls!.certDer : null,
+    );
+    // Checked only after the password so that connection rights cannot be probed without it.
+    if (!identity!.connections.includes(this.ctx.connection.name)) {
+      throw new GatewayError(
+        SqlState.InvalidAuthorization,
+        `identity "${user}" is not allowed to use connection "${this.ctx.connection.name}"`,
+      );
+    }
+    this.recorder.open({ ...this.info });
+    this.ctx.events.opened?.({ ...this.info });
+  }
+
+  /** Records a startup-phase packet as a type-0 frame (see FrameChunk). */
+  private recordStartup(body: Buffer): void {
+    const b = Buffer.allocUnsafe(5 + body.length);
+    b[0] = 0;
+    b.writeInt32BE(4 + body.length, 1);
+    body.copy(b, 5);
+    this.recorder.begin('client');
+    this.recorder.frameBytes(b);
+    this.recorder.end();
+  }
+
+  /** Sends a message the gateway made, and records it. */
+  private send(b: Buffer): void {
+    this.recorder.begin('server');
+    this.recorder.frameBytes(b);
+    this.recorder.end();
+    this.client.write(b);
+  }
+
+  private failStartup(e: unknown): void {
+    if (e instanceof SocketClosedError || this.step === Step.Closed) {
+      this.close('client disconnected during startup');
+      return;
+    }
+    let err: GatewayError;
+    if (e instanceof GatewayError) err = e;
+    else if (e instanceof StartupParseError) err = new GatewayError(SqlState.ProtocolViolation, e.message);
+    else {
+      this.ctx.log.error(`session ${this.id}: startup failed: ${(e as Error).stack ?? e}`);
+      err = new GatewayError(SqlState.InternalError, 'internal error in the gateway');
+    }
+    if (err.code === SqlState.UnableToConnect) {
+      this.ctx.log.warn(`session ${this.id}: upstream of "${this.ctx.connection.name}": ${err.detail ?? err.message}`);
+    }
+    this.fatal(err);
+    this.close(`refused: ${err.code} ${err.message}`);
+  }
+
+  private fatal(err: GatewayError): void {
+    if (this.client.destroyed || !this.client.writable) return;
+    const b = msg.errorResponse({ severity: 'FATAL', code: err.code, message: err.message, detail: err.detail, hint: err.hint });
+    this.recorder.begin('server');
+    this.recorder.frameBytes(b);
+    this.recorder.end();
+    this.client.end(b);
+  }
+
+  // ---- relay ---------------------------------------------------------------------------------
+
+  private beginRelay(link: UpstreamLink, minor: number, clientLeftover: Buffer): void {
+    this.upstream = link.socket;
+    const issued = this.ctx.cancels.issue(this.ctx.connection.upstream, link.pid, link.key, minor >= 2 ? 32 : 4);
+    this.cancelPid = issued.pid;
+    this.tracker = new StatementTracker(this.id, this.ctx.limits.captureLimit, this.recorder, (s) => this.onStatement(s));
+    const hello = [msg.authenticationOk()];
+    for (const [k, v] of link.parameters) hello.push(msg.parameterStatus(k, v));
+    hello.push(msg.backendKeyData(issued.pid, issued.key));
+    hello.push(msg.readyForQuery(link.status));
+    this.recorder.begin('server');
+    for (const b of hello) {
+      // The cancel key is a live secret of this session: the store gets it zeroed.
+      this.recorder.frameBytes(b[0] === Backend.BackendKeyData ? msg.backendKeyData(issued.pid, Buffer.alloc(issued.key.length)) : b);
+    }
+    this.recorder.end();
+    this.client.write(Buffer.concat(hello));
+    this.step = Step.Ready;
+
+    const client = this.client;
+    const upstream = link.socket;
+    client.on('data', (d: Buffer) => this.onClientData(d));
+    upstream.on('data', (d: Buffer) => this.onServerData(d));
+    client.on('close', () => this.close(this.endReason ?? 'client disconnected'));
+    upstream.on('close', () => this.onUpstreamClosed());
+    upstream.on('error', (e) => this.ctx.log.warn(`session ${this.id}: upstream socket: ${e.message}`));
+    client.on('drain', () => upstream.resume());
+    upstream.on('drain', () => client.resume());
+    if (link.leftover.length > 0) this.onServerData(link.leftover);
+    if (clientLeftover.length > 0) this.onClientData(clientLeftover);
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.step !== Step.Ready) return;
+    const framer = this.clientFramer;
+    const tracker = this.tracker!;
+    const rec = this.recorder;
+    framer.push(chunk);
+    rec.begin('client');
+    try {
+      while (framer.next()) {
+        const { type, buf, start, end } = framer;
+        const seq = rec.frame(buf, start, end);
+        if (!rec.healthy && (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall)) {
+          this.refuse(type, buf, start, end, seq, {
+            code: SqlState.IoError,
+            message: 'the gateway cannot record this session right now, so it refuses new statements',
+            hint: 'retry when the gateway has recovered; see its log',
+          });
+          continue;
+        }
+        tracker.onClient(type, buf, start, end, seq);
+        this.toUpstream.pass(buf, start, end);
+        if (type === Frontend.Terminate) {
+          this.endReason = 'client terminated';
+          break;
+        }
+      }
+    } catch (e) {
+      rec.end();
+      this.protocolViolation(e);
+      return;
+    }
+    rec.end();
+    if (!this.toUpstream.writeTo(this.upstream!)) this.client.pause();
+    if (this.endReason === 'client terminated') this.upstream!.end();
+  }
+
+  /** Sends the upstream a message that fails in place of the refused one (see NEVER_RUNS). */
+  private refuse(type: number, buf: Buffer, start: number, end: number, seq: number, error: msg.ErrorFields): void {
+    this.tracker!.refuse(type, buf, start, end, seq, 'block', null, msg.errorResponse(error));
+    if (type === Frontend.Parse) {
+      const name = buf.subarray(start + 5, buf.indexOf(0, start + 5) + 1);
+      this.toUpstream.add(msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]));
+    } else {
+      this.toUpstream.add(msg.query(NEVER_RUNS));
+    }
+  }
+
+  private onServerData(chunk: Buffer): void {
+    if (this.step !== Step.Ready) return;
+    const framer = this.serverFramer;
+    const tracker = this.tracker!;
+    const rec = this.recorder;
+    framer.push(chunk);
+    rec.begin('server');
+    try {
+      while (framer.next()) {
+        const { type, buf, start, end } = framer;
+        const capture = tracker.onServer(type, buf, start, end, rec.nextSeq);
+        if (tracker.replacement !== null) {
+          const r = tracker.replacement;
+          tracker.replacement = null;
+          rec.frameBytes(r);
+          this.toClient.add(r);
+          continue;
+        }
+        if (capture) rec.frame(buf, start, end);
+        this.toClient.pass(buf, start, end);
+      }
+    } catch (e) {
+      rec.end();
+      this.toClient.writeTo(this.client);
+      this.upstreamViolation(e);
+      return;
+    }
+    rec.end();
+    if (!this.toClient.writeTo(this.client)) this.upstream!.pause();
+  }
+
+  private onStatement(s: StatementRecord): void {
+    this.info.statements++;
+    this.recorder.statement(s);
+    this.ctx.events.statement?.(s);
+  }
+
+  private protocolViolation(e: unknown): void {
+    let message: string;
+    if (e instanceof MessageTooLargeError || e instanceof BadLengthError || e instanceof FieldError) message = e.message;
+    else {
+      this.ctx.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
+      message = 'invalid message';
+    }
+    this.endReason = `protocol violation: ${message}`;
+    this.upstream?.end(msg.terminate());
+    this.fatal(new GatewayError(SqlState.ProtocolViolation, message));
+  }
+
+  private upstreamViolation(e: unknown): void {
+    this.ctx.log.error(`session ${this.id}: invalid data from upstream: ${(e as Error).message}`);
+    this.endReason = 'upstream protocol violation';
+    this.upstream?.destroy();
+    this.fatal(new GatewayError(SqlState.ProtocolViolation, `invalid data from the database: ${(e as Error).message}`));
+  }
+
+  private onUpstreamClosed(): void {
+    if (this.step === Step.Closed) return;
+    if (this.endReason === null && !this.client.destroyed) {
+      this.endReason = 'upstream lost';
+      this.fatal(new GatewayError(SqlState.ConnectionFailure, 'the connection to the database was lost'));
+    }
+    this.client.end();
+    this.close(this.endReason ?? 'upstream lost');
+  }
+
+  /** Ends the session for a gateway stop. */
+  shutdown(reason = 'gateway stopped'): void {
+    if (this.step === Step.Closed) return;
+    this.endReason ??= reason;
+    this.fatal(new GatewayError(SqlState.AdminShutdown, 'terminating connection: the gateway is stopping', undefined, undefined));
+    this.upstream?.end(msg.terminate());
+    this.close(reason);
+  }
+
+  private close(reason: string): void {
+    if (this.step === Step.Closed) return;
+    this.step = Step.Closed;
+    this.tracker?.abandon(`session ended: ${reason}`, this.recorder.nextSeq);
+    if (this.cancelPid) this.ctx.cancels.release(this.cancelPid);
+    this.upstream?.destroy();
+    if (!this.client.destroyed) {
+      // end() flushes what is queued (a final ErrorResponse); a client that never reads gets cut.
+      this.client.end();
+      setTimeout(() => this.client.destroy(), 5000).unref();
+    }
+    this.info.endedAt = this.recorder.epochNow();
+    this.info.endReason = reason;
+    this.recorder.close(reason, { ...this.info });
+    this.ctx.events.closed?.({ ...this.info });
+    this.resolveDone();
+  }
+}

@@ -1,0 +1,305 @@
+// Derives statements from the frames of a session. The server answers messages strictly in the
+// order they were sent, so a FIFO of what is awaiting an answer maps every response to its
+// statement: simple Queries and FunctionCalls end at ReadyForQuery; an extended-protocol
+// Execute ends at CommandComplete / EmptyQueryResponse / PortalSuspended / ErrorResponse, and
+// after an error the server skips everything up to the next Sync.
+// https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
+
+import { createHash, type Hash } from 'node:crypto';
+import type { Decision, StatementProtocol, StatementRecord } from '../../shared/types.js';
+import { Backend, Frontend } from '../wire/codes.js';
+import {
+  bindMessage,
+  closeTarget,
+  commandTag,
+  executePortal,
+  functionOid,
+  noticeFields,
+  parseMessage,
+  querySql,
+  tagRows,
+} from '../wire/fields.js';
+
+interface Running {
+  kind: 'statement';
+  protocol: StatementProtocol;
+  /** Simple Query and FunctionCall end at ReadyForQuery; Execute earlier. */
+  endsAtReady: boolean;
+  sql: string;
+  params: (string | null)[] | null;
+  startedAt: number;
+  firstFrame: number;
+  lastFrame: number;
+  dataRows: number;
+  tag: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  finished: boolean;
+  capturedBytes: number;
+  uncapturedBytes: number;
+  uncapturedRows: number;
+  digest: Hash | null;
+  decision: Decision;
+  rule: string | null;
+  /** Set when the gateway refused the statement: the upstream's error is replaced by this one. */
+  refusal: Buffer | null;
+}
+
+type Awaiting = Running | { kind: 'sync' };
+
+interface Portal {
+  sql: string;
+  params: (string | null)[];
+  bindFrame: number;
+}
+
+export interface StatementClock {
+  /** Epoch microseconds. */
+  epochNow(): number;
+}
+
+export class StatementTracker {
+  private readonly queue: Awaiting[] = [];
+  private readonly prepared = new Map<string, string>();
+  private readonly portals = new Map<string, Portal>();
+  private count = 0;
+  /** Statements awaiting their end. */
+  get inFlight(): number {
+    return this.queue.length;
+  }
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly captureLimit: number,
+    private readonly clock: StatementClock,
+    private readonly onStatement: (s: StatementRecord) => void,
+  ) {}
+
+  /**
+   * The ErrorResponse to send instead of the upstream's, set by `onServer` when the error belongs
+   * to a refused statement.
+   */
+  replacement: Buffer | null = null;
+
+  /**
+   * Records that the client message at frame `seq` is refused: the session sends the upstream a
+   * message that fails to parse in its place, so the server's own error handling (skip to Sync,
+   * abort the transaction) keeps everything in order, and the error it returns is replaced.
+   */
+  refuse(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    decision: Decision,
+    rule: string | null,
+    error: Buffer,
+  ): void {
+    let s: Running;
+    if (type === Frontend.Parse) {
+      const p = parseMessage(buf, start, end);
+      this.prepared.delete(p.name);
+      s = this.start('extended', p.sql, null, seq, false);
+    } else if (type === Frontend.Query) {
+      s = this.start('simple', querySql(buf, start, end), null, seq, true);
+    } else {
+      s = this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true);
+    }
+    s.decision = decision;
+    s.rule = rule;
+    s.refusal = error;
+  }
+
+  /** The SQL of a prepared statement, for policy checks at Bind/Execute time. */
+  preparedSql(name: string): string | undefined {
+    return this.prepared.get(name);
+  }
+
+  private start(protocol: StatementProtocol, sql: string, params: (string | null)[] | null, frame: number, endsAtReady: boolean): Running {
+    const s: Running = {
+      kind: 'statement',
+      protocol,
+      endsAtReady,
+      sql,
+      params,
+      startedAt: this.clock.epochNow(),
+      firstFrame: frame,
+      lastFrame: frame,
+      dataRows: 0,
+      tag: null,
+      errorCode: null,
+      errorMessage: null,
+      finished: false,
+      capturedBytes: 0,
+      uncapturedBytes: 0,
+      uncapturedRows: 0,
+      digest: null,
+      decision: 'allow',
+      rule: null,
+      refusal: null,
+    };
+    this.queue.push(s);
+    return s;
+  }
+
+  /** A client message was forwarded upstream as frame `seq`. */
+  onClient(type: number, buf: Buffer, start: number, end: number, seq: number): void {
+    switch (type) {
+      case Frontend.Query:
+        this.start('simple', querySql(buf, start, end), null, seq, true);
+        break;
+      case Frontend.Parse: {
+        const p = parseMessage(buf, start, end);
+        this.prepared.set(p.name, p.sql);
+        break;
+      }
+      case Frontend.Bind: {
+        const b = bindMessage(buf, start, end);
+        const sql = this.prepared.get(b.statement) ?? `/* unknown prepared statement "${b.statement}" */`;
+        this.portals.set(b.portal, { sql, params: b.params, bindFrame: seq });
+        break;
+      }
+      case Frontend.Execute: {
+        const name = executePortal(buf, start, end);
+        const p = this.portals.get(name);
+        this.start('extended', p?.sql ?? `/* unknown portal "${name}" */`, p?.params ?? null, p?.bindFrame ?? seq, false);
+        break;
+      }
+      case Frontend.Sync:
+        this.queue.push({ kind: 'sync' });
+        break;
+      case Frontend.FunctionCall:
+        this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true);
+        break;
+      case Frontend.Close: {
+        const c = closeTarget(buf, start, end);
+        if (c.what === 0x53) this.prepared.delete(c.name);
+        else this.portals.delete(c.name);
+        break;
+      }
+    }
+  }
+
+  private head(): Running | null {
+    for (const a of this.queue) {
+      if (a.kind === 'sync') return null;
+      if (!a.finished) return a;
+    }
+    return null;
+  }
+
+  /**
+   * A server message is about to be sent to the client as frame `seq`. Returns false when its
+   * bytes must not be stored because its statement passed the capture limit.
+   */
+  onServer(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    switch (type) {
+      case Backend.DataRow:
+      case Backend.CopyData: {
+        const s = this.head();
+        if (s === null) return true;
+        if (type === Backend.DataRow) s.dataRows++;
+        s.lastFrame = seq;
+        const len = end - start;
+        if (this.captureLimit === 0 || s.capturedBytes + len <= this.captureLimit) {
+          s.capturedBytes += len;
+          return true;
+        }
+        s.uncapturedBytes += len;
+        if (type === Backend.DataRow) s.uncapturedRows++;
+        s.digest ??= createHash('sha256');
+        s.digest.update(buf.subarray(start, end));
+        return false;
+      }
+      case Backend.CommandComplete: {
+        const s = this.head();
+        if (s === null) return true;
+        s.tag = commandTag(buf, start, end);
+        s.lastFrame = seq;
+        if (!s.endsAtReady) this.finish(s, seq);
+        return true;
+      }
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended: {
+        const s = this.head();
+        if (s !== null) {
+          s.lastFrame = seq;
+          if (!s.endsAtReady) this.finish(s, seq);
+        }
+        return true;
+      }
+      case Backend.ErrorResponse: {
+        const s = this.head();
+        if (s === null) return true;
+        const f = noticeFields(s.refusal ?? buf, s.refusal ? 0 : start, s.refusal ? s.refusal.length : end);
+        s.errorCode ??= f.get('C') ?? null;
+        s.errorMessage ??= f.get('M') ?? null;
+        this.replacement = s.refusal;
+        s.refusal = null;
+        s.lastFrame = seq;
+        if (!s.endsAtReady) this.finish(s, seq);
+        return true;
+      }
+      case Backend.ReadyForQuery:
+        this.ready(seq);
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  /** ReadyForQuery ends everything up to the first Sync or simple Query awaiting it. */
+  private ready(seq: number): void {
+    while (this.queue.length > 0) {
+      const a = this.queue.shift()!;
+      if (a.kind === 'sync') return;
+      if (!a.finished) {
+        if (!a.endsAtReady && a.errorCode === null) {
+          // Skipped by the server after an earlier error in the same pipeline.
+          a.errorMessage = 'not executed: an earlier message before Sync failed';
+        }
+        this.finish(a, seq);
+      }
+      if (a.endsAtReady) return;
+    }
+  }
+
+  private finish(s: Running, seq: number): void {
+    s.finished = true;
+    s.lastFrame = Math.max(s.lastFrame, seq);
+    const fromTag = s.tag === null ? null : tagRows(s.tag);
+    this.onStatement({
+      sessionId: this.sessionId,
+      seq: ++this.count,
+      protocol: s.protocol,
+      sql: s.sql,
+      params: s.params,
+      startedAt: s.startedAt,
+      durationUs: Math.max(0, this.clock.epochNow() - s.startedAt),
+      rows: fromTag ?? s.dataRows,
+      tag: s.tag,
+      errorCode: s.errorCode,
+      errorMessage: s.errorMessage,
+      decision: s.decision,
+      rule: s.rule,
+      firstFrame: s.firstFrame,
+      lastFrame: s.lastFrame,
+      truncated: s.uncapturedBytes > 0,
+      uncapturedBytes: s.uncapturedBytes,
+      uncapturedRows: s.uncapturedRows,
+      uncapturedDigest: s.digest ? s.digest.digest('hex') : null,
+      masked: {},
+    });
+  }
+
+  /** Ends statements still waiting when the session ends (their answers will never come). */
+  abandon(reason: string, seq: number): void {
+    for (const a of this.queue.splice(0)) {
+      if (a.kind === 'statement' && !a.finished) {
+        a.errorMessage ??= reason;
+        this.finish(a, seq);
+      }
+    }
+  }
+}

@@ -1,0 +1,122 @@
+// The SQLite schema of the session store, versioned with PRAGMA user_version.
+//
+// `records` is the source of truth (append-only, chained); every other table is a projection
+// of it for queries, and each projection row names the record that attests it so `verify` can
+// check the projection against the chain.
+
+import type Database from 'better-sqlite3';
+
+export const SCHEMA_VERSION = 1;
+
+const V1 = `
+-- body is the last column so that reading the other columns (digest included) never has to
+-- follow a large body's overflow pages. t_us: epoch microseconds, except for frames records
+-- where it is the chunk's microseconds since its session started.
+CREATE TABLE records (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  t_us INTEGER NOT NULL,
+  digest BLOB NOT NULL,
+  body BLOB NOT NULL
+) STRICT;
+
+-- Retention (later) prunes records up to a checkpoint; the chain then continues from the
+-- checkpoint's (record_id, digest). Empty until then.
+CREATE TABLE checkpoints (
+  id INTEGER PRIMARY KEY,
+  record_id INTEGER NOT NULL,
+  digest BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+-- Guards against accidents, not attackers (verify catches those): records never change, and
+-- only records covered by a checkpoint may be deleted.
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+WHEN old.id > coalesce((SELECT max(record_id) FROM checkpoints), 0)
+BEGIN SELECT RAISE(ABORT, 'records are append-only: only checkpointed records can be pruned'); END;
+
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  identity TEXT NOT NULL,
+  auth_method TEXT NOT NULL,
+  connection TEXT NOT NULL,
+  client_address TEXT NOT NULL,
+  application_name TEXT,
+  database TEXT,
+  tls INTEGER NOT NULL,
+  protocol TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER,
+  end_reason TEXT,
+  statements INTEGER NOT NULL,
+  open_record_id INTEGER NOT NULL UNIQUE,
+  close_record_id INTEGER
+) STRICT;
+CREATE INDEX sessions_by_start ON sessions (started_at, open_record_id);
+CREATE INDEX sessions_by_identity ON sessions (identity, started_at);
+CREATE INDEX sessions_by_connection ON sessions (connection, started_at);
+CREATE INDEX sessions_open ON sessions (close_record_id) WHERE close_record_id IS NULL;
+
+CREATE TABLE statements (
+  session_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  protocol TEXT NOT NULL,
+  sql TEXT NOT NULL,
+  params TEXT,
+  started_at INTEGER NOT NULL,
+  duration_us INTEGER NOT NULL,
+  rows INTEGER NOT NULL,
+  tag TEXT,
+  error_code TEXT,
+  error_message TEXT,
+  decision TEXT NOT NULL,
+  rule TEXT,
+  first_frame INTEGER NOT NULL,
+  last_frame INTEGER NOT NULL,
+  truncated INTEGER NOT NULL,
+  uncaptured_bytes INTEGER NOT NULL,
+  uncaptured_rows INTEGER NOT NULL,
+  uncaptured_digest TEXT,
+  masked TEXT NOT NULL,
+  record_id INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- Keyed by (session, last seq) so that "frames of S from seq N" is one range seek: the first
+-- chunk with seq_last >= N, then onwards. Chunks of a session never overlap, so seq_last order
+-- is seq order.
+CREATE TABLE frame_chunks (
+  session_id TEXT NOT NULL,
+  seq_last INTEGER NOT NULL,
+  seq_first INTEGER NOT NULL,
+  dir TEXT NOT NULL,
+  t_us INTEGER NOT NULL,
+  record_id INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq_last)
+) STRICT, WITHOUT ROWID;
+`;
+
+/**
+ * Brings the file to SCHEMA_VERSION (creating it in an empty file), or, read-only, checks that
+ * it is there. Throws an Error saying what is wrong with a file that is not a Bastion store or is
+ * too new (the caller adds the path).
+ */
+export function ensureSchema(db: Database.Database, readonly: boolean): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`its schema version ${version} is newer than this Bastion's (${SCHEMA_VERSION})`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get();
+  if (version === 0 && tables !== 0) {
+    throw new Error('it is an SQLite file but not a Bastion store');
+  }
+  if (readonly) throw new Error('it is empty, not a Bastion store');
+  db.transaction(() => {
+    db.exec(V1);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}

@@ -1,0 +1,630 @@
+// The embedded session store: one SQLite file, an append-only chained `records` table as the
+// source of truth, and projection tables (sessions, statements, frame_chunks) for queries.
+// See schema.ts for the tables, chain.ts for the digest, frames.ts for the chunk format.
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AuthMethod,
+  Decision,
+  SessionInfo,
+  StatementProtocol,
+  StatementRecord,
+  VerifyResult,
+} from '../../shared/types.js';
+import { type ChainLink, GENESIS, type RecordRow, recordDigest, walkChain } from './chain.js';
+import {
+  CHUNK_HEADER_BYTES,
+  decodeChunkHeader,
+  encodeChunkBody,
+  splitChunk,
+  validateChunk,
+} from './frames.js';
+import { ensureSchema } from './schema.js';
+import type { SessionQuery, SessionStore, StoredFrame, StoreEntry } from './types.js';
+
+export interface SqliteStoreOptions {
+  /** Open an existing store for reading only (CLI commands that only read). */
+  readonly?: boolean;
+}
+
+/** Opens (creating if needed, unless read-only) the SQLite session store at `path`. */
+export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): SqliteSessionStore {
+  return new SqliteSessionStore(path, opts);
+}
+
+/** A session_open record's session: SessionInfo without the count the store maintains. */
+type OpenedSession = Omit<SessionInfo, 'statements'>;
+type Bad = { id: number; reason: string };
+type Row = Record<string, unknown>;
+
+const OPEN_FIELDS = [
+  'id',
+  'identity',
+  'authMethod',
+  'connection',
+  'clientAddress',
+  'applicationName',
+  'database',
+  'tls',
+  'protocol',
+  'startedAt',
+] as const;
+
+export class SqliteSessionStore implements SessionStore {
+  readonly path: string;
+  readonly readonly: boolean;
+  private readonly db: Database.Database;
+  /** Where the chain starts in this file: genesis, or the latest checkpoint once retention prunes. */
+  private readonly start: ChainLink;
+  /** The last record written; only replaced after a transaction commits. */
+  private head: ChainLink;
+  private readonly q: ReturnType<typeof prepareStatements>;
+  /** listSessions statements by filter combination (at most 16), each prepared once. */
+  private readonly listQueries = new Map<string, Database.Statement<[Row], Row>>();
+  private readonly appendTx: Database.Transaction<(entries: readonly StoreEntry[]) => ChainLink>;
+  private readonly closeInterruptedTx: Database.Transaction<(endedAt: number) => [number, ChainLink]>;
+  private readonly verifyTx: Database.Transaction<() => VerifyResult>;
+
+  constructor(path: string, opts: SqliteStoreOptions = {}) {
+    this.path = path;
+    this.readonly = opts.readonly === true;
+    if (this.readonly && !existsSync(path)) throw new Error(`store file not found: ${path}`);
+    let db: Database.Database | undefined;
+    try {
+      if (!this.readonly) mkdirSync(dirname(resolve(path)), { recursive: true });
+      db = new Database(path, this.readonly ? { readonly: true, fileMustExist: true } : {});
+      if (!this.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+      }
+      ensureSchema(db, this.readonly);
+    } catch (e) {
+      db?.close();
+      throw new Error(`cannot open store ${path}: ${errorMessage(e)}`, { cause: e });
+    }
+    this.db = db;
+    this.q = prepareStatements(db);
+    const checkpoint = this.q.lastCheckpoint.get() as ChainLink | undefined;
+    this.start = checkpoint ?? GENESIS;
+    this.head = (this.q.lastRecord.get() as ChainLink | undefined) ?? this.start;
+    this.appendTx = db.transaction((entries: readonly StoreEntry[]) => this.write(entries));
+    this.closeInterruptedTx = db.transaction((endedAt: number): [number, ChainLink] => {
+      const ids = this.q.openSessionIds.all() as string[];
+      const closes = ids.map((sessionId) => ({
+        kind: 'session_close' as const,
+        sessionId,
+        endedAt,
+        endReason: 'interrupted',
+      }));
+      return [ids.length, this.write(closes)];
+    });
+    this.verifyTx = db.transaction(() => this.verifyNow());
+  }
+
+  /** The chain head as this connection knows it (id 0 and null digest for an empty store). */
+  get chainHead(): { id: number; digest: string | null } {
+    return { id: this.head.id, digest: this.head === GENESIS ? null : this.head.digest.toString('hex') };
+  }
+
+  append(entries: readonly StoreEntry[]): void {
+    if (entries.length === 0) return;
+    this.assertWritable();
+    try {
+      // IMMEDIATE: take the write lock before reading the head, so the head check is sound.
+      this.head = this.appendTx.immediate(entries);
+    } catch (e) {
+      throw new Error(`store ${this.path}: append failed, nothing written: ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  closeInterrupted(endedAt: number): number {
+    this.assertWritable();
+    const [count, head] = this.closeInterruptedTx.immediate(endedAt);
+    this.head = head;
+    return count;
+  }
+
+  listSessions(query: SessionQuery = {}): SessionInfo[] {
+    const filters: [keyof SessionQuery, string][] = [
+      ['identity', 'identity = @identity'],
+      ['connection', 'connection = @connection'],
+      ['since', 'started_at >= @since'],
+      ['until', 'started_at <= @until'],
+    ];
+    const used = filters.filter(([k]) => query[k] !== undefined);
+    const key = used.map(([k]) => k).join(',');
+    let stmt = this.listQueries.get(key);
+    if (!stmt) {
+      const where = used.length ? `WHERE ${used.map(([, sql]) => sql).join(' AND ')}` : '';
+      stmt = this.db.prepare<[Row], Row>(
+        `SELECT * FROM sessions ${where}
+         ORDER BY started_at DESC, open_record_id DESC LIMIT @limit OFFSET @offset`,
+      );
+      this.listQueries.set(key, stmt);
+    }
+    const params: Row = { limit: query.limit ?? -1, offset: query.offset ?? 0 };
+    for (const [k] of used) params[k] = query[k];
+    return stmt.all(params).map(rowToSession);
+  }
+
+  /**
+   * By full id or unique prefix. Undefined when nothing matches (or the prefix is empty);
+   * throws an Error naming two candidates when the prefix is ambiguous, so that a CLI user
+   * learns to type more rather than being told the session does not exist.
+   */
+  getSession(idOrPrefix: string): SessionInfo | undefined {
+    if (idOrPrefix === '') return undefined;
+    // Ids with the prefix sort right after it: the first two rows from there decide.
+    const rows = (this.q.sessionsFrom.all(idOrPrefix) as Row[]).filter((r) =>
+      (r.id as string).startsWith(idOrPrefix),
+    );
+    if (rows.length === 0) return undefined;
+    if (rows.length > 1 && rows[0].id !== idOrPrefix) {
+      throw new Error(`session id prefix '${idOrPrefix}' is ambiguous: ${rows[0].id}, ${rows[1].id}, ...`);
+    }
+    return rowToSession(rows[0]);
+  }
+
+  listStatements(sessionId: string): StatementRecord[] {
+    return (this.q.statementsOf.all(sessionId) as Row[]).map(rowToStatement);
+  }
+
+  readFrames(sessionId: string, fromSeq = 0, limit = Number.POSITIVE_INFINITY): StoredFrame[] {
+    const out: StoredFrame[] = [];
+    if (!(limit > 0)) return out;
+    for (const body of this.q.chunksFrom.iterate(sessionId, fromSeq) as Iterable<Buffer>) {
+      splitChunk(body, fromSeq, limit, out);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  verify(): VerifyResult {
+    // One read transaction: the chain and the projections are checked on the same snapshot.
+    return this.verifyTx.deferred();
+  }
+
+  /** Runs a PRAGMA on this store's connection: diagnostics, and tests that make writes fail. */
+  pragma(source: string): unknown {
+    return this.db.pragma(source);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private assertWritable(): void {
+    if (this.readonly) throw new Error(`store ${this.path} is open read-only`);
+  }
+
+  /** Appends entries inside the caller's transaction; returns the new head (not yet adopted). */
+  private write(entries: readonly StoreEntry[]): ChainLink {
+    const lastId = (this.q.maxRecordId.get() as number | null) ?? this.start.id;
+    if (lastId !== this.head.id) {
+      throw new Error(
+        `another writer appended to the store (last record ${lastId}, expected ${this.head.id})`,
+      );
+    }
+    let prev = this.head;
+    for (const entry of entries) prev = this.writeOne(entry, prev);
+    return prev;
+  }
+
+  private writeOne(entry: StoreEntry, prev: ChainLink): ChainLink {
+    const id = prev.id + 1;
+    const q = this.q;
+    let sessionId: string;
+    let tUs: number;
+    let body: Buffer;
+    switch (entry.kind) {
+      case 'frames': {
+        validateChunk(entry);
+        ({ sessionId, tUs } = entry);
+        body = encodeChunkBody(entry);
+        q.insertChunk.run(sessionId, entry.seq + entry.count - 1, entry.seq, entry.dir, tUs, id);
+        break;
+      }
+      case 'session_open': {
+        const s = openedSession(entry.session);
+        ({ id: sessionId, startedAt: tUs } = s);
+        body = jsonBody({ kind: entry.kind, session: s });
+        q.insertSession.run({ ...s, tls: s.tls ? 1 : 0, statements: 0, openRecordId: id });
+        break;
+      }
+      case 'statement': {
+        const s = statementRecord(entry.statement);
+        ({ sessionId, startedAt: tUs } = s);
+        body = jsonBody({ kind: entry.kind, statement: s });
+        if (q.countStatement.run(sessionId).changes !== 1)
+          throw new Error(`statement for unknown session ${sessionId}`);
+        q.insertStatement.run({
+          ...s,
+          params: s.params === null ? null : JSON.stringify(s.params),
+          truncated: s.truncated ? 1 : 0,
+          masked: JSON.stringify(s.masked),
+          recordId: id,
+        });
+        break;
+      }
+      case 'session_close': {
+        const c = sessionClose(entry);
+        ({ sessionId, endedAt: tUs } = c);
+        body = jsonBody({ kind: entry.kind, ...c });
+        if (q.closeSession.run(c.endedAt, c.endReason, id, sessionId).changes !== 1) {
+          throw new Error(
+            q.sessionExists.get(sessionId)
+              ? `session ${sessionId} is already closed`
+              : `close for unknown session ${sessionId}`,
+          );
+        }
+        break;
+      }
+      default:
+        throw new TypeError(`unknown store entry kind ${String((entry as { kind: unknown }).kind)}`);
+    }
+    const digest = recordDigest(prev, { id, kind: entry.kind, sessionId, tUs, body });
+    q.insertRecord.run(id, entry.kind, sessionId, tUs, digest, body);
+    return { id, digest };
+  }
+
+  private verifyNow(): VerifyResult {
+    const walk = walkChain(this.q.recordsFrom.iterate(this.start.id) as Iterable<RecordRow>, this.start);
+    const result = (firstBad?: Bad): VerifyResult => ({
+      ok: firstBad === undefined,
+      records: walk.records,
+      head: walk.head === GENESIS ? null : walk.head.digest.toString('hex'),
+      ...(firstBad ? { firstBad } : {}),
+    });
+    if (walk.firstBad) return result(walk.firstBad);
+    // Records removed from the end leave no gap; this connection may know the head they had.
+    if (walk.head.id < this.head.id) {
+      return result({
+        id: walk.head.id + 1,
+        reason: `record ${walk.head.id + 1} is missing (this store wrote up to ${this.head.id})`,
+      });
+    }
+    if (walk.head.id === this.head.id && !walk.head.digest.equals(this.head.digest)) {
+      return result({
+        id: walk.head.id,
+        reason: 'the chain was rewritten: its head is not the one this store wrote',
+      });
+    }
+    return result(this.checkProjections());
+  }
+
+  /** The projection mismatch with the lowest attesting record id, if any. */
+  private checkProjections(): Bad | undefined {
+    let first: Bad | undefined;
+    const note = (bad: Bad | undefined) => {
+      if (bad && (!first || bad.id < first.id)) first = bad;
+    };
+    for (const row of this.q.sessionsAttested.iterate() as Iterable<Row>) note(checkSessionRow(row));
+    for (const row of this.q.statementsAttested.iterate() as Iterable<Row>) note(checkStatementRow(row));
+    for (const row of this.q.chunksAttested.iterate() as Iterable<Row>) note(checkChunkRow(row));
+    const orphan = this.q.unprojectedRecord.get() as Row | undefined;
+    if (orphan) {
+      note({ id: orphan.id as number, reason: `record ${orphan.id} (${orphan.kind}) has no projection row` });
+    }
+    return first;
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    lastCheckpoint: db.prepare(
+      'SELECT record_id AS id, digest FROM checkpoints ORDER BY record_id DESC LIMIT 1',
+    ),
+    lastRecord: db.prepare('SELECT id, digest FROM records ORDER BY id DESC LIMIT 1'),
+    maxRecordId: db.prepare('SELECT max(id) FROM records').pluck(),
+    insertRecord: db.prepare(
+      'INSERT INTO records (id, kind, session_id, t_us, digest, body) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    insertChunk: db.prepare(
+      'INSERT INTO frame_chunks (session_id, seq_last, seq_first, dir, t_us, record_id) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    insertSession: db.prepare(
+      `INSERT INTO sessions (id, identity, auth_method, connection, client_address, application_name,
+         database, tls, protocol, started_at, ended_at, end_reason, statements, open_record_id)
+       VALUES (@id, @identity, @authMethod, @connection, @clientAddress, @applicationName,
+         @database, @tls, @protocol, @startedAt, @endedAt, @endReason, @statements, @openRecordId)`,
+    ),
+    insertStatement: db.prepare(
+      `INSERT INTO statements (session_id, seq, protocol, sql, params, started_at, duration_us, rows, tag,
+         error_code, error_message, decision, rule, first_frame, last_frame, truncated, uncaptured_bytes,
+         uncaptured_rows, uncaptured_digest, masked, record_id)
+       VALUES (@sessionId, @seq, @protocol, @sql, @params, @startedAt, @durationUs, @rows, @tag,
+         @errorCode, @errorMessage, @decision, @rule, @firstFrame, @lastFrame, @truncated, @uncapturedBytes,
+         @uncapturedRows, @uncapturedDigest, @masked, @recordId)`,
+    ),
+    countStatement: db.prepare('UPDATE sessions SET statements = statements + 1 WHERE id = ?'),
+    closeSession: db.prepare(
+      `UPDATE sessions SET ended_at = ?, end_reason = ?, close_record_id = ?
+       WHERE id = ? AND close_record_id IS NULL`,
+    ),
+    sessionExists: db.prepare('SELECT 1 FROM sessions WHERE id = ?').pluck(),
+    openSessionIds: db
+      .prepare('SELECT id FROM sessions WHERE close_record_id IS NULL ORDER BY open_record_id')
+      .pluck(),
+    sessionsFrom: db.prepare('SELECT * FROM sessions WHERE id >= ? ORDER BY id LIMIT 2'),
+    statementsOf: db.prepare('SELECT * FROM statements WHERE session_id = ? ORDER BY seq'),
+    chunksFrom: db
+      .prepare(
+        `SELECT r.body FROM frame_chunks f JOIN records r ON r.id = f.record_id
+         WHERE f.session_id = ? AND f.seq_last >= ? ORDER BY f.seq_last`,
+      )
+      .pluck(),
+    recordsFrom: db.prepare(
+      'SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id > ? ORDER BY id',
+    ),
+    sessionsAttested: db.prepare(
+      `SELECT s.*, o.kind AS o_kind, o.session_id AS o_sid, o.body AS o_body,
+         c.kind AS c_kind, c.session_id AS c_sid, c.body AS c_body,
+         (SELECT count(*) FROM statements st WHERE st.session_id = s.id) AS n_statements
+       FROM sessions s LEFT JOIN records o ON o.id = s.open_record_id
+         LEFT JOIN records c ON c.id = s.close_record_id`,
+    ),
+    statementsAttested: db.prepare(
+      `SELECT st.*, r.kind AS r_kind, r.session_id AS r_sid, r.body AS r_body
+       FROM statements st LEFT JOIN records r ON r.id = st.record_id`,
+    ),
+    chunksAttested: db.prepare(
+      `SELECT f.*, r.kind AS r_kind, r.session_id AS r_sid, r.t_us AS r_t_us,
+         substr(r.body, 1, ${CHUNK_HEADER_BYTES}) AS r_head
+       FROM frame_chunks f LEFT JOIN records r ON r.id = f.record_id`,
+    ),
+    // Every record must be attested to by a projection row (a deleted projection row, or a
+    // record of an unknown kind, shows here); the NOT IN set is built once, not per row.
+    unprojectedRecord: db.prepare(
+      `SELECT id, kind FROM records WHERE id NOT IN (
+         SELECT open_record_id FROM sessions
+         UNION ALL SELECT close_record_id FROM sessions WHERE close_record_id IS NOT NULL
+         UNION ALL SELECT record_id FROM statements
+         UNION ALL SELECT record_id FROM frame_chunks)
+       ORDER BY id LIMIT 1`,
+    ),
+  };
+}
+
+// --- projection checks (verify) -------------------------------------------------------------
+
+function checkSessionRow(row: Row): Bad | undefined {
+  const where = `sessions row ${row.id}`;
+  const openId = row.open_record_id as number;
+  const open = attestedBy(row.o_kind, row.o_sid, row.o_body, 'session_open', row.id, (e) =>
+    openedSession(e.session as SessionInfo),
+  );
+  if (!open) return { id: openId, reason: `${where} is not attested by record ${openId}` };
+  const actual = rowToSession(row);
+  const differ = OPEN_FIELDS.filter((k) => actual[k] !== open[k]);
+  if (differ.length) {
+    return { id: openId, reason: `${where} differs from record ${openId} in ${differ.join(', ')}` };
+  }
+  let end = { endedAt: open.endedAt, endReason: open.endReason };
+  const closeId = row.close_record_id as number | null;
+  if (closeId !== null) {
+    const close = attestedBy(row.c_kind, row.c_sid, row.c_body, 'session_close', row.id, (e) =>
+      sessionClose(e as { sessionId: string; endedAt: number; endReason: string }),
+    );
+    if (!close) return { id: closeId, reason: `${where} is not closed by record ${closeId}` };
+    end = close;
+  }
+  if (actual.endedAt !== end.endedAt || actual.endReason !== end.endReason) {
+    const id = closeId ?? openId;
+    return { id, reason: `${where} differs from record ${id} in its end` };
+  }
+  if (actual.statements !== row.n_statements) {
+    return {
+      id: openId,
+      reason: `${where} counts ${actual.statements} statements, ${row.n_statements} are recorded`,
+    };
+  }
+  return undefined;
+}
+
+function checkStatementRow(row: Row): Bad | undefined {
+  const id = row.record_id as number;
+  const where = `statements row (session ${row.session_id}, seq ${row.seq})`;
+  const recorded = attestedBy(row.r_kind, row.r_sid, row.r_body, 'statement', row.session_id, (e) =>
+    statementRecord(e.statement as StatementRecord),
+  );
+  if (!recorded) return { id, reason: `${where} is not attested by record ${id}` };
+  const actual = rowToStatement(row);
+  const differ = (Object.keys(recorded) as (keyof StatementRecord)[]).filter(
+    (k) => canonicalJson(actual[k]) !== canonicalJson(recorded[k]),
+  );
+  return differ.length
+    ? { id, reason: `${where} differs from record ${id} in ${differ.join(', ')}` }
+    : undefined;
+}
+
+function checkChunkRow(row: Row): Bad | undefined {
+  const id = row.record_id as number;
+  const where = `frame_chunks row (session ${row.session_id}, seq ${row.seq_first}..${row.seq_last})`;
+  let ok = row.r_kind === 'frames' && row.r_sid === row.session_id && Buffer.isBuffer(row.r_head);
+  if (ok) {
+    try {
+      const h = decodeChunkHeader(row.r_head as Buffer);
+      ok =
+        row.seq_first === h.seq &&
+        row.seq_last === h.seq + h.count - 1 &&
+        row.dir === h.dir &&
+        row.t_us === h.tUs &&
+        row.r_t_us === h.tUs;
+    } catch {
+      ok = false;
+    }
+  }
+  return ok ? undefined : { id, reason: `${where} does not match record ${id}` };
+}
+
+/** The normalized content of a JSON record of `kind` for `sessionId`, or undefined if it is not one. */
+function attestedBy<T>(
+  kind: unknown,
+  sessionId: unknown,
+  body: unknown,
+  expectedKind: string,
+  expectedSessionId: unknown,
+  read: (entry: Row) => T,
+): T | undefined {
+  if (kind !== expectedKind || sessionId !== expectedSessionId || !Buffer.isBuffer(body)) return undefined;
+  try {
+    return read(JSON.parse(body.toString('utf8')) as Row);
+  } catch {
+    return undefined;
+  }
+}
+
+// --- entries: normalized before storing, so the record and its projection hold the same values
+
+function openedSession(s: SessionInfo): OpenedSession {
+  return {
+    id: nonEmpty(s.id, 'session.id'),
+    identity: text(s.identity, 'session.identity'),
+    authMethod: text(s.authMethod, 'session.authMethod') as AuthMethod,
+    connection: text(s.connection, 'session.connection'),
+    clientAddress: text(s.clientAddress, 'session.clientAddress'),
+    applicationName: optText(s.applicationName, 'session.applicationName'),
+    database: optText(s.database, 'session.database'),
+    tls: flag(s.tls, 'session.tls'),
+    protocol: text(s.protocol, 'session.protocol'),
+    startedAt: int(s.startedAt, 'session.startedAt'),
+    endedAt: optInt(s.endedAt, 'session.endedAt'),
+    endReason: optText(s.endReason, 'session.endReason'),
+  };
+}
+
+function statementRecord(s: StatementRecord): StatementRecord {
+  const params = s.params ?? null;
+  if (
+    params !== null &&
+    (!Array.isArray(params) || params.some((p) => p !== null && typeof p !== 'string'))
+  ) {
+    throw new TypeError('statement.params must be an array of strings and nulls, or null');
+  }
+  // fromEntries defines own properties, so a rule named "__proto__" stays a plain key.
+  const masked = Object.fromEntries(
+    Object.entries(s.masked ?? {}).map(([rule, n]) => [rule, int(n, `statement.masked.${rule}`)]),
+  );
+  return {
+    sessionId: nonEmpty(s.sessionId, 'statement.sessionId'),
+    seq: int(s.seq, 'statement.seq'),
+    protocol: text(s.protocol, 'statement.protocol') as StatementProtocol,
+    sql: text(s.sql, 'statement.sql'),
+    params,
+    startedAt: int(s.startedAt, 'statement.startedAt'),
+    durationUs: int(s.durationUs, 'statement.durationUs'),
+    rows: int(s.rows, 'statement.rows'),
+    tag: optText(s.tag, 'statement.tag'),
+    errorCode: optText(s.errorCode, 'statement.errorCode'),
+    errorMessage: optText(s.errorMessage, 'statement.errorMessage'),
+    decision: text(s.decision, 'statement.decision') as Decision,
+    rule: optText(s.rule, 'statement.rule'),
+    firstFrame: int(s.firstFrame, 'statement.firstFrame'),
+    lastFrame: int(s.lastFrame, 'statement.lastFrame'),
+    truncated: flag(s.truncated, 'statement.truncated'),
+    uncapturedBytes: int(s.uncapturedBytes, 'statement.uncapturedBytes'),
+    uncapturedRows: int(s.uncapturedRows, 'statement.uncapturedRows'),
+    uncapturedDigest: optText(s.uncapturedDigest, 'statement.uncapturedDigest'),
+    masked,
+  };
+}
+
+function sessionClose(c: { sessionId: string; endedAt: number; endReason: string }) {
+  return {
+    sessionId: nonEmpty(c.sessionId, 'close.sessionId'),
+    endedAt: int(c.endedAt, 'close.endedAt'),
+    endReason: text(c.endReason, 'close.endReason'),
+  };
+}
+
+function rowToSession(r: Row): SessionInfo {
+  return {
+    id: r.id as string,
+    identity: r.identity as string,
+    authMethod: r.auth_method as AuthMethod,
+    connection: r.connection as string,
+    clientAddress: r.client_address as string,
+    applicationName: r.application_name as string | null,
+    database: r.database as string | null,
+    tls: r.tls === 1,
+    protocol: r.protocol as string,
+    startedAt: r.started_at as number,
+    endedAt: r.ended_at as number | null,
+    endReason: r.end_reason as string | null,
+    statements: r.statements as number,
+  };
+}
+
+function rowToStatement(r: Row): StatementRecord {
+  return {
+    sessionId: r.session_id as string,
+    seq: r.seq as number,
+    protocol: r.protocol as StatementProtocol,
+    sql: r.sql as string,
+    params: r.params === null ? null : (JSON.parse(r.params as string) as (string | null)[]),
+    startedAt: r.started_at as number,
+    durationUs: r.duration_us as number,
+    rows: r.rows as number,
+    tag: r.tag as string | null,
+    errorCode: r.error_code as string | null,
+    errorMessage: r.error_message as string | null,
+    decision: r.decision as Decision,
+    rule: r.rule as string | null,
+    firstFrame: r.first_frame as number,
+    lastFrame: r.last_frame as number,
+    truncated: r.truncated === 1,
+    uncapturedBytes: r.uncaptured_bytes as number,
+    uncapturedRows: r.uncaptured_rows as number,
+    uncapturedDigest: r.uncaptured_digest as string | null,
+    masked: JSON.parse(r.masked as string) as Record<string, number>,
+  };
+}
+
+// --- small helpers ---------------------------------------------------------------------------
+
+function jsonBody(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+function text(v: unknown, name: string): string {
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a string`);
+  return v;
+}
+
+function nonEmpty(v: unknown, name: string): string {
+  if (text(v, name) === '') throw new TypeError(`${name} must not be empty`);
+  return v as string;
+}
+
+function optText(v: unknown, name: string): string | null {
+  return v === null || v === undefined ? null : text(v, name);
+}
+
+function int(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`${name} must be an integer`);
+  return v;
+}
+
+function optInt(v: unknown, name: string): number | null {
+  return v === null || v === undefined ? null : int(v, name);
+}
+
+function flag(v: unknown, name: string): boolean {
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return v;
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

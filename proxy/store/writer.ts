@@ -1,0 +1,114 @@
+// Batches store entries from every session and writes them in one transaction per batch, off
+// the data path (sessions only enqueue). If the store fails, entries are kept and retried, and
+// `healthy` turns false so sessions refuse new statements (fail closed) until a write succeeds.
+
+import type { SessionStore, StoreEntry } from './types.js';
+
+export interface StoreWriterOptions {
+  /** Longest time an entry waits before it is written. */
+  flushIntervalMs?: number;
+  /** Pending bytes that trigger an immediate flush. */
+  flushBytes?: number;
+  /** How often a failed store is retried. */
+  retryMs?: number;
+  onError?: (e: Error) => void;
+  onRecovered?: () => void;
+}
+
+export class StoreWriter {
+  private pending: StoreEntry[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private failure: Error | null = null;
+  private closed = false;
+  private readonly flushIntervalMs: number;
+  private readonly flushBytes: number;
+  private readonly retryMs: number;
+  /** Entries written since start (for tests, metrics). */
+  written = 0;
+
+  constructor(
+    readonly store: SessionStore,
+    private readonly opts: StoreWriterOptions = {},
+  ) {
+    this.flushIntervalMs = opts.flushIntervalMs ?? 15;
+    this.flushBytes = opts.flushBytes ?? 4 * 1024 * 1024;
+    this.retryMs = opts.retryMs ?? 1000;
+  }
+
+  /** False while the store cannot be written: sessions must refuse new statements. */
+  get healthy(): boolean {
+    return this.failure === null;
+  }
+
+  get lastError(): Error | null {
+    return this.failure;
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  enqueue(entry: StoreEntry): void {
+    if (this.closed) throw new Error('store writer is closed');
+    this.pending.push(entry);
+    if (entry.kind === 'frames') this.pendingBytes += entry.data.length;
+    if (this.failure !== null) return; // the retry timer is running
+    if (this.pendingBytes >= this.flushBytes) {
+      this.immediate ??= setImmediate(() => {
+        this.immediate = null;
+        this.flush();
+      });
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        this.flush();
+      }, this.flushIntervalMs);
+    }
+  }
+
+  /** Writes everything pending now. Returns false if the store failed (entries are kept). */
+  flush(): boolean {
+    if (this.pending.length === 0) return true;
+    const batch = this.pending;
+    try {
+      this.store.append(batch);
+    } catch (e) {
+      const first = this.failure === null;
+      this.failure = e as Error;
+      if (first) this.opts.onError?.(this.failure);
+      this.scheduleRetry();
+      return false;
+    }
+    this.written += batch.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.failure !== null) {
+      this.failure = null;
+      this.opts.onRecovered?.();
+    }
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  /** Flushes and stops timers. The store stays open (its owner closes it). */
+  close(): boolean {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+    const ok = this.flush();
+    this.closed = true;
+    return ok;
+  }
+}

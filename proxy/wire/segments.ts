@@ -1,0 +1,70 @@
+// An ordered list of byte ranges to send or store. Consecutive ranges of the same buffer are
+// merged, so a run of passed-through messages stays one zero-copy slice of the chunk it arrived in.
+
+import type { Writable } from 'node:stream';
+
+export class SegmentList {
+  private readonly done: Buffer[] = [];
+  private buf: Buffer | null = null;
+  private start = 0;
+  private end = 0;
+  /** Total bytes held. */
+  bytes = 0;
+
+  /** Adds buf[start, end) without copying. */
+  pass(buf: Buffer, start: number, end: number): void {
+    this.bytes += end - start;
+    if (buf === this.buf && start === this.end) {
+      this.end = end;
+      return;
+    }
+    this.seal();
+    this.buf = buf;
+    this.start = start;
+    this.end = end;
+  }
+
+  /** Adds a whole buffer (a message the gateway made or rewrote). */
+  add(b: Buffer): void {
+    this.seal();
+    this.done.push(b);
+    this.bytes += b.length;
+  }
+
+  private seal(): void {
+    if (this.buf !== null) {
+      this.done.push(this.buf.subarray(this.start, this.end));
+      this.buf = null;
+    }
+  }
+
+  get empty(): boolean {
+    return this.bytes === 0;
+  }
+
+  /** Returns the segments and resets the list. */
+  take(): Buffer[] {
+    this.seal();
+    const out = this.done.splice(0);
+    this.bytes = 0;
+    return out;
+  }
+
+  /** Returns the bytes as one buffer (copying only if there are several segments) and resets. */
+  takeJoined(): Buffer {
+    const segs = this.take();
+    return segs.length === 1 ? segs[0] : Buffer.concat(segs);
+  }
+
+  /** Writes everything to `out` in one batch; returns false when `out` asks to wait for 'drain'. */
+  writeTo(out: Writable): boolean {
+    const segs = this.take();
+    if (segs.length === 0) return true;
+    if (segs.length === 1) return out.write(segs[0]);
+    out.cork();
+    let ok = true;
+    for (const s of segs) ok = out.write(s);
+    out.uncork();
+    return ok;
+  }
+}

@@ -1,0 +1,125 @@
+// An in-process gateway (the real AppCore, real sockets) in front of a test PostgreSQL, with its
+// store in a temp dir, plus helpers to check what was recorded.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ConnectionConfig, GatewayConfig, IdentityConfig, SslMode } from '../../proxy/config/types.js';
+import { AppCore } from '../../proxy/core.js';
+import type { Logger } from '../../proxy/session/session.js';
+import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
+import type { SessionStore } from '../../proxy/store/types.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../../proxy/wire/codes.js';
+import type { ClientTarget } from './clients.js';
+import type { TestPostgres } from './postgres.js';
+
+export interface GatewayOptions {
+  sslmode?: SslMode;
+  captureLimit?: number;
+  maxMessageSize?: number;
+  identities?: IdentityConfig[];
+  /** Extra connections (e.g. one the identity may not use). */
+  extraConnections?: ConnectionConfig[];
+  startupTimeoutMs?: number;
+}
+
+export interface TestGateway {
+  core: AppCore;
+  host: string;
+  port: number;
+  storePath: string;
+  dir: string;
+  logs: string[];
+  /** Connection details for the default identity `agent` (password `agent-secret`). */
+  target(over?: Partial<ClientTarget>): ClientTarget;
+  /** Opens the store read-only for assertions (close it after). */
+  readStore(): SessionStore;
+  /** Waits until the writer has flushed everything queued so far. */
+  flush(): void;
+  stop(): Promise<void>;
+}
+
+export const AGENT = { name: 'agent', password: 'agent-secret' };
+
+export async function startGateway(pg: TestPostgres, opts: GatewayOptions = {}): Promise<TestGateway> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-gw-'));
+  const logs: string[] = [];
+  const log: Logger = {
+    info: (m) => logs.push(`info ${m}`),
+    warn: (m) => logs.push(`warn ${m}`),
+    error: (m) => logs.push(`error ${m}`),
+  };
+  const config: GatewayConfig = {
+    file: null,
+    store: path.join(dir, 'bastion.db'),
+    tlsDir: path.join(dir, 'tls'),
+    connections: [
+      {
+        name: 'app',
+        listen: { host: '127.0.0.1', port: 0 },
+        upstream: {
+          host: pg.host,
+          port: pg.port,
+          user: pg.user,
+          password: pg.password,
+          database: pg.database,
+          sslmode: opts.sslmode ?? 'disable',
+          sslrootcert: null,
+        },
+        tls: null,
+      },
+      ...(opts.extraConnections ?? []),
+    ],
+    identities: opts.identities ?? [
+      { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'default' },
+    ],
+    policies: {},
+    limits: {
+      maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      captureLimit: opts.captureLimit ?? 64 * 1024 * 1024,
+      startupTimeoutMs: opts.startupTimeoutMs ?? 30_000,
+    },
+  };
+  const core = new AppCore(config, log);
+  await core.start();
+  const port = core.addresses()[0].port;
+  return {
+    core,
+    host: '127.0.0.1',
+    port,
+    storePath: config.store,
+    dir,
+    logs,
+    target: (over = {}) => ({
+      host: '127.0.0.1',
+      port,
+      user: AGENT.name,
+      password: AGENT.password,
+      database: 'anything',
+      sslmode: 'disable',
+      ...over,
+    }),
+    readStore: () => {
+      core.writer.flush();
+      return openSqliteStore(config.store, { readonly: true });
+    },
+    flush: () => {
+      core.writer.flush();
+    },
+    stop: async () => {
+      await core.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(check: () => T | undefined, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -60,6 +60,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
     if (this.started) return;
     this.started = true;
     const identities = new Map<string, IdentityConfig>(this.config.identities.map((i) => [i.name, i]));
+    // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
+    for (const identity of this.config.identities) this.verifiers.get(identity);
     for (const connection of this.config.connections) {
       const tls = await serverTls(connection.tls, this.config.tlsDir);
       const listener = new ConnectionListener({

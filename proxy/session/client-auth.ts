@@ -3,6 +3,7 @@
 // involved: identities' secrets are the gateway's, not the database's.
 // https://www.postgresql.org/docs/current/sasl-authentication.html
 
+import { randomBytes } from 'node:crypto';
 import { makeScramVerifier, ScramServerExchange, type ScramVerifier } from '../auth/scram-server.js';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
 import type { IdentityConfig } from '../config/types.js';
@@ -14,6 +15,8 @@ import type { SocketReader } from '../wire/socket-reader.js';
 
 /** SCRAM verifiers derived once per identity (PBKDF2 is deliberately slow). */
 export class VerifierCache {
+  /** Keys the fake salts of unknown users for this process. */
+  readonly mockSecret = randomBytes(32);
   private readonly cache = new Map<string, { password: string; verifier: ScramVerifier }>();
 
   get(identity: IdentityConfig): ScramVerifier | null {
@@ -58,10 +61,11 @@ export async function scramAuthenticate(
   tlsCertDer: Buffer | null,
 ): Promise<void> {
   const verifier = identity ? verifiers.get(identity) : null;
-  const exchange = new ScramServerExchange(
-    verifier,
-    tlsCertDer ? { channelBinding: { type: 'tls-server-end-point', data: tlsServerEndPointHash(tlsCertDer) } } : undefined,
-  );
+  const exchange = new ScramServerExchange(verifier, {
+    username: user, // an unknown user gets a stable fake salt, as a known one has a stable real one
+    mockSecret: verifiers.mockSecret,
+    channelBinding: tlsCertDer ? { type: 'tls-server-end-point', data: tlsServerEndPointHash(tlsCertDer) } : undefined,
+  });
   io.send(msg.authenticationSASL(exchange.mechanisms()));
   const first = await io.reader.readMessage(io.maxMessageSize, io.deadline);
   io.recordRedacted('client', redactedClient('SASLInitialResponse'));

@@ -8,6 +8,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ScramClient } from '../auth/scram-client.js';
 import { md5PasswordResponse } from '../auth/md5.js';
+import { tlsServerEndPointHash } from '../auth/channel-binding.js';
+import type { ChannelBinding } from '../auth/scram-server.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
 import { AuthCode, Backend } from '../wire/codes.js';
@@ -148,6 +150,18 @@ export async function connectUpstream(
   }
 }
 
+/** tls-server-end-point binding data of the upstream's certificate, when the link is TLS. */
+function channelBindingOf(socket: net.Socket): ChannelBinding | undefined {
+  if (!(socket instanceof tls.TLSSocket)) return undefined;
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return undefined;
+  try {
+    return { type: 'tls-server-end-point', data: tlsServerEndPointHash(cert.raw) };
+  } catch {
+    return undefined; // e.g. Ed25519 certificates have no defined binding: plain SCRAM then
+  }
+}
+
 function upstreamError(raw: Buffer): GatewayError {
   const f = noticeFields(raw, 0, raw.length);
   // The upstream's message may name the gateway's upstream role: give the client the code only.
@@ -179,6 +193,8 @@ async function authenticate(
     const code = m.body.readInt32BE(0);
     switch (code) {
       case AuthCode.Ok:
+        // With SCRAM the server must have proven it knows the password too.
+        if (scram !== null && !scram.verified) throw unreachable(u, 'the server skipped SCRAM server verification');
         return;
       case AuthCode.CleartextPassword:
         if (u.sslmode === 'disable' && u.host !== '127.0.0.1' && u.host !== 'localhost' && u.host !== '::1') {
@@ -198,7 +214,7 @@ async function authenticate(
           offered.push(m.body.toString('utf8', p, nul));
           p = nul + 1;
         }
-        scram = new ScramClient(needPassword());
+        scram = new ScramClient(needPassword(), channelBindingOf(socket));
         const mech = scram.mechanismFor(offered);
         if (mech === null) throw unreachable(u, `no supported SASL mechanism in ${offered.join(', ')}`);
         socket.write(msg.saslInitialResponse(mech, scram.clientFirst()));

@@ -3,7 +3,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
-import type { GatewayConfig, IdentityConfig } from './config/types.js';
+import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
 import { CancelRegistry } from './session/cancel.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
@@ -19,6 +19,16 @@ export interface CoreEvents {
   statement: [StatementRecord];
   'store-failed': [Error];
   'store-recovered': [];
+  /** A listener was added, removed, started, stopped or failed (by connection name). */
+  'listener-changed': [string];
+}
+
+export interface StartOptions {
+  /**
+   * Keep going when a listener cannot start (the desktop app and the UI host show its error and
+   * let the operator fix it); by default any failure stops everything and rejects.
+   */
+  tolerateListenerErrors?: boolean;
 }
 
 export const consoleLogger: Logger = {
@@ -33,6 +43,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
   readonly gateways: ConnectionListener[] = [];
   private readonly cancels = new CancelRegistry();
   private readonly verifiers = new VerifierCache();
+  /** Shared by every listener, so identity changes apply to the next login on any of them. */
+  private readonly identities = new Map<string, IdentityConfig>();
   private started = false;
 
   constructor(
@@ -56,30 +68,28 @@ export class AppCore extends EventEmitter<CoreEvents> {
   }
 
   /** Starts every listener; resolves once all accept connections. */
-  async start(): Promise<void> {
+  async start(opts: StartOptions = {}): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const identities = new Map<string, IdentityConfig>(this.config.identities.map((i) => [i.name, i]));
+    for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
     for (const identity of this.config.identities) this.verifiers.get(identity);
     for (const connection of this.config.connections) {
-      const tls = await serverTls(connection.tls, this.config.tlsDir);
-      const listener = new ConnectionListener({
-        connection,
-        identities,
-        verifiers: this.verifiers,
-        tls,
-        writer: this.writer,
-        cancels: this.cancels,
-        limits: this.config.limits,
-        log: this.log,
-        events: {
-          opened: (s) => this.emit('session-opened', s),
-          closed: (s) => this.emit('session-closed', s),
-          statement: (s) => this.emit('statement', s),
-        },
-      });
-      this.gateways.push(listener);
+      this.gateways.push(await this.makeListener(connection));
+    }
+    if (opts.tolerateListenerErrors) {
+      await Promise.all(
+        this.gateways.map((l) =>
+          l.start().then(
+            () => this.emit('listener-changed', l.name),
+            (e: Error) => {
+              this.log.error(e.message);
+              this.emit('listener-changed', l.name);
+            },
+          ),
+        ),
+      );
+      return;
     }
     try {
       await Promise.all(this.gateways.map((l) => l.start()));
@@ -87,6 +97,118 @@ export class AppCore extends EventEmitter<CoreEvents> {
       await this.stop();
       throw e;
     }
+  }
+
+  private async makeListener(connection: ConnectionConfig): Promise<ConnectionListener> {
+    const tls = await serverTls(connection.tls, this.config.tlsDir);
+    return new ConnectionListener({
+      connection,
+      identities: this.identities,
+      verifiers: this.verifiers,
+      tls,
+      writer: this.writer,
+      cancels: this.cancels,
+      limits: this.config.limits,
+      log: this.log,
+      events: {
+        opened: (s) => this.emit('session-opened', s),
+        closed: (s) => this.emit('session-closed', s),
+        statement: (s) => this.emit('statement', s),
+      },
+    });
+  }
+
+  /** The listener of a connection (once start() ran). */
+  listener(name: string): ConnectionListener | undefined {
+    return this.gateways.find((l) => l.name === name);
+  }
+
+  /**
+   * Adds a connection at runtime. Its listener is created stopped (start it with startListener);
+   * before start() the connection is only added to the config.
+   */
+  async addConnection(connection: ConnectionConfig): Promise<void> {
+    if (this.config.connections.some((c) => c.name === connection.name)) {
+      throw new Error(`connection "${connection.name}" already exists`);
+    }
+    const listener = this.started ? await this.makeListener(connection) : null;
+    this.config.connections.push(connection);
+    if (listener) this.gateways.push(listener);
+    this.emit('listener-changed', connection.name);
+  }
+
+  /**
+   * Replaces a connection's settings (same name). A listener that was listening is restarted with
+   * the new settings (its sessions end); a stopped one stays stopped.
+   */
+  async updateConnection(connection: ConnectionConfig): Promise<void> {
+    const i = this.config.connections.findIndex((c) => c.name === connection.name);
+    if (i < 0) throw new Error(`no connection "${connection.name}"`);
+    const old = this.listener(connection.name);
+    const wasListening = old?.state === 'listening';
+    if (old) await old.stop();
+    this.config.connections[i] = connection;
+    if (old) {
+      const fresh = await this.makeListener(connection);
+      this.gateways[this.gateways.indexOf(old)] = fresh;
+      if (wasListening) await this.startListener(connection.name).catch(() => {});
+    }
+    this.emit('listener-changed', connection.name);
+  }
+
+  /** Stops a connection's listener (ending its sessions) and forgets the connection. */
+  async removeConnection(name: string): Promise<void> {
+    const i = this.config.connections.findIndex((c) => c.name === name);
+    if (i < 0) throw new Error(`no connection "${name}"`);
+    const l = this.listener(name);
+    if (l) {
+      await l.stop();
+      this.gateways.splice(this.gateways.indexOf(l), 1);
+    }
+    this.config.connections.splice(i, 1);
+    for (const identity of this.config.identities) {
+      if (identity.connections.includes(name)) {
+        this.setIdentity({ ...identity, connections: identity.connections.filter((c) => c !== name) });
+      }
+    }
+    this.emit('listener-changed', name);
+  }
+
+  /** Starts a stopped or failed listener; rejects (and leaves it 'failed') if it cannot listen. */
+  async startListener(name: string): Promise<void> {
+    const l = this.listener(name);
+    if (!l) throw new Error(this.started ? `no connection "${name}"` : 'the gateway is not started');
+    if (l.state === 'listening' || l.state === 'starting') return;
+    try {
+      await l.start();
+    } finally {
+      this.emit('listener-changed', name);
+    }
+  }
+
+  /** Stops a listener, ending its sessions (each end recorded). */
+  async stopListener(name: string): Promise<void> {
+    const l = this.listener(name);
+    if (!l) throw new Error(`no connection "${name}"`);
+    await l.stop();
+    this.emit('listener-changed', name);
+  }
+
+  /** Adds or replaces an identity; the next login uses it (sessions already open keep theirs). */
+  setIdentity(identity: IdentityConfig): void {
+    const i = this.config.identities.findIndex((x) => x.name === identity.name);
+    if (i < 0) this.config.identities.push(identity);
+    else this.config.identities[i] = identity;
+    this.verifiers.get(identity);
+    if (this.started) this.identities.set(identity.name, identity);
+  }
+
+  /** Forgets an identity: it can no longer log in (open sessions continue). */
+  removeIdentity(name: string): void {
+    const i = this.config.identities.findIndex((x) => x.name === name);
+    if (i < 0) throw new Error(`no identity "${name}"`);
+    this.config.identities.splice(i, 1);
+    this.identities.delete(name);
   }
 
   /** Where each connection listens (the bound port, when the config said 0). */

@@ -18,6 +18,8 @@ export interface ConnectionView {
   state: ListenerState;
   error: string | null;
   activeSessions: number;
+  /** host:port the listener accepts connections on now (the bound port when `listen` says :0); null when not listening. */
+  address: string | null;
 }
 
 export interface ConnectionInput {
@@ -30,6 +32,7 @@ export interface ConnectionInput {
   upstreamPassword?: string | null;
   upstreamDatabase: string;
   sslmode: 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+  /** Client-facing TLS files; null = a self-signed certificate; omitted keeps what the connection has. */
   tls?: { cert: string; key: string } | null;
 }
 
@@ -121,6 +124,15 @@ export interface BastionEvents {
 
 export type BastionEventName = keyof BastionEvents;
 
+/** One event as the transports carry it: `{ event, data }`, discriminated by `event`. */
+export type BastionEvent = { [K in BastionEventName]: { event: K; data: BastionEvents[K] } }[BastionEventName];
+
+/** What emits the event streams: the core's service, and the renderer's API client. */
+export interface BastionEventSource {
+  /** Calls `listener` with every event, in order; returns the function that stops it. */
+  subscribe(listener: (e: BastionEvent) => void): () => void;
+}
+
 /** The names of the calls, for transports that map them mechanically (IPC channels, WS methods). */
 export const API_METHODS = [
   'listConnections',
@@ -141,3 +153,13 @@ export const API_METHODS = [
   'decideApproval',
   'verifyStore',
 ] as const satisfies readonly (keyof BastionApi)[];
+
+/**
+ * What the Electron preload exposes to the renderer as `window.bastion` (through contextBridge):
+ * the API, its event streams, and navigation requests from the host (a notification clicked).
+ */
+export interface BastionBridge extends BastionEventSource {
+  api: BastionApi;
+  /** `route` is a location hash such as "#/approvals/<id>". */
+  onNavigate(listener: (route: string) => void): () => void;
+}

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../wire/codes.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig, LimitsConfig } from './types.js';
 import { parseUpstreamUrl } from './upstream-url.js';
@@ -12,6 +12,9 @@ import { parseDuration, parseSize } from './units.js';
 export class ConfigError extends Error {}
 
 type Json = unknown;
+
+/** "a" + "b" -> "a.b"; at the top level ("" + "b") just "b". */
+const join = (keyPath: string, key: string) => (keyPath ? `${keyPath}.${key}` : key);
 
 /** Lines of every key path in the document, e.g. "connections[0].listen" -> 4. */
 function indexLines(root: Node | null, lc: LineCounter): Map<string, number> {
@@ -46,15 +49,18 @@ export class ConfigReader {
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  fail(keyPath: string, message: string): never {
+  /** `shown`: the key path as printed, when it differs from the one the lines are indexed by. */
+  fail(keyPath: string, message: string, shown = keyPath): never {
     // The key itself may be missing (a required key): name the closest enclosing one's line.
     let p = keyPath;
     let line = this.lines.get(p);
     while (line === undefined && p.length > 0) {
-      p = p.replace(/(\.[^.[\]]+|\[\d+\]|^[^.[\]]+)$/, '');
+      const up = p.replace(/(\.[^.[\]]+|\[\d+\]|^[^.[\]]+)$/, '');
+      // A key with dots or brackets of its own may not split cleanly: then try the first line.
+      p = up.length < p.length ? up : '';
       line = this.lines.get(p);
     }
-    throw new ConfigError(`${this.file}:${line ?? 1}: ${keyPath || '(top level)'}: ${message}`);
+    throw new ConfigError(`${this.file}:${line ?? 1}: ${shown || '(top level)'}: ${message}`);
   }
 
   /** Replaces ${NAME} with the environment variable; a missing one is an error. */
@@ -70,12 +76,13 @@ export class ConfigReader {
   str(obj: Record<string, Json>, key: string, keyPath: string, required: false): string | null;
   str(obj: Record<string, Json>, key: string, keyPath: string, required: boolean): string | null {
     const v = obj[key];
+    const kp = join(keyPath, key);
     if (v === undefined || v === null) {
-      if (required) this.fail(keyPath, `${key} is required`);
+      if (required) this.fail(kp, 'is required');
       return null;
     }
-    if (typeof v !== 'string' && typeof v !== 'number') this.fail(`${keyPath}.${key}`, 'must be a string');
-    return this.expand(`${keyPath}.${key}`, String(v));
+    if (typeof v !== 'string' && typeof v !== 'number') this.fail(kp, 'must be a string');
+    return this.expand(kp, String(v));
   }
 
   map(v: Json, keyPath: string): Record<string, Json> {
@@ -91,7 +98,9 @@ export class ConfigReader {
   onlyKeys(obj: Record<string, Json>, allowed: readonly string[], keyPath: string): void {
     for (const k of Object.keys(obj)) {
       if (!allowed.includes(k)) {
-        this.fail(keyPath ? `${keyPath}.${k}` : k, `unknown key (expected one of: ${allowed.join(', ')})`);
+        // A key made of odd characters (empty, dots, spaces, control or invisible ones) is shown quoted.
+        const shown = /^[\w-]+$/.test(k) ? k : JSON.stringify(k);
+        this.fail(join(keyPath, k), `unknown key (expected one of: ${allowed.join(', ')})`, join(keyPath, shown));
       }
     }
   }
@@ -113,7 +122,8 @@ function readConnection(r: ConfigReader, raw: Json, kp: string, baseDir: string)
   const name = r.str(c, 'name', kp, true);
   if (!NAME.test(name)) r.fail(`${kp}.name`, `"${name}" is not a valid name (letters, digits, _ . -)`);
   const listen = parseListen(r, r.str(c, 'listen', kp, true), `${kp}.listen`);
-  const upstream = parseUpstreamUrl(r, c.upstream, `${kp}.upstream`);
+  if (c.upstream === undefined || c.upstream === null) r.fail(`${kp}.upstream`, 'is required');
+  const upstream = parseUpstreamUrl(r, c.upstream, `${kp}.upstream`, baseDir);
   let tls: ConnectionConfig['tls'] = null;
   if (c.tls !== undefined && c.tls !== null) {
     const t = r.map(c.tls, `${kp}.tls`);
@@ -183,11 +193,43 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const line = lc.linePos(e.pos[0]).line;
-    throw new ConfigError(`${file}:${line}: (yaml): ${e.message.split('\n')[0]}`);
+    let at = e.pos[0];
+    // A quote or bracket left open is found where the text runs out: name where it was opened.
+    if (e.code === 'MISSING_CHAR' || /end with a [\]}]/.test(e.message)) {
+      visit(doc, {
+        Node(_key, node) {
+          const flow = isScalar(node)
+            ? node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE'
+            : (isMap(node) || isSeq(node)) && node.flow === true;
+          if (flow && node.range && node.range[1] === e.pos[0] && node.range[0] < at) {
+            at = node.range[0];
+            return visit.BREAK;
+          }
+        },
+      });
+    }
+    throw new ConfigError(`${file}:${lc.linePos(at).line}: (yaml): ${e.message.split('\n')[0]}`);
   }
   const r = new ConfigReader(file, indexLines(doc.contents as Node | null, lc), env);
-  const top = r.map(doc.toJS() ?? {}, '');
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    r.fail('', 'the file is empty (at least one connection is required)');
+  }
+  let js: Json;
+  try {
+    js = doc.toJS();
+  } catch (e) {
+    // An alias without its anchor, or aliases that would expand without bound: name the line of
+    // the first alias, where the problem most likely is.
+    let line = 1;
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.range) line = lc.linePos(node.range[0]).line;
+        return visit.BREAK;
+      },
+    });
+    throw new ConfigError(`${file}:${line}: (yaml): ${(e as Error).message.split('\n')[0]}`);
+  }
+  const top = r.map(js ?? {}, '');
   r.onlyKeys(top, ['store', 'tls_dir', 'connections', 'identities', 'policies', 'limits'], '');
   const baseDir = path.dirname(path.resolve(file));
   const store = path.resolve(baseDir, r.str(top, 'store', '', false) ?? 'bastion.db');
@@ -208,7 +250,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const policies = top.policies === undefined || top.policies === null ? {} : r.map(top.policies, 'policies');
   const identities = r.list(top.identities ?? [], 'identities').map((x, i) => {
     const id = readIdentity(r, x, `identities[${i}]`, names);
-    if (id.policy !== 'default' && !(id.policy in policies)) {
+    if (id.policy !== 'default' && !Object.hasOwn(policies, id.policy)) {
       r.fail(`identities[${i}].policy`, `unknown policy "${id.policy}"`);
     }
     return id;

@@ -1,13 +1,20 @@
 // postgres://user:password@host:port/db?sslmode=... -> UpstreamConfig. Parsed by hand (not with
 // URL) so that ${ENV} references and unusual passwords survive, and errors never echo a secret.
 
+import path from 'node:path';
 import type { ConfigReader } from './load.js';
 import type { SslMode, UpstreamConfig } from './types.js';
 
 const URL_RE = /^postgres(?:ql)?:\/\/(?:([^:@/]*)(?::(.*))?@)?(\[[^\]]+\]|[^/?:@]+)(?::(\d{1,5}))?(?:\/([^?]*))?(?:\?(.*))?$/;
 const SSLMODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
-export function parseUpstreamUrl(r: ConfigReader, raw: unknown, keyPath: string): UpstreamConfig {
+/** `baseDir`: where a relative sslrootcert is resolved from (the config file's folder). */
+export function parseUpstreamUrl(
+  r: ConfigReader,
+  raw: unknown,
+  keyPath: string,
+  baseDir = process.cwd(),
+): UpstreamConfig {
   if (typeof raw !== 'string') r.fail(keyPath, 'must be a postgres:// URL');
   const m = URL_RE.exec(raw);
   if (!m) r.fail(keyPath, 'must be a URL like postgres://user:password@host:5432/db?sslmode=prefer');
@@ -32,7 +39,7 @@ export function parseUpstreamUrl(r: ConfigReader, raw: unknown, keyPath: string)
       if (!SSLMODES.includes(v as SslMode)) r.fail(keyPath, `sslmode must be one of ${SSLMODES.join(', ')}`);
       sslmode = v as SslMode;
     } else if (k === 'sslrootcert') {
-      sslrootcert = dec(v);
+      sslrootcert = path.resolve(baseDir, r.expand(keyPath, dec(v)));
     } else {
       r.fail(keyPath, `unsupported URL parameter "${k}"`);
     }

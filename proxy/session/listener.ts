@@ -54,10 +54,13 @@ export class ConnectionListener {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
+    // close() stops accepting at once, but its callback waits for every accepted socket to end:
+    // end the sessions first, then wait for it.
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     const all = [...this.sessions];
     for (const s of all) s.shutdown();
     await Promise.all(all.map((s) => s.finished));
+    await closed;
     this.state = 'stopped';
   }
 }

@@ -62,6 +62,8 @@ export class StatementTracker {
   private readonly queue: Awaiting[] = [];
   private readonly prepared = new Map<string, string>();
   private readonly portals = new Map<string, Portal>();
+  /** A refused Parse until the next Sync: the server skips the Bind/Execute that follow, so they are part of it. */
+  private refusedParse: { name: string; s: Running } | null = null;
   private count = 0;
   /** Statements awaiting their end. */
   get inFlight(): number {
@@ -101,6 +103,7 @@ export class StatementTracker {
       const p = parseMessage(buf, start, end);
       this.prepared.delete(p.name);
       s = this.start('extended', p.sql, null, seq, false);
+      this.refusedParse = { name: p.name, s };
     } else if (type === Frontend.Query) {
       s = this.start('simple', querySql(buf, start, end), null, seq, true);
     } else {
@@ -156,17 +159,23 @@ export class StatementTracker {
       }
       case Frontend.Bind: {
         const b = bindMessage(buf, start, end);
+        if (this.refusedParse !== null) {
+          if (b.statement === this.refusedParse.name) this.refusedParse.s.params ??= b.params;
+          break;
+        }
         const sql = this.prepared.get(b.statement) ?? `/* unknown prepared statement "${b.statement}" */`;
         this.portals.set(b.portal, { sql, params: b.params, bindFrame: seq });
         break;
       }
       case Frontend.Execute: {
         const name = executePortal(buf, start, end);
+        if (this.refusedParse !== null) break;
         const p = this.portals.get(name);
         this.start('extended', p?.sql ?? `/* unknown portal "${name}" */`, p?.params ?? null, p?.bindFrame ?? seq, false);
         break;
       }
       case Frontend.Sync:
+        this.refusedParse = null;
         this.queue.push({ kind: 'sync' });
         break;
       case Frontend.FunctionCall:

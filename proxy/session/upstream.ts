@@ -53,7 +53,9 @@ function tcpConnect(u: UpstreamConfig, deadline: number): Promise<net.Socket> {
 
 function tlsOptions(u: UpstreamConfig): tls.ConnectionOptions {
   const verify = u.sslmode === 'verify-ca' || u.sslmode === 'verify-full';
-  const opts: tls.ConnectionOptions = { rejectUnauthorized: verify };
+  // `host` is what verify-full checks the certificate against. With only `socket` given, Node
+  // falls back to "localhost", so an IP upstream must be named here (SNI takes names only).
+  const opts: tls.ConnectionOptions = { rejectUnauthorized: verify, host: u.host };
   if (!net.isIP(u.host)) opts.servername = u.host;
   if (u.sslrootcert) opts.ca = readFileSync(u.sslrootcert);
   if (u.sslmode === 'verify-ca') opts.checkServerIdentity = () => undefined;

@@ -80,17 +80,46 @@ export function recordDigest(prev: ChainLink, rec: RecordFields): Buffer {
 }
 
 /**
+ * Records that retention removed, as the chain's own `prune` records declare them: which ids
+ * are gone, and the digest of the last record of every removed run (the link the next remaining
+ * record was chained to). See retention.ts.
+ */
+export interface PrunedRanges {
+  /** The first id in [first, last] that was not declared removed; undefined if all were. */
+  firstUncovered(first: number, last: number): number | undefined;
+  /** The declared digest of record `id`, when it ended a removed run. */
+  link(id: number): Buffer | undefined;
+}
+
+/**
  * Walks rows in id order from `start`, recomputing every digest. Stops at the first bad record:
  * a missing id (reported as the first missing id), a value of the wrong type, or a digest that
- * does not match (content, kind, session, time or position changed).
+ * does not match (content, kind, session, time or position changed). A gap in the ids is only
+ * accepted where `pruned` declares every missing id removed and gives the link to continue from.
  */
-export function walkChain(rows: Iterable<RecordRow>, start: ChainLink): ChainWalk {
+export function walkChain(rows: Iterable<RecordRow>, start: ChainLink, pruned?: PrunedRanges): ChainWalk {
   let prev = start;
   let records = 0;
   const bad = (id: number, reason: string): ChainWalk => ({ records, head: prev, firstBad: { id, reason } });
   for (const row of rows) {
     const expected = prev.id + 1;
-    if (typeof row.id !== 'number' || row.id !== expected) {
+    if (typeof row.id === 'number' && row.id > expected && pruned) {
+      const missing = pruned.firstUncovered(expected, row.id - 1);
+      if (missing !== undefined) {
+        return bad(
+          missing,
+          `record ${missing} is missing (not removed by retention; the chain jumps from ${prev.id} to ${row.id})`,
+        );
+      }
+      const link = pruned.link(row.id - 1);
+      if (!link)
+        return bad(
+          row.id,
+          `records ${expected}..${row.id - 1} were pruned but no link to record ${row.id} was kept`,
+        );
+      prev = { id: row.id - 1, digest: link };
+    }
+    if (typeof row.id !== 'number' || row.id !== prev.id + 1) {
       const reason =
         typeof row.id === 'number' && row.id > expected
           ? `record ${expected} is missing (the chain jumps from ${prev.id} to ${row.id})`

@@ -21,8 +21,18 @@ import {
   splitChunk,
   validateChunk,
 } from './frames.js';
+import { decodePruneBody, PRUNE_KIND, type PruneBody, PruneLedger, removedRuns } from './retention.js';
 import { ensureSchema } from './schema.js';
-import type { SessionQuery, SessionStore, StoredFrame, StoreEntry } from './types.js';
+import type {
+  ChainedRecord,
+  PrunedSession,
+  PruneInfo,
+  PruneResult,
+  SessionQuery,
+  SessionStore,
+  StoredFrame,
+  StoreEntry,
+} from './types.js';
 
 export interface SqliteStoreOptions {
   /** Open an existing store for reading only (CLI commands that only read). */
@@ -56,8 +66,8 @@ export class SqliteSessionStore implements SessionStore {
   readonly path: string;
   readonly readonly: boolean;
   private readonly db: Database.Database;
-  /** Where the chain starts in this file: genesis, or the latest checkpoint once retention prunes. */
-  private readonly start: ChainLink;
+  /** Where the chain starts: genesis (records pruned by retention are bridged, see retention.ts). */
+  private readonly start: ChainLink = GENESIS;
   /** The last record written; only replaced after a transaction commits. */
   private head: ChainLink;
   private readonly q: ReturnType<typeof prepareStatements>;
@@ -66,6 +76,9 @@ export class SqliteSessionStore implements SessionStore {
   private readonly appendTx: Database.Transaction<(entries: readonly StoreEntry[]) => ChainLink>;
   private readonly closeInterruptedTx: Database.Transaction<(endedAt: number) => [number, ChainLink]>;
   private readonly verifyTx: Database.Transaction<() => VerifyResult>;
+  private readonly pruneTx: Database.Transaction<
+    (before: number, connection: string | null, at: number) => [PruneResult, ChainLink]
+  >;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     this.path = path;
@@ -86,8 +99,6 @@ export class SqliteSessionStore implements SessionStore {
     }
     this.db = db;
     this.q = prepareStatements(db);
-    const checkpoint = this.q.lastCheckpoint.get() as ChainLink | undefined;
-    this.start = checkpoint ?? GENESIS;
     this.head = (this.q.lastRecord.get() as ChainLink | undefined) ?? this.start;
     this.appendTx = db.transaction((entries: readonly StoreEntry[]) => this.write(entries));
     this.closeInterruptedTx = db.transaction((endedAt: number): [number, ChainLink] => {
@@ -101,6 +112,9 @@ export class SqliteSessionStore implements SessionStore {
       return [ids.length, this.write(closes)];
     });
     this.verifyTx = db.transaction(() => this.verifyNow());
+    this.pruneTx = db.transaction((before: number, connection: string | null, at: number) =>
+      this.pruneNow(before, connection, at),
+    );
   }
 
   /** The chain head as this connection knows it (id 0 and null digest for an empty store). */
@@ -186,6 +200,61 @@ export class SqliteSessionStore implements SessionStore {
     return this.verifyTx.deferred();
   }
 
+  prune(before: number, connection?: string): PruneResult {
+    this.assertWritable();
+    if (!Number.isSafeInteger(before)) throw new TypeError('prune: before must be epoch microseconds');
+    try {
+      const [result, head] = this.pruneTx.immediate(before, connection ?? null, Date.now() * 1000);
+      this.head = head;
+      return result;
+    } catch (e) {
+      throw new Error(`store ${this.path}: prune failed, nothing removed: ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  listPrunes(): PruneInfo[] {
+    return (this.q.pruneRecords.all() as Row[]).flatMap((r) => {
+      if (r.kind !== PRUNE_KIND || !Buffer.isBuffer(r.body)) return [];
+      try {
+        return [decodePruneBody(r.id as number, r.body)];
+      } catch {
+        return []; // verify names it
+      }
+    });
+  }
+
+  *sessionRecords(sessionId: string): Generator<ChainedRecord> {
+    // Ids first (from the projections), then each record by its key: no statement stays open
+    // while the caller consumes the generator.
+    const ids = this.q.sessionRecordIds.all({ sessionId }) as number[];
+    let ledger: PruneLedger | undefined;
+    for (const id of ids) {
+      const r = this.q.recordById.get(id) as Row | undefined;
+      if (!r) throw new Error(`record ${id} of session ${sessionId} is missing`);
+      let prev: ChainLink | undefined;
+      if (id === 1) prev = GENESIS;
+      else {
+        const digest = this.q.digestById.get(id - 1) as Buffer | undefined;
+        if (digest) prev = { id: id - 1, digest };
+        else {
+          ledger ??= this.pruneLedger().ledger;
+          const link = ledger.link(id - 1);
+          if (link) prev = { id: id - 1, digest: link };
+        }
+      }
+      if (!prev) throw new Error(`record ${id - 1} (before record ${id}) is missing and was not pruned`);
+      yield {
+        id,
+        kind: r.kind as string,
+        sessionId: r.session_id as string,
+        tUs: r.t_us as number,
+        digest: r.digest as Buffer,
+        body: r.body as Buffer,
+        prev,
+      };
+    }
+  }
+
   /** Runs a PRAGMA on this store's connection: diagnostics, and tests that make writes fail. */
   pragma(source: string): unknown {
     return this.db.pragma(source);
@@ -264,20 +333,130 @@ export class SqliteSessionStore implements SessionStore {
       default:
         throw new TypeError(`unknown store entry kind ${String((entry as { kind: unknown }).kind)}`);
     }
-    const digest = recordDigest(prev, { id, kind: entry.kind, sessionId, tUs, body });
-    q.insertRecord.run(id, entry.kind, sessionId, tUs, digest, body);
+    return this.insertRecord(prev, entry.kind, sessionId, tUs, body);
+  }
+
+  private insertRecord(
+    prev: ChainLink,
+    kind: string,
+    sessionId: string,
+    tUs: number,
+    body: Buffer,
+  ): ChainLink {
+    const id = prev.id + 1;
+    const digest = recordDigest(prev, { id, kind, sessionId, tUs, body });
+    this.q.insertRecord.run(id, kind, sessionId, tUs, digest, body);
     return { id, digest };
   }
 
+  /** Inside the prune transaction: see SessionStore.prune and retention.ts. */
+  private pruneNow(before: number, connection: string | null, at: number): [PruneResult, ChainLink] {
+    const q = this.q;
+    const lastId = (q.maxRecordId.get() as number | null) ?? this.start.id;
+    if (lastId !== this.head.id) {
+      throw new Error(
+        `another writer appended to the store (last record ${lastId}, expected ${this.head.id})`,
+      );
+    }
+    const victims = q.prunableSessions.all({ before, connection }) as Row[];
+    const result: PruneResult = { recordId: null, before, connection, sessions: 0, records: 0 };
+    if (victims.length === 0) return [result, this.head];
+    const removed: number[] = [];
+    const sessions: PrunedSession[] = victims.map((v) => {
+      const ids = q.sessionRecordIds.all({ sessionId: v.id }) as number[];
+      for (const id of ids) removed.push(id);
+      return {
+        id: v.id as string,
+        identity: v.identity as string,
+        connection: v.connection as string,
+        startedAt: v.started_at as number,
+        endedAt: v.ended_at as number,
+        statements: v.statements as number,
+        records: ids.length,
+      };
+    });
+    removed.sort((a, b) => a - b);
+    const first = removed[0];
+    const last = removed[removed.length - 1];
+    const runs = removedRuns(removed, q.idsBetween.iterate(first, last) as Iterable<number>);
+    const ranges = runs.map(([a, b]): [number, number, string] => [
+      a,
+      b,
+      (q.digestById.get(b) as Buffer).toString('hex'),
+    ]);
+    const body: PruneBody = {
+      kind: PRUNE_KIND,
+      at,
+      before,
+      connection,
+      sessions,
+      records: removed.length,
+      ranges,
+    };
+    const head = this.insertRecord(this.head, PRUNE_KIND, '', at, jsonBody(body));
+    // The checkpoint first: the delete trigger allows removing records up to its record_id.
+    q.insertCheckpoint.run(head.id, last, q.digestById.get(last) as Buffer, at);
+    for (const v of victims) {
+      q.deleteStatements.run(v.id);
+      q.deleteChunks.run(v.id);
+      q.deleteSession.run(v.id);
+    }
+    for (const id of removed) q.deleteRecord.run(id);
+    return [{ ...result, recordId: head.id, sessions: victims.length, records: removed.length }, head];
+  }
+
+  /** The prune records as verify sees them: the ledger of removed ranges, and any bad one. */
+  private pruneLedger(): { ledger: PruneLedger; bad?: Bad } {
+    const ledger = new PruneLedger();
+    let bad: Bad | undefined;
+    for (const r of this.q.checkpointsAttested.iterate() as Iterable<Row>) {
+      const id = r.id as number;
+      let info: PruneInfo | undefined;
+      try {
+        if (r.kind === PRUNE_KIND && r.session_id === '' && Buffer.isBuffer(r.body)) {
+          info = decodePruneBody(id, r.body);
+        }
+      } catch {
+        info = undefined;
+      }
+      if (!info) {
+        bad ??= { id, reason: `checkpoints row ${id} is not attested by a valid prune record ${id}` };
+        continue;
+      }
+      const lastRange = info.ranges[info.ranges.length - 1];
+      if (
+        !lastRange ||
+        r.record_id !== lastRange[1] ||
+        !Buffer.isBuffer(r.digest) ||
+        r.digest.toString('hex') !== lastRange[2] ||
+        r.created_at !== info.at ||
+        r.t_us !== info.at
+      ) {
+        bad ??= { id, reason: `checkpoints row ${id} differs from prune record ${id}` };
+      }
+      ledger.add(info);
+    }
+    return bad ? { ledger, bad } : { ledger };
+  }
+
   private verifyNow(): VerifyResult {
-    const walk = walkChain(this.q.recordsFrom.iterate(this.start.id) as Iterable<RecordRow>, this.start);
+    const pruned = this.pruneLedger();
+    const walk = walkChain(
+      this.q.recordsFrom.iterate(this.start.id) as Iterable<RecordRow>,
+      this.start,
+      pruned.ledger.empty ? undefined : pruned.ledger,
+    );
     const result = (firstBad?: Bad): VerifyResult => ({
       ok: firstBad === undefined,
       records: walk.records,
       head: walk.head === GENESIS ? null : walk.head.digest.toString('hex'),
       ...(firstBad ? { firstBad } : {}),
     });
-    if (walk.firstBad) return result(walk.firstBad);
+    if (walk.firstBad || pruned.bad) {
+      const a = walk.firstBad;
+      const b = pruned.bad;
+      return result(a && b ? (a.id <= b.id ? a : b) : (a ?? b));
+    }
     // Records removed from the end leave no gap; this connection may know the head they had.
     if (walk.head.id < this.head.id) {
       return result({
@@ -313,9 +492,6 @@ export class SqliteSessionStore implements SessionStore {
 
 function prepareStatements(db: Database.Database) {
   return {
-    lastCheckpoint: db.prepare(
-      'SELECT record_id AS id, digest FROM checkpoints ORDER BY record_id DESC LIMIT 1',
-    ),
     lastRecord: db.prepare('SELECT id, digest FROM records ORDER BY id DESC LIMIT 1'),
     maxRecordId: db.prepare('SELECT max(id) FROM records').pluck(),
     insertRecord: db.prepare(
@@ -355,6 +531,37 @@ function prepareStatements(db: Database.Database) {
          WHERE f.session_id = ? AND f.seq_last >= ? ORDER BY f.seq_last`,
       )
       .pluck(),
+    recordById: db.prepare('SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id = ?'),
+    digestById: db.prepare('SELECT digest FROM records WHERE id = ?').pluck(),
+    idsBetween: db.prepare('SELECT id FROM records WHERE id >= ? AND id <= ? ORDER BY id').pluck(),
+    sessionRecordIds: db
+      .prepare(
+        `SELECT open_record_id AS id FROM sessions WHERE id = @sessionId
+         UNION ALL SELECT close_record_id FROM sessions WHERE id = @sessionId AND close_record_id IS NOT NULL
+         UNION ALL SELECT record_id FROM statements WHERE session_id = @sessionId
+         UNION ALL SELECT record_id FROM frame_chunks WHERE session_id = @sessionId
+         ORDER BY 1`,
+      )
+      .pluck(),
+    prunableSessions: db.prepare(
+      `SELECT * FROM sessions WHERE close_record_id IS NOT NULL AND ended_at < @before
+         AND (@connection IS NULL OR connection = @connection)
+       ORDER BY open_record_id`,
+    ),
+    insertCheckpoint: db.prepare(
+      'INSERT INTO checkpoints (id, record_id, digest, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    deleteStatements: db.prepare('DELETE FROM statements WHERE session_id = ?'),
+    deleteChunks: db.prepare('DELETE FROM frame_chunks WHERE session_id = ?'),
+    deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
+    deleteRecord: db.prepare('DELETE FROM records WHERE id = ?'),
+    pruneRecords: db.prepare(
+      'SELECT r.id, r.kind, r.body FROM checkpoints c JOIN records r ON r.id = c.id ORDER BY c.id',
+    ),
+    checkpointsAttested: db.prepare(
+      `SELECT c.id, c.record_id, c.digest, c.created_at, r.kind, r.session_id, r.t_us, r.body
+       FROM checkpoints c LEFT JOIN records r ON r.id = c.id ORDER BY c.id`,
+    ),
     recordsFrom: db.prepare(
       'SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id > ? ORDER BY id',
     ),
@@ -381,7 +588,8 @@ function prepareStatements(db: Database.Database) {
          SELECT open_record_id FROM sessions
          UNION ALL SELECT close_record_id FROM sessions WHERE close_record_id IS NOT NULL
          UNION ALL SELECT record_id FROM statements
-         UNION ALL SELECT record_id FROM frame_chunks)
+         UNION ALL SELECT record_id FROM frame_chunks
+         UNION ALL SELECT id FROM checkpoints)
        ORDER BY id LIMIT 1`,
     ),
   };

@@ -53,8 +53,74 @@ export interface SessionQuery {
   offset?: number;
 }
 
+/** What retention did in one `prune` call (see SessionStore.prune). */
+export interface PruneResult {
+  /** Id of the chained `prune` record that states what was removed; null when nothing was. */
+  recordId: number | null;
+  /** Epoch microseconds: sessions that ended before this were removed. */
+  before: number;
+  connection: string | null;
+  sessions: number;
+  /** Records removed from the chain. */
+  records: number;
+}
+
+/** A session removed by retention, as its prune record lists it. */
+export interface PrunedSession {
+  id: string;
+  identity: string;
+  connection: string;
+  startedAt: number;
+  endedAt: number;
+  statements: number;
+  /** Records of the session that were removed. */
+  records: number;
+}
+
+/** One chained `prune` record, read back. */
+export interface PruneInfo {
+  recordId: number;
+  /** Epoch microseconds when the prune ran. */
+  at: number;
+  before: number;
+  connection: string | null;
+  sessions: PrunedSession[];
+  records: number;
+  /** Removed id ranges [first, last] and the digest (hex) of each range's last record. */
+  ranges: [number, number, string][];
+}
+
+/**
+ * One record of the integrity chain with the link it was chained to: enough to recompute its
+ * digest without the rest of the chain (session export).
+ */
+export interface ChainedRecord {
+  id: number;
+  kind: string;
+  sessionId: string;
+  tUs: number;
+  digest: Buffer;
+  body: Buffer;
+  /** The previous record in the chain (id - 1, or the genesis link) and its digest. */
+  prev: { id: number; digest: Buffer };
+}
+
+/** The read side of a store: what the replayer and reports need (a store, or an exported session). */
+export interface SessionReader {
+  listSessions(query?: SessionQuery): SessionInfo[];
+  getSession(idOrPrefix: string): SessionInfo | undefined;
+  listStatements(sessionId: string): StatementRecord[];
+  readFrames(sessionId: string, fromSeq?: number, limit?: number): StoredFrame[];
+  verify(): VerifyResult;
+  /** Prune records (retention), oldest first; optional for readers that have none. */
+  listPrunes?(): PruneInfo[];
+  close(): void;
+}
+
 /** The session store. SQLite now; a PostgreSQL implementation later keeps the same behaviour. */
-export interface SessionStore {
+export interface SessionStore extends SessionReader {
+  /** The last record written, as this instance knows it (id 0 and digest null when empty). */
+  readonly chainHead: { id: number; digest: string | null };
   /** Appends entries in order, in one transaction. Throws if the store cannot write. */
   append(entries: readonly StoreEntry[]): void;
   /** Newest first. */
@@ -71,5 +137,16 @@ export interface SessionStore {
    * (the close is itself a chained record). Returns how many.
    */
   closeInterrupted(endedAt: number): number;
+  /**
+   * Retention: removes every closed session of `connection` (all connections when omitted) that
+   * ended before `before` (epoch microseconds): its records and projection rows. What was removed
+   * is stated by one chained `prune` record (with the digests the rest of the chain needs to
+   * verify across the gaps) and a checkpoint row. Nothing is written when nothing is old enough.
+   */
+  prune(before: number, connection?: string): PruneResult;
+  /** Prune records, oldest first. */
+  listPrunes(): PruneInfo[];
+  /** The records of one session in chain order, each with its chain link (session export). */
+  sessionRecords(sessionId: string): Iterable<ChainedRecord>;
   close(): void;
 }

@@ -4,7 +4,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ConnectionConfig, GatewayConfig, IdentityConfig, SslMode } from '../../proxy/config/types.js';
+import type {
+  ConnectionConfig,
+  GatewayConfig,
+  IdentityConfig,
+  SslMode,
+  UpstreamConfig,
+} from '../../proxy/config/types.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
@@ -21,6 +27,8 @@ export interface GatewayOptions {
   /** Extra connections (e.g. one the identity may not use). */
   extraConnections?: ConnectionConfig[];
   startupTimeoutMs?: number;
+  /** Overrides fields of connection `app`'s upstream (e.g. sslrootcert, password, a closed port). */
+  upstream?: Partial<UpstreamConfig>;
 }
 
 export interface TestGateway {
@@ -65,6 +73,7 @@ export async function startGateway(pg: TestPostgres, opts: GatewayOptions = {}):
           database: pg.database,
           sslmode: opts.sslmode ?? 'disable',
           sslrootcert: null,
+          ...opts.upstream,
         },
         tls: null,
       },

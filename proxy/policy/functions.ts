@@ -1,0 +1,130 @@
+// What is known about functions by name: the server file / process functions the default policy
+// blocks, the built-ins that write, the ones that run SQL given as text, and name matching.
+
+import { BUILTIN_FUNCTION_NAMES } from './builtins.js';
+
+/**
+ * Server file and process functions (core, adminpack, dblink, replication and backup control).
+ * Glob patterns: `*` any run of characters. The built-in default policy blocks every call.
+ */
+export const SERVER_FUNCTION_PATTERNS: readonly string[] = [
+  'pg_read_file',
+  'pg_read_binary_file',
+  'pg_ls_*',
+  'pg_stat_file',
+  'pg_file_*',
+  'pg_logdir_ls',
+  'lo_import',
+  'lo_export',
+  'pg_terminate_backend',
+  'pg_cancel_backend',
+  'pg_signal_backend',
+  'pg_reload_conf',
+  'pg_rotate_logfile*',
+  'pg_promote',
+  'pg_switch_wal',
+  'pg_switch_xlog',
+  'pg_create_restore_point',
+  'pg_backup_start',
+  'pg_backup_stop',
+  'pg_start_backup',
+  'pg_stop_backup',
+  'pg_log_backend_memory_contexts',
+  'pg_wal_replay_*',
+  'pg_xlog_replay_*',
+  'pg_*_replication_slot',
+  'pg_replication_slot_advance',
+  'pg_logical_slot_get_*',
+  'pg_replication_origin_*',
+  'pg_sync_replication_slots',
+  'pg_import_system_collations',
+  'pg_stat_reset*',
+  'binary_upgrade_*',
+  'pg_stop_making_pinned_objects',
+  'dblink*',
+];
+
+/** Built-ins that change data or server state even though they are called from a SELECT. */
+const WRITING_BUILTINS = new Set([
+  'nextval',
+  'setval',
+  'lo_creat',
+  'lo_create',
+  'lo_from_bytea',
+  'lo_put',
+  'lo_truncate',
+  'lo_truncate64',
+  'lo_unlink',
+  'lowrite',
+  'lo_import',
+  'lo_export',
+  'pg_logical_emit_message',
+  'pg_restore_relation_stats',
+  'pg_restore_attribute_stats',
+  'pg_clear_relation_stats',
+  'pg_clear_attribute_stats',
+  'brin_summarize_new_values',
+  'brin_summarize_range',
+  'brin_desummarize_range',
+  'gin_clean_pending_list',
+  'pg_extension_config_dump',
+  'pg_nextoid',
+  'pg_notify',
+]);
+
+/** Functions that run a query given as text: argument index of the SQL. */
+export const SQL_TEXT_ARGUMENT: ReadonlyMap<string, (argc: number) => number | null> = new Map<string, (argc: number) => number | null>([
+  ['query_to_xml', () => 0],
+  ['query_to_xmlschema', () => 0],
+  ['query_to_xml_and_xmlschema', () => 0],
+  ['ts_stat', () => 0],
+  ['ts_rewrite', (argc: number) => (argc === 2 ? 1 : null)],
+]);
+
+const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+
+/** "pg_catalog.lower" -> ["pg_catalog", "lower"]; "lower" -> [null, "lower"]. */
+export function splitName(name: string): [string | null, string] {
+  const i = name.lastIndexOf('.');
+  return i < 0 ? [null, name] : [name.slice(0, i), name.slice(i + 1)];
+}
+
+/** A built-in function of pg_catalog / information_schema (by name; any argument types). */
+export function isBuiltinFunction(name: string): boolean {
+  const [schema, base] = splitName(name);
+  if (schema !== null && !BUILTIN_SCHEMAS.has(schema)) return false;
+  return BUILTIN_FUNCTION_NAMES.has(base);
+}
+
+/** True for a function that a read-only policy must refuse: a built-in that writes, or one that is not a known built-in. */
+export function mayWrite(name: string): boolean {
+  const [, base] = splitName(name);
+  if (!isBuiltinFunction(name)) return true;
+  return WRITING_BUILTINS.has(base) || SERVER_FUNCTION_PATTERNS.some((p) => globToRegExp(p).test(base));
+}
+
+const globCache = new Map<string, RegExp>();
+
+/** `*` any run of characters, `?` one character; everything else literal; case-insensitive, whole string. */
+export function globToRegExp(glob: string): RegExp {
+  let r = globCache.get(glob);
+  if (r === undefined) {
+    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    r = new RegExp(`^${body}$`, 'i');
+    globCache.set(glob, r);
+  }
+  return r;
+}
+
+/**
+ * A qualified-name pattern against a name as written: "pg_read_file" matches it in any schema;
+ * "pg_catalog.pg_read_file" matches "pg_catalog.pg_read_file" and the unqualified
+ * "pg_read_file" (which the search path may resolve to it), but not "other.pg_read_file".
+ */
+export function nameMatches(pattern: string, name: string): boolean {
+  const [ps, pb] = splitName(pattern);
+  const [ns, nb] = splitName(name);
+  if (!globToRegExp(pb).test(nb)) return false;
+  if (ps === null || ns === null) return true;
+  return globToRegExp(ps).test(ns);
+}

@@ -1,0 +1,246 @@
+// The window: a sidebar (screens, pending approvals, theme, link state) and the current screen.
+// Global shortcuts live here; each screen adds its own while it is shown.
+
+import { useEffect } from 'react';
+import { Activity, Database, Gavel, Keyboard, Moon, Shield, Sun, X } from './components/icons.js';
+import { Modal, typingIn } from './components/ui.js';
+import { useApi, useApp, useAppStore } from './context.js';
+import { count } from './lib/format.js';
+import { pendingCount } from './state/approvals.js';
+import type { Screen } from './state/ui.js';
+import { Approvals } from './screens/Approvals.js';
+import { Connections } from './screens/Connections.js';
+import { Live } from './screens/Live.js';
+
+export function App() {
+  const store = useAppStore();
+  const screen = useApp((s) => s.ui.route.screen);
+  const transportError = useApp((s) => s.ui.transportError);
+  const transport = useApp((s) => s.ui.transport);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const st = store.getState();
+      if (e.key === 'Escape' && st.ui.helpOpen) {
+        st.setHelpOpen(false);
+        return;
+      }
+      if (typingIn(e) || e.metaKey || e.ctrlKey || e.altKey || document.querySelector('.backdrop')) return;
+      const screens: Record<string, Screen> = { '1': 'live', '2': 'approvals', '3': 'connections' };
+      if (screens[e.key]) {
+        st.navigate({ screen: screens[e.key]!, id: null });
+      } else if (e.key === 't') {
+        st.toggleTheme();
+      } else if (e.key === '?') {
+        st.setHelpOpen(true);
+      } else if (e.key === '/') {
+        e.preventDefault();
+        if (st.ui.route.screen !== 'live') st.navigate({ screen: 'live', id: null });
+        setTimeout(() => document.getElementById('live-filter')?.focus(), 0);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [store]);
+
+  return (
+    <div className="app">
+      <Sidebar />
+      <main className="main">
+        {transport !== 'open' && transportError && (
+          <div className="banner" role="alert">
+            {transportError}
+          </div>
+        )}
+        {screen === 'live' && <Live />}
+        {screen === 'approvals' && <Approvals />}
+        {screen === 'connections' && <Connections />}
+      </main>
+      <Toasts />
+      <Help />
+    </div>
+  );
+}
+
+function Sidebar() {
+  const store = useAppStore();
+  const api = useApi();
+  const screen = useApp((s) => s.ui.route.screen);
+  const theme = useApp((s) => s.ui.theme);
+  const pending = useApp((s) => pendingCount(s.approvals.byId));
+  const failed = useApp((s) => s.conn.list.some((c) => c.state === 'failed'));
+  const listening = useApp((s) => s.conn.list.filter((c) => c.state === 'listening').length);
+  const rate = useApp((s) => s.inspector.rate);
+  const transport = useApp((s) => s.ui.transport);
+  const go = (screen: Screen) => store.getState().navigate({ screen, id: null });
+  const item = (s: Screen, icon: React.ReactNode, label: string, key: string, extra?: React.ReactNode) => (
+    <button
+      type="button"
+      className="nav-item"
+      aria-current={screen === s ? 'page' : undefined}
+      onClick={() => go(s)}
+      title={`${label} (${key})`}
+    >
+      {icon}
+      <span className="grow">{label}</span>
+      {extra}
+      <kbd>{key}</kbd>
+    </button>
+  );
+  return (
+    <nav className="sidebar" aria-label="Screens">
+      <div className="brand">
+        <span className="logo">
+          <Shield size={16} />
+        </span>
+        <span>
+          Bastion
+          <small>PostgreSQL gateway</small>
+        </span>
+      </div>
+      {item('live', <Activity />, 'Live', '1', rate > 0 ? <span className="badge dim">{count(rate)}/s</span> : null)}
+      {item(
+        'approvals',
+        <Gavel />,
+        'Approvals',
+        '2',
+        pending > 0 ? (
+          <span className="badge" aria-label={`${pending} pending`}>
+            {pending}
+          </span>
+        ) : null,
+      )}
+      {item('connections', <Database />, 'Connections', '3', failed ? <span className="dot bad" title="A listener failed" /> : null)}
+      <div className="spacer" />
+      <div className="sidebar-foot">
+        <div className="row">
+          <span className={`dot ${transport === 'open' ? 'ok' : transport === 'closed' ? 'bad' : 'warn'}`} />
+          <span>
+            {transport === 'open' ? 'Connected' : transport === 'closed' ? 'Disconnected' : 'Connecting'} ·{' '}
+            {api.transport === 'ipc' ? 'desktop' : 'browser'}
+          </span>
+        </div>
+        <div className="row">
+          <span className="muted">
+            {listening} listener{listening === 1 ? '' : 's'} running
+          </span>
+        </div>
+        <div className="row" style={{ marginTop: 4 }}>
+          <button
+            type="button"
+            className="btn small"
+            onClick={() => store.getState().toggleTheme()}
+            title="Switch theme (t)"
+            aria-label={theme === 'dark' ? 'Switch to the light theme' : 'Switch to the dark theme'}
+          >
+            {theme === 'dark' ? <Sun size={14} /> : <Moon size={14} />}
+            {theme === 'dark' ? 'Light' : 'Dark'}
+          </button>
+          <button
+            type="button"
+            className="btn small ghost"
+            onClick={() => store.getState().setHelpOpen(true)}
+            title="Keyboard shortcuts (?)"
+          >
+            <Keyboard size={14} /> <kbd>?</kbd>
+          </button>
+        </div>
+      </div>
+    </nav>
+  );
+}
+
+function Toasts() {
+  const toasts = useApp((s) => s.ui.toasts);
+  const store = useAppStore();
+  useEffect(() => {
+    if (toasts.length === 0) return;
+    const t = setTimeout(() => store.getState().dismissToast(toasts[0]!.id), toasts[0]!.kind === 'error' ? 8000 : 3500);
+    return () => clearTimeout(t);
+  }, [toasts, store]);
+  return (
+    <div className="toasts" aria-live="polite">
+      {toasts.map((t) => (
+        <div key={t.id} className={`toast ${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
+          <span className="grow">{t.text}</span>
+          <button type="button" className="btn ghost small icon" aria-label="Dismiss" onClick={() => store.getState().dismissToast(t.id)}>
+            <X size={13} />
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+const SHORTCUTS: [string, [string, string][]][] = [
+  [
+    'Anywhere',
+    [
+      ['1 2 3', 'Live, Approvals, Connections'],
+      ['/', 'Filter statements'],
+      ['t', 'Light or dark theme'],
+      ['?', 'This help'],
+    ],
+  ],
+  [
+    'Live',
+    [
+      ['j k', 'Next or previous statement'],
+      ['Esc', 'Close the statement'],
+      ['space', 'Pause or resume'],
+      ['o', 'Newest on top or tail'],
+      ['x', 'Clear the filter'],
+    ],
+  ],
+  [
+    'Approvals',
+    [
+      ['j k', 'Next or previous'],
+      ['a', 'Approve'],
+      ['d', 'Deny'],
+      ['h', 'Pending or history'],
+    ],
+  ],
+  [
+    'Connections',
+    [
+      ['n', 'Add a connection'],
+      ['i', 'Add an identity'],
+    ],
+  ],
+];
+
+function Help() {
+  const open = useApp((s) => s.ui.helpOpen);
+  const store = useAppStore();
+  if (!open) return null;
+  const close = () => store.getState().setHelpOpen(false);
+  return (
+    <Modal
+      title="Keyboard shortcuts"
+      onClose={close}
+      footer={
+        <>
+          <span className="grow" />
+          <button type="button" className="btn" onClick={close}>
+            Close
+          </button>
+        </>
+      }
+    >
+      <div className="help-grid">
+        {SHORTCUTS.map(([group, keys]) => [
+          <h3 key={group}>{group}</h3>,
+          ...keys.map(([k, what]) => [
+            <span key={`${group}${k}k`} className="keys">
+              {k.split(' ').map((x) => (
+                <kbd key={x}>{x}</kbd>
+              ))}
+            </span>,
+            <span key={`${group}${k}w`}>{what}</span>,
+          ]),
+        ])}
+      </div>
+    </Modal>
+  );
+}

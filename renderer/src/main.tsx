@@ -1,0 +1,72 @@
+// Entry point: one API client (IPC in the desktop app, WebSocket in a browser), one store, the
+// event streams wired into it, the route kept in the URL hash, the theme on <html>.
+
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { createClient } from './api/client.js';
+import { App } from './App.js';
+import { ApiContext, StoreContext } from './context.js';
+import { connectEvents, createAppStore, loadAll } from './state/store.js';
+import { parseRoute, routeHash, type Theme } from './state/ui.js';
+import './styles.css';
+
+const THEME_KEY = 'bastion.theme';
+const DECIDER_KEY = 'bastion.decideAs';
+
+function initialTheme(): Theme {
+  const saved = localStorage.getItem(THEME_KEY);
+  if (saved === 'light' || saved === 'dark') return saved;
+  return window.matchMedia?.('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
+}
+
+const client = createClient();
+const store = createAppStore(client, {
+  theme: initialTheme(),
+  route: parseRoute(window.location.hash),
+  decideAs: localStorage.getItem(DECIDER_KEY) ?? '',
+});
+
+// The first route may name a statement or an approval.
+{
+  const r = store.getState().ui.route;
+  if (r.screen === 'approvals') store.getState().selectApproval(r.id);
+  if (r.screen === 'live') store.getState().selectStatement(r.id);
+}
+
+connectEvents(store, client, (flush) => requestAnimationFrame(flush));
+setInterval(() => store.getState().tickRate(), 1000);
+
+client.onStatus((status, info) => {
+  store.getState().setTransport(status, info.error);
+  if (status === 'open') void loadAll(store);
+});
+
+client.onNavigate((hash) => store.getState().navigate(parseRoute(hash)));
+window.addEventListener('hashchange', () => store.getState().navigate(parseRoute(window.location.hash)));
+
+const applyTheme = (t: Theme) => {
+  document.documentElement.dataset.theme = t;
+};
+applyTheme(store.getState().ui.theme);
+
+store.subscribe((s, prev) => {
+  if (s.ui.theme !== prev.ui.theme) {
+    applyTheme(s.ui.theme);
+    localStorage.setItem(THEME_KEY, s.ui.theme);
+  }
+  if (s.ui.route !== prev.ui.route) {
+    const hash = routeHash(s.ui.route);
+    if (window.location.hash !== hash) window.history.replaceState(null, '', hash);
+  }
+  if (s.approvals.decideAs !== prev.approvals.decideAs) localStorage.setItem(DECIDER_KEY, s.approvals.decideAs);
+});
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <ApiContext.Provider value={client}>
+      <StoreContext.Provider value={store}>
+        <App />
+      </StoreContext.Provider>
+    </ApiContext.Provider>
+  </StrictMode>,
+);

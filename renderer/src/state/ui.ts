@@ -1,0 +1,102 @@
+// Navigation, theme, toasts, the connection to the host. Routes live in the URL hash
+// (#/live, #/live/<statement>, #/approvals/<id>, #/connections) so that a notification can
+// open an approval directly.
+
+import type { StateCreator } from 'zustand/vanilla';
+import type { AppState } from './store.js';
+
+export type Screen = 'live' | 'approvals' | 'connections';
+export type Theme = 'light' | 'dark';
+export type TransportStatus = 'connecting' | 'open' | 'closed';
+
+export interface Route {
+  screen: Screen;
+  /** A statement key (live) or an approval id (approvals). */
+  id: string | null;
+}
+
+export interface Toast {
+  id: number;
+  kind: 'info' | 'success' | 'error';
+  text: string;
+}
+
+export interface UiState {
+  theme: Theme;
+  route: Route;
+  toasts: Toast[];
+  transport: TransportStatus;
+  /** Why the transport is closed, for the banner. */
+  transportError: string | null;
+  helpOpen: boolean;
+}
+
+export interface UiSlice {
+  ui: UiState;
+  setTheme(theme: Theme): void;
+  toggleTheme(): void;
+  navigate(route: Route): void;
+  toast(kind: Toast['kind'], text: string): number;
+  dismissToast(id: number): void;
+  setTransport(status: TransportStatus, error?: string | null): void;
+  setHelpOpen(open: boolean): void;
+}
+
+const SCREENS: readonly Screen[] = ['live', 'approvals', 'connections'];
+export const MAX_TOASTS = 4;
+
+export function parseRoute(hash: string): Route {
+  const [screen, ...rest] = hash.replace(/^#\/?/, '').split('/');
+  const s = SCREENS.includes(screen as Screen) ? (screen as Screen) : 'live';
+  const id = rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : null;
+  return { screen: s, id: s === 'connections' ? null : id };
+}
+
+export function routeHash(r: Route): string {
+  return `#/${r.screen}${r.id ? `/${encodeURIComponent(r.id)}` : ''}`;
+}
+
+export function createUiSlice(initial: { theme: Theme; route?: Route }): StateCreator<AppState, [], [], UiSlice> {
+  let nextToast = 1;
+  return (set, get) => {
+    const patch = (p: Partial<UiState>) => set({ ui: { ...get().ui, ...p } });
+    return {
+      ui: {
+        theme: initial.theme,
+        route: initial.route ?? { screen: 'live', id: null },
+        toasts: [],
+        transport: 'connecting',
+        transportError: null,
+        helpOpen: false,
+      },
+      setTheme(theme) {
+        patch({ theme });
+      },
+      toggleTheme() {
+        patch({ theme: get().ui.theme === 'dark' ? 'light' : 'dark' });
+      },
+      navigate(route) {
+        const cur = get().ui.route;
+        if (cur.screen === route.screen && cur.id === route.id) return;
+        patch({ route });
+        // The screens keep their own selection in step with the route.
+        if (route.screen === 'approvals') get().selectApproval(route.id);
+        if (route.screen === 'live') get().selectStatement(route.id);
+      },
+      toast(kind, text) {
+        const id = nextToast++;
+        patch({ toasts: [...get().ui.toasts, { id, kind, text }].slice(-MAX_TOASTS) });
+        return id;
+      },
+      dismissToast(id) {
+        patch({ toasts: get().ui.toasts.filter((t) => t.id !== id) });
+      },
+      setTransport(status, error = null) {
+        patch({ transport: status, transportError: status === 'open' ? null : error });
+      },
+      setHelpOpen(open) {
+        patch({ helpOpen: open });
+      },
+    };
+  };
+}

@@ -1,0 +1,423 @@
+// The UI end to end: the headless UI host (cli/ui-host.ts) over a real AppCore and a real
+// PostgreSQL 18, driven in Chromium with Playwright, while node-postgres clients send traffic
+// through the listener the test creates in the UI. Saves a screenshot of every screen, in both
+// themes, to docs/screenshots/.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import WebSocket from 'ws';
+import { startUiHost, type UiHost } from '../../cli/ui-host.js';
+import { ConfigPersistence, emptyAppConfig, loadAppConfig } from '../../proxy/api/app-config.js';
+import { CoreService } from '../../proxy/api/service.js';
+import { FileSecretVault } from '../../proxy/api/vault.js';
+import { ApprovalQueue } from '../../proxy/approvals/queue.js';
+import { AppCore } from '../../proxy/core.js';
+import type { Logger } from '../../proxy/session/session.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const STATIC = path.join(ROOT, 'dist/renderer');
+const SHOTS = path.join(ROOT, 'docs/screenshots');
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** Builds the renderer when dist/renderer is missing or older than its sources (about 1 s). */
+function ensureRendererBuilt(): void {
+  const index = path.join(STATIC, 'index.html');
+  const built = fs.statSync(index, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const newest = (dir: string): number =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs))
+      .reduce((a, b) => Math.max(a, b), 0);
+  const sources = Math.max(newest(path.join(ROOT, 'renderer')), fs.statSync(path.join(ROOT, 'shared/api.ts')).mtimeMs);
+  if (built >= sources) return;
+  const r = spawnSync(path.join(ROOT, 'node_modules/.bin/vite'), ['build', '-c', 'renderer/vite.config.ts', '--logLevel', 'error'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`vite build failed:\n${r.stderr}${r.stdout}`);
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** Opens a WebSocket to the host's API; resolves 'open' or the HTTP status it was refused with. */
+function tryWs(url: string, origin: string | undefined): Promise<{ ws: WebSocket | null; status: number | 'open' }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, origin ? { origin } : {});
+    ws.once('open', () => resolve({ ws, status: 'open' }));
+    ws.once('unexpected-response', (_req, res) => resolve({ ws: null, status: res.statusCode ?? 0 }));
+    ws.once('error', () => resolve({ ws: null, status: 0 }));
+  });
+}
+
+function rpc(ws: WebSocket, id: number, method: string, params: unknown[] = []): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const on = (raw: WebSocket.RawData) => {
+      const msg = JSON.parse(String(raw)) as Record<string, unknown>;
+      if (msg.id === id) {
+        ws.off('message', on);
+        resolve(msg);
+      }
+    };
+    ws.on('message', on);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+}
+
+/** What the page functions below touch (the root tsconfig has no DOM types). */
+interface PageGlobals {
+  location: { search: string };
+  document: {
+    documentElement: { dataset: Record<string, string | undefined> };
+    querySelectorAll(selector: string): ArrayLike<{ textContent: string | null }>;
+  };
+}
+
+const quiet: Logger = { info: () => {}, warn: () => {}, error: (m) => console.error(`bastion: ${m}`) };
+
+describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
+  let pgServer: TestPostgres;
+  let dir: string;
+  let core: AppCore;
+  let service: CoreService;
+  let queue: ApprovalQueue;
+  let host: UiHost;
+  let browser: Browser;
+  let page: Page;
+  let listenPort: number;
+  const clients: pg.Client[] = [];
+  const AGENT = { name: 'agent-1', password: 'agent-1-Secret-pw' };
+  const BOT = { name: 'report-bot', password: 'report-bot-Secret-pw' };
+
+  before(async () => {
+    ensureRendererBuilt();
+    fs.mkdirSync(SHOTS, { recursive: true });
+    [pgServer, browser] = await Promise.all([
+      startPostgres({ version: 18 }),
+      chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+    ]);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-ui-'));
+    // A fresh install: nothing configured; everything is added through the UI.
+    const config = emptyAppConfig(path.join(dir, 'bastion.app.yaml'));
+    core = new AppCore(config, quiet);
+    await core.start({ tolerateListenerErrors: true });
+    queue = new ApprovalQueue();
+    service = new CoreService(core, { persistence: ConfigPersistence.beside(config.store), approvals: queue, operator: 'ops-lead' });
+    host = await startUiHost(service, { port: 0, staticDir: STATIC });
+    listenPort = await freePort();
+    page = await browser.newPage({ viewport: { width: 1440, height: 860 }, colorScheme: 'dark' });
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  });
+
+  after(async () => {
+    for (const c of clients) await c.end().catch(() => {});
+    await browser?.close();
+    await host?.close();
+    queue?.close();
+    service?.dispose();
+    await core?.stop();
+    await pgServer?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  afterEach(async (t) => {
+    // A failed step leaves a picture of the page behind, to see why.
+    const failed = (t as unknown as { passed?: boolean }).passed === false;
+    if (failed && page) await page.screenshot({ path: path.join(os.tmpdir(), `bastion-ui-failure-${Date.now()}.png`) });
+  });
+
+  /**
+   * Saves the page in the dark and light themes: docs/screenshots/<name>-dark.png, -light.png.
+   * The themes are pure CSS on <html data-theme>, so this works with a dialog open too (the
+   * theme button itself is tested separately).
+   */
+  async function shots(name: string): Promise<void> {
+    await page.mouse.move(1, 1); // no hover effects in the picture
+    for (const theme of ['dark', 'light'] as const) {
+      await page.evaluate(`document.documentElement.dataset.theme = '${theme}'`);
+      await page.screenshot({ path: path.join(SHOTS, `${name}-${theme}.png`) });
+    }
+    await page.evaluate(`document.documentElement.dataset.theme = 'dark'`);
+  }
+
+  async function client(who: { name: string; password: string }): Promise<pg.Client> {
+    const c = new pg.Client({ host: '127.0.0.1', port: listenPort, user: who.name, password: who.password, database: 'appdb' });
+    c.on('error', () => {}); // the gateway ending the session (listener stopped) is expected here
+    await c.connect();
+    clients.push(c);
+    return c;
+  }
+
+  it('refuses a missing or wrong token and a foreign origin', async () => {
+    const base = `http://127.0.0.1:${host.port}`;
+    assert.equal((await fetch(`${base}/`)).status, 401);
+    assert.equal((await fetch(`${base}/?token=${'x'.repeat(43)}`)).status, 401);
+    assert.equal((await fetch(`${base}/assets/`)).status, 401);
+    const ok = await fetch(host.url);
+    assert.equal(ok.status, 200);
+    assert.match(ok.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.match(ok.headers.get('set-cookie') ?? '', /HttpOnly; SameSite=Strict/);
+    // A page from another site that resolves its name to 127.0.0.1 (DNS rebinding).
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const u = new URL(host.url);
+      http
+        .get({ host: '127.0.0.1', port: host.port, path: u.pathname + u.search, headers: { host: `evil.example:${host.port}` } }, (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        })
+        .on('error', reject);
+    });
+    assert.equal(rebound, 421);
+
+    const wsUrl = (token: string) => `ws://127.0.0.1:${host.port}/api?token=${token}`;
+    assert.equal((await tryWs(wsUrl('wrong'), base)).status, 401);
+    assert.equal((await tryWs(`ws://127.0.0.1:${host.port}/api`, base)).status, 401);
+    assert.equal((await tryWs(wsUrl(host.token), 'http://evil.example')).status, 403);
+    assert.equal((await tryWs(wsUrl(host.token), `http://127.0.0.1:${host.port + 1}`)).status, 403);
+    assert.equal((await tryWs(wsUrl(host.token), undefined)).status, 403);
+
+    const { ws, status } = await tryWs(wsUrl(host.token), base);
+    assert.equal(status, 'open');
+    assert.deepEqual(await rpc(ws!, 1, 'listConnections'), { id: 1, result: [] });
+    assert.match(JSON.stringify((await rpc(ws!, 2, 'constructor')).error), /unknown method/);
+    assert.match(JSON.stringify((await rpc(ws!, 3, '__proto__')).error), /unknown method/);
+    assert.match(JSON.stringify((await rpc(ws!, 4, 'dispose')).error), /unknown method/);
+    assert.match(JSON.stringify((await rpc(ws!, 5, 'saveConnection', [{ name: '../x' }])).error), /not valid|must be/);
+    ws!.close();
+
+    const refused = await browser.newPage();
+    const res = await refused.goto(`${base}/?token=wrong`);
+    assert.equal(res?.status(), 401);
+    await refused.close();
+  });
+
+  it('adds a connection and identities in the UI and starts the listener', async () => {
+    await page.goto(host.url);
+    // The token leaves the address bar (it stays in the tab's session storage).
+    await page.waitForFunction(() => !(globalThis as unknown as PageGlobals).location.search.includes('token'));
+    await page.getByText('Waiting for statements').waitFor();
+    await shots('live-empty');
+    // The theme button switches the theme (and back).
+    await page.getByRole('button', { name: 'Switch to the light theme' }).click();
+    const theme = () => (globalThis as unknown as PageGlobals).document.documentElement.dataset.theme;
+    assert.equal(await page.evaluate(theme), 'light');
+    await page.keyboard.press('t');
+    assert.equal(await page.evaluate(theme), 'dark');
+
+    await page.getByRole('button', { name: /^Connections/ }).click();
+    await page.getByText('No databases yet').waitFor();
+    await shots('connections-empty');
+
+    await page.getByRole('button', { name: 'Add a connection' }).click();
+    const form = page.getByRole('dialog', { name: 'Add a connection' });
+    await form.getByLabel('Name').fill('app');
+    await form.getByLabel('Listen address').fill(`127.0.0.1:${listenPort}`);
+    await form.getByLabel('Host').fill('127.0.0.1');
+    await form.getByLabel('Port').fill(String(pgServer.port));
+    await form.getByLabel('Database').fill(pgServer.database);
+    await form.getByLabel('User').fill(pgServer.user);
+    await form.getByLabel('Password').fill('not-the-password');
+    await form.getByLabel('SSL mode').selectOption('disable');
+    await form.getByRole('button', { name: 'Test connection' }).click();
+    await form.getByText(/refused the user name or password/).waitFor();
+    await form.getByLabel('Password').fill(pgServer.password);
+    await form.getByRole('button', { name: 'Test connection' }).click();
+    await form.getByText(/Connected to PostgreSQL 18/).waitFor();
+    await shots('connection-form');
+    await form.getByRole('button', { name: 'Save connection' }).click();
+    await form.waitFor({ state: 'detached' });
+    const card = page.getByRole('article', { name: 'Connection app' });
+    await card.getByText(`Listening on 127.0.0.1:${listenPort}`).waitFor();
+
+    for (const who of [AGENT, BOT]) {
+      await page.getByRole('button', { name: /Add identity/ }).click();
+      const dlg = page.getByRole('dialog', { name: 'Add an identity' });
+      await dlg.getByLabel('Name').fill(who.name);
+      await dlg.getByLabel('Password').fill(who.password);
+      assert.equal(await dlg.getByLabel('app').isChecked(), true); // the only connection is preselected
+      if (who === AGENT) await shots('identity-form');
+      await dlg.getByRole('button', { name: 'Save identity' }).click();
+      await dlg.waitFor({ state: 'detached' });
+    }
+    await page.getByRole('table', { name: 'Identities' }).getByText(BOT.name).waitFor();
+    await shots('connections');
+
+    // Persisted: the app config names secrets only by reference; the vault holds them, 0600.
+    const yaml = fs.readFileSync(path.join(dir, 'bastion.app.yaml'), 'utf8');
+    assert.ok(!yaml.includes(pgServer.password) && !yaml.includes(AGENT.password), yaml);
+    assert.match(yaml, /upstream: postgres:\/\/bastion:\$\{BASTION_UPSTREAM_app\}@127\.0\.0\.1/);
+    const secrets = path.join(dir, 'bastion.secrets.json');
+    assert.equal(fs.statSync(secrets).mode & 0o777, 0o600);
+    const reloaded = loadAppConfig(path.join(dir, 'bastion.app.yaml'), new FileSecretVault(secrets), {});
+    assert.equal(reloaded.connections[0]!.upstream.password, pgServer.password);
+    assert.deepEqual(
+      reloaded.identities.map((i) => [i.name, i.password, i.connections]),
+      [
+        [AGENT.name, AGENT.password, ['app']],
+        [BOT.name, BOT.password, ['app']],
+      ],
+    );
+    // The renderer never gets a password back.
+    assert.ok(!JSON.stringify(await service.listConnections()).includes(pgServer.password));
+  });
+
+  it('shows statements live as clients run them, filters them and opens their frames', async () => {
+    await page.getByRole('button', { name: /^Live/ }).click();
+    await page.getByText('Waiting for statements').waitFor();
+
+    const agent = await client(AGENT);
+    await agent.query('create table customers (id serial primary key, name text, email text, country text)');
+    await agent.query(
+      `insert into customers (name, email, country) select 'customer ' || i, 'c' || i || '@example.com',
+       (array['FR','DE','US','JP'])[1 + i % 4] from generate_series(1, 250) i`,
+    );
+    // The statement appears while the page is open (an event, not a reload).
+    const live = page.getByRole('grid', { name: 'Statements' });
+    await live.getByText('insert into customers').waitFor();
+
+    await agent.query('create table orders (id serial primary key, customer_id int, total numeric)');
+    await agent.query('insert into orders (customer_id, total) select 1 + i % 250, i * 1.5 from generate_series(1, 1000) i');
+    await agent.query('select country, count(*) from customers group by country order by 2 desc');
+    await agent.query('select * from customers where id = $1', [42]);
+    await agent.query('select o.id, o.total, c.email from orders o join customers c on c.id = o.customer_id limit 25');
+    await assert.rejects(agent.query('select * from invoices'), /does not exist/);
+    const bot = await client(BOT);
+    for (let i = 0; i < 6; i++) await bot.query(`select count(*), sum(total) from orders where total > ${i * 100}`);
+    await bot.query("select name from customers where country = 'JP' order by name limit 10");
+
+    await live.getByText("country = 'JP'").waitFor();
+    await page.getByText(/\b1[3-9] statements\b/).waitFor();
+    await shots('live');
+
+    // Filter by text: only matching rows remain.
+    await page.getByLabel('Filter statements').fill('orders');
+    await page.waitForFunction(() =>
+      Array.from((globalThis as unknown as PageGlobals).document.querySelectorAll('[aria-label="Statements"] .vrow .sql')).every(
+        (e) => /orders/i.test(e.textContent ?? ''),
+      ),
+    );
+    const shown = await live.locator('.vrow').count();
+    assert.ok(shown >= 8, `rows shown for "orders": ${shown}`);
+    await page.getByLabel('Identity').selectOption(BOT.name);
+    await page.waitForFunction(
+      () => (globalThis as unknown as PageGlobals).document.querySelectorAll('[aria-label="Statements"] .vrow').length === 6,
+    );
+    await shots('live-filtered');
+    await page.getByLabel('Identity').selectOption('');
+    await page.getByLabel('Filter statements').fill('');
+    await page.getByLabel('Decision').selectOption('error');
+    await live.getByText('42P01').waitFor();
+    assert.equal(await live.locator('.vrow').count(), 1);
+    await page.getByLabel('Decision').selectOption('');
+
+    // Open a statement: its frames, decoded.
+    await live.getByText('select * from customers where id = $1').click();
+    const detail = page.getByRole('complementary', { name: 'Statement' });
+    await detail.getByText('$1').first().waitFor();
+    const frames = detail.getByLabel('Frames');
+    for (const type of ['Bind', 'Execute', 'RowDescription', 'DataRow', 'CommandComplete']) {
+      await frames.getByText(type, { exact: true }).first().waitFor();
+    }
+    await frames.getByText('DataRow', { exact: true }).click();
+    await detail.getByText('c42@example.com').first().waitFor();
+    await shots('statement');
+    await page.keyboard.press('Escape');
+    await detail.waitFor({ state: 'detached' });
+  });
+
+  it('approves and denies held statements from the UI', async () => {
+    // Statements held by the approval queue (the guardrail that holds real clients' statements
+    // is wired in separately): the UI's side is the same, through the API and its events.
+    const sessionId = (await service.listSessions({ identity: AGENT.name }))[0]!.id;
+    const now = Date.now() * 1000;
+    const held = [
+      {
+        sql: "delete from customers where country = 'FR' or true",
+        reason: 'DELETE whose WHERE clause is always true touches every row',
+        clientReason: 'cleaning up test customers before the import',
+      },
+      { sql: 'update orders set total = 0', reason: 'UPDATE without a WHERE clause', clientReason: null },
+    ].map((h, i) =>
+      queue.request({
+        sessionId,
+        identity: AGENT.name,
+        connection: 'app',
+        sql: h.sql,
+        rule: 'unbounded-writes',
+        reason: h.reason,
+        clientReason: h.clientReason,
+        recent: [
+          { sql: 'select country, count(*) from customers group by country order by 2 desc', decision: 'allow', at: now - 9e6 },
+          { sql: 'select * from customers where id = $1', decision: 'allow', at: now - 6e6 },
+          { sql: 'select * from invoices', decision: 'allow', at: now - 3e6 },
+        ],
+        timeoutMs: 120_000 + i * 60_000,
+      }),
+    );
+    const badge = page.getByRole('button', { name: /^Approvals/ });
+    await badge.getByLabel('2 pending').waitFor();
+    await badge.click();
+    const detail = page.getByRole('region', { name: 'Approval' });
+    await detail.getByText('cleaning up test customers').waitFor();
+    await page.getByText(/\d:\d\d left/).first().waitFor();
+    await shots('approvals');
+
+    await detail.getByRole('button', { name: 'Approve' }).click();
+    const first = await held[0]!.outcome;
+    assert.equal(first.state, 'approved');
+    assert.equal(first.decidedBy, 'ops-lead'); // the host's operator: the UI did not name one
+
+    await detail.getByText('update orders set total = 0').waitFor();
+    await page.getByLabel('Decide as').fill('dana');
+    await page.locator('body').click({ position: { x: 700, y: 10 } });
+    await page.keyboard.press('d');
+    const second = await held[1]!.outcome;
+    assert.equal(second.state, 'denied');
+    assert.equal(second.decidedBy, 'dana');
+
+    await page.getByText('Nothing is waiting for a decision').waitFor();
+    await shots('approvals-empty');
+    await page.getByRole('tab', { name: /History/ }).click();
+    await page.getByRole('cell', { name: 'dana' }).waitFor();
+    await shots('approvals-history');
+  });
+
+  it('stops and starts a listener from the UI', async () => {
+    await page.getByRole('button', { name: /^Connections/ }).click();
+    const card = page.getByRole('article', { name: 'Connection app' });
+    await card.getByRole('button', { name: 'Stop' }).click();
+    await card.getByText('Stopped').waitFor();
+    await assert.rejects(client(AGENT), /ECONNREFUSED/);
+    clients.pop();
+    await card.getByRole('button', { name: 'Start' }).click();
+    await card.getByText(`Listening on 127.0.0.1:${listenPort}`).waitFor();
+    const c = await client(AGENT);
+    assert.equal((await c.query('select 1 as one')).rows[0].one, 1);
+    await page.keyboard.press('?');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await shots('shortcuts');
+    await page.keyboard.press('Escape');
+  });
+});

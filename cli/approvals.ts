@@ -10,8 +10,15 @@ import { resolveStorePath } from './store-path.js';
 const iso = (us: number | null) => (us === null ? '-' : new Date(Math.floor(us / 1000)).toISOString());
 
 function describe(a: Approval): string {
-  const left = a.state === 'pending' ? `  expires in ${Math.max(0, Math.round((a.expiresAt / 1000 - Date.now()) / 1000))}s` : '';
-  const decided = a.decidedBy ? ` by ${a.decidedBy} at ${iso(a.decidedAt)}` : a.state !== 'pending' ? ` at ${iso(a.decidedAt)}` : '';
+  const left =
+    a.state === 'pending'
+      ? `  expires in ${Math.max(0, Math.round((a.expiresAt / 1000 - Date.now()) / 1000))}s`
+      : '';
+  const decided = a.decidedBy
+    ? ` by ${a.decidedBy} at ${iso(a.decidedAt)}`
+    : a.state !== 'pending'
+      ? ` at ${iso(a.decidedAt)}`
+      : '';
   return (
     `${a.id}  ${a.state}${decided}${left}\n  identity ${a.identity}  connection ${a.connection}  rule ${a.rule ?? '-'}  requested ${iso(a.requestedAt)}\n` +
     `  reason: ${a.reason}${a.clientReason ? `\n  client says: ${a.clientReason}` : ''}\n  sql: ${a.sql.replace(/\s+/g, ' ').slice(0, 500)}\n`
@@ -19,7 +26,13 @@ function describe(a: Approval): string {
 }
 
 export async function approvalsCommand(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, { config: 'string', store: 'string', as: 'string', json: 'boolean', all: 'boolean' });
+  const p = parseArgs(argv, {
+    config: 'string',
+    store: 'string',
+    as: 'string',
+    json: 'boolean',
+    all: 'boolean',
+  });
   const [sub, id, extra] = p.positional;
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
   const socket = controlSocketPath(resolveStorePath(p));

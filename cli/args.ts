@@ -33,7 +33,8 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): Parsed {
       flags[name] = true;
     } else {
       const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new UsageError(`option --${name} needs a value`);
+      if (v === undefined || (eq < 0 && v.startsWith('--')))
+        throw new UsageError(`option --${name} needs a value`);
       flags[name] = v;
     }
   }

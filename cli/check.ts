@@ -7,7 +7,14 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument }
 import { ConfigError, loadConfig } from '../proxy/config/load.js';
 import { analyzeEach } from '../proxy/policy/analyze.js';
 import { initPolicyEngine } from '../proxy/policy/parser.js';
-import { compilePolicies, DEFAULT_POLICY, decideStatement, type Policy, PolicyError, policyFor } from '../proxy/policy/policy.js';
+import {
+  compilePolicies,
+  DEFAULT_POLICY,
+  decideStatement,
+  type Policy,
+  PolicyError,
+  policyFor,
+} from '../proxy/policy/policy.js';
 import { PreparedRegistry } from '../proxy/policy/prepared.js';
 import { parseArgs, str, UsageError } from './args.js';
 
@@ -70,7 +77,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
     try {
       text = readFileSync(fileArg === '-' ? 0 : fileArg!, 'utf8');
     } catch (e) {
-      throw new UsageError(`cannot read ${fileArg}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UsageError(
+        `cannot read ${fileArg}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
   }
 
@@ -84,7 +93,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
       const configured = identities.get(identity);
       if (configured === undefined) {
         const known = [...identities.keys()];
-        throw new UsageError(`no identity "${identity}" in ${configFile}${known.length ? ` (configured: ${known.join(', ')})` : ''}`);
+        throw new UsageError(
+          `no identity "${identity}" in ${configFile}${known.length ? ` (configured: ${known.join(', ')})` : ''}`,
+        );
       }
       name = configured;
     }

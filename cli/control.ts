@@ -13,7 +13,10 @@ export function controlSocketPath(storePath: string): string {
   return path.join(path.dirname(storePath), `.${path.basename(storePath)}.control.sock`);
 }
 
-export async function startControlServer(socketPath: string, handle: ControlHandler): Promise<{ close(): Promise<void> }> {
+export async function startControlServer(
+  socketPath: string,
+  handle: ControlHandler,
+): Promise<{ close(): Promise<void> }> {
   // A stale socket from a crashed run would make listen() fail; one that answers is a live gateway.
   if (fs.existsSync(socketPath)) {
     const alive = await new Promise<boolean>((resolve) => {
@@ -73,7 +76,12 @@ export async function startControlServer(socketPath: string, handle: ControlHand
 }
 
 /** One call to a running gateway. */
-export function controlCall(socketPath: string, method: string, params: unknown[], timeoutMs = 10_000): Promise<unknown> {
+export function controlCall(
+  socketPath: string,
+  method: string,
+  params: unknown[],
+  timeoutMs = 10_000,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
     let buf = '';

@@ -2,9 +2,52 @@
 
 import type pg from 'pg';
 
-const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Radia', 'Linus', 'Margaret', 'Dennis', 'Hedy', 'John', 'Katherine', 'Tim'];
-const LAST = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Perlman', 'Torvalds', 'Hamilton', 'Ritchie', 'Lamarr', 'McCarthy', 'Johnson', 'Berners-Lee'];
-const CITIES = ['Springfield', 'Riverton', 'Lakeside', 'Fairview', 'Georgetown', 'Salem', 'Madison', 'Clinton'];
+const FIRST = [
+  'Ada',
+  'Grace',
+  'Alan',
+  'Edsger',
+  'Barbara',
+  'Donald',
+  'Frances',
+  'Ken',
+  'Radia',
+  'Linus',
+  'Margaret',
+  'Dennis',
+  'Hedy',
+  'John',
+  'Katherine',
+  'Tim',
+];
+const LAST = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Perlman',
+  'Torvalds',
+  'Hamilton',
+  'Ritchie',
+  'Lamarr',
+  'McCarthy',
+  'Johnson',
+  'Berners-Lee',
+];
+const CITIES = [
+  'Springfield',
+  'Riverton',
+  'Lakeside',
+  'Fairview',
+  'Georgetown',
+  'Salem',
+  'Madison',
+  'Clinton',
+];
 
 /** A small deterministic PRNG (mulberry32), so every demo has the same data. */
 function rng(seed: number): () => number {
@@ -68,7 +111,10 @@ export async function seedDemoData(db: pg.Client, customers = 1000, orders = 500
     rows.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7})`);
     values.push(`${first} ${last}`, email, phone, ssn, card, pick(CITIES), notes);
     if (rows.length === 500 || i === customers - 1) {
-      await db.query(`INSERT INTO customers (full_name, email, phone, ssn, card_number, city, notes) VALUES ${rows.join(',')}`, values);
+      await db.query(
+        `INSERT INTO customers (full_name, email, phone, ssn, card_number, city, notes) VALUES ${rows.join(',')}`,
+        values,
+      );
       rows.length = 0;
       values.length = 0;
     }

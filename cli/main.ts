@@ -25,14 +25,20 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
+  if (name === undefined)
+    throw new UsageError('no command given (serve, sessions, replay, verify; see bastion --help)');
   const command = commands[name];
   if (command === undefined) {
     const later = ['check', 'approvals', 'report'].includes(name);
-    throw new UsageError(later ? `"${name}" is not available in this version of bastion` : `unknown command "${name}" (see bastion --help)`);
+    throw new UsageError(
+      later
+        ? `"${name}" is not available in this version of bastion`
+        : `unknown command "${name}" (see bastion --help)`,
+    );
   }
   return command(rest);
 }
@@ -40,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Everything is done: should a stray handle keep the event loop alive, exit anyway.
+    setTimeout(() => process.exit(code), 5000).unref();
   },
   (e) => {
     if (e instanceof UsageError || e instanceof ConfigError) {

@@ -24,7 +24,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
         const d = decodeFrame(f.dir, f.type, f.body);
         lines.push(JSON.stringify({ seq: f.seq, t_us: f.tUs, dir: f.dir, type: d.type, decoded: d.decoded }));
       }
-      if (!process.stdout.write(`${lines.join('\n')}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+      if (!process.stdout.write(`${lines.join('\n')}\n`))
+        await new Promise((r) => process.stdout.once('drain', r));
       from = frames[frames.length - 1].seq + 1;
     }
   } finally {

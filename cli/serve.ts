@@ -5,69 +5,126 @@ import path from 'node:path';
 import { loadConfig } from '../proxy/config/load.js';
 import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
-import { parseArgs, str, UsageError } from './args.js';
+import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import type { Demo } from './demo.js';
 
+/** SIGINT/SIGTERM, handled from the start, also while the demo database starts: a Ctrl-C then
+ * stops what has started instead of killing the process and leaving a PostgreSQL behind. */
+class StopSignal {
+  received: NodeJS.Signals | null = null;
+  private listener: ((sig: NodeJS.Signals) => void) | null = null;
+  private readonly handler = (sig: NodeJS.Signals) => {
+    if (this.received) {
+      consoleLogger.warn(`${sig}: already stopping, flushing recordings`);
+      return;
+    }
+    this.received = sig;
+    this.listener?.(sig);
+  };
+
+  constructor() {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  /** Calls `f` once a signal arrives (at once if one already has). */
+  onStop(f: (sig: NodeJS.Signals) => void): void {
+    this.listener = f;
+    if (this.received) f(this.received);
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, { config: 'string', demo: 'boolean', 'ui-port': 'string', 'no-ui': 'boolean', store: 'string' });
+  const p = parseArgs(argv, {
+    config: 'string',
+    demo: 'boolean',
+    'ui-port': 'string',
+    'no-ui': 'boolean',
+    store: 'string',
+  });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const uiPort = str(p, 'ui-port');
-  if (uiPort !== undefined && !/^\d{1,5}$/.test(uiPort)) throw new UsageError('--ui-port must be a port number');
-  const configFile = str(p, 'config') ?? (!p.flags.demo && existsSync('bastion.yaml') ? 'bastion.yaml' : undefined);
+  if (uiPort !== undefined && !/^\d{1,5}$/.test(uiPort))
+    throw new UsageError('--ui-port must be a port number');
+  const configFile =
+    str(p, 'config') ?? (!p.flags.demo && existsSync('bastion.yaml') ? 'bastion.yaml' : undefined);
   if (configFile && p.flags.demo) throw new UsageError('--demo and --config cannot be used together');
+  // A bad config is reported before anything starts.
+  const config = configFile ? loadConfig(configFile) : null;
 
+  const signal = new StopSignal();
+  try {
+    return await serve(p, config, signal);
+  } finally {
+    signal.dispose();
+  }
+}
+
+async function serve(p: Parsed, fromFile: GatewayConfig | null, signal: StopSignal): Promise<number> {
   let config: GatewayConfig;
   let demo: Demo | null = null;
-  if (configFile) {
-    config = loadConfig(configFile);
+  if (fromFile) {
+    config = fromFile;
   } else {
     // Loaded only for the demo: it pulls in the embedded PostgreSQL launcher.
     const { startDemo } = await import('./demo.js');
     demo = await startDemo(path.resolve(str(p, 'store') ?? 'bastion.db'), (m) => consoleLogger.info(m));
+    if (signal.received) {
+      consoleLogger.info(`${signal.received}: stopping`);
+      await demo.stop();
+      return 0;
+    }
     config = demo.config;
   }
   if (str(p, 'store')) config.store = path.resolve(str(p, 'store')!);
 
-  const core = new AppCore(config);
-  let stopping: Promise<void> | null = null;
-  const stop = (signal: string) => {
-    if (stopping) return stopping;
-    consoleLogger.info(`${signal}: stopping, flushing recordings`);
-    stopping = (async () => {
-      await core.stop();
-      await demo?.stop();
-    })();
-    return stopping;
-  };
+  let core: AppCore;
   try {
+    core = new AppCore(config);
     await core.start();
   } catch (e) {
     await demo?.stop();
     throw e;
   }
-  for (const a of core.addresses()) {
-    const c = config.connections.find((x) => x.name === a.name)!;
-    consoleLogger.info(`connection "${a.name}" listening on ${a.host}:${a.port} -> ${c.upstream.host}:${c.upstream.port}/${c.upstream.database}`);
-  }
-  consoleLogger.info(`recording to ${config.store}`);
-  if (demo) {
-    const a = core.addresses()[0];
-    process.stdout.write(
-      `Demo: an embedded PostgreSQL with synthetic customers, orders and PII is behind the gateway.\n` +
-        `Connect with:\n  PGPASSWORD='${demo.identity.password}' psql "host=${a.host} port=${a.port} user=${demo.identity.name} dbname=demo sslmode=require"\n` +
-        `Then list what was recorded with: npx bastion sessions list --store ${path.relative(process.cwd(), config.store) || config.store}\n`,
-    );
-  }
-  process.stdout.write('ready\n');
-  await new Promise<void>((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      stop(sig).then(resolve, (e) => {
+  // Exit 0 once every recording is in the store; 1 if some could not be written.
+  const stopped = new Promise<number>((resolve) => {
+    signal.onStop((sig) => {
+      consoleLogger.info(`${sig}: stopping, flushing recordings`);
+      (async () => {
+        try {
+          await core.stop(); // logs what it could not flush
+        } finally {
+          await demo?.stop();
+        }
+        return core.writer.backlog === 0 ? 0 : 1;
+      })().then(resolve, (e) => {
         consoleLogger.error(`stop failed: ${(e as Error).message}`);
-        resolve();
+        resolve(1);
       });
-    };
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
+    });
   });
-  return 0;
+  if (!signal.received) {
+    for (const a of core.addresses()) {
+      const c = config.connections.find((x) => x.name === a.name)!;
+      consoleLogger.info(
+        `connection "${a.name}" listening on ${a.host}:${a.port} -> ${c.upstream.host}:${c.upstream.port}/${c.upstream.database}`,
+      );
+    }
+    consoleLogger.info(`recording to ${config.store}`);
+    if (demo) {
+      const a = core.addresses()[0];
+      process.stdout.write(
+        `Demo: an embedded PostgreSQL with synthetic customers, orders and PII is behind the gateway.\n` +
+          `Connect with:\n  PGPASSWORD='${demo.identity.password}' psql "host=${a.host} port=${a.port} user=${demo.identity.name} dbname=demo sslmode=require"\n` +
+          `Then list what was recorded with: npx bastion sessions list --store ${path.relative(process.cwd(), config.store) || config.store}\n`,
+      );
+    }
+    process.stdout.write('ready\n');
+  }
+  return stopped;
 }

@@ -9,14 +9,22 @@ const iso = (us: number | null) => (us === null ? '-' : new Date(Math.floor(us /
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
 function listText(sessions: SessionInfo[]): string {
   if (sessions.length === 0) return 'no sessions recorded\n';
   return table(
     ['ID', 'IDENTITY', 'CONNECTION', 'CLIENT', 'START', 'END', 'STATEMENTS'],
-    sessions.map((s) => [s.id, s.identity, s.connection, s.clientAddress, iso(s.startedAt), s.endedAt === null ? 'open' : iso(s.endedAt), String(s.statements)]),
+    sessions.map((s) => [
+      s.id,
+      s.identity,
+      s.connection,
+      s.clientAddress,
+      iso(s.startedAt),
+      s.endedAt === null ? 'open' : iso(s.endedAt),
+      String(s.statements),
+    ]),
   );
 }
 
@@ -34,7 +42,8 @@ function showText(s: SessionInfo, statements: StatementRecord[]): string {
         `${(st.durationUs / 1000).toFixed(2)}ms`,
         String(st.rows) + (st.truncated ? '+' : ''),
         st.errorCode ? `ERROR ${st.errorCode}` : (st.tag ?? '-'),
-        st.sql.replace(/\s+/g, ' ').slice(0, 200) + (st.params ? `  -- params ${JSON.stringify(st.params).slice(0, 200)}` : ''),
+        st.sql.replace(/\s+/g, ' ').slice(0, 200) +
+          (st.params ? `  -- params ${JSON.stringify(st.params).slice(0, 200)}` : ''),
       ]),
     )
   );
@@ -61,7 +70,9 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
     try {
       const s = findSession(store, id);
       const statements = store.listStatements(s.id);
-      process.stdout.write(p.flags.json ? `${JSON.stringify({ session: s, statements }, null, 2)}\n` : showText(s, statements));
+      process.stdout.write(
+        p.flags.json ? `${JSON.stringify({ session: s, statements }, null, 2)}\n` : showText(s, statements),
+      );
     } finally {
       store.close();
     }
@@ -70,7 +81,10 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
   throw new UsageError('usage: bastion sessions list|show [ID] [--store PATH] [--json]');
 }
 
-export function findSession(store: { getSession(id: string): SessionInfo | undefined }, id: string): SessionInfo {
+export function findSession(
+  store: { getSession(id: string): SessionInfo | undefined },
+  id: string,
+): SessionInfo {
   let s: SessionInfo | undefined;
   try {
     s = store.getSession(id);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../proxy/config/load.js';
 import { openSqliteStore } from '../proxy/store/sqlite-store.js';
@@ -14,9 +14,18 @@ export function resolveStorePath(p: Parsed): string {
   return path.resolve('bastion.db');
 }
 
-/** Opens the store read-only; a missing store is a usage error. */
+/**
+ * Opens the store read-only. A missing store, or a file that is not one, is a usage error (exit 2),
+ * so that `verify`'s exit 1 keeps meaning a broken chain.
+ */
 export function openStoreForReading(p: Parsed): SessionStore {
   const file = resolveStorePath(p);
   if (!existsSync(file)) throw new UsageError(`no store at ${file} (use --store PATH)`);
-  return openSqliteStore(file, { readonly: true });
+  if (statSync(file).isDirectory())
+    throw new UsageError(`${file} is a directory, not a store (use --store PATH)`);
+  try {
+    return openSqliteStore(file, { readonly: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
 }

@@ -93,7 +93,11 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
   });
 
   const refuse = (res: http.ServerResponse, status: number, text: string) => {
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', ...security() });
+    res.writeHead(status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Cache-Control': 'no-store',
+      ...security(),
+    });
     res.end(`${text}\n`);
   };
 
@@ -106,7 +110,11 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
     const byQuery = sameSecret(url.searchParams.get('token'), token);
     const byCookie = sameSecret(cookie(req.headers.cookie, cookieName()), token);
     if (!byQuery && !byCookie) {
-      return refuse(res, 401, 'Bastion: open the URL that `bastion serve` printed: it carries the access token.');
+      return refuse(
+        res,
+        401,
+        'Bastion: open the URL that `bastion serve` printed: it carries the access token.',
+      );
     }
     const headers: Record<string, string> = { ...security() };
     if (byQuery) headers['Set-Cookie'] = `${cookieName()}=${token}; HttpOnly; SameSite=Strict; Path=/`;
@@ -118,7 +126,8 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
       return refuse(res, 400, 'Bastion: bad path');
     }
     let file = path.resolve(staticDir, `.${path.posix.normalize(rel)}`);
-    if (file !== staticDir && !file.startsWith(staticDir + path.sep)) return refuse(res, 404, 'Bastion: not found');
+    if (file !== staticDir && !file.startsWith(staticDir + path.sep))
+      return refuse(res, 404, 'Bastion: not found');
     let stat = fs.statSync(file, { throwIfNoEntry: false });
     if (!stat?.isFile()) {
       // Client-side routes get the app; missing assets get a 404.
@@ -126,7 +135,11 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
       file = path.join(staticDir, 'index.html');
       stat = fs.statSync(file, { throwIfNoEntry: false });
       if (!stat?.isFile()) {
-        res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.writeHead(200, {
+          ...headers,
+          'Content-Type': 'text/html; charset=utf-8',
+          'Cache-Control': 'no-store',
+        });
         res.end(req.method === 'HEAD' ? undefined : NOT_BUILT);
         return;
       }
@@ -158,7 +171,8 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
     if (!hosts().includes(req.headers.host ?? '')) return reject(421, 'Misdirected Request');
     if (!sameSecret(url.searchParams.get('token'), token)) return reject(401, 'Unauthorized');
     const origin = req.headers.origin;
-    if (origin !== `http://${req.headers.host}` || !origins().includes(origin)) return reject(403, 'Forbidden');
+    if (origin !== `http://${req.headers.host}` || !origins().includes(origin))
+      return reject(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws));
   });
 
@@ -194,7 +208,12 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
         req = JSON.parse(String(raw));
         if (req === null || typeof req !== 'object') throw new Error('not an object');
       } catch {
-        ws.send(JSON.stringify({ id: null, error: { message: 'invalid message: expected JSON {id, method, params}' } }));
+        ws.send(
+          JSON.stringify({
+            id: null,
+            error: { message: 'invalid message: expected JSON {id, method, params}' },
+          }),
+        );
         return;
       }
       const id = typeof req.id === 'number' || typeof req.id === 'string' ? req.id : null;

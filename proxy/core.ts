@@ -4,6 +4,9 @@
 import { EventEmitter } from 'node:events';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
+import type { Approval } from '../shared/api.js';
+import { ApprovalQueue } from './approvals/queue.js';
+import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { CancelRegistry } from './session/cancel.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
@@ -21,6 +24,8 @@ export interface CoreEvents {
   'store-recovered': [];
   /** A listener was added, removed, started, stopped or failed (by connection name). */
   'listener-changed': [string];
+  /** A statement was held, or its approval ended. */
+  'approval-changed': [Approval];
 }
 
 export interface StartOptions {
@@ -45,6 +50,9 @@ export class AppCore extends EventEmitter<CoreEvents> {
   private readonly verifiers = new VerifierCache();
   /** Shared by every listener, so identity changes apply to the next login on any of them. */
   private readonly identities = new Map<string, IdentityConfig>();
+  /** Compiled guardrail policies by name (always has the built-in `default`). */
+  readonly policies: Map<string, Policy>;
+  readonly approvals: ApprovalQueue;
   private started = false;
 
   constructor(
@@ -55,6 +63,10 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.store = openSqliteStore(config.store);
     const interrupted = this.store.closeInterrupted(Date.now() * 1000);
     if (interrupted > 0) log.warn(`${interrupted} session(s) from an earlier run were not closed; marked as interrupted`);
+    // Throws a PolicyError naming the key at fault; the config loader validates the same way.
+    this.policies = compilePolicies(config.policies as Record<string, unknown>);
+    this.approvals = new ApprovalQueue(null);
+    this.approvals.on('changed', (a) => this.emit('approval-changed', a));
     this.writer = new StoreWriter(this.store, {
       onError: (e) => {
         log.error(`recording failed, refusing new statements until the store works again: ${e.message}`);
@@ -71,6 +83,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
   async start(opts: StartOptions = {}): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // The parser (WASM) loads once; after this every decision is synchronous.
+    await initPolicyEngine();
     for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
     for (const identity of this.config.identities) this.verifiers.get(identity);
@@ -110,6 +124,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
       cancels: this.cancels,
       limits: this.config.limits,
       log: this.log,
+      policies: this.policies,
+      approvals: this.approvals,
       events: {
         opened: (s) => this.emit('session-opened', s),
         closed: (s) => this.emit('session-closed', s),
@@ -219,6 +235,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** Stops listeners, ends sessions, flushes every recording, closes the store. */
   async stop(): Promise<void> {
     await Promise.all(this.gateways.map((l) => l.stop()));
+    this.approvals.close();
     const ok = this.writer.close();
     if (!ok) this.log.error(`could not flush ${this.writer.backlog} recording entries: ${this.writer.lastError?.message}`);
     this.store.close();

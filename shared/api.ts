@@ -125,7 +125,9 @@ export interface BastionEvents {
 export type BastionEventName = keyof BastionEvents;
 
 /** One event as the transports carry it: `{ event, data }`, discriminated by `event`. */
-export type BastionEvent = { [K in BastionEventName]: { event: K; data: BastionEvents[K] } }[BastionEventName];
+export type BastionEvent = {
+  [K in BastionEventName]: { event: K; data: BastionEvents[K] };
+}[BastionEventName];
 
 /** What emits the event streams: the core's service, and the renderer's API client. */
 export interface BastionEventSource {

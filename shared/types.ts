@@ -59,6 +59,8 @@ export interface StatementRecord {
   errorMessage: string | null;
   decision: Decision;
   rule: string | null;
+  /** The approval that held the statement (decision 'review'), if any. */
+  approvalId?: string | null;
   /** First and last frame seq that belong to this statement (inclusive). */
   firstFrame: number;
   lastFrame: number;

@@ -35,7 +35,9 @@ export function vaultEnv(configFile: string): Record<string, string> {
   const file = path.join(path.dirname(path.resolve(configFile)), SECRETS_NAME);
   if (!fs.existsSync(file)) return {};
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return Object.fromEntries(
+    Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  );
 }
 
 const PLACEHOLDER = '__bastion_placeholder__';
@@ -47,17 +49,29 @@ const PLACEHOLDER = '__bastion_placeholder__';
  */
 export function parseAppConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
   const js = parseDocument(text).toJS() as unknown;
-  const top = js !== null && typeof js === 'object' && !Array.isArray(js) ? (js as Record<string, unknown>) : null;
-  const empty = top !== null && (top.connections === undefined || top.connections === null || (Array.isArray(top.connections) && top.connections.length === 0));
+  const top =
+    js !== null && typeof js === 'object' && !Array.isArray(js) ? (js as Record<string, unknown>) : null;
+  const empty =
+    top !== null &&
+    (top.connections === undefined ||
+      top.connections === null ||
+      (Array.isArray(top.connections) && top.connections.length === 0));
   if (!empty && text.trim() !== '') return parseConfig(text, file, env);
-  const withOne = { ...top, connections: [{ name: PLACEHOLDER, listen: '127.0.0.1:0', upstream: 'postgres://x@127.0.0.1/x' }] };
+  const withOne = {
+    ...top,
+    connections: [{ name: PLACEHOLDER, listen: '127.0.0.1:0', upstream: 'postgres://x@127.0.0.1/x' }],
+  };
   const config = parseConfig(stringify(withOne), file, env);
   config.connections = config.connections.filter((c) => c.name !== PLACEHOLDER);
   return config;
 }
 
 /** Reads the app config, resolving secrets from the vault (they win over the environment). */
-export function loadAppConfig(file: string, vault: SecretVault, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+export function loadAppConfig(
+  file: string,
+  vault: SecretVault,
+  env: NodeJS.ProcessEnv = process.env,
+): GatewayConfig {
   return parseAppConfig(fs.readFileSync(file, 'utf8'), file, { ...env, ...vault.entries() });
 }
 
@@ -117,7 +131,7 @@ export function renderAppConfig(config: GatewayConfig, file: string): string {
   };
   return (
     '# Written by Bastion when connections and identities are changed in the app.\n' +
-    '# Secrets are not in this file: ${BASTION_...} refer to the app\'s secret vault.\n' +
+    "# Secrets are not in this file: the BASTION_ variables refer to the app's secret vault.\n" +
     stringify(doc, { lineWidth: 0 })
   );
 }

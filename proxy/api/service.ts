@@ -2,8 +2,8 @@
 // UI host's WebSocket, Electron's IPC) expose exactly this object, plus its event streams
 // (`subscribe`). Everything a UI sends is validated here; upstream passwords never leave it.
 
-import os from 'node:os';
 import fs from 'node:fs';
+import os from 'node:os';
 import type {
   Approval,
   ApprovalState,
@@ -18,22 +18,27 @@ import type {
   SessionFilter,
 } from '../../shared/api.js';
 import type { FrameView, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
-import { type ConnectionConfig, describeUpstream, type IdentityConfig, type UpstreamConfig } from '../config/types.js';
+import {
+  type ConnectionConfig,
+  describeUpstream,
+  type IdentityConfig,
+  type UpstreamConfig,
+} from '../config/types.js';
 import type { AppCore } from '../core.js';
 import { GatewayError } from '../errors.js';
 import { connectUpstream } from '../session/upstream.js';
-import * as msg from '../wire/messages.js';
 import { decodeFrame } from '../wire/decode.js';
+import * as msg from '../wire/messages.js';
 import type { ConfigPersistence } from './app-config.js';
 import { EventHub } from './events.js';
 import {
   type CheckedConnection,
   checkConnectionInput,
   checkIdentityInput,
+  name as checkName,
   checkSessionFilter,
   InputError,
   int,
-  name as checkName,
   str,
 } from './validate.js';
 
@@ -100,7 +105,8 @@ export class CoreService implements BastionApi, BastionEventSource {
     on('statement', (st: StatementRecord) => {
       const live = this.live(st);
       this.recent.push(live);
-      if (this.recent.length > this.recentCapacity * 1.25) this.recent.splice(0, this.recent.length - this.recentCapacity);
+      if (this.recent.length > this.recentCapacity * 1.25)
+        this.recent.splice(0, this.recent.length - this.recentCapacity);
       this.hub.emit({ event: 'statement', data: live });
     });
     on('listener-changed', (name: string) => this.connectionChanged(name, true));
@@ -129,19 +135,32 @@ export class CoreService implements BastionApi, BastionEventSource {
     return this.core.config.connections.map((c) => this.view(c));
   }
 
-  saveConnection(input: ConnectionInput): Promise<ConnectionView> {
+  async saveConnection(input: ConnectionInput): Promise<ConnectionView> {
     const c = checkConnectionInput(input);
     return this.serial(async () => {
       const existing = this.connection(c.name);
       const taken = this.core.config.connections.find(
-        (x) => x.name !== c.name && c.listen.port !== 0 && x.listen.port === c.listen.port && x.listen.host === c.listen.host,
+        (x) =>
+          x.name !== c.name &&
+          c.listen.port !== 0 &&
+          x.listen.port === c.listen.port &&
+          x.listen.host === c.listen.host,
       );
-      if (taken) throw new InputError(`${c.listen.host}:${c.listen.port} is already used by connection "${taken.name}"`);
+      if (taken)
+        throw new InputError(
+          `${c.listen.host}:${c.listen.port} is already used by connection "${taken.name}"`,
+        );
       const tls = c.tls === undefined ? (existing?.tls ?? null) : c.tls;
       if (c.tls) {
-        for (const f of [c.tls.cert, c.tls.key]) if (!fs.existsSync(f)) throw new InputError(`no such file: ${f}`);
+        for (const f of [c.tls.cert, c.tls.key])
+          if (!fs.existsSync(f)) throw new InputError(`no such file: ${f}`);
       }
-      const config: ConnectionConfig = { name: c.name, listen: c.listen, upstream: this.upstreamOf(c, existing), tls };
+      const config: ConnectionConfig = {
+        name: c.name,
+        listen: c.listen,
+        upstream: this.upstreamOf(c, existing),
+        tls,
+      };
       if (existing) await this.core.updateConnection(config);
       else await this.core.addConnection(config);
       this.persist();
@@ -149,7 +168,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     });
   }
 
-  removeConnection(name: string): Promise<void> {
+  async removeConnection(name: string): Promise<void> {
     const n = checkName(name, 'connection name');
     return this.serial(async () => {
       if (!this.connection(n)) throw new InputError(`no connection "${n}"`);
@@ -165,7 +184,10 @@ export class CoreService implements BastionApi, BastionEventSource {
       const link = await connectUpstream(
         u,
         { application_name: 'bastion connection test' },
-        { timeoutMs: this.opts.testTimeoutMs ?? 8000, maxMessageSize: this.core.config.limits.maxMessageSize },
+        {
+          timeoutMs: this.opts.testTimeoutMs ?? 8000,
+          maxMessageSize: this.core.config.limits.maxMessageSize,
+        },
       );
       const version = link.parameters.find(([k]) => k === 'server_version')?.[1] ?? 'unknown version';
       const encrypted = 'encrypted' in link.socket && link.socket.encrypted === true;
@@ -179,7 +201,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     }
   }
 
-  startListener(name: string): Promise<ConnectionView> {
+  async startListener(name: string): Promise<ConnectionView> {
     const n = checkName(name, 'connection name');
     return this.serial(async () => {
       const c = this.connection(n);
@@ -189,7 +211,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     });
   }
 
-  stopListener(name: string): Promise<ConnectionView> {
+  async stopListener(name: string): Promise<ConnectionView> {
     const n = checkName(name, 'connection name');
     return this.serial(async () => {
       const c = this.connection(n);
@@ -205,7 +227,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     return this.core.config.identities.map(identityView);
   }
 
-  saveIdentity(input: IdentityInput): Promise<IdentityView> {
+  async saveIdentity(input: IdentityInput): Promise<IdentityView> {
     const i = checkIdentityInput(input);
     return this.serial(async () => {
       const existing = this.core.config.identities.find((x) => x.name === i.name);
@@ -236,7 +258,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     });
   }
 
-  removeIdentity(name: string): Promise<void> {
+  async removeIdentity(name: string): Promise<void> {
     const n = checkName(name, 'identity name');
     return this.serial(async () => {
       if (!this.core.config.identities.some((x) => x.name === n)) throw new InputError(`no identity "${n}"`);
@@ -257,7 +279,14 @@ export class CoreService implements BastionApi, BastionEventSource {
     for (let offset = f.offset ?? 0; out.length < limit; offset += 1000) {
       const page = this.core.store.listSessions({ ...f, limit: 1000, offset });
       for (const s of page) {
-        const hay = [s.id, s.identity, s.connection, s.clientAddress, s.applicationName ?? '', s.database ?? ''];
+        const hay = [
+          s.id,
+          s.identity,
+          s.connection,
+          s.clientAddress,
+          s.applicationName ?? '',
+          s.database ?? '',
+        ];
         if (hay.some((h) => h.toLowerCase().includes(text))) out.push(s);
       }
       if (page.length < 1000) break;
@@ -275,7 +304,11 @@ export class CoreService implements BastionApi, BastionEventSource {
 
   async readFrames(sessionId: string, fromSeq: number, limit: number): Promise<FrameView[]> {
     const id = str(sessionId, 'session id', 100);
-    const frames = this.core.store.readFrames(id, int(fromSeq, 'fromSeq', 0, 2 ** 52), int(limit, 'limit', 1, 5000));
+    const frames = this.core.store.readFrames(
+      id,
+      int(fromSeq, 'fromSeq', 0, 2 ** 52),
+      int(limit, 'limit', 1, 5000),
+    );
     return frames.map((f) => {
       const d = decodeFrame(f.dir, f.type, f.body);
       return { seq: f.seq, t_us: f.tUs, dir: f.dir, type: d.type, decoded: d.decoded };
@@ -291,7 +324,8 @@ export class CoreService implements BastionApi, BastionEventSource {
       for (const s of this.core.store.listSessions({ limit: 200 })) {
         if (collected >= n && s.endedAt !== null) continue;
         const rows = this.core.store.listStatements(s.id);
-        for (const st of rows) byKey.set(`${st.sessionId}:${st.seq}`, { ...st, identity: s.identity, connection: s.connection });
+        for (const st of rows)
+          byKey.set(`${st.sessionId}:${st.seq}`, { ...st, identity: s.identity, connection: s.connection });
         collected += rows.length;
       }
     } catch {
@@ -313,7 +347,8 @@ export class CoreService implements BastionApi, BastionEventSource {
 
   async decideApproval(id: string, decision: 'approve' | 'deny', by: string): Promise<Approval> {
     const approvalId = str(id, 'approval id', 100);
-    if (decision !== 'approve' && decision !== 'deny') throw new InputError('decision must be approve or deny');
+    if (decision !== 'approve' && decision !== 'deny')
+      throw new InputError('decision must be approve or deny');
     const who = (by === undefined || by === null ? '' : str(by, 'decided by', 100)).trim() || this.operator;
     if (!this.opts.approvals) throw new Error('approvals are not available in this gateway');
     return this.opts.approvals.decide(approvalId, decision, who);
@@ -331,7 +366,9 @@ export class CoreService implements BastionApi, BastionEventSource {
 
   private upstreamOf(c: CheckedConnection, existing: ConnectionConfig | undefined): UpstreamConfig {
     const password =
-      c.password === undefined || c.password === null ? (existing?.upstream.password ?? null) : c.password || null;
+      c.password === undefined || c.password === null
+        ? (existing?.upstream.password ?? null)
+        : c.password || null;
     return {
       ...c.upstream,
       password,
@@ -406,7 +443,12 @@ export class CoreService implements BastionApi, BastionEventSource {
 }
 
 function identityView(i: IdentityConfig): IdentityView {
-  return { name: i.name, kind: i.oidc ? 'oidc' : 'password', connections: [...i.connections], policy: i.policy };
+  return {
+    name: i.name,
+    kind: i.oidc ? 'oidc' : 'password',
+    connections: [...i.connections],
+    policy: i.policy,
+  };
 }
 
 function safeUserName(): string {

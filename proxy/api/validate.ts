@@ -10,7 +10,8 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 const SSLMODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 function obj(v: unknown, what: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError(`${what} must be an object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new InputError(`${what} must be an object`);
   return v as Record<string, unknown>;
 }
 
@@ -29,7 +30,8 @@ export function int(v: unknown, what: string, min: number, max: number): number 
 
 export function name(v: unknown, what: string): string {
   const s = str(v, what, 63).trim();
-  if (!NAME.test(s)) throw new InputError(`${what} "${s}" is not valid: use letters, digits, _ . - (up to 63)`);
+  if (!NAME.test(s))
+    throw new InputError(`${what} "${s}" is not valid: use letters, digits, _ . - (up to 63)`);
   return s;
 }
 
@@ -109,7 +111,8 @@ export function checkSessionFilter(raw: unknown): SessionFilter {
   const f = raw === undefined || raw === null ? {} : obj(raw, 'filter');
   const out: SessionFilter = {};
   if (f.identity !== undefined && f.identity !== null) out.identity = str(f.identity, 'identity', 200);
-  if (f.connection !== undefined && f.connection !== null) out.connection = str(f.connection, 'connection', 200);
+  if (f.connection !== undefined && f.connection !== null)
+    out.connection = str(f.connection, 'connection', 200);
   if (f.text !== undefined && f.text !== null) out.text = str(f.text, 'text', 1000);
   const n = Number.MAX_SAFE_INTEGER;
   if (f.since !== undefined && f.since !== null) out.since = int(f.since, 'since', 0, n);

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../wire/codes.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig, LimitsConfig } from './types.js';
-import { parseUpstreamUrl } from './upstream-url.js';
 import { parseDuration, parseSize } from './units.js';
+import { parseUpstreamUrl } from './upstream-url.js';
 
 export class ConfigError extends Error {}
 
@@ -100,7 +100,11 @@ export class ConfigReader {
       if (!allowed.includes(k)) {
         // A key made of odd characters (empty, dots, spaces, control or invisible ones) is shown quoted.
         const shown = /^[\w-]+$/.test(k) ? k : JSON.stringify(k);
-        this.fail(join(keyPath, k), `unknown key (expected one of: ${allowed.join(', ')})`, join(keyPath, shown));
+        this.fail(
+          join(keyPath, k),
+          `unknown key (expected one of: ${allowed.join(', ')})`,
+          join(keyPath, shown),
+        );
       }
     }
   }
@@ -180,7 +184,8 @@ function readLimits(r: ConfigReader, raw: Json): LimitsConfig {
       r.fail('limits.max_message_size', 'must be between 1 KiB and 1 GiB');
     }
   }
-  if (l.capture_limit !== undefined) limits.captureLimit = parseSize(r, l.capture_limit, 'limits.capture_limit');
+  if (l.capture_limit !== undefined)
+    limits.captureLimit = parseSize(r, l.capture_limit, 'limits.capture_limit');
   if (l.startup_timeout !== undefined) {
     limits.startupTimeoutMs = parseDuration(r, l.startup_timeout, 'limits.startup_timeout');
   }
@@ -233,10 +238,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   r.onlyKeys(top, ['store', 'tls_dir', 'connections', 'identities', 'policies', 'limits'], '');
   const baseDir = path.dirname(path.resolve(file));
   const store = path.resolve(baseDir, r.str(top, 'store', '', false) ?? 'bastion.db');
-  const tlsDir = path.resolve(baseDir, r.str(top, 'tls_dir', '', false) ?? path.join(path.dirname(store), 'bastion-tls'));
-  const connections = r.list(top.connections ?? [], 'connections').map((c, i) =>
-    readConnection(r, c, `connections[${i}]`, baseDir),
+  const tlsDir = path.resolve(
+    baseDir,
+    r.str(top, 'tls_dir', '', false) ?? path.join(path.dirname(store), 'bastion-tls'),
   );
+  const connections = r
+    .list(top.connections ?? [], 'connections')
+    .map((c, i) => readConnection(r, c, `connections[${i}]`, baseDir));
   if (connections.length === 0) r.fail('connections', 'at least one connection is required');
   const names = new Set<string>();
   const listens = new Set<string>();
@@ -268,7 +276,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`${file}:1: cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new ConfigError(
+      `${file}:1: cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? e}`,
+    );
   }
   return parseConfig(text, file, env);
 }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { ConfigReader } from './load.js';
 import type { SslMode, UpstreamConfig } from './types.js';
 
-const URL_RE = /^postgres(?:ql)?:\/\/(?:([^:@/]*)(?::(.*))?@)?(\[[^\]]+\]|[^/?:@]+)(?::(\d{1,5}))?(?:\/([^?]*))?(?:\?(.*))?$/;
+const URL_RE =
+  /^postgres(?:ql)?:\/\/(?:([^:@/]*)(?::(.*))?@)?(\[[^\]]+\]|[^/?:@]+)(?::(\d{1,5}))?(?:\/([^?]*))?(?:\?(.*))?$/;
 const SSLMODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** `baseDir`: where a relative sslrootcert is resolved from (the config file's folder). */

@@ -91,7 +91,8 @@ export function constString(v: Json | undefined, depth = 0): string | null {
   }
   if (t === 'TypeCast') {
     const tn = isObj(b.typeName) ? names(b.typeName.names).split('.').pop() : undefined;
-    if (tn && ['text', 'varchar', 'bpchar', 'name', 'unknown'].includes(tn)) return constString(b.arg, depth + 1);
+    if (tn && ['text', 'varchar', 'bpchar', 'name', 'unknown'].includes(tn))
+      return constString(b.arg, depth + 1);
     return null;
   }
   if (t === 'A_Expr' && b.kind === 'AEXPR_OP' && names(b.name) === '||') {
@@ -426,7 +427,12 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       unit = newUnit('drop', 'DROP USER MAPPING', true, env.via);
       break;
     case 'CreateRoleStmt':
-      unit = newUnit('role', `CREATE ${String(b.stmt_type ?? 'ROLE_STMT_ROLE').replace('ROLE_STMT_', '')}`, true, env.via);
+      unit = newUnit(
+        'role',
+        `CREATE ${String(b.stmt_type ?? 'ROLE_STMT_ROLE').replace('ROLE_STMT_', '')}`,
+        true,
+        env.via,
+      );
       break;
     case 'AlterRoleStmt':
       unit = newUnit('role', 'ALTER ROLE', true, env.via);
@@ -491,10 +497,17 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       skip.add('setstmt');
       break;
     case 'CopyStmt': {
-      const target: CopyTarget = typeof b.filename === 'string' ? (b.is_program ? 'program' : 'file') : 'client';
+      const target: CopyTarget =
+        typeof b.filename === 'string' ? (b.is_program ? 'program' : 'file') : 'client';
       const from = b.is_from === true;
       const where =
-        target === 'program' ? `${from ? 'FROM' : 'TO'} PROGRAM` : target === 'file' ? `${from ? 'FROM' : 'TO'} a server file` : from ? 'FROM STDIN' : 'TO STDOUT';
+        target === 'program'
+          ? `${from ? 'FROM' : 'TO'} PROGRAM`
+          : target === 'file'
+            ? `${from ? 'FROM' : 'TO'} a server file`
+            : from
+              ? 'FROM STDIN'
+              : 'TO STDOUT';
       unit = newUnit('copy', `COPY ${where}`, from || target !== 'client', env.via);
       unit.copy = target;
       if (target !== 'client') unit.detail = String(b.filename);
@@ -626,7 +639,13 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       const fname = names(b.funcname);
       unit = newUnit('create', `CREATE ${what} ${fname}`, true, env.via);
       env.out.push(unit);
-      walkFunctionBody(b, fname, isTop ? env.stmtText : null, unit, childEnv(`${what.toLowerCase()} ${fname}`));
+      walkFunctionBody(
+        b,
+        fname,
+        isTop ? env.stmtText : null,
+        unit,
+        childEnv(`${what.toLowerCase()} ${fname}`),
+      );
       skip.add('sql_body').add('options');
       // Options may hold SET clauses (VariableSetStmt): walk them, but not the body strings.
       for (const o of list(b.options)) {
@@ -653,7 +672,12 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
         if (type === 'RenameStmt' && (b.renameType === 'OBJECT_ROLE' || b.renameType === 'OBJECT_SCHEMA')) {
           cmd = `ALTER ${objectWords(b.renameType)} ... RENAME`;
         }
-        unit = newUnit(type === 'RenameStmt' && b.renameType === 'OBJECT_ROLE' ? 'role' : 'alter', cmd, true, env.via);
+        unit = newUnit(
+          type === 'RenameStmt' && b.renameType === 'OBJECT_ROLE' ? 'role' : 'alter',
+          cmd,
+          true,
+          env.via,
+        );
       } else {
         unit = newUnit('unknown', type.replace(/Stmt$/, ''), true, env.via);
         unit.detail = `statement type ${type} is not classified`;
@@ -670,14 +694,20 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
         if (isObj(rv) && typeof rv.relname === 'string') pushUnique(unit.targets, rangeVarName(rv));
       }
     }
-    if (type === 'CreateTableAsStmt' && isObj(b.into) && isObj(b.into.rel)) pushUnique(unit.targets, rangeVarName(b.into.rel));
+    if (type === 'CreateTableAsStmt' && isObj(b.into) && isObj(b.into.rel))
+      pushUnique(unit.targets, rangeVarName(b.into.rel));
   }
   for (const t of unit.targets) pushUnique(unit.relations, t);
   env.out.push(unit);
 
   // Extra units for what a statement does besides its kind.
   if ((type === 'AlterDatabaseSetStmt' || type === 'AlterRoleSetStmt') && isObj(b.setstmt)) {
-    visitStatement('VariableSetStmt', b.setstmt, { ...env, via: [...env.via, unit.command], stmtText: null }, null);
+    visitStatement(
+      'VariableSetStmt',
+      b.setstmt,
+      { ...env, via: [...env.via, unit.command], stmtText: null },
+      null,
+    );
     skip.add('setstmt');
   }
   if (type === 'AlterTableStmt') alterTableExtras(b, unit, env);
@@ -691,7 +721,8 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       if (fn) pushUnique(unit.functions, fn);
     }
   }
-  if (type === 'CreateTrigStmt' || type === 'CreateEventTrigStmt') pushUnique(unit.functions, names(b.funcname));
+  if (type === 'CreateTrigStmt' || type === 'CreateEventTrigStmt')
+    pushUnique(unit.functions, names(b.funcname));
   if (type === 'CreateCastStmt' && isObj(b.func)) pushUnique(unit.functions, names(b.func.objname));
   if (type === 'CreateConversionStmt') pushUnique(unit.functions, names(b.func_name));
 
@@ -715,7 +746,12 @@ function walkCtes(withClause: JsonObject, parent: Unit, env: Env): void {
     const w = wrapper(c);
     if (!w) continue;
     const cte = w[1];
-    walk(cte.ctequery, parent, { ...env, via: [...env.via, `WITH ${str(cte.ctename) ?? ''}`], stmtText: null }, null);
+    walk(
+      cte.ctequery,
+      parent,
+      { ...env, via: [...env.via, `WITH ${str(cte.ctename) ?? ''}`], stmtText: null },
+      null,
+    );
     for (const [k, v] of Object.entries(cte)) if (k !== 'ctequery') walk(v, parent, env, null);
   }
 }
@@ -724,15 +760,26 @@ function alterTableExtras(b: JsonObject, parent: Unit, env: Env): void {
   const rel = parent.targets;
   for (const c of list(b.cmds)) {
     const w = wrapper(c);
-    if (!w || w[0] !== 'AlterTableCmd') continue;
+    if (w?.[0] !== 'AlterTableCmd') continue;
     const sub = String(w[1].subtype);
     let u: Unit | null = null;
     if (sub === 'AT_DropColumn') {
       u = newUnit('drop', `${parent.command} ... DROP COLUMN ${str(w[1].name) ?? ''}`.trim(), true, env.via);
     } else if (sub === 'AT_ChangeOwner') {
       u = newUnit('privilege', `${parent.command} ... OWNER TO`, true, env.via);
-    } else if (['AT_EnableRowSecurity', 'AT_DisableRowSecurity', 'AT_ForceRowSecurity', 'AT_NoForceRowSecurity'].includes(sub)) {
-      const words = sub.replace('AT_', '').replace('RowSecurity', '').toUpperCase().replace('NOFORCE', 'NO FORCE');
+    } else if (
+      [
+        'AT_EnableRowSecurity',
+        'AT_DisableRowSecurity',
+        'AT_ForceRowSecurity',
+        'AT_NoForceRowSecurity',
+      ].includes(sub)
+    ) {
+      const words = sub
+        .replace('AT_', '')
+        .replace('RowSecurity', '')
+        .toUpperCase()
+        .replace('NOFORCE', 'NO FORCE');
       u = newUnit('privilege', `${parent.command} ... ${words} ROW LEVEL SECURITY`, true, env.via);
     }
     if (u) {
@@ -747,8 +794,9 @@ function mergeActions(b: JsonObject, parent: Unit, env: Env): void {
   const joinTrue = parent.where === 'absent';
   for (const c of list(b.mergeWhenClauses)) {
     const w = wrapper(c);
-    if (!w || w[0] !== 'MergeWhenClause') continue;
-    const kind = w[1].commandType === 'CMD_UPDATE' ? 'update' : w[1].commandType === 'CMD_DELETE' ? 'delete' : null;
+    if (w?.[0] !== 'MergeWhenClause') continue;
+    const kind =
+      w[1].commandType === 'CMD_UPDATE' ? 'update' : w[1].commandType === 'CMD_DELETE' ? 'delete' : null;
     if (!kind) continue;
     const bySource = w[1].matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE';
     const u = newUnit(kind, `MERGE ... THEN ${kind.toUpperCase()}`, true, env.via);
@@ -769,7 +817,8 @@ function foreignTableFiles(b: JsonObject, parent: Unit, env: Env): void {
       if (!w) continue;
       if (w[0] === 'DefElem') {
         const n = str(w[1].defname);
-        if (n === 'program' || n === 'filename') found.push([n === 'program' ? 'program' : 'file', sval(w[1].arg) ?? '']);
+        if (n === 'program' || n === 'filename')
+          found.push([n === 'program' ? 'program' : 'file', sval(w[1].arg) ?? '']);
         continue;
       }
       if (w[0] === 'AlterTableCmd') scan(w[1].def, depth + 1);
@@ -779,7 +828,12 @@ function foreignTableFiles(b: JsonObject, parent: Unit, env: Env): void {
   scan(b.cmds, 0);
   if (isObj(b.base)) scan(b.base.options, 0);
   for (const [target, file] of found) {
-    const u = newUnit('copy', `${parent.command} reading ${target === 'program' ? 'a program' : 'a server file'}`, true, env.via);
+    const u = newUnit(
+      'copy',
+      `${parent.command} reading ${target === 'program' ? 'a program' : 'a server file'}`,
+      true,
+      env.via,
+    );
     u.copy = target;
     u.detail = file;
     u.relations = [...parent.targets];
@@ -828,7 +882,8 @@ function walk(v: Json | undefined, unit: Unit, env: Env, label: string | null): 
     walk(b, unit, env, label);
     return;
   }
-  // A plain struct: an unwrapped RangeVar (DML targets, ...) or fields.
+  // A plain struct: an unwrapped RangeVar (DML targets, ...), FuncCall (CALL), or fields.
+  if (Array.isArray(v.funcname) && typeof v.funcformat === 'string') visitFuncCall(v, unit, env);
   if (typeof v.relname === 'string') {
     const n = rangeVarName(v);
     if (!(v.schemaname === undefined && env.ctes.has(v.relname))) pushUnique(unit.relations, n);
@@ -878,7 +933,10 @@ function walkFunctionBody(b: JsonObject, fname: string, stmtText: string | null,
     if (stmtText === null) addUnknown(env, `the PL/pgSQL body of ${fname} cannot be located`);
     else analyzePlpgsqlBody(stmtText, env);
   } else {
-    addUnknown(env, lang ? `a function body in language ${lang} cannot be analysed` : `function ${fname} names no language`);
+    addUnknown(
+      env,
+      lang ? `a function body in language ${lang} cannot be analysed` : `function ${fname} names no language`,
+    );
   }
 }
 
@@ -928,6 +986,7 @@ function analyzePlpgsqlBody(createText: string, env: Env): void {
 /** One SQL expression or statement embedded in PL/pgSQL. */
 function plExpr(query: string, parseMode: number, dynamic: boolean, env: Env): void {
   let sql: string;
+  if (parseMode === 1) return; // a type name: nothing runs
   if (parseMode === 0) sql = query;
   else if (parseMode === 2) sql = `SELECT ${query}`;
   else if (parseMode >= 3 && parseMode <= 5) {

@@ -73,7 +73,10 @@ const WRITING_BUILTINS = new Set([
 ]);
 
 /** Functions that run a query given as text: argument index of the SQL. */
-export const SQL_TEXT_ARGUMENT: ReadonlyMap<string, (argc: number) => number | null> = new Map<string, (argc: number) => number | null>([
+export const SQL_TEXT_ARGUMENT: ReadonlyMap<string, (argc: number) => number | null> = new Map<
+  string,
+  (argc: number) => number | null
+>([
   ['query_to_xml', () => 0],
   ['query_to_xmlschema', () => 0],
   ['query_to_xml_and_xmlschema', () => 0],
@@ -100,7 +103,13 @@ export function isBuiltinFunction(name: string): boolean {
 export function mayWrite(name: string): boolean {
   const [, base] = splitName(name);
   if (!isBuiltinFunction(name)) return true;
-  return WRITING_BUILTINS.has(base) || SERVER_FUNCTION_PATTERNS.some((p) => globToRegExp(p).test(base));
+  return WRITING_BUILTINS.has(base) || serverFunctions().test(base);
+}
+
+let serverPatterns: NamePatterns | null = null;
+function serverFunctions(): NamePatterns {
+  serverPatterns ??= new NamePatterns(SERVER_FUNCTION_PATTERNS);
+  return serverPatterns;
 }
 
 const globCache = new Map<string, RegExp>();
@@ -109,22 +118,71 @@ const globCache = new Map<string, RegExp>();
 export function globToRegExp(glob: string): RegExp {
   let r = globCache.get(glob);
   if (r === undefined) {
-    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const body = glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     r = new RegExp(`^${body}$`, 'i');
     globCache.set(glob, r);
   }
   return r;
 }
 
+/** Where an unqualified name resolves with the default search path. */
+const DEFAULT_SEARCH_PATH = ['pg_catalog', 'public'];
+
 /**
- * A qualified-name pattern against a name as written: "pg_read_file" matches it in any schema;
+ * A qualified-name pattern against a name as written. "pg_read_file" matches it in any schema;
  * "pg_catalog.pg_read_file" matches "pg_catalog.pg_read_file" and the unqualified
- * "pg_read_file" (which the search path may resolve to it), but not "other.pg_read_file".
+ * "pg_read_file" (which the default search path resolves there), not "other.pg_read_file";
+ * "public.customers" matches "customers", but "scratch.*" does not (write "customers" to match
+ * a name in every schema).
  */
 export function nameMatches(pattern: string, name: string): boolean {
   const [ps, pb] = splitName(pattern);
   const [ns, nb] = splitName(name);
   if (!globToRegExp(pb).test(nb)) return false;
-  if (ps === null || ns === null) return true;
-  return globToRegExp(ps).test(ns);
+  if (ps === null) return true;
+  const schema = globToRegExp(ps);
+  return ns === null ? DEFAULT_SEARCH_PATH.some((s) => schema.test(s)) : schema.test(ns);
+}
+
+/** A list of name patterns, compiled once: `test(name)` is nameMatches against any of them. */
+export class NamePatterns {
+  private readonly anySchema: RegExp | null;
+  private readonly qualified: [RegExp, RegExp][];
+
+  constructor(readonly patterns: readonly string[]) {
+    const bare: string[] = [];
+    this.qualified = [];
+    for (const p of patterns) {
+      const [schema, base] = splitName(p);
+      if (schema === null) bare.push(globToRegExp(base).source.slice(1, -1));
+      else this.qualified.push([globToRegExp(schema), globToRegExp(base)]);
+    }
+    this.anySchema = bare.length > 0 ? new RegExp(`^(?:${bare.join('|')})$`, 'i') : null;
+  }
+
+  test(name: string): boolean {
+    const [ns, nb] = splitName(name);
+    if (this.anySchema?.test(nb)) return true;
+    for (const [schema, base] of this.qualified) {
+      if (!base.test(nb)) continue;
+      if (ns === null ? DEFAULT_SEARCH_PATH.some((s) => schema.test(s)) : schema.test(ns)) return true;
+    }
+    return false;
+  }
+}
+
+/** Whole-string globs (identity names): one combined, case-insensitive expression. */
+export class GlobList {
+  private readonly re: RegExp;
+
+  constructor(readonly patterns: readonly string[]) {
+    this.re = new RegExp(`^(?:${patterns.map((p) => globToRegExp(p).source.slice(1, -1)).join('|')})$`, 'i');
+  }
+
+  test(value: string): boolean {
+    return this.re.test(value);
+  }
 }

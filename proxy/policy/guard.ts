@@ -54,7 +54,9 @@ export class SessionGuard {
    */
   execute(name: string): GuardDecision {
     const entry = this.prepared.get(name);
-    const units = entry?.units.length ? entry.units : [opaqueUnit(`EXECUTE ${name}`, `prepared statement "${name}" was not seen by the gateway`)];
+    const units = entry?.units.length
+      ? entry.units
+      : [opaqueUnit(`EXECUTE ${name}`, `prepared statement "${name}" was not seen by the gateway`)];
     const st: StatementAnalysis = {
       sql: entry?.sql ?? `EXECUTE ${name}`,
       offset: 0,

@@ -55,7 +55,6 @@ export class Utf8Text {
   readonly ascii: boolean;
 
   constructor(readonly text: string) {
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: the full ASCII range
     this.ascii = /^[\x00-\x7f]*$/.test(text);
   }
 

@@ -5,7 +5,7 @@
 // consulted. Units that cannot be analysed (`unknown`, `unparseable`) are blocked unless a
 // guardrail matches them explicitly: fail closed.
 
-import { globToRegExp, mayWrite, nameMatches, SERVER_FUNCTION_PATTERNS } from './functions.js';
+import { GlobList, mayWrite, NamePatterns, SERVER_FUNCTION_PATTERNS } from './functions.js';
 import type { PreparedRegistry } from './prepared.js';
 import {
   type Action,
@@ -79,8 +79,18 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     action: 'block',
     reason: 'the statement cannot be parsed (fail closed)',
   },
-  { name: 'no-drop', match: { kind: ['drop', 'truncate'] }, action: 'block', reason: 'DROP and TRUNCATE are not allowed' },
-  { name: 'no-alter-system', match: { kind: ['alter_system'] }, action: 'block', reason: 'ALTER SYSTEM is not allowed' },
+  {
+    name: 'no-drop',
+    match: { kind: ['drop', 'truncate'] },
+    action: 'block',
+    reason: 'DROP and TRUNCATE are not allowed',
+  },
+  {
+    name: 'no-alter-system',
+    match: { kind: ['alter_system'] },
+    action: 'block',
+    reason: 'ALTER SYSTEM is not allowed',
+  },
   {
     name: 'no-role-changes',
     match: { kind: ['role', 'grant', 'revoke', 'privilege', 'set_role', 'set_session_authorization'] },
@@ -93,7 +103,12 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     action: 'block',
     reason: 'running server programs and reading or writing server files is not allowed',
   },
-  { name: 'no-load', match: { kind: ['load'] }, action: 'block', reason: 'loading server libraries is not allowed' },
+  {
+    name: 'no-load',
+    match: { kind: ['load'] },
+    action: 'block',
+    reason: 'loading server libraries is not allowed',
+  },
   {
     name: 'no-server-functions',
     match: { function: [...SERVER_FUNCTION_PATTERNS] },
@@ -141,16 +156,19 @@ function isMap(v: unknown): v is Raw {
 
 function onlyKeys(obj: Raw, allowed: readonly string[], kp: string): void {
   for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new PolicyError(`${kp}.${k}`, `unknown key (expected one of: ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      throw new PolicyError(`${kp}.${k}`, `unknown key (expected one of: ${allowed.join(', ')})`);
   }
 }
 
 /** A string or a list of strings -> list. */
 function stringList(v: unknown, kp: string): string[] {
   const items = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(items) || items.length === 0) throw new PolicyError(kp, 'must be a name or a non-empty list of names');
+  if (!Array.isArray(items) || items.length === 0)
+    throw new PolicyError(kp, 'must be a name or a non-empty list of names');
   return items.map((x, i) => {
-    if (typeof x !== 'string' || x.trim() === '') throw new PolicyError(`${kp}[${i}]`, 'must be a non-empty string');
+    if (typeof x !== 'string' || x.trim() === '')
+      throw new PolicyError(`${kp}[${i}]`, 'must be a non-empty string');
     return x.trim();
   });
 }
@@ -188,9 +206,12 @@ function parseMatch(raw: unknown, kp: string): RuleMatch {
   if (raw.relation !== undefined) m.relation = stringList(raw.relation, `${kp}.relation`);
   if (raw.function !== undefined) m.function = stringList(raw.function, `${kp}.function`);
   if (raw.identity !== undefined) m.identity = stringList(raw.identity, `${kp}.identity`);
-  if (raw.where !== undefined) m.where = oneOf(raw.where, ['absent', 'present'] as const, `${kp}.where`, 'a where condition');
+  if (raw.where !== undefined)
+    m.where = oneOf(raw.where, ['absent', 'present'] as const, `${kp}.where`, 'a where condition');
   if (raw.copy !== undefined) {
-    m.copy = stringList(raw.copy, `${kp}.copy`).map((c, i) => oneOf(c, COPY_TARGETS, `${kp}.copy[${i}]`, 'a COPY target'));
+    m.copy = stringList(raw.copy, `${kp}.copy`).map((c, i) =>
+      oneOf(c, COPY_TARGETS, `${kp}.copy[${i}]`, 'a COPY target'),
+    );
   }
   if (raw.writes !== undefined) {
     if (typeof raw.writes !== 'boolean') throw new PolicyError(`${kp}.writes`, 'must be true or false');
@@ -207,7 +228,8 @@ function parseGuardrails(raw: unknown, kp: string): Rule[] {
   const seen = new Map<string, string>();
   const add = (r: Rule, at: string) => {
     const prev = seen.get(r.name);
-    if (prev !== undefined) throw new PolicyError(`${at}`, `duplicate guardrail name "${r.name}" (also ${prev})`);
+    if (prev !== undefined)
+      throw new PolicyError(`${at}`, `duplicate guardrail name "${r.name}" (also ${prev})`);
     seen.set(r.name, at);
     rules.push(r);
   };
@@ -218,17 +240,25 @@ function parseGuardrails(raw: unknown, kp: string): Rule[] {
       for (const r of DEFAULT_GUARDRAILS) add(r, ikp);
       return;
     }
-    if (!isMap(item)) throw new PolicyError(ikp, 'must be a mapping with name, match and action (or the word default)');
+    if (!isMap(item))
+      throw new PolicyError(ikp, 'must be a mapping with name, match and action (or the word default)');
     onlyKeys(item, ['name', 'match', 'action', 'reason'], ikp);
     if (typeof item.name !== 'string' || !RULE_NAME.test(item.name)) {
-      throw new PolicyError(`${ikp}.name`, item.name === undefined ? 'is required' : 'must be a name (letters, digits, _ . -)');
+      throw new PolicyError(
+        `${ikp}.name`,
+        item.name === undefined ? 'is required' : 'must be a name (letters, digits, _ . -)',
+      );
     }
     if (item.match === undefined) throw new PolicyError(`${ikp}.match`, 'is required');
     const match = parseMatch(item.match, `${ikp}.match`);
     if (item.action === undefined) throw new PolicyError(`${ikp}.action`, 'is required');
     const action = oneOf(item.action, ACTIONS, `${ikp}.action`, 'an action');
-    if (item.reason !== undefined && typeof item.reason !== 'string') throw new PolicyError(`${ikp}.reason`, 'must be a string');
-    add({ name: item.name, match, action, reason: typeof item.reason === 'string' ? item.reason : null }, ikp);
+    if (item.reason !== undefined && typeof item.reason !== 'string')
+      throw new PolicyError(`${ikp}.reason`, 'must be a string');
+    add(
+      { name: item.name, match, action, reason: typeof item.reason === 'string' ? item.reason : null },
+      ikp,
+    );
   });
   return rules;
 }
@@ -238,7 +268,8 @@ function parseGuardrails(raw: unknown, kp: string): Rule[] {
  * default policy (under that name). Throws PolicyError naming the key path.
  */
 export function parsePolicy(name: string, raw: unknown, keyPath = `policies.${name}`): Policy {
-  if (raw === undefined || raw === null) return { ...DEFAULT_POLICY, name, guardrails: [...DEFAULT_GUARDRAILS], builtin: true };
+  if (raw === undefined || raw === null)
+    return { ...DEFAULT_POLICY, name, guardrails: [...DEFAULT_GUARDRAILS], builtin: true };
   if (!isMap(raw)) throw new PolicyError(keyPath, 'must be a mapping');
   onlyKeys(raw, ['read_only', 'guardrails', 'masking', 'approval_timeout', 'read_only_functions'], keyPath);
   if (raw.read_only !== undefined && typeof raw.read_only !== 'boolean') {
@@ -248,7 +279,9 @@ export function parsePolicy(name: string, raw: unknown, keyPath = `policies.${na
     name,
     readOnly: raw.read_only === true,
     readOnlyFunctions:
-      raw.read_only_functions === undefined ? [] : stringList(raw.read_only_functions, `${keyPath}.read_only_functions`),
+      raw.read_only_functions === undefined
+        ? []
+        : stringList(raw.read_only_functions, `${keyPath}.read_only_functions`),
     guardrails:
       raw.guardrails === undefined || raw.guardrails === null
         ? [...DEFAULT_GUARDRAILS]
@@ -287,31 +320,50 @@ export interface DecideContext {
   prepared?: PreparedRegistry;
 }
 
-function anyGlob(patterns: readonly string[], value: string): boolean {
-  return patterns.some((p) => globToRegExp(p).test(value));
+interface CompiledMatch {
+  identity: GlobList | null;
+  relation: NamePatterns | null;
+  function: NamePatterns | null;
+}
+
+const compiled = new WeakMap<RuleMatch, CompiledMatch>();
+
+function compile(m: RuleMatch): CompiledMatch {
+  let c = compiled.get(m);
+  if (c === undefined) {
+    c = {
+      identity: m.identity ? new GlobList(m.identity) : null,
+      relation: m.relation ? new NamePatterns(m.relation) : null,
+      function: m.function ? new NamePatterns(m.function) : null,
+    };
+    compiled.set(m, c);
+  }
+  return c;
 }
 
 /** What in `u` matched, for the reason text; null if the rule does not match. */
 function ruleMatches(m: RuleMatch, u: Unit, identity: string): string[] | null {
-  const why: string[] = [];
-  if (m.identity && !anyGlob(m.identity, identity)) return null;
   if (m.kind && !m.kind.includes(u.kind)) return null;
   if (m.writes !== undefined && u.writes !== m.writes) return null;
   if (m.copy && (u.copy === null || !m.copy.includes(u.copy))) return null;
-  if (m.where) {
-    if (u.where !== m.where) return null;
-    if (m.where === 'absent') why.push('without a real WHERE clause');
+  if (m.where && u.where !== m.where) return null;
+  const c = compile(m);
+  if (c.identity && !c.identity.test(identity)) return null;
+  let relations: string[] | null = null;
+  if (c.relation) {
+    relations = u.relations.filter((r) => c.relation?.test(r));
+    if (relations.length === 0) return null;
   }
-  if (m.relation) {
-    const hit = u.relations.filter((r) => m.relation?.some((p) => nameMatches(p, r)));
-    if (hit.length === 0) return null;
-    why.push(`on ${hit.join(', ')}`);
+  let functions: string[] | null = null;
+  if (c.function) {
+    if (u.functions.length === 0) return null;
+    functions = u.functions.filter((f) => c.function?.test(f));
+    if (functions.length === 0) return null;
   }
-  if (m.function) {
-    const hit = u.functions.filter((f) => m.function?.some((p) => nameMatches(p, f)));
-    if (hit.length === 0) return null;
-    why.push(`calls ${hit.join(', ')}`);
-  }
+  const why: string[] = [];
+  if (m.where === 'absent') why.push('without a real WHERE clause');
+  if (relations) why.push(`on ${relations.join(', ')}`);
+  if (functions) why.push(`calls ${functions.join(', ')}`);
   return why;
 }
 
@@ -326,10 +378,21 @@ function describe(u: Unit, extra: string[] = []): string {
   return s;
 }
 
+const readOnlyCache = new WeakMap<Policy, NamePatterns>();
+function readOnlyFunctions(policy: Policy): NamePatterns {
+  let p = readOnlyCache.get(policy);
+  if (p === undefined) {
+    p = new NamePatterns(policy.readOnlyFunctions);
+    readOnlyCache.set(policy, p);
+  }
+  return p;
+}
+
 function unitVerdict(u: Unit, policy: Policy, identity: string): Verdict {
   if (policy.readOnly) {
-    if (u.writes) return { action: 'block', rule: 'read_only', reason: `${describe(u)}: the policy is read-only` };
-    const writer = u.functions.find((f) => mayWrite(f) && !policy.readOnlyFunctions.some((p) => nameMatches(p, f)));
+    if (u.writes)
+      return { action: 'block', rule: 'read_only', reason: `${describe(u)}: the policy is read-only` };
+    const writer = u.functions.find((f) => mayWrite(f) && !readOnlyFunctions(policy).test(f));
     if (writer !== undefined) {
       return {
         action: 'block',
@@ -383,7 +446,11 @@ function strictest<T extends Verdict>(verdicts: readonly T[]): T | null {
 }
 
 /** Decides one statement; records PREPARE / DEALLOCATE in `ctx.prepared`. */
-export function decideStatement(st: StatementAnalysis, policy: Policy, ctx: DecideContext): StatementDecision {
+export function decideStatement(
+  st: StatementAnalysis,
+  policy: Policy,
+  ctx: DecideContext,
+): StatementDecision {
   const units = resolveUnits(st.units, ctx.prepared);
   const verdict = strictest(units.map((u) => unitVerdict(u, policy, ctx.identity))) ?? {
     action: 'allow' as const,
@@ -417,7 +484,12 @@ export function decideStatement(st: StatementAnalysis, policy: Policy, ctx: Deci
  * them for the text (PostgreSQL runs a multi-statement Query as one implicit transaction).
  * `statedReason` comes from the caller (see `statedReason()` in analyze.ts).
  */
-export function decide(analysis: Analysis, policy: Policy, ctx: DecideContext, statedReason: string | null = null): QueryDecision {
+export function decide(
+  analysis: Analysis,
+  policy: Policy,
+  ctx: DecideContext,
+  statedReason: string | null = null,
+): QueryDecision {
   const statements = analysis.statements.map((s) => decideStatement(s, policy, ctx));
   const top = strictest(statements);
   const d: QueryDecision = {

@@ -20,6 +20,12 @@ function node(n: Json | undefined): [string, JsonObject] | null {
   return isObj(body) ? [keys[0], body] : null;
 }
 
+function items(v: Json | undefined): Json[] {
+  if (Array.isArray(v)) return v;
+  const x = node(v);
+  return x && x[0] === 'List' && Array.isArray(x[1].items) ? x[1].items : [];
+}
+
 function sval(n: Json | undefined): string | null {
   const x = node(n);
   return x && x[0] === 'String' && typeof x[1].sval === 'string' ? x[1].sval : null;
@@ -49,7 +55,21 @@ function castTo(v: Value, type: string): Value | null {
     }
     return null;
   }
-  if (['int2', 'int4', 'int8', 'int', 'integer', 'smallint', 'bigint', 'numeric', 'float4', 'float8', 'real'].includes(type)) {
+  if (
+    [
+      'int2',
+      'int4',
+      'int8',
+      'int',
+      'integer',
+      'smallint',
+      'bigint',
+      'numeric',
+      'float4',
+      'float8',
+      'real',
+    ].includes(type)
+  ) {
     if (v.t === 'num') return v;
     if (v.t === 'str' && /^\s*[-+]?\d+(\.\d+)?\s*$/.test(v.v)) return { t: 'num', v: Number(v.v) };
     if (v.t === 'bool') return { t: 'num', v: v.v ? 1 : 0 };
@@ -82,7 +102,8 @@ function compare(op: string, a: Value, b: Value): Value | null {
     return null;
   }
   // String order depends on the collation: only equality is safe.
-  if (typeof x === 'string' && !['=', '<>', '!='].includes(op)) return x === y && ['<=', '>='].includes(op) ? { t: 'bool', v: true } : null;
+  if (typeof x === 'string' && !['=', '<>', '!='].includes(op))
+    return x === y && ['<=', '>='].includes(op) ? { t: 'bool', v: true } : null;
   switch (op) {
     case '=':
       return { t: 'bool', v: x === y };
@@ -104,7 +125,9 @@ function compare(op: string, a: Value, b: Value): Value | null {
 
 /** Structural equality ignoring locations. */
 function sameExpr(a: Json | undefined, b: Json | undefined): boolean {
-  return a !== undefined && b !== undefined && JSON.stringify(a, dropLocation) === JSON.stringify(b, dropLocation);
+  return (
+    a !== undefined && b !== undefined && JSON.stringify(a, dropLocation) === JSON.stringify(b, dropLocation)
+  );
 }
 
 function dropLocation(key: string, value: unknown): unknown {
@@ -168,15 +191,18 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
         return v?.t === 'null' ? v : null;
       }
       const vals = args.map((a) => evaluate(a, depth + 1));
-      if (b.boolop === 'AND_EXPR') return vals.reduce((acc, v) => and(acc, v), { t: 'bool', v: true } as Value | null);
-      if (b.boolop === 'OR_EXPR') return vals.reduce((acc, v) => or(acc, v), { t: 'bool', v: false } as Value | null);
+      if (b.boolop === 'AND_EXPR')
+        return vals.reduce((acc, v) => and(acc, v), { t: 'bool', v: true } as Value | null);
+      if (b.boolop === 'OR_EXPR')
+        return vals.reduce((acc, v) => or(acc, v), { t: 'bool', v: false } as Value | null);
       return null;
     }
     case 'A_Expr': {
       const names = Array.isArray(b.name) ? b.name : [];
       const op = sval(names[names.length - 1]) ?? '';
       if (b.kind === 'AEXPR_OP') {
-        if (['=', '>=', '<='].includes(op) && sameExpr(b.lexpr, b.rexpr) && isPlain(b.lexpr)) return { t: 'bool', v: true };
+        if (['=', '>=', '<='].includes(op) && sameExpr(b.lexpr, b.rexpr) && isPlain(b.lexpr))
+          return { t: 'bool', v: true };
         if (b.lexpr === undefined) return null;
         const l = evaluate(b.lexpr, depth + 1);
         const r = evaluate(b.rexpr, depth + 1);
@@ -195,7 +221,7 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
       }
       if (b.kind === 'AEXPR_IN') {
         const l = evaluate(b.lexpr, depth + 1);
-        const list = Array.isArray(b.rexpr) ? b.rexpr : [];
+        const list = items(b.rexpr);
         if (!l) return null;
         let acc: Value | null = { t: 'bool', v: false };
         for (const item of list) {
@@ -207,7 +233,7 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
       }
       if (b.kind === 'AEXPR_BETWEEN' || b.kind === 'AEXPR_NOT_BETWEEN') {
         const l = evaluate(b.lexpr, depth + 1);
-        const bounds = Array.isArray(b.rexpr) ? b.rexpr : [];
+        const bounds = items(b.rexpr);
         const lo = evaluate(bounds[0], depth + 1);
         const hi = evaluate(bounds[1], depth + 1);
         if (!l || !lo || !hi) return null;
@@ -248,7 +274,7 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
       // EXISTS (SELECT <anything>) with no FROM, WHERE, HAVING, LIMIT or set operation: true.
       if (b.subLinkType !== 'EXISTS_SUBLINK') return null;
       const sel = node(b.subselect);
-      if (!sel || sel[0] !== 'SelectStmt') return null;
+      if (sel?.[0] !== 'SelectStmt') return null;
       const s = sel[1];
       if (s.fromClause || s.havingClause || s.limitCount || s.limitOffset || s.valuesLists) return null;
       if (s.op && s.op !== 'SETOP_NONE') return null;

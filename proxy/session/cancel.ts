@@ -12,18 +12,26 @@ interface Target {
   upstream: UpstreamConfig;
   upstreamPid: number;
   upstreamKey: Buffer;
+  /** Lets the session handle a cancel itself (a held statement); true = handled, do not forward. */
+  onCancel?: () => boolean;
 }
 
 export class CancelRegistry {
   private readonly byPid = new Map<number, Target>();
 
   /** Issues client-facing key data for a session: 4-byte keys for protocol 3.0, 32 for 3.2. */
-  issue(upstream: UpstreamConfig, upstreamPid: number, upstreamKey: Buffer, keyLength: number): { pid: number; key: Buffer } {
+  issue(
+    upstream: UpstreamConfig,
+    upstreamPid: number,
+    upstreamKey: Buffer,
+    keyLength: number,
+    onCancel?: () => boolean,
+  ): { pid: number; key: Buffer } {
     let pid: number;
     do pid = randomInt(1, 2 ** 31 - 1);
     while (this.byPid.has(pid));
     const key = randomBytes(keyLength);
-    this.byPid.set(pid, { key, upstream, upstreamPid, upstreamKey });
+    this.byPid.set(pid, { key, upstream, upstreamPid, upstreamKey, onCancel });
     return { pid, key };
   }
 
@@ -35,6 +43,7 @@ export class CancelRegistry {
   async cancel(pid: number, key: Buffer): Promise<boolean> {
     const t = this.byPid.get(pid);
     if (!t || t.key.length !== key.length || !timingSafeEqual(t.key, key)) return false;
+    if (t.onCancel?.()) return true;
     const socket = await openTransport(t.upstream, Date.now() + 10_000);
     await new Promise<void>((resolve) => {
       socket.end(msg.cancelRequest(t.upstreamPid, t.upstreamKey), () => resolve());

@@ -13,7 +13,10 @@ import { FrameRecorder } from '../store/recorder.js';
 import type { StoreWriter } from '../store/writer.js';
 import type { ServerTls } from '../tls/server-tls.js';
 import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
-import { FieldError } from '../wire/fields.js';
+import { closeTarget, FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
+import type { ApprovalQueue } from '../approvals/queue.js';
+import { type GuardDecision, type Policy, policyFor, SessionGuard } from '../policy/index.js';
+import type { Approval } from '../../shared/api.js';
 import { BadLengthError, MessageFramer, MessageTooLargeError } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { SegmentList } from '../wire/segments.js';
@@ -21,7 +24,7 @@ import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
 import { parseStartupPacket, StartupParseError } from '../wire/startup.js';
 import type { CancelRegistry } from './cancel.js';
 import { scramAuthenticate, type VerifierCache } from './client-auth.js';
-import { StatementTracker } from './statements.js';
+import { StatementTracker, type Verdict } from './statements.js';
 import { connectUpstream, type UpstreamLink } from './upstream.js';
 
 export interface Logger {
@@ -47,6 +50,8 @@ export interface SessionContext {
   limits: LimitsConfig;
   log: Logger;
   events: SessionEvents;
+  policies: ReadonlyMap<string, Policy>;
+  approvals: ApprovalQueue;
 }
 
 const Step = {
@@ -81,6 +86,32 @@ const FORWARDED_PARAMS = new Set([
 /** A message that can never execute: the upstream answers it with a syntax error, which is replaced. */
 const NEVER_RUNS = 'BASTION REFUSED )';
 
+function blockedError(d: GuardDecision): msg.ErrorFields {
+  return {
+    code: SqlState.InsufficientPrivilege,
+    message: `Bastion blocked this statement (rule "${d.rule ?? 'policy'}"): ${d.reason}`,
+    hint: 'the gateway guardrails refuse it; ask an operator if it is needed',
+  };
+}
+
+function approvalError(a: Approval): msg.ErrorFields {
+  if (a.state === 'cancelled') return { code: SqlState.QueryCanceled, message: 'canceling statement due to user request' };
+  const why =
+    a.state === 'denied'
+      ? `was denied by ${a.decidedBy ?? 'an operator'}`
+      : a.state === 'expired'
+        ? 'timed out without a decision'
+        : 'was cancelled';
+  return { code: SqlState.InsufficientPrivilege, message: `Bastion: approval ${a.id} ${why}; the statement did not run` };
+}
+
+/** ErrorResponse whose severity field (sent first by PostgreSQL) is FATAL or PANIC. */
+function isFatal(buf: Buffer, start: number, end: number): boolean {
+  if (start + 11 > end || buf[start + 5] !== 0x53 /* S */) return false;
+  const sev = buf.toString('latin1', start + 6, start + 11);
+  return sev === 'FATAL' || sev === 'PANIC';
+}
+
 export class ClientSession {
   readonly id = randomUUID();
   private step: Step = Step.Startup;
@@ -91,6 +122,13 @@ export class ClientSession {
   private info: SessionInfo;
   private cancelPid = 0;
   private endReason: string | null = null;
+  private guard: SessionGuard | null = null;
+  /** The statement waiting for approval, if any: client messages after it wait too. */
+  private held: { approvalId: string } | null = null;
+  /** The session's latest statements, shown to approvers. */
+  private readonly recent: Approval['recent'] = [];
+  /** The upstream already told the client why it is closing (e.g. 57P01 on a server restart). */
+  private upstreamSentFatal = false;
   private readonly clientFramer: MessageFramer;
   private readonly serverFramer: MessageFramer;
   private readonly toUpstream = new SegmentList();
@@ -266,6 +304,7 @@ export class ClientSession {
         `identity "${user}" is not allowed to use connection "${this.ctx.connection.name}"`,
       );
     }
+    this.guard = new SessionGuard(policyFor(this.ctx.policies, identity!.policy), identity!.name);
     this.recorder.open({ ...this.info });
     this.ctx.events.opened?.({ ...this.info });
   }
@@ -321,7 +360,13 @@ export class ClientSession {
 
   private beginRelay(link: UpstreamLink, minor: number, clientLeftover: Buffer): void {
     this.upstream = link.socket;
-    const issued = this.ctx.cancels.issue(this.ctx.connection.upstream, link.pid, link.key, minor >= 2 ? 32 : 4);
+    // A cancel while a statement is held ends the hold instead of reaching the (idle) upstream.
+    const onCancel = () => {
+      if (this.held === null) return false;
+      this.ctx.approvals.cancel(this.held.approvalId);
+      return true;
+    };
+    const issued = this.ctx.cancels.issue(this.ctx.connection.upstream, link.pid, link.key, minor >= 2 ? 32 : 4, onCancel);
     this.cancelPid = issued.pid;
     this.tracker = new StatementTracker(this.id, this.ctx.limits.captureLimit, this.recorder, (s) => this.onStatement(s));
     const hello = [msg.authenticationOk()];
@@ -345,31 +390,55 @@ export class ClientSession {
     upstream.on('close', () => this.onUpstreamClosed());
     upstream.on('error', (e) => this.ctx.log.warn(`session ${this.id}: upstream socket: ${e.message}`));
     client.on('drain', () => upstream.resume());
-    upstream.on('drain', () => client.resume());
+    upstream.on('drain', () => {
+      if (this.held === null) client.resume();
+    });
     if (link.leftover.length > 0) this.onServerData(link.leftover);
     if (clientLeftover.length > 0) this.onClientData(clientLeftover);
   }
 
   private onClientData(chunk: Buffer): void {
     if (this.step !== Step.Ready) return;
+    this.clientFramer.push(chunk);
+    this.pumpClient();
+  }
+
+  /** Relays complete client messages, deciding statements on the way; stops at a held one. */
+  private pumpClient(): void {
+    if (this.held !== null || this.step !== Step.Ready) return;
     const framer = this.clientFramer;
     const tracker = this.tracker!;
     const rec = this.recorder;
-    framer.push(chunk);
     rec.begin('client');
     try {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
         const seq = rec.frame(buf, start, end);
-        if (!rec.healthy && (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall)) {
-          this.refuse(type, buf, start, end, seq, {
-            code: SqlState.IoError,
-            message: 'the gateway cannot record this session right now, so it refuses new statements',
-            hint: 'retry when the gateway has recovered; see its log',
-          });
-          continue;
+        let verdict: Verdict | undefined;
+        if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
+          if (!rec.healthy) {
+            this.refuse(type, buf, start, end, seq, { decision: 'block', rule: null, approvalId: null }, {
+              code: SqlState.IoError,
+              message: 'the gateway cannot record this session right now, so it refuses new statements',
+              hint: 'retry when the gateway has recovered; see its log',
+            });
+            continue;
+          }
+          const d = this.decide(type, buf, start, end);
+          if (d.action === 'block') {
+            this.refuse(type, buf, start, end, seq, { decision: 'block', rule: d.rule, approvalId: null }, blockedError(d));
+            continue;
+          }
+          if (d.action === 'review') {
+            rec.end();
+            this.hold(type, buf.subarray(start, end), seq, d);
+            break;
+          }
+          verdict = { decision: d.action, rule: d.rule, approvalId: null };
+        } else if (type === Frontend.Close && buf[start + 5] === 0x53 /* S */) {
+          this.guard!.close(closeTarget(buf, start, end).name);
         }
-        tracker.onClient(type, buf, start, end, seq);
+        tracker.onClient(type, buf, start, end, seq, verdict);
         this.toUpstream.pass(buf, start, end);
         if (type === Frontend.Terminate) {
           this.endReason = 'client terminated';
@@ -386,9 +455,74 @@ export class ClientSession {
     if (this.endReason === 'client terminated') this.upstream!.end();
   }
 
+  /** The guardrail decision for a Query, Parse or FunctionCall. */
+  private decide(type: number, buf: Buffer, start: number, end: number): GuardDecision {
+    const guard = this.guard!;
+    if (type === Frontend.Query) return guard.query(querySql(buf, start, end));
+    if (type === Frontend.Parse) {
+      const p = parseMessage(buf, start, end);
+      return guard.parse(p.name, p.sql);
+    }
+    return guard.functionCall(functionOid(buf, start, end));
+  }
+
+  /**
+   * Holds a statement for a human: the client is told at once (a NoticeResponse with the request
+   * id), reading from it stops so later pipelined messages keep their order, and the statement
+   * runs or is refused when the approval ends.
+   */
+  private hold(type: number, message: Buffer, seq: number, d: GuardDecision): void {
+    const approvals = this.ctx.approvals;
+    const policy = this.guard!.policy;
+    const { approval, outcome } = approvals.request({
+      sessionId: this.id,
+      identity: this.info.identity,
+      connection: this.info.connection,
+      sql: type === Frontend.FunctionCall ? `/* FunctionCall oid=${functionOid(message, 0, message.length)} */` : d.statements.map((x) => x.sql).join(';\n') || '',
+      rule: d.rule,
+      reason: d.reason,
+      clientReason: d.clientReason,
+      recent: [...this.recent],
+      timeoutMs: policy.approvalTimeoutMs,
+    });
+    this.held = { approvalId: approval.id };
+    this.client.pause();
+    this.toUpstream.writeTo(this.upstream!);
+    this.sendNow(
+      msg.noticeResponse({
+        code: '00000',
+        message: `Bastion: this statement is held for approval (request ${approval.id}): ${d.reason}`,
+        hint: `an operator can approve it in the Bastion app or with: bastion approvals approve ${approval.id}`,
+      }),
+    );
+    outcome.then((done) => {
+      if (this.step !== Step.Ready) return;
+      const verdict: Verdict = { decision: 'review', rule: d.rule, approvalId: done.id };
+      this.recorder.begin('client');
+      if (done.state === 'approved') {
+        this.tracker!.onClient(type, message, 0, message.length, seq, verdict);
+        this.toUpstream.pass(message, 0, message.length);
+      } else {
+        this.refuse(type, message, 0, message.length, seq, verdict, approvalError(done));
+      }
+      this.recorder.end();
+      this.held = null;
+      this.client.resume();
+      this.pumpClient();
+    });
+  }
+
+  /** Sends and records a message the gateway makes, outside the relay of upstream frames. */
+  private sendNow(b: Buffer): void {
+    this.recorder.begin('server');
+    this.recorder.frameBytes(b);
+    this.recorder.end();
+    this.client.write(b);
+  }
+
   /** Sends the upstream a message that fails in place of the refused one (see NEVER_RUNS). */
-  private refuse(type: number, buf: Buffer, start: number, end: number, seq: number, error: msg.ErrorFields): void {
-    this.tracker!.refuse(type, buf, start, end, seq, 'block', null, msg.errorResponse(error));
+  private refuse(type: number, buf: Buffer, start: number, end: number, seq: number, verdict: Verdict, error: msg.ErrorFields): void {
+    this.tracker!.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error));
     if (type === Frontend.Parse) {
       const name = buf.subarray(start + 5, buf.indexOf(0, start + 5) + 1);
       this.toUpstream.add(msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]));
@@ -417,6 +551,7 @@ export class ClientSession {
         }
         if (capture) rec.frame(buf, start, end);
         this.toClient.pass(buf, start, end);
+        if (type === Backend.ErrorResponse && isFatal(buf, start, end)) this.upstreamSentFatal = true;
       }
     } catch (e) {
       rec.end();
@@ -430,6 +565,8 @@ export class ClientSession {
 
   private onStatement(s: StatementRecord): void {
     this.info.statements++;
+    this.recent.push({ sql: s.sql, decision: s.decision, at: s.startedAt });
+    if (this.recent.length > 10) this.recent.shift();
     this.recorder.statement(s);
     this.ctx.events.statement?.(s);
   }
@@ -457,7 +594,9 @@ export class ClientSession {
     if (this.step === Step.Closed) return;
     if (this.endReason === null && !this.client.destroyed) {
       this.endReason = 'upstream lost';
-      this.fatal(new GatewayError(SqlState.ConnectionFailure, 'the connection to the database was lost'));
+      if (!this.upstreamSentFatal) {
+        this.fatal(new GatewayError(SqlState.ConnectionFailure, 'the connection to the database was lost'));
+      }
     }
     this.client.end();
     this.close(this.endReason ?? 'upstream lost');
@@ -475,7 +614,8 @@ export class ClientSession {
   private close(reason: string): void {
     if (this.step === Step.Closed) return;
     this.step = Step.Closed;
-    this.tracker?.abandon(`session ended: ${reason}`, this.recorder.nextSeq);
+    if (this.held !== null) this.ctx.approvals.cancel(this.held.approvalId);
+    this.tracker?.abandon(`session ended: ${reason}`, this.recorder.nextSeq - 1);
     if (this.cancelPid) this.ctx.cancels.release(this.cancelPid);
     this.upstream?.destroy();
     if (!this.client.destroyed) {

@@ -43,12 +43,28 @@ interface Running {
   rule: string | null;
   /** Set when the gateway refused the statement: the upstream's error is replaced by this one. */
   refusal: Buffer | null;
+  approvalId: string | null;
+}
+
+/** The guardrail decision a statement ran (or was refused) under. */
+export interface Verdict {
+  decision: Decision;
+  rule: string | null;
+  approvalId: string | null;
+}
+
+const ALLOWED: Verdict = { decision: 'allow', rule: null, approvalId: null };
+
+interface Prepared {
+  sql: string;
+  verdict: Verdict;
 }
 
 type Awaiting = Running | { kind: 'sync' };
 
 interface Portal {
   sql: string;
+  verdict: Verdict;
   params: (string | null)[];
   bindFrame: number;
 }
@@ -60,7 +76,7 @@ export interface StatementClock {
 
 export class StatementTracker {
   private readonly queue: Awaiting[] = [];
-  private readonly prepared = new Map<string, string>();
+  private readonly prepared = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
   /** A refused Parse until the next Sync: the server skips the Bind/Execute that follow, so they are part of it. */
   private refusedParse: { name: string; s: Running } | null = null;
@@ -94,8 +110,7 @@ export class StatementTracker {
     start: number,
     end: number,
     seq: number,
-    decision: Decision,
-    rule: string | null,
+    verdict: Verdict,
     error: Buffer,
   ): void {
     let s: Running;
@@ -109,14 +124,14 @@ export class StatementTracker {
     } else {
       s = this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true);
     }
-    s.decision = decision;
-    s.rule = rule;
+    this.apply(s, verdict);
     s.refusal = error;
   }
 
-  /** The SQL of a prepared statement, for policy checks at Bind/Execute time. */
-  preparedSql(name: string): string | undefined {
-    return this.prepared.get(name);
+  private apply(s: Running, v: Verdict): void {
+    s.decision = v.decision;
+    s.rule = v.rule;
+    s.approvalId = v.approvalId;
   }
 
   private start(protocol: StatementProtocol, sql: string, params: (string | null)[] | null, frame: number, endsAtReady: boolean): Running {
@@ -141,20 +156,24 @@ export class StatementTracker {
       decision: 'allow',
       rule: null,
       refusal: null,
+      approvalId: null,
     };
     this.queue.push(s);
     return s;
   }
 
-  /** A client message was forwarded upstream as frame `seq`. */
-  onClient(type: number, buf: Buffer, start: number, end: number, seq: number): void {
+  /**
+   * A client message was forwarded upstream as frame `seq`. `verdict` is the guardrail decision for
+   * a Query, Parse or FunctionCall (a Parse's applies to every execution of that statement).
+   */
+  onClient(type: number, buf: Buffer, start: number, end: number, seq: number, verdict: Verdict = ALLOWED): void {
     switch (type) {
       case Frontend.Query:
-        this.start('simple', querySql(buf, start, end), null, seq, true);
+        this.apply(this.start('simple', querySql(buf, start, end), null, seq, true), verdict);
         break;
       case Frontend.Parse: {
         const p = parseMessage(buf, start, end);
-        this.prepared.set(p.name, p.sql);
+        this.prepared.set(p.name, { sql: p.sql, verdict });
         break;
       }
       case Frontend.Bind: {
@@ -163,15 +182,21 @@ export class StatementTracker {
           if (b.statement === this.refusedParse.name) this.refusedParse.s.params ??= b.params;
           break;
         }
-        const sql = this.prepared.get(b.statement) ?? `/* unknown prepared statement "${b.statement}" */`;
-        this.portals.set(b.portal, { sql, params: b.params, bindFrame: seq });
+        const prepared = this.prepared.get(b.statement);
+        this.portals.set(b.portal, {
+          sql: prepared?.sql ?? `/* unknown prepared statement "${b.statement}" */`,
+          verdict: prepared?.verdict ?? ALLOWED,
+          params: b.params,
+          bindFrame: seq,
+        });
         break;
       }
       case Frontend.Execute: {
         const name = executePortal(buf, start, end);
         if (this.refusedParse !== null) break;
         const p = this.portals.get(name);
-        this.start('extended', p?.sql ?? `/* unknown portal "${name}" */`, p?.params ?? null, p?.bindFrame ?? seq, false);
+        const st = this.start('extended', p?.sql ?? `/* unknown portal "${name}" */`, p?.params ?? null, p?.bindFrame ?? seq, false);
+        if (p) this.apply(st, p.verdict);
         break;
       }
       case Frontend.Sync:
@@ -179,7 +204,7 @@ export class StatementTracker {
         this.queue.push({ kind: 'sync' });
         break;
       case Frontend.FunctionCall:
-        this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true);
+        this.apply(this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true), verdict);
         break;
       case Frontend.Close: {
         const c = closeTarget(buf, start, end);
@@ -292,6 +317,7 @@ export class StatementTracker {
       errorMessage: s.errorMessage,
       decision: s.decision,
       rule: s.rule,
+      approvalId: s.approvalId,
       firstFrame: s.firstFrame,
       lastFrame: s.lastFrame,
       truncated: s.uncapturedBytes > 0,

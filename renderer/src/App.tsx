@@ -6,11 +6,11 @@ import { Activity, Database, Gavel, Keyboard, Moon, Shield, Sun, X } from './com
 import { Modal, typingIn } from './components/ui.js';
 import { useApi, useApp, useAppStore } from './context.js';
 import { count } from './lib/format.js';
-import { pendingCount } from './state/approvals.js';
-import type { Screen } from './state/ui.js';
 import { Approvals } from './screens/Approvals.js';
 import { Connections } from './screens/Connections.js';
 import { Live } from './screens/Live.js';
+import { pendingCount } from './state/approvals.js';
+import type { Screen, Toast } from './state/ui.js';
 
 export function App() {
   const store = useAppStore();
@@ -98,19 +98,32 @@ function Sidebar() {
           <small>PostgreSQL gateway</small>
         </span>
       </div>
-      {item('live', <Activity />, 'Live', '1', rate > 0 ? <span className="badge dim">{count(rate)}/s</span> : null)}
+      {item(
+        'live',
+        <Activity />,
+        'Live',
+        '1',
+        rate > 0 ? <span className="badge dim">{count(rate)}/s</span> : null,
+      )}
       {item(
         'approvals',
         <Gavel />,
         'Approvals',
         '2',
         pending > 0 ? (
-          <span className="badge" aria-label={`${pending} pending`}>
+          <span className="badge" title={`${pending} pending`}>
             {pending}
+            <span className="sr-only"> pending</span>
           </span>
         ) : null,
       )}
-      {item('connections', <Database />, 'Connections', '3', failed ? <span className="dot bad" title="A listener failed" /> : null)}
+      {item(
+        'connections',
+        <Database />,
+        'Connections',
+        '3',
+        failed ? <span className="dot bad" title="A listener failed" /> : null,
+      )}
       <div className="spacer" />
       <div className="sidebar-foot">
         <div className="row">
@@ -133,8 +146,13 @@ function Sidebar() {
             title="Switch theme (t)"
             aria-label={theme === 'dark' ? 'Switch to the light theme' : 'Switch to the dark theme'}
           >
-            {theme === 'dark' ? <Sun size={14} /> : <Moon size={14} />}
-            {theme === 'dark' ? 'Light' : 'Dark'}
+            {/* Which one shows follows <html data-theme>, so it is always right. */}
+            <span className="when-dark">
+              <Sun size={14} /> Light
+            </span>
+            <span className="when-light">
+              <Moon size={14} /> Dark
+            </span>
           </button>
           <button
             type="button"
@@ -152,22 +170,32 @@ function Sidebar() {
 
 function Toasts() {
   const toasts = useApp((s) => s.ui.toasts);
-  const store = useAppStore();
-  useEffect(() => {
-    if (toasts.length === 0) return;
-    const t = setTimeout(() => store.getState().dismissToast(toasts[0]!.id), toasts[0]!.kind === 'error' ? 8000 : 3500);
-    return () => clearTimeout(t);
-  }, [toasts, store]);
   return (
     <div className="toasts" aria-live="polite">
       {toasts.map((t) => (
-        <div key={t.id} className={`toast ${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
-          <span className="grow">{t.text}</span>
-          <button type="button" className="btn ghost small icon" aria-label="Dismiss" onClick={() => store.getState().dismissToast(t.id)}>
-            <X size={13} />
-          </button>
-        </div>
+        <ToastItem key={t.id} t={t} />
       ))}
+    </div>
+  );
+}
+
+function ToastItem({ t }: { t: Toast }) {
+  const store = useAppStore();
+  useEffect(() => {
+    const timer = setTimeout(() => store.getState().dismissToast(t.id), t.kind === 'error' ? 8000 : 3500);
+    return () => clearTimeout(timer);
+  }, [t, store]);
+  return (
+    <div className={`toast ${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
+      <span className="grow">{t.text}</span>
+      <button
+        type="button"
+        className="btn ghost small icon"
+        aria-label="Dismiss"
+        onClick={() => store.getState().dismissToast(t.id)}
+      >
+        <X size={13} />
+      </button>
     </div>
   );
 }
@@ -217,6 +245,7 @@ function Help() {
   const close = () => store.getState().setHelpOpen(false);
   return (
     <Modal
+      narrow
       title="Keyboard shortcuts"
       onClose={close}
       footer={

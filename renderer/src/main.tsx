@@ -3,8 +3,8 @@
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { createClient } from './api/client.js';
 import { App } from './App.js';
+import { createClient } from './api/client.js';
 import { ApiContext, StoreContext } from './context.js';
 import { connectEvents, createAppStore, loadAll } from './state/store.js';
 import { parseRoute, routeHash, type Theme } from './state/ui.js';
@@ -58,7 +58,8 @@ store.subscribe((s, prev) => {
     const hash = routeHash(s.ui.route);
     if (window.location.hash !== hash) window.history.replaceState(null, '', hash);
   }
-  if (s.approvals.decideAs !== prev.approvals.decideAs) localStorage.setItem(DECIDER_KEY, s.approvals.decideAs);
+  if (s.approvals.decideAs !== prev.approvals.decideAs)
+    localStorage.setItem(DECIDER_KEY, s.approvals.decideAs);
 });
 
 createRoot(document.getElementById('root')!).render(

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} references are what this file tests.
 // bastion.yaml (CONTRACT.md "Config file"): the contract's example parses to the expected shape,
 // ${VAR}s come from the environment, and every fault is ONE line `FILE:LINE: key.path: message`
 // naming the right line and key. Random text never throws anything but a ConfigError.
@@ -64,7 +65,13 @@ const minimal = (extra = '') =>
 ${extra}`;
 
 /** Asserts that parsing fails with exactly one line `FILE:LINE: KEY: ...` whose message matches. */
-function fails(text: string, line: number, key: string, message: RegExp, env: NodeJS.ProcessEnv = ENV): string {
+function fails(
+  text: string,
+  line: number,
+  key: string,
+  message: RegExp,
+  env: NodeJS.ProcessEnv = ENV,
+): string {
   let err: unknown;
   try {
     parseConfig(text, FILE, env);
@@ -104,7 +111,13 @@ describe('valid configs', () => {
         },
       ],
       identities: [
-        { name: 'agent-1', password: 'agent-one-secret', oidc: null, connections: ['app'], policy: 'default' },
+        {
+          name: 'agent-1',
+          password: 'agent-one-secret',
+          oidc: null,
+          connections: ['app'],
+          policy: 'default',
+        },
         {
           name: 'oidc',
           password: null,
@@ -118,7 +131,11 @@ describe('valid configs', () => {
           read_only: false,
           guardrails: [
             { name: 'no-drop', match: { kind: ['drop', 'truncate'] }, action: 'block' },
-            { name: 'unbounded-writes', match: { kind: ['delete', 'update'], where: 'absent' }, action: 'review' },
+            {
+              name: 'unbounded-writes',
+              match: { kind: ['delete', 'update'], where: 'absent' },
+              action: 'review',
+            },
           ],
           masking: [
             {
@@ -131,7 +148,11 @@ describe('valid configs', () => {
           approval_timeout: '120s',
         },
       },
-      limits: { maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE, captureLimit: 64 * 1024 * 1024, startupTimeoutMs: 30_000 },
+      limits: {
+        maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+        captureLimit: 64 * 1024 * 1024,
+        startupTimeoutMs: 30_000,
+      },
     };
     assert.deepEqual(c, expected);
   });
@@ -155,7 +176,13 @@ describe('valid configs', () => {
       sslrootcert: null,
     });
     assert.equal(c.connections[0].tls, null);
-    assert.deepEqual(c.identities[0], { name: 'a', password: 'x', oidc: null, connections: [], policy: 'default' });
+    assert.deepEqual(c.identities[0], {
+      name: 'a',
+      password: 'x',
+      oidc: null,
+      connections: [],
+      policy: 'default',
+    });
     assert.deepEqual(c.policies, {});
   });
 
@@ -190,18 +217,38 @@ describe('valid configs', () => {
       {},
     );
     assert.deepEqual(c.limits, { maxMessageSize: 1024 * 1024, captureLimit: 64_000, startupTimeoutMs: 1500 });
-    const d = parseConfig(minimal('limits:\n  max_message_size: 1GiB\n  capture_limit: 0\n  startup_timeout: 2m\n'), FILE, {});
+    const d = parseConfig(
+      minimal('limits:\n  max_message_size: 1GiB\n  capture_limit: 0\n  startup_timeout: 2m\n'),
+      FILE,
+      {},
+    );
     assert.deepEqual(d.limits, { maxMessageSize: 1024 ** 3, captureLimit: 0, startupTimeoutMs: 120_000 });
   });
 });
 
 describe('${VAR} expansion', () => {
   test('an upstream password with @ / : and other URL specials survives expansion intact', () => {
-    for (const pw of ['p@ss/w:rd', 'a@b@c', '::', '//x', 'p%41ss', 'q?x=1&y#z', "it's \"quoted\" $", '${NOT_AGAIN}']) {
+    for (const pw of [
+      'p@ss/w:rd',
+      'a@b@c',
+      '::',
+      '//x',
+      'p%41ss',
+      'q?x=1&y#z',
+      'it\'s "quoted" $',
+      '${NOT_AGAIN}',
+    ]) {
       const c = parseConfig(CONTRACT_EXAMPLE, FILE, { ...ENV, APP_DB_PASSWORD: pw });
       const u = c.connections[0].upstream;
       assert.deepEqual(
-        { host: u.host, port: u.port, user: u.user, password: u.password, database: u.database, sslmode: u.sslmode },
+        {
+          host: u.host,
+          port: u.port,
+          user: u.user,
+          password: u.password,
+          database: u.database,
+          sslmode: u.sslmode,
+        },
         { host: '127.0.0.1', port: 5432, user: 'owner', password: pw, database: 'appdb', sslmode: 'prefer' },
         `password ${JSON.stringify(pw)}`,
       );
@@ -228,7 +275,14 @@ identities:
     connections: [app]
 `,
       FILE,
-      { DATA: '/var/lib/bastion', PORT: '7001', DB_USER: 'svc', DB_PW: 'x:y@z', DB_NAME: 'prod', SECRET: 's' },
+      {
+        DATA: '/var/lib/bastion',
+        PORT: '7001',
+        DB_USER: 'svc',
+        DB_PW: 'x:y@z',
+        DB_NAME: 'prod',
+        SECRET: 's',
+      },
     );
     assert.equal(c.store, '/var/lib/bastion/audit.db');
     assert.equal(c.connections[0].listen.port, 7001);
@@ -274,7 +328,8 @@ identities:
       const missing = path.join(dir, 'nope.yaml');
       assert.throws(
         () => loadConfig(missing),
-        (e: Error) => e instanceof ConfigError && e.message === `${missing}:1: cannot read the config file: ENOENT`,
+        (e: Error) =>
+          e instanceof ConfigError && e.message === `${missing}:1: cannot read the config file: ENOENT`,
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -284,13 +339,33 @@ identities:
 
 describe('errors: one line, FILE:LINE: key.path: message', () => {
   test('unknown top-level key', () => {
-    fails(`store: x.db\nlistn: 1\n${minimal()}`, 2, 'listn', /unknown key \(expected one of: store, .*connections/);
+    fails(
+      `store: x.db\nlistn: 1\n${minimal()}`,
+      2,
+      'listn',
+      /unknown key \(expected one of: store, .*connections/,
+    );
   });
 
   test('unknown key in a connection, in its tls, in an identity, in oidc, in limits', () => {
-    fails(minimal().replace('    upstream', '    upstrem: x\n    upstream'), 4, 'connections[0].upstrem', /unknown key/);
-    fails(minimal().replace('    upstream', '    tls: {cert: a, key: b, ca: c}\n    upstream'), 4, 'connections[0].tls.ca', /unknown key/);
-    fails(minimal('identities:\n  - name: a\n    password: x\n    role: admin\n'), 8, 'identities[0].role', /unknown key/);
+    fails(
+      minimal().replace('    upstream', '    upstrem: x\n    upstream'),
+      4,
+      'connections[0].upstrem',
+      /unknown key/,
+    );
+    fails(
+      minimal().replace('    upstream', '    tls: {cert: a, key: b, ca: c}\n    upstream'),
+      4,
+      'connections[0].tls.ca',
+      /unknown key/,
+    );
+    fails(
+      minimal('identities:\n  - name: a\n    password: x\n    role: admin\n'),
+      8,
+      'identities[0].role',
+      /unknown key/,
+    );
     fails(
       minimal('identities:\n  - name: a\n    oidc:\n      issuer: i\n      audience: a\n      claim: sub\n'),
       10,
@@ -301,22 +376,42 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
   });
 
   test('missing upstream, name, listen; no connections at all', () => {
-    fails('connections:\n  - name: app\n    listen: 127.0.0.1:6432\n', 2, 'connections[0].upstream', /is required/);
+    fails(
+      'connections:\n  - name: app\n    listen: 127.0.0.1:6432\n',
+      2,
+      'connections[0].upstream',
+      /is required/,
+    );
     fails(
       `${minimal()}  - name: b\n    listen: 127.0.0.1:6433\n`,
       5,
       'connections[1].upstream',
       /is required/,
     );
-    fails('connections:\n  - listen: 127.0.0.1:1\n    upstream: postgres://u@h/d\n', 2, 'connections[0].name', /is required/);
-    fails('connections:\n  - name: a\n    upstream: postgres://u@h/d\n', 2, 'connections[0].listen', /is required/);
+    fails(
+      'connections:\n  - listen: 127.0.0.1:1\n    upstream: postgres://u@h/d\n',
+      2,
+      'connections[0].name',
+      /is required/,
+    );
+    fails(
+      'connections:\n  - name: a\n    upstream: postgres://u@h/d\n',
+      2,
+      'connections[0].listen',
+      /is required/,
+    );
     fails('store: x.db\nconnections: []\n', 2, 'connections', /at least one connection/);
     fails('store: x.db\n', 1, 'connections', /at least one connection/);
   });
 
   test('bad listen', () => {
     for (const bad of ['localhost', '127.0.0.1:', '127.0.0.1:port', 'a:b:c', '1.2.3.4:123456']) {
-      fails(minimal().replace('127.0.0.1:6432', JSON.stringify(bad)), 3, 'connections[0].listen', /host:port/);
+      fails(
+        minimal().replace('127.0.0.1:6432', JSON.stringify(bad)),
+        3,
+        'connections[0].listen',
+        /host:port/,
+      );
     }
     fails(minimal().replace('127.0.0.1:6432', '127.0.0.1:70000'), 3, 'connections[0].listen', /out of range/);
     fails(
@@ -328,13 +423,33 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
   });
 
   test('bad upstream URL and sslmode', () => {
-    fails(minimal().replace('/appdb', '/appdb?sslmode=always'), 4, 'connections[0].upstream', /sslmode must be one of/);
-    fails(minimal().replace('/appdb', '/appdb?sslmode='), 4, 'connections[0].upstream', /sslmode must be one of/);
-    fails(minimal().replace('/appdb', '/appdb?ssl=true'), 4, 'connections[0].upstream', /unsupported URL parameter "ssl"/);
+    fails(
+      minimal().replace('/appdb', '/appdb?sslmode=always'),
+      4,
+      'connections[0].upstream',
+      /sslmode must be one of/,
+    );
+    fails(
+      minimal().replace('/appdb', '/appdb?sslmode='),
+      4,
+      'connections[0].upstream',
+      /sslmode must be one of/,
+    );
+    fails(
+      minimal().replace('/appdb', '/appdb?ssl=true'),
+      4,
+      'connections[0].upstream',
+      /unsupported URL parameter "ssl"/,
+    );
     fails(minimal().replace('postgres://', 'mysql://'), 4, 'connections[0].upstream', /postgres:\/\//);
     fails(minimal().replace(':5432', ':99999'), 4, 'connections[0].upstream', /./);
     fails(minimal().replace('owner:pw@', ''), 4, 'connections[0].upstream', /user/);
-    const msg = fails(minimal().replace('owner:pw@', 'owner:hunter2@').replace('/appdb', '/%zz'), 4, 'connections[0].upstream', /escape/);
+    const msg = fails(
+      minimal().replace('owner:pw@', 'owner:hunter2@').replace('/appdb', '/%zz'),
+      4,
+      'connections[0].upstream',
+      /escape/,
+    );
     assert.ok(!msg.includes('hunter2'), 'an upstream error must not echo the password');
   });
 
@@ -345,9 +460,16 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
       'identities[0].connections[1]',
       /unknown connection "ap"/,
     );
-    fails(minimal('identities:\n  - name: a\n    password: x\n    connections: app\n'), 8, 'identities[0].connections', /list/);
     fails(
-      minimal('policies:\n  strict: {read_only: true}\nidentities:\n  - name: a\n    password: x\n    policy: strickt\n'),
+      minimal('identities:\n  - name: a\n    password: x\n    connections: app\n'),
+      8,
+      'identities[0].connections',
+      /list/,
+    );
+    fails(
+      minimal(
+        'policies:\n  strict: {read_only: true}\nidentities:\n  - name: a\n    password: x\n    policy: strickt\n',
+      ),
       10,
       'identities[0].policy',
       /unknown policy "strickt"/,
@@ -363,7 +485,9 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
     }
     // A named policy that exists, and "default" even when not defined, are fine.
     const ok = parseConfig(
-      minimal('policies:\n  strict: {read_only: true}\nidentities:\n  - {name: a, password: x, policy: strict}\n  - {name: b, password: y}\n'),
+      minimal(
+        'policies:\n  strict: {read_only: true}\nidentities:\n  - {name: a, password: x, policy: strict}\n  - {name: b, password: y}\n',
+      ),
       FILE,
       {},
     );
@@ -381,7 +505,9 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
       /duplicate connection name "app"/,
     );
     fails(
-      minimal('identities:\n  - name: a\n    password: x\n  - name: b\n    password: y\n  - name: a\n    password: z\n'),
+      minimal(
+        'identities:\n  - name: a\n    password: x\n  - name: b\n    password: y\n  - name: a\n    password: z\n',
+      ),
       10,
       'identities[2].name',
       /duplicate identity "a"/,
@@ -390,7 +516,12 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
   });
 
   test('identity with neither password nor oidc, both, an empty password, a bad name', () => {
-    fails(minimal('identities:\n  - name: a\n    connections: [app]\n'), 6, 'identities[0]', /needs a password or oidc/);
+    fails(
+      minimal('identities:\n  - name: a\n    connections: [app]\n'),
+      6,
+      'identities[0]',
+      /needs a password or oidc/,
+    );
     fails(
       minimal('identities:\n  - name: a\n    password: x\n    oidc: {issuer: i, audience: b}\n'),
       6,
@@ -398,22 +529,63 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
       /both password and oidc/,
     );
     fails(minimal('identities:\n  - name: a\n    password: ""\n'), 7, 'identities[0].password', /empty/);
-    fails(minimal('identities:\n  - name: a\n    password: ${EMPTY}\n'), 7, 'identities[0].password', /empty/, {
-      EMPTY: '',
-    });
-    fails(minimal('identities:\n  - name: "a b"\n    password: x\n'), 6, 'identities[0].name', /not a valid name/);
-    fails(minimal('identities:\n  - name: a\n    oidc: {issuer: i}\n'), 7, 'identities[0].oidc.audience', /is required/);
+    fails(
+      minimal('identities:\n  - name: a\n    password: ${EMPTY}\n'),
+      7,
+      'identities[0].password',
+      /empty/,
+      {
+        EMPTY: '',
+      },
+    );
+    fails(
+      minimal('identities:\n  - name: "a b"\n    password: x\n'),
+      6,
+      'identities[0].name',
+      /not a valid name/,
+    );
+    fails(
+      minimal('identities:\n  - name: a\n    oidc: {issuer: i}\n'),
+      7,
+      'identities[0].oidc.audience',
+      /is required/,
+    );
   });
 
   test('limits with bad sizes and durations', () => {
     fails(minimal('limits:\n  max_message_size: lots\n'), 6, 'limits.max_message_size', /expected a size/);
-    fails(minimal('limits:\n  max_message_size: 10 furlongs\n'), 6, 'limits.max_message_size', /expected a size/);
-    fails(minimal('limits:\n  max_message_size: 100\n'), 6, 'limits.max_message_size', /between 1 KiB and 1 GiB/);
-    fails(minimal('limits:\n  max_message_size: 2GiB\n'), 6, 'limits.max_message_size', /between 1 KiB and 1 GiB/);
+    fails(
+      minimal('limits:\n  max_message_size: 10 furlongs\n'),
+      6,
+      'limits.max_message_size',
+      /expected a size/,
+    );
+    fails(
+      minimal('limits:\n  max_message_size: 100\n'),
+      6,
+      'limits.max_message_size',
+      /between 1 KiB and 1 GiB/,
+    );
+    fails(
+      minimal('limits:\n  max_message_size: 2GiB\n'),
+      6,
+      'limits.max_message_size',
+      /between 1 KiB and 1 GiB/,
+    );
     fails(minimal('limits:\n  capture_limit: 1\n  capture_limit: 2\n'), 7, '(yaml)', /unique/);
-    fails(minimal('limits:\n  startup_timeout: 1\n  capture_limit: -5MiB\n'), 7, 'limits.capture_limit', /expected a size/);
+    fails(
+      minimal('limits:\n  startup_timeout: 1\n  capture_limit: -5MiB\n'),
+      7,
+      'limits.capture_limit',
+      /expected a size/,
+    );
     fails(minimal('limits:\n  startup_timeout: soon\n'), 6, 'limits.startup_timeout', /expected a duration/);
-    fails(minimal('limits:\n  startup_timeout: 5 parsecs\n'), 6, 'limits.startup_timeout', /expected a duration/);
+    fails(
+      minimal('limits:\n  startup_timeout: 5 parsecs\n'),
+      6,
+      'limits.startup_timeout',
+      /expected a duration/,
+    );
     fails(minimal('limits:\n  startup_timeout: -1\n'), 6, 'limits.startup_timeout', /expected a duration/);
     fails(minimal('limits:\n  startup_timeout: [1]\n'), 6, 'limits.startup_timeout', /expected a duration/);
     fails(minimal('limits: 5\n'), 5, 'limits', /mapping/);
@@ -427,7 +599,12 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
     fails(`${minimal()}store.: 1\n`, 5, '"store."', /unknown key/);
     fails(`${minimal()}"[": 1\n`, 5, '"["', /unknown key/);
     fails(`${minimal()}"connections[0]": 1\n`, 5, '"connections[0]"', /unknown key/);
-    fails(minimal().replace('    listen', '    "]x": 1\n    listen'), 3, 'connections[0]."]x"', /unknown key/);
+    fails(
+      minimal().replace('    listen', '    "]x": 1\n    listen'),
+      3,
+      'connections[0]."]x"',
+      /unknown key/,
+    );
     fails(minimal().replace('    listen', '    ".": 1\n    listen'), 3, 'connections[0]."."', /unknown key/);
   });
 
@@ -590,7 +767,9 @@ describe('property: nothing but ConfigError, always one line', () => {
               {
                 name: maybe(fc.constantFrom('a', 'b', 'oidc')),
                 password: maybe(fc.constantFrom('x', '${X}', '${UNSET}', '')),
-                oidc: maybe(fc.record({ issuer: junk, audience: junk, identity_claim: junk }, { requiredKeys: [] })),
+                oidc: maybe(
+                  fc.record({ issuer: junk, audience: junk, identity_claim: junk }, { requiredKeys: [] }),
+                ),
                 connections: maybe(fc.array(fc.constantFrom('app', 'b', 'c'), { maxLength: 3 })),
                 policy: maybe(fc.constantFrom('default', 'p', 'toString', '__proto__')),
               },
@@ -627,11 +806,13 @@ describe('property: nothing but ConfigError, always one line', () => {
     try {
       config = parseConfig(text, FILE, { X: 'x-value' });
     } catch (e) {
-      if (!(e instanceof ConfigError)) throw new Error(`not a ConfigError: ${(e as Error)?.stack ?? String(e)}`);
+      if (!(e instanceof ConfigError))
+        throw new Error(`not a ConfigError: ${(e as Error)?.stack ?? String(e)}`);
       const lineCount = text.split('\n').length;
       const m = /^\/etc\/bastion\/bastion\.yaml:(\d+): (\S[^\n]*?): \S[^\n]*$/.exec(e.message);
       if (!m) throw new Error(`bad error line: ${JSON.stringify(e.message)}`);
-      if (Number(m[1]) < 1 || Number(m[1]) > lineCount) throw new Error(`line ${m[1]} outside the text: ${e.message}`);
+      if (Number(m[1]) < 1 || Number(m[1]) > lineCount)
+        throw new Error(`line ${m[1]} outside the text: ${e.message}`);
       return;
     }
     // Accepted: then it is well-formed.
@@ -641,9 +822,11 @@ describe('property: nothing but ConfigError, always one line', () => {
       if (!c.upstream.user) throw new Error('accepted without an upstream user');
     }
     for (const i of config.identities) {
-      if ((i.password === null) === (i.oidc === null)) throw new Error(`identity ${i.name}: password xor oidc`);
+      if ((i.password === null) === (i.oidc === null))
+        throw new Error(`identity ${i.name}: password xor oidc`);
       for (const c of i.connections) {
-        if (!config.connections.some((x) => x.name === c)) throw new Error(`unknown connection ${c} accepted`);
+        if (!config.connections.some((x) => x.name === c))
+          throw new Error(`unknown connection ${c} accepted`);
       }
     }
   }

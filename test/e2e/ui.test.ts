@@ -42,14 +42,23 @@ function ensureRendererBuilt(): void {
   const newest = (dir: string): number =>
     fs
       .readdirSync(dir, { withFileTypes: true })
-      .map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs))
+      .map((e) =>
+        e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs,
+      )
       .reduce((a, b) => Math.max(a, b), 0);
-  const sources = Math.max(newest(path.join(ROOT, 'renderer')), fs.statSync(path.join(ROOT, 'shared/api.ts')).mtimeMs);
+  const sources = Math.max(
+    newest(path.join(ROOT, 'renderer')),
+    fs.statSync(path.join(ROOT, 'shared/api.ts')).mtimeMs,
+  );
   if (built >= sources) return;
-  const r = spawnSync(path.join(ROOT, 'node_modules/.bin/vite'), ['build', '-c', 'renderer/vite.config.ts', '--logLevel', 'error'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    path.join(ROOT, 'node_modules/.bin/vite'),
+    ['build', '-c', 'renderer/vite.config.ts', '--logLevel', 'error'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`vite build failed:\n${r.stderr}${r.stdout}`);
 }
 
@@ -62,7 +71,10 @@ async function freePort(): Promise<number> {
 }
 
 /** Opens a WebSocket to the host's API; resolves 'open' or the HTTP status it was refused with. */
-function tryWs(url: string, origin: string | undefined): Promise<{ ws: WebSocket | null; status: number | 'open' }> {
+function tryWs(
+  url: string,
+  origin: string | undefined,
+): Promise<{ ws: WebSocket | null; status: number | 'open' }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, origin ? { origin } : {});
     ws.once('open', () => resolve({ ws, status: 'open' }));
@@ -71,7 +83,12 @@ function tryWs(url: string, origin: string | undefined): Promise<{ ws: WebSocket
   });
 }
 
-function rpc(ws: WebSocket, id: number, method: string, params: unknown[] = []): Promise<Record<string, unknown>> {
+function rpc(
+  ws: WebSocket,
+  id: number,
+  method: string,
+  params: unknown[] = [],
+): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     const on = (raw: WebSocket.RawData) => {
       const msg = JSON.parse(String(raw)) as Record<string, unknown>;
@@ -123,7 +140,11 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     core = new AppCore(config, quiet);
     await core.start({ tolerateListenerErrors: true });
     queue = new ApprovalQueue();
-    service = new CoreService(core, { persistence: ConfigPersistence.beside(config.store), approvals: queue, operator: 'ops-lead' });
+    service = new CoreService(core, {
+      persistence: ConfigPersistence.beside(config.store),
+      approvals: queue,
+      operator: 'ops-lead',
+    });
     host = await startUiHost(service, { port: 0, staticDir: STATIC });
     listenPort = await freePort();
     page = await browser.newPage({ viewport: { width: 1440, height: 860 }, colorScheme: 'dark' });
@@ -145,7 +166,8 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
   afterEach(async (t) => {
     // A failed step leaves a picture of the page behind, to see why.
     const failed = (t as unknown as { passed?: boolean }).passed === false;
-    if (failed && page) await page.screenshot({ path: path.join(os.tmpdir(), `bastion-ui-failure-${Date.now()}.png`) });
+    if (failed && page)
+      await page.screenshot({ path: path.join(os.tmpdir(), `bastion-ui-failure-${Date.now()}.png`) });
   });
 
   /**
@@ -155,6 +177,10 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
    */
   async function shots(name: string): Promise<void> {
     await page.mouse.move(1, 1); // no hover effects in the picture
+    // Toasts are transient: not part of the screen.
+    for (const b of await page.getByRole('button', { name: 'Dismiss' }).all()) {
+      await b.click({ timeout: 300 }).catch(() => {});
+    }
     for (const theme of ['dark', 'light'] as const) {
       await page.evaluate(`document.documentElement.dataset.theme = '${theme}'`);
       await page.screenshot({ path: path.join(SHOTS, `${name}-${theme}.png`) });
@@ -163,7 +189,13 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
   }
 
   async function client(who: { name: string; password: string }): Promise<pg.Client> {
-    const c = new pg.Client({ host: '127.0.0.1', port: listenPort, user: who.name, password: who.password, database: 'appdb' });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: listenPort,
+      user: who.name,
+      password: who.password,
+      database: 'appdb',
+    });
     c.on('error', () => {}); // the gateway ending the session (listener stopped) is expected here
     await c.connect();
     clients.push(c);
@@ -183,10 +215,18 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     const rebound = await new Promise<number>((resolve, reject) => {
       const u = new URL(host.url);
       http
-        .get({ host: '127.0.0.1', port: host.port, path: u.pathname + u.search, headers: { host: `evil.example:${host.port}` } }, (r) => {
-          r.resume();
-          resolve(r.statusCode ?? 0);
-        })
+        .get(
+          {
+            host: '127.0.0.1',
+            port: host.port,
+            path: u.pathname + u.search,
+            headers: { host: `evil.example:${host.port}` },
+          },
+          (r) => {
+            r.resume();
+            resolve(r.statusCode ?? 0);
+          },
+        )
         .on('error', reject);
     });
     assert.equal(rebound, 421);
@@ -204,7 +244,10 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     assert.match(JSON.stringify((await rpc(ws!, 2, 'constructor')).error), /unknown method/);
     assert.match(JSON.stringify((await rpc(ws!, 3, '__proto__')).error), /unknown method/);
     assert.match(JSON.stringify((await rpc(ws!, 4, 'dispose')).error), /unknown method/);
-    assert.match(JSON.stringify((await rpc(ws!, 5, 'saveConnection', [{ name: '../x' }])).error), /not valid|must be/);
+    assert.match(
+      JSON.stringify((await rpc(ws!, 5, 'saveConnection', [{ name: '../x' }])).error),
+      /not valid|must be/,
+    );
     ws!.close();
 
     const refused = await browser.newPage();
@@ -216,7 +259,9 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
   it('adds a connection and identities in the UI and starts the listener', async () => {
     await page.goto(host.url);
     // The token leaves the address bar (it stays in the tab's session storage).
-    await page.waitForFunction(() => !(globalThis as unknown as PageGlobals).location.search.includes('token'));
+    await page.waitForFunction(
+      () => !(globalThis as unknown as PageGlobals).location.search.includes('token'),
+    );
     await page.getByText('Waiting for statements').waitFor();
     await shots('live-empty');
     // The theme button switches the theme (and back).
@@ -298,13 +343,18 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     await live.getByText('insert into customers').waitFor();
 
     await agent.query('create table orders (id serial primary key, customer_id int, total numeric)');
-    await agent.query('insert into orders (customer_id, total) select 1 + i % 250, i * 1.5 from generate_series(1, 1000) i');
+    await agent.query(
+      'insert into orders (customer_id, total) select 1 + i % 250, i * 1.5 from generate_series(1, 1000) i',
+    );
     await agent.query('select country, count(*) from customers group by country order by 2 desc');
     await agent.query('select * from customers where id = $1', [42]);
-    await agent.query('select o.id, o.total, c.email from orders o join customers c on c.id = o.customer_id limit 25');
+    await agent.query(
+      'select o.id, o.total, c.email from orders o join customers c on c.id = o.customer_id limit 25',
+    );
     await assert.rejects(agent.query('select * from invoices'), /does not exist/);
     const bot = await client(BOT);
-    for (let i = 0; i < 6; i++) await bot.query(`select count(*), sum(total) from orders where total > ${i * 100}`);
+    for (let i = 0; i < 6; i++)
+      await bot.query(`select count(*), sum(total) from orders where total > ${i * 100}`);
     await bot.query("select name from customers where country = 'JP' order by name limit 10");
 
     await live.getByText("country = 'JP'").waitFor();
@@ -314,15 +364,19 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     // Filter by text: only matching rows remain.
     await page.getByLabel('Filter statements').fill('orders');
     await page.waitForFunction(() =>
-      Array.from((globalThis as unknown as PageGlobals).document.querySelectorAll('[aria-label="Statements"] .vrow .sql')).every(
-        (e) => /orders/i.test(e.textContent ?? ''),
-      ),
+      Array.from(
+        (globalThis as unknown as PageGlobals).document.querySelectorAll(
+          '[aria-label="Statements"] .vrow .sql',
+        ),
+      ).every((e) => /orders/i.test(e.textContent ?? '')),
     );
     const shown = await live.locator('.vrow').count();
     assert.ok(shown >= 8, `rows shown for "orders": ${shown}`);
     await page.getByLabel('Identity').selectOption(BOT.name);
     await page.waitForFunction(
-      () => (globalThis as unknown as PageGlobals).document.querySelectorAll('[aria-label="Statements"] .vrow').length === 6,
+      () =>
+        (globalThis as unknown as PageGlobals).document.querySelectorAll('[aria-label="Statements"] .vrow')
+          .length === 6,
     );
     await shots('live-filtered');
     await page.getByLabel('Identity').selectOption('');
@@ -369,7 +423,11 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
         reason: h.reason,
         clientReason: h.clientReason,
         recent: [
-          { sql: 'select country, count(*) from customers group by country order by 2 desc', decision: 'allow', at: now - 9e6 },
+          {
+            sql: 'select country, count(*) from customers group by country order by 2 desc',
+            decision: 'allow',
+            at: now - 9e6,
+          },
           { sql: 'select * from customers where id = $1', decision: 'allow', at: now - 6e6 },
           { sql: 'select * from invoices', decision: 'allow', at: now - 3e6 },
         ],
@@ -377,11 +435,14 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
       }),
     );
     const badge = page.getByRole('button', { name: /^Approvals/ });
-    await badge.getByLabel('2 pending').waitFor();
+    await badge.getByTitle('2 pending').waitFor();
     await badge.click();
     const detail = page.getByRole('region', { name: 'Approval' });
     await detail.getByText('cleaning up test customers').waitFor();
-    await page.getByText(/\d:\d\d left/).first().waitFor();
+    await page
+      .getByText(/\d:\d\d left/)
+      .first()
+      .waitFor();
     await shots('approvals');
 
     await detail.getByRole('button', { name: 'Approve' }).click();
@@ -402,6 +463,9 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     await page.getByRole('tab', { name: /History/ }).click();
     await page.getByRole('cell', { name: 'dana' }).waitFor();
     await shots('approvals-history');
+    await page.getByRole('cell', { name: 'dana' }).click();
+    await page.getByRole('region', { name: 'Approval' }).getByText('update orders set total = 0').waitFor();
+    await shots('approval-decided');
   });
 
   it('stops and starts a listener from the UI', async () => {
@@ -410,14 +474,82 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     await card.getByRole('button', { name: 'Stop' }).click();
     await card.getByText('Stopped').waitFor();
     await assert.rejects(client(AGENT), /ECONNREFUSED/);
-    clients.pop();
     await card.getByRole('button', { name: 'Start' }).click();
     await card.getByText(`Listening on 127.0.0.1:${listenPort}`).waitFor();
     const c = await client(AGENT);
     assert.equal((await c.query('select 1 as one')).rows[0].one, 1);
+
+    // Editing without retyping the password keeps the stored one (the UI never had it).
+    await card.getByRole('button', { name: 'Edit' }).click();
+    const form = page.getByRole('dialog', { name: 'Edit app' });
+    assert.equal(await form.getByLabel('Password').getAttribute('placeholder'), 'stored: blank keeps it');
+    assert.equal(await form.getByLabel('Password').inputValue(), '');
+    await form.getByLabel('SSL mode').selectOption('prefer');
+    await form.getByRole('button', { name: 'Save connection' }).click();
+    await form.waitFor({ state: 'detached' });
+    await card.getByText(/sslmode=prefer/).waitFor();
+    await card.getByText(`Listening on 127.0.0.1:${listenPort}`).waitFor();
+    const again = await client(AGENT); // the listener restarted with the stored upstream password
+    assert.equal((await again.query('select 2 as two')).rows[0].two, 2);
     await page.keyboard.press('?');
     await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
     await shots('shortcuts');
     await page.keyboard.press('Escape');
+  });
+
+  it('runs the same renderer over the desktop bridge (window.bastion, as the Electron preload exposes it)', async () => {
+    // A stand-in for the preload's contextBridge object: the renderer must pick the IPC
+    // transport, call through `api`, take events from `subscribe` and routes from `onNavigate`.
+    const bridge = `
+      (() => {
+        const listeners = new Set(), navs = new Set();
+        const none = async () => [];
+        const conn = { name: 'desk', listen: '127.0.0.1:7000', upstream: 'postgres://u@db:5432/x?sslmode=require',
+          hasUpstreamPassword: true, tls: 'self-signed', state: 'listening', error: null, activeSessions: 1, address: '127.0.0.1:7000' };
+        const api = { listConnections: async () => [conn], listIdentities: none, recentStatements: none, listApprovals: none };
+        window.bastion = {
+          api: new Proxy(api, { get: (t, k) => t[k] ?? none }),
+          subscribe(l) { listeners.add(l); return () => listeners.delete(l); },
+          onNavigate(l) { navs.add(l); return () => navs.delete(l); },
+        };
+        window.__emit = (e) => listeners.forEach((l) => l(e));
+        window.__navigate = (r) => navs.forEach((l) => l(r));
+      })();`;
+    const desk = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+    try {
+      await desk.addInitScript({ content: bridge });
+      await desk.goto(host.url); // only to load the built renderer: it must not open the WebSocket
+      await desk.getByText('Connected · desktop').waitFor();
+      const statement = {
+        sessionId: 'd1',
+        seq: 1,
+        protocol: 'simple',
+        sql: 'select 42 as over_ipc',
+        params: null,
+        startedAt: Date.now() * 1000,
+        durationUs: 900,
+        rows: 1,
+        tag: 'SELECT 1',
+        errorCode: null,
+        errorMessage: null,
+        decision: 'allow',
+        rule: null,
+        firstFrame: 1,
+        lastFrame: 4,
+        truncated: false,
+        uncapturedBytes: 0,
+        uncapturedRows: 0,
+        uncapturedDigest: null,
+        masked: {},
+        identity: 'desk-agent',
+        connection: 'desk',
+      };
+      await desk.evaluate(`window.__emit(${JSON.stringify({ event: 'statement', data: statement })})`);
+      await desk.getByRole('grid', { name: 'Statements' }).getByText('select 42 as over_ipc').waitFor();
+      await desk.evaluate(`window.__navigate('#/connections')`);
+      await desk.getByRole('article', { name: 'Connection desk' }).waitFor();
+    } finally {
+      await desk.close();
+    }
   });
 });

@@ -469,7 +469,7 @@ describe('malformed and hostile startup', () => {
     const first = await c.readBytes(1);
     assert.notEqual(first.toString(), 'S', 'must not start TLS');
     assert.equal(first.toString(), 'E');
-    // Put the type byte back in front of the rest for the common reader.
+    // The rest of a plaintext ErrorResponse: int32 length, then the fields.
     const len = (await c.readBytes(4)).readInt32BE(0);
     const f = errorFields(await c.readBytes(len - 4));
     assert.equal(f.C, '08P01');
@@ -562,6 +562,8 @@ describe('store failure: fail closed', () => {
     await c.connect();
     await c.query("INSERT INTO fc VALUES ('before')");
 
+    fragile.flush(); // everything so far is written: the failure starts with what comes next
+    assert.equal(fragile.core.writer.healthy, true);
     store.pragma('query_only = 1');
     try {
       // The failure shows at the next write of the recorder: this statement's own frames.

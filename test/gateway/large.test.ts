@@ -221,7 +221,15 @@ test('1,000,000 rows through `bastion serve` with psql and node-postgres, in bou
   assert.ok(pausedGrowthMb < 40, `RSS grew ${pausedGrowthMb.toFixed(1)} MB while the client did not read`);
   assert.ok(hwm / 1024 < RSS_LIMIT_MB, `the gateway's RSS high-water mark ${mb(hwm)} MB`);
 
-  // A clean stop on SIGTERM, flushing every recording.
+  // A clean stop on SIGTERM, flushing every recording, also with a client still connected (idle
+  // inside a transaction): it is told the gateway is stopping (57P01) rather than kept waiting.
+  const idle = new pg.Client({ ...target, application_name: 'large-idle' });
+  const idleError = new Promise<string | undefined>((resolve) =>
+    idle.on('error', (e: Error & { code?: string }) => resolve(e.code)),
+  );
+  await idle.connect();
+  await idle.query('BEGIN');
+  await idle.query('SELECT 1');
   started = Date.now();
   gateway!.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
@@ -236,14 +244,20 @@ test('1,000,000 rows through `bastion serve` with psql and node-postgres, in bou
   ]).finally(() => clearTimeout(timer));
   t.diagnostic(`stopped ${Date.now() - started} ms after SIGTERM`);
   assert.deepEqual(exit, { code: 0, signal: null }, gatewayStderr);
+  assert.equal(await idleError, '57P01');
+  await idle.end().catch(() => {});
 
-  // The CLI sees both sessions, ended, with the statement counted in full.
+  // The CLI sees every session, ended, and the big statement counted in full.
   const cli = (...args: string[]) => run(process.execPath, [BIN, ...args], { cwd: dir, timeoutMs: 60_000 });
   const list = await cli('sessions', 'list', '--store', storePath, '--json');
   assert.equal(list.code, 0, list.stderr);
   const sessions = JSON.parse(list.stdout) as SessionInfo[];
-  const ours = sessions.filter((s) => s.identity === IDENTITY.name);
-  assert.equal(ours.length, 2, list.stdout);
+  assert.equal(sessions.length, 3, list.stdout);
+  assert.ok(sessions.every((s) => s.identity === IDENTITY.name && s.connection === 'app'));
+  const stopped = sessions.find((s) => s.applicationName === 'large-idle');
+  assert.equal(stopped?.endReason, 'gateway stopped');
+  assert.equal(stopped?.statements, 2);
+  const ours = sessions.filter((s) => s !== stopped);
   for (const s of ours) {
     assert.notEqual(s.endedAt, null, `session ${s.id} ended`);
     assert.match(s.endReason ?? '', /client terminated|client disconnected/);

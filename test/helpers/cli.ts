@@ -118,7 +118,9 @@ export async function startBastion(args: readonly string[], o: CliOptions = {}):
     const wasRunning = child.exitCode === null && child.signalCode === null;
     if (wasRunning) child.kill('SIGKILL');
     const e = await exited.catch((err: Error) => ({ code: null, signal: null, stdout, stderr: String(err) }));
-    const why = wasRunning ? `not ready after ${timeoutMs} ms` : `exited (${e.code ?? e.signal}) before ready`;
+    const why = wasRunning
+      ? `not ready after ${timeoutMs} ms`
+      : `exited (${e.code ?? e.signal}) before ready`;
     throw new Error(`bastion ${args.join(' ')}: ${why}\n--- stdout\n${e.stdout}--- stderr\n${e.stderr}`);
   }
 
@@ -128,7 +130,8 @@ export async function startBastion(args: readonly string[], o: CliOptions = {}):
     stderr: () => stderr,
     ports: () => {
       const m = new Map<string, number>();
-      for (const x of stderr.matchAll(/connection "([^"]+)" listening on \S+:(\d+) /g)) m.set(x[1], Number(x[2]));
+      for (const x of stderr.matchAll(/connection "([^"]+)" listening on \S+:(\d+) /g))
+        m.set(x[1], Number(x[2]));
       return m;
     },
     exited,

@@ -24,6 +24,8 @@ export interface GatewayOptions {
   captureLimit?: number;
   maxMessageSize?: number;
   identities?: IdentityConfig[];
+  /** Raw policies as in the config file (CONTRACT.md); the built-in default when absent. */
+  policies?: Record<string, unknown>;
   /** Extra connections (e.g. one the identity may not use). */
   extraConnections?: ConnectionConfig[];
   startupTimeoutMs?: number;
@@ -82,7 +84,7 @@ export async function startGateway(pg: TestPostgres, opts: GatewayOptions = {}):
     identities: opts.identities ?? [
       { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'default' },
     ],
-    policies: {},
+    policies: opts.policies ?? {},
     limits: {
       maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       captureLimit: opts.captureLimit ?? 64 * 1024 * 1024,

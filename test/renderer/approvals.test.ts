@@ -2,7 +2,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { approvalHistory, MAX_HISTORY, pendingApprovals, pendingCount } from '../../renderer/src/state/approvals.js';
+import {
+  approvalHistory,
+  MAX_HISTORY,
+  pendingApprovals,
+  pendingCount,
+} from '../../renderer/src/state/approvals.js';
 import { createAppStore } from '../../renderer/src/state/store.js';
 import { approval, fakeApi } from './fake-api.js';
 
@@ -19,8 +24,14 @@ describe('approvals slice', () => {
     await store.getState().loadApprovals();
     const { byId, loaded } = store.getState().approvals;
     assert.equal(loaded, true);
-    assert.deepEqual(pendingApprovals(byId).map((a) => a.id), ['b', 'a']);
-    assert.deepEqual(approvalHistory(byId).map((a) => a.id), ['d', 'c']);
+    assert.deepEqual(
+      pendingApprovals(byId).map((a) => a.id),
+      ['b', 'a'],
+    );
+    assert.deepEqual(
+      approvalHistory(byId).map((a) => a.id),
+      ['d', 'c'],
+    );
     assert.equal(pendingCount(byId), 2);
   });
 
@@ -28,7 +39,9 @@ describe('approvals slice', () => {
     const store = createAppStore(fakeApi());
     store.getState().upsertApproval(approval({ id: 'a' }));
     assert.equal(pendingCount(store.getState().approvals.byId), 1);
-    store.getState().upsertApproval(approval({ id: 'a', state: 'denied', decidedBy: 'someone', decidedAt: 3 }));
+    store
+      .getState()
+      .upsertApproval(approval({ id: 'a', state: 'denied', decidedBy: 'someone', decidedAt: 3 }));
     assert.equal(pendingCount(store.getState().approvals.byId), 0);
     assert.equal(store.getState().approvals.byId.a!.decidedBy, 'someone');
   });
@@ -43,7 +56,10 @@ describe('approvals slice', () => {
     // A second click while the first is in flight does nothing.
     assert.equal(await store.getState().decideApproval('a', 'deny'), false);
     assert.equal(await p, true);
-    assert.deepEqual(api.calls.filter((c) => c.method === 'decideApproval').map((c) => c.args), [['a', 'approve', 'alice']]);
+    assert.deepEqual(
+      api.calls.filter((c) => c.method === 'decideApproval').map((c) => c.args),
+      [['a', 'approve', 'alice']],
+    );
     const a = store.getState().approvals.byId.a!;
     assert.equal(a.state, 'approved');
     assert.equal(a.decidedBy, 'alice');

@@ -13,11 +13,17 @@ describe('connections slice', () => {
     api.data.identities = [{ name: 'bot', kind: 'password', connections: ['alpha'], policy: 'default' }];
     const store = createAppStore(api);
     await store.getState().loadConnections();
-    assert.deepEqual(store.getState().conn.list.map((c) => c.name), ['alpha', 'zeta']);
+    assert.deepEqual(
+      store.getState().conn.list.map((c) => c.name),
+      ['alpha', 'zeta'],
+    );
     store.getState().upsertConnection(connection({ name: 'zeta', state: 'failed', error: 'EADDRINUSE' }));
     assert.equal(store.getState().conn.list[1]!.error, 'EADDRINUSE');
     store.getState().upsertConnection(connection({ name: 'mid' }));
-    assert.deepEqual(store.getState().conn.list.map((c) => c.name), ['alpha', 'mid', 'zeta']);
+    assert.deepEqual(
+      store.getState().conn.list.map((c) => c.name),
+      ['alpha', 'mid', 'zeta'],
+    );
   });
 
   it('marks a listener busy while it starts and stores the result', async () => {
@@ -52,14 +58,28 @@ describe('connections slice', () => {
       sslmode: 'prefer',
       upstreamPassword: 'secret',
     });
-    assert.deepEqual(store.getState().conn.list.map((c) => c.name), ['app', 'reports']);
+    assert.deepEqual(
+      store.getState().conn.list.map((c) => c.name),
+      ['app', 'reports'],
+    );
     await store.getState().removeConnection('app');
-    assert.deepEqual(store.getState().conn.list.map((c) => c.name), ['reports']);
+    assert.deepEqual(
+      store.getState().conn.list.map((c) => c.name),
+      ['reports'],
+    );
     assert.deepEqual(store.getState().conn.identities[0]!.connections, []);
-    await store.getState().saveIdentity({ name: 'agent-1', password: 'long-enough', connections: ['reports'] });
-    assert.deepEqual(store.getState().conn.identities.map((i) => i.name), ['agent-1', 'bot']);
+    await store
+      .getState()
+      .saveIdentity({ name: 'agent-1', password: 'long-enough', connections: ['reports'] });
+    assert.deepEqual(
+      store.getState().conn.identities.map((i) => i.name),
+      ['agent-1', 'bot'],
+    );
     await store.getState().removeIdentity('bot');
-    assert.deepEqual(store.getState().conn.identities.map((i) => i.name), ['agent-1']);
+    assert.deepEqual(
+      store.getState().conn.identities.map((i) => i.name),
+      ['agent-1'],
+    );
   });
 });
 

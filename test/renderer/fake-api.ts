@@ -115,12 +115,20 @@ export function fakeApi(): FakeApi {
     removeConnection: (name) =>
       call('removeConnection', [name], () => {
         data.connections = data.connections.filter((c) => c.name !== name);
-        data.identities = data.identities.map((i) => ({ ...i, connections: i.connections.filter((c) => c !== name) }));
+        data.identities = data.identities.map((i) => ({
+          ...i,
+          connections: i.connections.filter((c) => c !== name),
+        }));
       }),
     testConnection: (input) => call('testConnection', [input], () => ({ ok: true, message: 'Connected' })),
     startListener: (name) =>
-      call('startListener', [name], () => ({ ...find(name), state: 'listening' as const, address: find(name).listen })),
-    stopListener: (name) => call('stopListener', [name], () => ({ ...find(name), state: 'stopped' as const, address: null })),
+      call('startListener', [name], () => ({
+        ...find(name),
+        state: 'listening' as const,
+        address: find(name).listen,
+      })),
+    stopListener: (name) =>
+      call('stopListener', [name], () => ({ ...find(name), state: 'stopped' as const, address: null })),
     listIdentities: () => call('listIdentities', [], () => [...data.identities]),
     saveIdentity: (input) =>
       call('saveIdentity', [input], () => ({
@@ -140,7 +148,12 @@ export function fakeApi(): FakeApi {
     decideApproval: (id, decision, by) =>
       call('decideApproval', [id, decision, by], () => {
         const a = data.approvals.find((x) => x.id === id)!;
-        return { ...a, state: decision === 'approve' ? ('approved' as const) : ('denied' as const), decidedBy: by || 'host-user', decidedAt: 5 };
+        return {
+          ...a,
+          state: decision === 'approve' ? ('approved' as const) : ('denied' as const),
+          decidedBy: by || 'host-user',
+          decidedAt: 5,
+        };
       }),
     verifyStore: () => call('verifyStore', [], () => ({ ok: true, records: 0, head: null })),
   };

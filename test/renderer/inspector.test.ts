@@ -14,7 +14,12 @@ describe('inspector slice', () => {
     const store = createAppStore(fakeApi());
     const v0 = store.getState().inspector.version;
     store.getState().ingestStatements([statement({ seq: 1 }), statement({ seq: 2 })]);
-    store.getState().ingestStatements([statement({ seq: 2 }), statement({ seq: 3, identity: 'bot', connection: 'reports' })]);
+    store
+      .getState()
+      .ingestStatements([
+        statement({ seq: 2 }),
+        statement({ seq: 3, identity: 'bot', connection: 'reports' }),
+      ]);
     const s = store.getState();
     assert.equal(s.inspector.version, v0 + 2);
     assert.equal(s.inspector.total, 3);
@@ -30,7 +35,13 @@ describe('inspector slice', () => {
     st().ingestStatements([
       statement({ seq: 1, sql: 'SELECT * FROM customers' }),
       statement({ seq: 2, sql: 'delete from orders', decision: 'review', identity: 'bot' }),
-      statement({ seq: 3, sql: 'drop table x', decision: 'block', errorCode: '42501', errorMessage: 'blocked by no-drop' }),
+      statement({
+        seq: 3,
+        sql: 'drop table x',
+        decision: 'block',
+        errorCode: '42501',
+        errorMessage: 'blocked by no-drop',
+      }),
       statement({ seq: 4, sql: 'select 1', connection: 'reports' }),
     ]);
     st().setFilter({ text: 'CUSTOMERS' });
@@ -46,7 +57,10 @@ describe('inspector slice', () => {
     assert.equal(st().inspector.shown, 1);
     assert.equal(st().inspector.total, 4);
     // New statements are matched as they arrive.
-    st().ingestStatements([statement({ seq: 5, connection: 'reports', sql: 'select 5' }), statement({ seq: 6 })]);
+    st().ingestStatements([
+      statement({ seq: 5, connection: 'reports', sql: 'select 5' }),
+      statement({ seq: 6 }),
+    ]);
     assert.deepEqual(sqls(st().statements.view), ['select 1', 'select 5']);
     st().setFilter(EMPTY_FILTER);
     assert.equal(st().inspector.shown, 6);
@@ -68,7 +82,8 @@ describe('inspector slice', () => {
   it('keeps at most its capacity, dropping the oldest from the rows and the view', () => {
     const b = new StatementBuffer(10);
     b.setFilter({ ...EMPTY_FILTER, text: 'even' });
-    for (let i = 1; i <= 30; i++) b.append([statement({ seq: i, sql: i % 2 === 0 ? `even ${i}` : `odd ${i}` })]);
+    for (let i = 1; i <= 30; i++)
+      b.append([statement({ seq: i, sql: i % 2 === 0 ? `even ${i}` : `odd ${i}` })]);
     assert.ok(b.all.length <= 11, `kept ${b.all.length}`);
     assert.equal(b.all.at(-1)!.seq, 30);
     assert.ok(b.view.every((s) => b.byKey.has(statementKey(s))));
@@ -130,7 +145,17 @@ describe('inspector slice', () => {
     assert.equal(ingests, 1);
     api.emit({
       event: 'connection-changed',
-      data: { name: 'app', listen: ':1', upstream: 'u', hasUpstreamPassword: false, tls: 'self-signed', state: 'listening', error: null, activeSessions: 2, address: '127.0.0.1:1' },
+      data: {
+        name: 'app',
+        listen: ':1',
+        upstream: 'u',
+        hasUpstreamPassword: false,
+        tls: 'self-signed',
+        state: 'listening',
+        error: null,
+        activeSessions: 2,
+        address: '127.0.0.1:1',
+      },
     });
     assert.equal(store.getState().conn.list[0]!.activeSessions, 2);
     stop();

@@ -16,7 +16,9 @@ export type ClientStatus = 'connecting' | 'open' | 'closed';
 export interface ApiClient extends BastionApi, BastionEventSource {
   readonly transport: TransportKind;
   /** Called on every change of the link to the host; `reconnected` after a drop (reload state). */
-  onStatus(listener: (status: ClientStatus, info: { reconnected: boolean; error: string | null }) => void): () => void;
+  onStatus(
+    listener: (status: ClientStatus, info: { reconnected: boolean; error: string | null }) => void,
+  ): () => void;
   /** Host navigation requests (Electron notifications). */
   onNavigate(listener: (route: string) => void): () => void;
 }
@@ -77,7 +79,9 @@ const CALL_TIMEOUT_MS = 60_000;
 
 function wsClient(url: string): ApiClient {
   const listeners = new Set<(e: BastionEvent) => void>();
-  const statusListeners = new Set<(s: ClientStatus, info: { reconnected: boolean; error: string | null }) => void>();
+  const statusListeners = new Set<
+    (s: ClientStatus, info: { reconnected: boolean; error: string | null }) => void
+  >();
   const pending = new Map<number, Pending>();
   const queued: string[] = [];
   let ws: WebSocket | null = null;

@@ -40,12 +40,18 @@ export function VirtualRows(p: Props) {
     const el = ref.current;
     if (!el) return;
     const edgeNow =
-      p.edge === 'top' ? el.scrollTop < p.rowHeight / 2 : el.scrollHeight - el.scrollTop - el.clientHeight < p.rowHeight;
+      p.edge === 'top'
+        ? el.scrollTop < p.rowHeight / 2
+        : el.scrollHeight - el.scrollTop - el.clientHeight < p.rowHeight;
     if (edgeNow !== atEdge.current) {
       atEdge.current = edgeNow;
       p.onEdgeChange?.(edgeNow);
     }
-    setViewport((v) => (v.top === el.scrollTop && v.height === el.clientHeight ? v : { top: el.scrollTop, height: el.clientHeight }));
+    setViewport((v) =>
+      v.top === el.scrollTop && v.height === el.clientHeight
+        ? v
+        : { top: el.scrollTop, height: el.clientHeight },
+    );
   }, [p.edge, p.rowHeight, p.onEdgeChange]);
 
   const onScroll = () => {
@@ -56,9 +62,12 @@ export function VirtualRows(p: Props) {
     });
   };
 
-  useEffect(() => () => {
-    if (frame.current !== null) cancelAnimationFrame(frame.current);
-  }, []);
+  useEffect(
+    () => () => {
+      if (frame.current !== null) cancelAnimationFrame(frame.current);
+    },
+    [],
+  );
 
   useLayoutEffect(() => {
     const el = ref.current;
@@ -108,18 +117,30 @@ export function VirtualRows(p: Props) {
     if (!el || index === null || index === undefined) return;
     const top = index * p.rowHeight;
     if (top < el.scrollTop) el.scrollTop = top;
-    else if (top + p.rowHeight > el.scrollTop + el.clientHeight) el.scrollTop = top + p.rowHeight - el.clientHeight;
+    else if (top + p.rowHeight > el.scrollTop + el.clientHeight)
+      el.scrollTop = top + p.rowHeight - el.clientHeight;
   }, [p.selectedKey]);
 
   const first = Math.max(0, Math.floor(viewport.top / p.rowHeight) - OVERSCAN);
-  const last = Math.min(p.count, Math.ceil((viewport.top + (viewport.height || 800)) / p.rowHeight) + OVERSCAN);
+  const last = Math.min(
+    p.count,
+    Math.ceil((viewport.top + (viewport.height || 800)) / p.rowHeight) + OVERSCAN,
+  );
   const rows: ReactNode[] = [];
   for (let i = first; i < last; i++) {
     rows.push(p.renderRow(i, { transform: `translateY(${i * p.rowHeight}px)` }));
   }
 
   return (
-    <div className="vlist" ref={ref} onScroll={onScroll} role="grid" aria-label={p.label} aria-rowcount={p.count}>
+    // biome-ignore lint/a11y/useSemanticElements: a virtualized list places its rows absolutely; a <table> cannot
+    <div
+      className="vlist"
+      ref={ref}
+      onScroll={onScroll}
+      role="grid"
+      aria-label={p.label}
+      aria-rowcount={p.count}
+    >
       <div style={{ height: p.count * p.rowHeight, position: 'relative' }}>{rows}</div>
     </div>
   );

@@ -10,6 +10,7 @@ export function Modal(props: {
   children: ReactNode;
   footer: ReactNode;
   label?: string;
+  narrow?: boolean;
 }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -17,6 +18,7 @@ export function Modal(props: {
     first?.focus();
   }, []);
   return (
+    // biome-ignore lint/a11y/noStaticElementInteractions: a click outside the dialog closes it, as Esc does
     <div
       className="backdrop"
       onMouseDown={(e) => {
@@ -24,7 +26,7 @@ export function Modal(props: {
       }}
     >
       <div
-        className="modal"
+        className={`modal${props.narrow ? ' narrow' : ''}`}
         role="dialog"
         aria-modal="true"
         aria-label={props.label ?? props.title}
@@ -86,7 +88,13 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
 
 export function CloseButton({ onClick, label = 'Close' }: { onClick(): void; label?: string }) {
   return (
-    <button type="button" className="btn ghost icon" onClick={onClick} aria-label={label} title={`${label} (Esc)`}>
+    <button
+      type="button"
+      className="btn ghost icon"
+      onClick={onClick}
+      aria-label={label}
+      title={`${label} (Esc)`}
+    >
       <X />
     </button>
   );

@@ -14,7 +14,8 @@ const KEYWORDS = new Set(
   ).split(' '),
 );
 
-const TOKEN = /(--[^\n]*|\/\*[\s\S]*?\*\/)|('(?:[^']|'')*'?)|("(?:[^"]|"")*"?)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_$]*)/g;
+const TOKEN =
+  /(--[^\n]*|\/\*[\s\S]*?\*\/)|('(?:[^']|'')*'?)|("(?:[^"]|"")*"?)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_$]*)/g;
 
 export function highlightSql(sql: string): ReactNode[] {
   const out: ReactNode[] = [];
@@ -24,10 +25,30 @@ export function highlightSql(sql: string): ReactNode[] {
     const at = m.index ?? 0;
     if (at > last) out.push(sql.slice(last, at));
     const [text, comment, str, , num, word] = m;
-    if (comment) out.push(<span key={k++} className="tok-cmt">{text}</span>);
-    else if (str) out.push(<span key={k++} className="tok-str">{text}</span>);
-    else if (num) out.push(<span key={k++} className="tok-num">{text}</span>);
-    else if (word && KEYWORDS.has(word.toLowerCase())) out.push(<span key={k++} className="tok-kw">{text}</span>);
+    if (comment)
+      out.push(
+        <span key={k++} className="tok-cmt">
+          {text}
+        </span>,
+      );
+    else if (str)
+      out.push(
+        <span key={k++} className="tok-str">
+          {text}
+        </span>,
+      );
+    else if (num)
+      out.push(
+        <span key={k++} className="tok-num">
+          {text}
+        </span>,
+      );
+    else if (word && KEYWORDS.has(word.toLowerCase()))
+      out.push(
+        <span key={k++} className="tok-kw">
+          {text}
+        </span>,
+      );
     else out.push(text);
     last = at + text.length;
   }

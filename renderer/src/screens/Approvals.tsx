@@ -25,6 +25,8 @@ export function Approvals() {
 
   // Keep something useful open: the selected approval, else the first pending one.
   const current = (selected && byId[selected]) || (tab === 'pending' ? pending[0] : undefined) || null;
+  // In the history tab, a decided approval opens beside the table.
+  const decided = current && current.state !== 'pending' ? current : null;
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -55,10 +57,20 @@ export function Approvals() {
         <span className="sub">Statements held by a guardrail wait here until someone decides.</span>
         <span className="grow" />
         <div className="tabs" role="tablist" aria-label="Approvals">
-          <button type="button" role="tab" aria-selected={tab === 'pending'} onClick={() => setTab('pending')}>
+          <button
+            type="button"
+            role="tab"
+            aria-selected={tab === 'pending'}
+            onClick={() => setTab('pending')}
+          >
             Pending {pending.length > 0 && <span className="badge">{pending.length}</span>}
           </button>
-          <button type="button" role="tab" aria-selected={tab === 'history'} onClick={() => setTab('history')}>
+          <button
+            type="button"
+            role="tab"
+            aria-selected={tab === 'history'}
+            onClick={() => setTab('history')}
+          >
             History {history.length > 0 && <span className="badge dim">{history.length}</span>}
           </button>
         </div>
@@ -69,13 +81,13 @@ export function Approvals() {
             {loaded && (
               <Empty icon={<Gavel size={26} />} title="Nothing is waiting for a decision">
                 <p>
-                  When a guardrail holds a statement for review (by default a DELETE or UPDATE without a WHERE clause),
-                  the client waits and the statement appears here with a countdown. The desktop app also shows a
-                  notification.
+                  When a guardrail holds a statement for review (by default a DELETE or UPDATE without a WHERE
+                  clause), the client waits and the statement appears here with a countdown. The desktop app
+                  also shows a notification.
                 </p>
                 <p className="muted">
-                  Approve lets it run; Deny returns an error to the client. An identity can never approve its own
-                  statement.
+                  Approve lets it run; Deny returns an error to the client. An identity can never approve its
+                  own statement.
                 </p>
                 {history.length > 0 && (
                   <button type="button" className="btn" onClick={() => setTab('history')}>
@@ -102,11 +114,11 @@ export function Approvals() {
           </Empty>
         </div>
       ) : (
-        <div className={current && current.state !== 'pending' ? 'appr' : 'page-body'}>
-          <div className={current && current.state !== 'pending' ? 'appr-list' : ''} style={{ padding: current && current.state !== 'pending' ? 0 : undefined }}>
-            <HistoryTable list={history} selected={current?.id ?? null} onOpen={open} compact={!!current && current.state !== 'pending'} />
+        <div className={decided ? 'appr' : 'page-body'}>
+          <div className={decided ? 'appr-list flush' : ''}>
+            <HistoryTable list={history} selected={decided?.id ?? null} onOpen={open} compact={!!decided} />
           </div>
-          {current && current.state !== 'pending' && <ApprovalDetail a={current} />}
+          {decided && <ApprovalDetail a={decided} />}
         </div>
       )}
     </>
@@ -207,15 +219,15 @@ function ApprovalDetail({ a }: { a: Approval }) {
         <div className="decide">
           <span>
             <Pill kind={a.state} />{' '}
-            {a.state === 'expired'
-              ? 'Nobody decided in time: the statement was refused.'
-              : a.state === 'cancelled'
-                ? 'The session ended before a decision.'
-                : (
-                    <>
-                      by <b>{a.decidedBy ?? 'unknown'}</b>
-                    </>
-                  )}
+            {a.state === 'expired' ? (
+              'Nobody decided in time: the statement was refused.'
+            ) : a.state === 'cancelled' ? (
+              'The session ended before a decision.'
+            ) : (
+              <>
+                by <b>{a.decidedBy ?? 'unknown'}</b>
+              </>
+            )}
             {a.decidedAt ? <span className="muted"> · {dateTime(a.decidedAt)}</span> : null}
           </span>
         </div>
@@ -230,7 +242,10 @@ function ApprovalDetail({ a }: { a: Approval }) {
       {a.clientReason && (
         <>
           <div className="section-title">The client's reason</div>
-          <div className="reason" style={{ borderLeftColor: 'var(--accent)', background: 'var(--accent-soft)' }}>
+          <div
+            className="reason"
+            style={{ borderLeftColor: 'var(--accent)', background: 'var(--accent-soft)' }}
+          >
             {a.clientReason}
           </div>
         </>
@@ -256,17 +271,23 @@ function ApprovalDetail({ a }: { a: Approval }) {
   );
 }
 
-function HistoryTable(props: { list: Approval[]; selected: string | null; onOpen(id: string): void; compact: boolean }) {
+function HistoryTable(props: {
+  list: Approval[];
+  selected: string | null;
+  onOpen(id: string): void;
+  compact: boolean;
+}) {
   return (
-    <table className="tbl" style={props.compact ? { border: 0, borderRadius: 0 } : undefined}>
+    <table className="tbl">
       <thead>
         <tr>
-          <th>Requested</th>
+          {!props.compact && <th>Requested</th>}
           <th>Identity</th>
           {!props.compact && <th>Connection</th>}
           <th>Statement</th>
           <th>Outcome</th>
           {!props.compact && <th>Decided by</th>}
+          {!props.compact && <th>Decided</th>}
         </tr>
       </thead>
       <tbody>
@@ -278,16 +299,17 @@ function HistoryTable(props: { list: Approval[]; selected: string | null; onOpen
             onClick={() => props.onOpen(a.id)}
             style={props.selected === a.id ? { background: 'var(--bg-active)' } : undefined}
           >
-            <td className="nowrap mono">{clockTime(a.requestedAt)}</td>
+            {!props.compact && <td className="nowrap mono">{clockTime(a.requestedAt)}</td>}
             <td>{a.identity}</td>
             {!props.compact && <td className="muted">{a.connection}</td>}
-            <td className="sqlcell" style={props.compact ? { maxWidth: 150 } : undefined}>
+            <td className="sqlcell" style={props.compact ? { maxWidth: 140 } : undefined}>
               {oneLine(a.sql, 200)}
             </td>
             <td>
               <Pill kind={a.state} />
             </td>
             {!props.compact && <td>{a.decidedBy ?? <span className="muted">–</span>}</td>}
+            {!props.compact && <td className="nowrap muted">{a.decidedAt ? ago(a.decidedAt) : '–'}</td>}
           </tr>
         ))}
       </tbody>

@@ -7,7 +7,10 @@ import { Database, Pause, Play, Plus, Users } from '../components/icons.js';
 import { CopyButton, Empty, Modal, Pill, typingIn } from '../components/ui.js';
 import { useApp, useAppStore } from '../context.js';
 
-type Editing = { kind: 'connection'; view: ConnectionView | null } | { kind: 'identity'; view: IdentityView | null } | null;
+type Editing =
+  | { kind: 'connection'; view: ConnectionView | null }
+  | { kind: 'identity'; view: IdentityView | null }
+  | null;
 
 export function Connections() {
   const list = useApp((s) => s.conn.list);
@@ -39,7 +42,11 @@ export function Connections() {
         <button type="button" className="btn" onClick={() => setEditing({ kind: 'identity', view: null })}>
           <Users size={14} /> Add identity <kbd>i</kbd>
         </button>
-        <button type="button" className="btn primary" onClick={() => setEditing({ kind: 'connection', view: null })}>
+        <button
+          type="button"
+          className="btn primary"
+          onClick={() => setEditing({ kind: 'connection', view: null })}
+        >
           <Plus size={14} /> Add connection <kbd>n</kbd>
         </button>
       </header>
@@ -47,10 +54,14 @@ export function Connections() {
         {loaded && list.length === 0 ? (
           <Empty icon={<Database size={26} />} title="No databases yet">
             <p>
-              Add the PostgreSQL database your agents should use. Bastion listens on a local port, checks who logs in,
-              records every statement and connects upstream with credentials only it holds.
+              Add the PostgreSQL database your agents should use. Bastion listens on a local port, checks who
+              logs in, records every statement and connects upstream with credentials only it holds.
             </p>
-            <button type="button" className="btn primary big" onClick={() => setEditing({ kind: 'connection', view: null })}>
+            <button
+              type="button"
+              className="btn primary big"
+              onClick={() => setEditing({ kind: 'connection', view: null })}
+            >
               <Plus /> Add a connection
             </button>
           </Empty>
@@ -58,7 +69,9 @@ export function Connections() {
           <>
             <div className="h2row">
               <h2>Databases</h2>
-              <span className="sub">Each has its own listener. Clients connect to it with any PostgreSQL driver.</span>
+              <span className="sub">
+                Each has its own listener. Clients connect to it with any PostgreSQL driver.
+              </span>
             </div>
             <div className="cards">
               {list.map((c) => (
@@ -76,12 +89,18 @@ export function Connections() {
           <>
             <div className="h2row">
               <h2>Identities</h2>
-              <span className="sub">Who agents log in as: a user name and password, and the databases it may use.</span>
+              <span className="sub">
+                Who agents log in as: a user name and password, and the databases it may use.
+              </span>
             </div>
             {identities.length === 0 ? (
               <Empty icon={<Users size={24} />} title="No identities yet" small>
                 <p>Nobody can log in until you add an identity and give it a connection.</p>
-                <button type="button" className="btn primary" onClick={() => setEditing({ kind: 'identity', view: null })}>
+                <button
+                  type="button"
+                  className="btn primary"
+                  onClick={() => setEditing({ kind: 'identity', view: null })}
+                >
                   <Plus size={14} /> Add an identity
                 </button>
               </Empty>
@@ -91,7 +110,9 @@ export function Connections() {
           </>
         )}
       </div>
-      {editing?.kind === 'connection' && <ConnectionForm view={editing.view} onClose={() => setEditing(null)} />}
+      {editing?.kind === 'connection' && (
+        <ConnectionForm view={editing.view} onClose={() => setEditing(null)} />
+      )}
       {editing?.kind === 'identity' && <IdentityForm view={editing.view} onClose={() => setEditing(null)} />}
     </>
   );
@@ -102,7 +123,15 @@ function splitAddress(a: string): { host: string; port: string } {
   return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: a.slice(i + 1) };
 }
 
-function ConnectionCard({ c, identities, onEdit }: { c: ConnectionView; identities: IdentityView[]; onEdit(): void }) {
+function ConnectionCard({
+  c,
+  identities,
+  onEdit,
+}: {
+  c: ConnectionView;
+  identities: IdentityView[];
+  onEdit(): void;
+}) {
   const store = useAppStore();
   const busy = useApp((s) => s.conn.busy[c.name]);
   const [test, setTest] = useState<{ ok: boolean; message: string } | null>(null);
@@ -120,7 +149,13 @@ function ConnectionCard({ c, identities, onEdit }: { c: ConnectionView; identiti
     }
   };
   const label =
-    c.state === 'listening' ? `Listening on ${c.address}` : c.state === 'failed' ? 'Failed' : c.state === 'starting' ? 'Starting' : 'Stopped';
+    c.state === 'listening'
+      ? `Listening on ${c.address}`
+      : c.state === 'failed'
+        ? 'Failed'
+        : c.state === 'starting'
+          ? 'Starting'
+          : 'Stopped';
   return (
     <article className="card" aria-label={`Connection ${c.name}`}>
       <div className="card-head">
@@ -173,7 +208,8 @@ function ConnectionCard({ c, identities, onEdit }: { c: ConnectionView; identiti
             onClick={() =>
               act(async () => {
                 const v = await store.getState().startListener(c.name);
-                if (v.state !== 'listening') throw new Error(`"${c.name}" could not start: ${v.error ?? 'unknown error'}`);
+                if (v.state !== 'listening')
+                  throw new Error(`"${c.name}" could not start: ${v.error ?? 'unknown error'}`);
               })
             }
           >
@@ -255,7 +291,9 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
         tls: null,
       };
   const [f, setF] = useState(initial);
-  const [tlsMode, setTlsMode] = useState<'self-signed' | 'files'>(view?.tls === 'configured' ? 'files' : 'self-signed');
+  const [tlsMode, setTlsMode] = useState<'self-signed' | 'files'>(
+    view?.tls === 'configured' ? 'files' : 'self-signed',
+  );
   const [tls, setTls] = useState({ cert: '', key: '' });
   const [error, setError] = useState<string | null>(null);
   const [test, setTest] = useState<{ ok: boolean; message: string } | null>(null);
@@ -266,7 +304,12 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
     ...f,
     upstreamPassword: f.upstreamPassword ? f.upstreamPassword : null,
     // Blank files on a connection that has them keep them (the host knows the paths).
-    tls: tlsMode === 'self-signed' ? null : !tls.cert && !tls.key && view?.tls === 'configured' ? undefined : tls,
+    tls:
+      tlsMode === 'self-signed'
+        ? null
+        : !tls.cert && !tls.key && view?.tls === 'configured'
+          ? undefined
+          : tls,
   });
   const save = async () => {
     setSaving(true);
@@ -341,12 +384,22 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
         </div>
         <div className="field s3">
           <label htmlFor="c-listen">Listen address</label>
-          <input id="c-listen" className="input mono" value={f.listen} onChange={(e) => set({ listen: e.target.value })} />
+          <input
+            id="c-listen"
+            className="input mono"
+            value={f.listen}
+            onChange={(e) => set({ listen: e.target.value })}
+          />
         </div>
         <div className="fieldset-title">Upstream database</div>
         <div className="field s4">
           <label htmlFor="c-host">Host</label>
-          <input id="c-host" className="input" value={f.upstreamHost} onChange={(e) => set({ upstreamHost: e.target.value })} />
+          <input
+            id="c-host"
+            className="input"
+            value={f.upstreamHost}
+            onChange={(e) => set({ upstreamHost: e.target.value })}
+          />
         </div>
         <div className="field s2">
           <label htmlFor="c-port">Port</label>
@@ -360,11 +413,21 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
         </div>
         <div className="field s2">
           <label htmlFor="c-db">Database</label>
-          <input id="c-db" className="input" value={f.upstreamDatabase} onChange={(e) => set({ upstreamDatabase: e.target.value })} />
+          <input
+            id="c-db"
+            className="input"
+            value={f.upstreamDatabase}
+            onChange={(e) => set({ upstreamDatabase: e.target.value })}
+          />
         </div>
         <div className="field s2">
           <label htmlFor="c-user">User</label>
-          <input id="c-user" className="input" value={f.upstreamUser} onChange={(e) => set({ upstreamUser: e.target.value })} />
+          <input
+            id="c-user"
+            className="input"
+            value={f.upstreamUser}
+            onChange={(e) => set({ upstreamUser: e.target.value })}
+          />
         </div>
         <div className="field s2">
           <label htmlFor="c-password">Password</label>
@@ -395,14 +458,18 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
         </div>
         <div className="field s3">
           <span className="label">Client TLS</span>
-          <div className="seg" role="group" aria-label="Client TLS">
-            <button type="button" aria-pressed={tlsMode === 'self-signed'} onClick={() => setTlsMode('self-signed')}>
+          <fieldset className="seg" aria-label="Client TLS">
+            <button
+              type="button"
+              aria-pressed={tlsMode === 'self-signed'}
+              onClick={() => setTlsMode('self-signed')}
+            >
               Self-signed
             </button>
             <button type="button" aria-pressed={tlsMode === 'files'} onClick={() => setTlsMode('files')}>
               Certificate files
             </button>
-          </div>
+          </fieldset>
         </div>
         {tlsMode === 'files' && (
           <>
@@ -430,11 +497,19 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
         )}
         {!view && (
           <label className="check" style={{ gridColumn: 'span 6', justifySelf: 'start' }}>
-            <input type="checkbox" checked={start} onChange={(e) => setStart(e.target.checked)} /> Start the listener after
-            saving
+            <input type="checkbox" checked={start} onChange={(e) => setStart(e.target.checked)} /> Start the
+            listener after saving
           </label>
         )}
-        {test && <div className={`test-result ${test.ok ? 'ok' : 'bad'}`} style={{ gridColumn: 'span 6' }} role="status">{test.message}</div>}
+        {test && (
+          <div
+            className={`test-result ${test.ok ? 'ok' : 'bad'}`}
+            style={{ gridColumn: 'span 6' }}
+            role="status"
+          >
+            {test.message}
+          </div>
+        )}
         {error && (
           <div className="form-error" role="alert">
             {error}
@@ -506,7 +581,11 @@ function IdentityTable({ list, onEdit }: { list: IdentityView[]; onEdit(v: Ident
                   <button type="button" className="btn small" onClick={() => onEdit(i)}>
                     Edit
                   </button>{' '}
-                  <button type="button" className="btn small ghost danger" onClick={() => setConfirming(i.name)}>
+                  <button
+                    type="button"
+                    className="btn small ghost danger"
+                    onClick={() => setConfirming(i.name)}
+                  >
                     Remove
                   </button>
                 </>
@@ -522,7 +601,9 @@ function IdentityTable({ list, onEdit }: { list: IdentityView[]; onEdit(v: Ident
 function generatePassword(): string {
   const bytes = new Uint8Array(18);
   crypto.getRandomValues(bytes);
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
 }
 
 function IdentityForm({ view, onClose }: { view: IdentityView | null; onClose(): void }) {
@@ -619,13 +700,17 @@ function IdentityForm({ view, onClose }: { view: IdentityView | null; onClose():
               </button>
               {password && <CopyButton text={password} label="Copy the password" />}
             </div>
-            <span className="hint">Copy it now: Bastion keeps it with its secrets and never shows it again.</span>
+            <span className="hint">
+              Copy it now: Bastion keeps it with its secrets and never shows it again.
+            </span>
           </div>
         )}
         <div className="field">
           <span className="label">May use</span>
           {connections.length === 0 ? (
-            <span className="muted">No connections yet: add one first, or save now and give access later.</span>
+            <span className="muted">
+              No connections yet: add one first, or save now and give access later.
+            </span>
           ) : (
             <div className="checks">
               {connections.map((c) => (
@@ -634,7 +719,9 @@ function IdentityForm({ view, onClose }: { view: IdentityView | null; onClose():
                     type="checkbox"
                     checked={selected.includes(c.name)}
                     onChange={(e) =>
-                      setSelected(e.target.checked ? [...selected, c.name] : selected.filter((x) => x !== c.name))
+                      setSelected(
+                        e.target.checked ? [...selected, c.name] : selected.filter((x) => x !== c.name),
+                      )
                     }
                   />
                   {c.name}

@@ -3,7 +3,7 @@
 
 import { memo, useCallback, useEffect, useRef, useState } from 'react';
 import type { LiveStatement } from '../../../shared/api.js';
-import { ArrowDown, ArrowUp, Activity, Pause, Play, Search } from '../components/icons.js';
+import { Activity, ArrowDown, ArrowUp, Pause, Play, Search } from '../components/icons.js';
 import { Empty, Pill, typingIn } from '../components/ui.js';
 import { VirtualRows } from '../components/VirtualRows.js';
 import { useApp, useAppStore } from '../context.js';
@@ -43,7 +43,8 @@ export function Live() {
       const st = store.getState();
       if (e.key === 'j' || e.key === 'ArrowDown' || e.key === 'k' || e.key === 'ArrowUp') {
         const down = e.key === 'j' || e.key === 'ArrowDown';
-        const next = selectedIndex === null ? 0 : Math.max(0, Math.min(n - 1, selectedIndex + (down ? 1 : -1)));
+        const next =
+          selectedIndex === null ? 0 : Math.max(0, Math.min(n - 1, selectedIndex + (down ? 1 : -1)));
         const s = at(next);
         if (s) {
           e.preventDefault();
@@ -74,7 +75,7 @@ export function Live() {
       <LiveToolbar />
       <div className={`live-split${selected ? ' with-detail' : ''}`}>
         <div className="table" style={{ position: 'relative' }}>
-          <div className="grid-row grid-head" role="row">
+          <div className="grid-row grid-head" aria-hidden="true">
             <div>Time</div>
             <div>Identity</div>
             <div className="col-conn">Connection</div>
@@ -97,7 +98,9 @@ export function Live() {
                   <button
                     type="button"
                     className="btn"
-                    onClick={() => store.getState().setFilter({ text: '', identity: '', connection: '', decision: '' })}
+                    onClick={() =>
+                      store.getState().setFilter({ text: '', identity: '', connection: '', decision: '' })
+                    }
                   >
                     Clear the filter <kbd>x</kbd>
                   </button>
@@ -153,13 +156,18 @@ const Row = memo(function Row(props: {
   const masked = maskedCount(s);
   const key = statementKey(s);
   return (
+    // biome-ignore lint/a11y/useSemanticElements: rows of a virtualized grid (see VirtualRows)
     <div
       className={`vrow grid-row${s.decision === 'block' ? ' blocked' : ''}${s.errorCode ? ' failed' : ''}`}
       style={props.style}
       role="row"
+      tabIndex={-1}
       aria-selected={props.selected}
       data-key={key}
       onClick={() => props.onSelect(key)}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter') props.onSelect(key);
+      }}
     >
       <div className="time">{clockTime(s.startedAt)}</div>
       <div title={s.identity}>{s.identity}</div>
@@ -171,7 +179,9 @@ const Row = memo(function Row(props: {
       </div>
       <div className="num dim">{duration(s.durationUs)}</div>
       <div className="num col-rows">{count(s.rows)}</div>
-      <div className="num col-masked">{masked > 0 ? <span className="masked-count">{count(masked)}</span> : <span className="dim">–</span>}</div>
+      <div className="num col-masked">
+        {masked > 0 ? <span className="masked-count">{count(masked)}</span> : <span className="dim">–</span>}
+      </div>
       <div>
         <Pill kind={s.decision} />
       </div>
@@ -272,7 +282,7 @@ function LiveToolbar() {
         {shown !== total ? <> of {count(total)}</> : null} statements
         {rate > 0 && !paused ? <> · {count(rate)}/s</> : null}
       </span>
-      <div className="seg" role="group" aria-label="Order">
+      <fieldset className="seg" aria-label="Order">
         <button
           type="button"
           aria-pressed={order === 'newest'}
@@ -281,10 +291,15 @@ function LiveToolbar() {
         >
           Newest on top
         </button>
-        <button type="button" aria-pressed={order === 'tail'} onClick={() => st.setOrder('tail')} title="Follow the tail (o)">
+        <button
+          type="button"
+          aria-pressed={order === 'tail'}
+          onClick={() => st.setOrder('tail')}
+          title="Follow the tail (o)"
+        >
           Tail
         </button>
-      </div>
+      </fieldset>
       <button
         type="button"
         className="btn"
@@ -304,13 +319,17 @@ function NoStatements() {
   const identities = useApp((s) => s.conn.identities);
   const store = useAppStore();
   const listening = connections.find((c) => c.state === 'listening');
-  const identity = identities.find((i) => listening && i.connections.includes(listening.name)) ?? identities[0];
+  const identity =
+    identities.find((i) => listening && i.connections.includes(listening.name)) ?? identities[0];
   const addr = listening?.address ?? listening?.listen ?? '127.0.0.1:6432';
   const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)];
   const go = () => store.getState().navigate({ screen: 'connections', id: null });
   return (
     <Empty icon={<Activity size={26} />} title="Waiting for statements">
-      <p>Every statement an agent runs through Bastion shows up here as it happens: who ran it, how long it took, what was masked or blocked.</p>
+      <p>
+        Every statement an agent runs through Bastion shows up here as it happens: who ran it, how long it
+        took, what was masked or blocked.
+      </p>
       <div className="steps">
         <div className={`step${connections.length > 0 ? ' done' : ''}`}>
           <span className="n">1</span>

@@ -56,7 +56,9 @@ export function StatementDetail({ statementKey, onClose }: { statementKey: strin
           <h2>Statement</h2>
           <CloseButton onClick={onClose} />
         </div>
-        <div className="detail-body muted">This statement is no longer in memory. It is still in the store.</div>
+        <div className="detail-body muted">
+          This statement is no longer in memory. It is still in the store.
+        </div>
       </aside>
     );
   }
@@ -126,8 +128,8 @@ export function StatementDetail({ statementKey, onClose }: { statementKey: strin
         )}
         {s.truncated && (
           <p className="muted">
-            The response passed the capture limit: {count(s.uncapturedRows)} rows ({count(s.uncapturedBytes)} bytes) were
-            counted and digested, not stored.
+            The response passed the capture limit: {count(s.uncapturedRows)} rows ({count(s.uncapturedBytes)}{' '}
+            bytes) were counted and digested, not stored.
           </p>
         )}
         <div className="section-title">
@@ -141,11 +143,11 @@ export function StatementDetail({ statementKey, onClose }: { statementKey: strin
         ) : frames.length === 0 ? (
           <div className="muted">No frames recorded yet.</div>
         ) : (
-          <div className="frames" aria-label="Frames">
+          <ol className="frames" aria-label="Frames">
             {frames.map((f) => (
               <Frame key={f.seq} f={f} base={frames[0]!.t_us} />
             ))}
-          </div>
+          </ol>
         )}
       </div>
     </aside>
@@ -169,7 +171,8 @@ function summary(f: FrameView): string {
   if (typeof d.tag === 'string') return d.tag;
   if (typeof d.message === 'string') return `${d.code ?? ''} ${d.message}`;
   if (Array.isArray(d.fields)) return (d.fields as { name?: string }[]).map((x) => x.name).join(', ');
-  if (Array.isArray(d.values)) return (d.values as unknown[]).map((v) => (v === null ? 'NULL' : String(v))).join(' | ');
+  if (Array.isArray(d.values))
+    return (d.values as unknown[]).map((v) => (v === null ? 'NULL' : String(v))).join(' | ');
   if (typeof d.status === 'string') return `status ${d.status}`;
   const json = JSON.stringify(d);
   return json === '{}' ? '' : json;
@@ -178,7 +181,7 @@ function summary(f: FrameView): string {
 function Frame({ f, base }: { f: FrameView; base: number }) {
   const [open, setOpen] = useState(false);
   return (
-    <div className="frame">
+    <li className="frame">
       <button type="button" className="frame-line" onClick={() => setOpen(!open)} aria-expanded={open}>
         <span className="seq">#{f.seq}</span>
         <span className="t">+{((f.t_us - base) / 1000).toFixed(2)}ms</span>
@@ -189,6 +192,6 @@ function Frame({ f, base }: { f: FrameView; base: number }) {
         <span className="sum">{summary(f)}</span>
       </button>
       {open && <pre>{JSON.stringify(f.decoded, null, 2)}</pre>}
-    </div>
+    </li>
   );
 }

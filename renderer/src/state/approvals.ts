@@ -66,7 +66,14 @@ export function createApprovalsSlice(
   return (set, get) => {
     const patch = (p: Partial<ApprovalsState>) => set({ approvals: { ...get().approvals, ...p } });
     return {
-      approvals: { byId: {}, loaded: false, selected: null, decideAs: initialDecideAs, deciding: {}, error: null },
+      approvals: {
+        byId: {},
+        loaded: false,
+        selected: null,
+        decideAs: initialDecideAs,
+        deciding: {},
+        error: null,
+      },
 
       async loadApprovals() {
         const list = await api.listApprovals();

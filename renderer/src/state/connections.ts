@@ -55,10 +55,16 @@ function upsert<T extends { name: string }>(list: T[], item: T): T[] {
   return out;
 }
 
-export function createConnectionsSlice(api: ConnectionsApi): StateCreator<AppState, [], [], ConnectionsSlice> {
+export function createConnectionsSlice(
+  api: ConnectionsApi,
+): StateCreator<AppState, [], [], ConnectionsSlice> {
   return (set, get) => {
     const patch = (p: Partial<ConnectionsState>) => set({ conn: { ...get().conn, ...p } });
-    const withBusy = async <T>(name: string, what: 'start' | 'stop' | 'remove', fn: () => Promise<T>): Promise<T> => {
+    const withBusy = async <T>(
+      name: string,
+      what: 'start' | 'stop' | 'remove',
+      fn: () => Promise<T>,
+    ): Promise<T> => {
       patch({ busy: { ...get().conn.busy, [name]: what } });
       try {
         return await fn();

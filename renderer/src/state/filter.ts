@@ -43,7 +43,7 @@ export function compileFilter(f: InspectorFilter): (s: LiveStatement) => boolean
       s.identity.toLowerCase().includes(text) ||
       s.connection.toLowerCase().includes(text) ||
       (s.errorMessage?.toLowerCase().includes(text) ?? false) ||
-      (s.errorCode?.toLowerCase() === text) ||
+      s.errorCode?.toLowerCase() === text ||
       (s.tag?.toLowerCase().includes(text) ?? false)
     );
   };

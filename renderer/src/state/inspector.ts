@@ -142,7 +142,8 @@ export function createInspectorSlice(
   return (set, get) => {
     const publish = (extra: Partial<InspectorState> = {}) => {
       const s = get().inspector;
-      const identities = buffer.identities.size !== s.identities.length ? [...buffer.identities].sort() : s.identities;
+      const identities =
+        buffer.identities.size !== s.identities.length ? [...buffer.identities].sort() : s.identities;
       const connections =
         buffer.connections.size !== s.connections.length ? [...buffer.connections].sort() : s.connections;
       set({
@@ -188,7 +189,8 @@ export function createInspectorSlice(
         }
         if (get().inspector.paused) {
           buffer.pending.push(...batch);
-          if (buffer.pending.length > buffer.capacity) buffer.pending.splice(0, buffer.pending.length - buffer.capacity);
+          if (buffer.pending.length > buffer.capacity)
+            buffer.pending.splice(0, buffer.pending.length - buffer.capacity);
           const s = get().inspector;
           set({ inspector: { ...s, backlog: buffer.pending.length, rate: rate ?? s.rate } });
           return;

@@ -30,9 +30,14 @@ export function createAppStore(api: BastionApi, opts: StoreOptions = {}): AppSto
 /** Loads everything the screens show. Failures become a toast, not a crash. */
 export async function loadAll(store: AppStore): Promise<void> {
   const s = store.getState();
-  const results = await Promise.allSettled([s.loadConnections(), s.loadRecentStatements(), s.loadApprovals()]);
+  const results = await Promise.allSettled([
+    s.loadConnections(),
+    s.loadRecentStatements(),
+    s.loadApprovals(),
+  ]);
   for (const r of results) {
-    if (r.status === 'rejected') store.getState().toast('error', `Could not load: ${(r.reason as Error).message}`);
+    if (r.status === 'rejected')
+      store.getState().toast('error', `Could not load: ${(r.reason as Error).message}`);
   }
 }
 

@@ -56,7 +56,10 @@ export function routeHash(r: Route): string {
   return `#/${r.screen}${r.id ? `/${encodeURIComponent(r.id)}` : ''}`;
 }
 
-export function createUiSlice(initial: { theme: Theme; route?: Route }): StateCreator<AppState, [], [], UiSlice> {
+export function createUiSlice(initial: {
+  theme: Theme;
+  route?: Route;
+}): StateCreator<AppState, [], [], UiSlice> {
   let nextToast = 1;
   return (set, get) => {
     const patch = (p: Partial<UiState>) => set({ ui: { ...get().ui, ...p } });

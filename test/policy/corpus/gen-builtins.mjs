@@ -23,7 +23,9 @@ for (const line of bki) {
 }
 for (const file of ['system_functions.sql', 'system_views.sql', 'information_schema.sql']) {
   const text = readFileSync(path.join(share, file), 'utf8');
-  for (const m of text.matchAll(/CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:[a-z_]+\.)?([a-z_][a-z0-9_]*)/gi)) {
+  for (const m of text.matchAll(
+    /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:[a-z_]+\.)?([a-z_][a-z0-9_]*)/gi,
+  )) {
     names.add(m[1].toLowerCase());
   }
 }

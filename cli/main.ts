@@ -2,7 +2,11 @@
 
 import { ConfigError } from '../proxy/config/load.js';
 import { UsageError } from './args.js';
+import { approvalsCommand } from './approvals.js';
+import { checkCommand } from './check.js';
+import { exportCommand, importCommand } from './export.js';
 import { replayCommand } from './replay.js';
+import { reportCommand } from './report.js';
 import { serveCommand } from './serve.js';
 import { sessionsCommand } from './sessions.js';
 import { verifyCommand } from './verify.js';
@@ -14,6 +18,14 @@ const USAGE = `usage: bastion <command> [options]
   sessions show ID [--store PATH] [--json]                 one session's statements
   replay ID [--store PATH]                                 every frame of a session, as JSON lines
   verify [--store PATH]                                    check the store's tamper-evidence chain
+  check [--config FILE] [--identity NAME] (--sql TEXT | --file FILE)
+                                                           guardrail dry-run, one JSON object per statement
+  approvals list|approve ID|deny ID [--config FILE] [--as NAME]
+                                                           held statements of a running serve
+  report --format pdf|html|csv|json --out FILE [--store PATH] [--since ISO] [--until ISO]
+         [--identity NAME] [--connection NAME]             audit report over the store
+  export ID --out FILE [--store PATH]                      one session as a self-contained, verifiable file
+  import FILE [--json|--replay]                            verify and show an exported session
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -21,6 +33,11 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   sessions: sessionsCommand,
   replay: replayCommand,
   verify: verifyCommand,
+  check: checkCommand,
+  approvals: approvalsCommand,
+  report: reportCommand,
+  export: exportCommand,
+  import: importCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -30,15 +47,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === undefined)
-    throw new UsageError('no command given (serve, sessions, replay, verify; see bastion --help)');
+    throw new UsageError('no command given (serve, sessions, replay, verify, check, approvals, report; see bastion --help)');
   const command = commands[name];
   if (command === undefined) {
-    const later = ['check', 'approvals', 'report'].includes(name);
-    throw new UsageError(
-      later
-        ? `"${name}" is not available in this version of bastion`
-        : `unknown command "${name}" (see bastion --help)`,
-    );
+    throw new UsageError(`unknown command "${name}" (see bastion --help)`);
   }
   return command(rest);
 }

@@ -103,7 +103,7 @@ async function start(): Promise<void> {
 
   core = new AppCore(config);
   await core.start({ tolerateListenerErrors: true });
-  // The approval queue (guardrails) plugs in here as `approvals` once the core exposes it.
+  // Approvals come from the core's queue (statements its guardrails hold).
   service = new CoreService(core, { persistence: new ConfigPersistence(file, vault) });
 
   serveRenderer();

@@ -43,8 +43,9 @@ import {
 } from './validate.js';
 
 /**
- * What the service needs of the approval queue (proxy/approvals): ApprovalQueue fits as is. Until
- * one is given, listApprovals answers [] and decideApproval says approvals are not available.
+ * What the service needs of the approval queue (proxy/approvals): ApprovalQueue fits as is. The
+ * core's own queue is used unless another is given; with `null`, listApprovals answers [] and
+ * decideApproval says approvals are not available.
  */
 export interface ApprovalsProvider {
   list(state?: ApprovalState): Approval[] | Promise<Approval[]>;
@@ -56,6 +57,7 @@ export interface ApprovalsProvider {
 export interface CoreServiceOptions {
   /** Where UI-made changes are saved (app config + secret vault); none = changes last until exit. */
   persistence?: ConfigPersistence | null;
+  /** Default: the core's ApprovalQueue (statements its guardrails hold). */
   approvals?: ApprovalsProvider | null;
   /** Who decides an approval when the UI does not say (default: the OS user running the host). */
   operator?: string;
@@ -77,6 +79,7 @@ export class CoreService implements BastionApi, BastionEventSource {
   private changeTimer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly detach: (() => void)[] = [];
+  private readonly approvals: ApprovalsProvider | null;
   readonly operator: string;
 
   constructor(
@@ -110,7 +113,8 @@ export class CoreService implements BastionApi, BastionEventSource {
       this.hub.emit({ event: 'statement', data: live });
     });
     on('listener-changed', (name: string) => this.connectionChanged(name, true));
-    const approvals = opts.approvals;
+    const approvals = opts.approvals === undefined ? core.approvals : opts.approvals;
+    this.approvals = approvals;
     if (approvals) {
       const f = (a: Approval) => this.hub.emit({ event: 'approval-changed', data: a });
       approvals.on('changed', f);
@@ -341,8 +345,8 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (state !== undefined && state !== null && !APPROVAL_STATES.includes(state)) {
       throw new InputError(`state must be one of ${APPROVAL_STATES.join(', ')}`);
     }
-    if (!this.opts.approvals) return [];
-    return this.opts.approvals.list(state ?? undefined);
+    if (!this.approvals) return [];
+    return this.approvals.list(state ?? undefined);
   }
 
   async decideApproval(id: string, decision: 'approve' | 'deny', by: string): Promise<Approval> {
@@ -350,8 +354,8 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (decision !== 'approve' && decision !== 'deny')
       throw new InputError('decision must be approve or deny');
     const who = (by === undefined || by === null ? '' : str(by, 'decided by', 100)).trim() || this.operator;
-    if (!this.opts.approvals) throw new Error('approvals are not available in this gateway');
-    return this.opts.approvals.decide(approvalId, decision, who);
+    if (!this.approvals) throw new Error('approvals are not available in this gateway');
+    return this.approvals.decide(approvalId, decision, who);
   }
 
   async verifyStore(): Promise<VerifyResult> {

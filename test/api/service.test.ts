@@ -53,7 +53,11 @@ describe('CoreService', () => {
     const config = emptyAppConfig(path.join(dir, 'bastion.app.yaml'));
     core = new AppCore(config, quiet);
     await core.start({ tolerateListenerErrors: true });
-    service = new CoreService(core, { persistence: ConfigPersistence.beside(config.store), operator: 'op' });
+    service = new CoreService(core, {
+      persistence: ConfigPersistence.beside(config.store),
+      operator: 'op',
+      approvals: null,
+    });
     service.subscribe((e) => events.push(e));
   });
 
@@ -185,7 +189,7 @@ describe('CoreService', () => {
     assert.match(r.message, /ECONNREFUSED/);
   });
 
-  it('answers approvals without a queue, and session calls from the store', async () => {
+  it('answers approvals without a queue (approvals: null), and session calls from the store', async () => {
     assert.deepEqual(await service.listApprovals(), []);
     await assert.rejects(service.listApprovals('bogus' as 'pending'), /state must be one of/);
     await assert.rejects(service.decideApproval('x', 'approve', ''), /not available/);

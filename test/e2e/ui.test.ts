@@ -18,7 +18,6 @@ import { startUiHost, type UiHost } from '../../cli/ui-host.js';
 import { ConfigPersistence, emptyAppConfig, loadAppConfig } from '../../proxy/api/app-config.js';
 import { CoreService } from '../../proxy/api/service.js';
 import { FileSecretVault } from '../../proxy/api/vault.js';
-import { ApprovalQueue } from '../../proxy/approvals/queue.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -118,7 +117,6 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
   let dir: string;
   let core: AppCore;
   let service: CoreService;
-  let queue: ApprovalQueue;
   let host: UiHost;
   let browser: Browser;
   let page: Page;
@@ -139,10 +137,9 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     const config = emptyAppConfig(path.join(dir, 'bastion.app.yaml'));
     core = new AppCore(config, quiet);
     await core.start({ tolerateListenerErrors: true });
-    queue = new ApprovalQueue();
+    // Approvals: the core's own queue, where its guardrails hold statements.
     service = new CoreService(core, {
       persistence: ConfigPersistence.beside(config.store),
-      approvals: queue,
       operator: 'ops-lead',
     });
     host = await startUiHost(service, { port: 0, staticDir: STATIC });
@@ -156,7 +153,6 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     for (const c of clients) await c.end().catch(() => {});
     await browser?.close();
     await host?.close();
-    queue?.close();
     service?.dispose();
     await core?.stop();
     await pgServer?.stop();
@@ -401,71 +397,70 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
     await detail.waitFor({ state: 'detached' });
   });
 
-  it('approves and denies held statements from the UI', async () => {
-    // Statements held by the approval queue (the guardrail that holds real clients' statements
-    // is wired in separately): the UI's side is the same, through the API and its events.
-    const sessionId = (await service.listSessions({ identity: AGENT.name }))[0]!.id;
-    const now = Date.now() * 1000;
-    const held = [
-      {
-        sql: "delete from customers where country = 'FR' or true",
-        reason: 'DELETE whose WHERE clause is always true touches every row',
-        clientReason: 'cleaning up test customers before the import',
-      },
-      { sql: 'update orders set total = 0', reason: 'UPDATE without a WHERE clause', clientReason: null },
-    ].map((h, i) =>
-      queue.request({
-        sessionId,
-        identity: AGENT.name,
-        connection: 'app',
-        sql: h.sql,
-        rule: 'unbounded-writes',
-        reason: h.reason,
-        clientReason: h.clientReason,
-        recent: [
-          {
-            sql: 'select country, count(*) from customers group by country order by 2 desc',
-            decision: 'allow',
-            at: now - 9e6,
-          },
-          { sql: 'select * from customers where id = $1', decision: 'allow', at: now - 6e6 },
-          { sql: 'select * from invoices', decision: 'allow', at: now - 3e6 },
-        ],
-        timeoutMs: 120_000 + i * 60_000,
-      }),
-    );
+  it('approves and denies held statements from the UI while the clients wait', async () => {
+    // The built-in policy holds DELETE and UPDATE without a WHERE clause for review.
+    const agent = await client(AGENT);
+    await agent.query("set bastion.reason = 'clearing the test orders before the import'");
+    await agent.query('select count(*) from orders');
+    await agent.query('select id, total from orders where total > 1400 order by total desc limit 5');
+    const deleting = agent.query('delete from orders');
+    const bot = await client(BOT);
+    await bot.query("select name from customers where country = 'DE' limit 3");
+    const updating = bot.query("update customers set country = 'FR'");
+    let settled = false;
+    void Promise.allSettled([deleting, updating]).then(() => {
+      settled = true;
+    });
+
     const badge = page.getByRole('button', { name: /^Approvals/ });
     await badge.getByTitle('2 pending').waitFor();
     await badge.click();
     const detail = page.getByRole('region', { name: 'Approval' });
-    await detail.getByText('cleaning up test customers').waitFor();
+    await detail.getByText('delete from orders').waitFor();
+    await detail.getByText('clearing the test orders before the import', { exact: true }).waitFor();
+    await detail.getByText('select id, total from orders where total > 1400').waitFor();
     await page
       .getByText(/\d:\d\d left/)
       .first()
       .waitFor();
     await shots('approvals');
+    assert.equal(settled, false, 'both clients are still waiting');
 
     await detail.getByRole('button', { name: 'Approve' }).click();
-    const first = await held[0]!.outcome;
-    assert.equal(first.state, 'approved');
-    assert.equal(first.decidedBy, 'ops-lead'); // the host's operator: the UI did not name one
+    const deleted = await deleting;
+    assert.equal(deleted.rowCount, 1000);
 
-    await detail.getByText('update orders set total = 0').waitFor();
+    await detail.getByText("update customers set country = 'FR'").waitFor();
     await page.getByLabel('Decide as').fill('dana');
     await page.locator('body').click({ position: { x: 700, y: 10 } });
     await page.keyboard.press('d');
-    const second = await held[1]!.outcome;
-    assert.equal(second.state, 'denied');
-    assert.equal(second.decidedBy, 'dana');
+    await assert.rejects(updating, /denied/);
 
     await page.getByText('Nothing is waiting for a decision').waitFor();
     await shots('approvals-empty');
     await page.getByRole('tab', { name: /History/ }).click();
     await page.getByRole('cell', { name: 'dana' }).waitFor();
+    const history = await service.listApprovals();
+    assert.deepEqual(
+      history.map((a) => [a.sql, a.state, a.decidedBy]),
+      [
+        ["update customers set country = 'FR'", 'denied', 'dana'],
+        ['delete from orders', 'approved', 'ops-lead'], // the host's operator: the UI named nobody
+      ],
+    );
     await shots('approvals-history');
     await page.getByRole('cell', { name: 'dana' }).click();
-    await page.getByRole('region', { name: 'Approval' }).getByText('update orders set total = 0').waitFor();
+    await page
+      .getByRole('region', { name: 'Approval' })
+      .getByText("update customers set country = 'FR'")
+      .waitFor();
     await shots('approval-decided');
+
+    // The live inspector shows both as held for review.
+    await page.getByRole('button', { name: /^Live/ }).click();
+    await page.getByLabel('Decision').selectOption('review');
+    await page.getByRole('grid', { name: 'Statements' }).getByText('delete from orders').waitFor();
+    await page.getByLabel('Decision').selectOption('');
   });
 
   it('stops and starts a listener from the UI', async () => {

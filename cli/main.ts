@@ -1,8 +1,8 @@
 // `bastion` commands (CONTRACT.md "CLI"). Errors in arguments or config: one line, exit 2.
 
 import { ConfigError } from '../proxy/config/load.js';
-import { UsageError } from './args.js';
 import { approvalsCommand } from './approvals.js';
+import { UsageError } from './args.js';
 import { checkCommand } from './check.js';
 import { exportCommand, importCommand } from './export.js';
 import { replayCommand } from './replay.js';
@@ -47,7 +47,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === undefined)
-    throw new UsageError('no command given (serve, sessions, replay, verify, check, approvals, report; see bastion --help)');
+    throw new UsageError(
+      'no command given (serve, sessions, replay, verify, check, approvals, report; see bastion --help)',
+    );
   const command = commands[name];
   if (command === undefined) {
     throw new UsageError(`unknown command "${name}" (see bastion --help)`);

@@ -8,8 +8,11 @@ import { AppCore, consoleLogger } from '../proxy/core.js';
 import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import type { Demo } from './demo.js';
 
-/** SIGINT/SIGTERM, handled from the start, also while the demo database starts: a Ctrl-C then
- * stops what has started instead of killing the process and leaving a PostgreSQL behind. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** SIGINT/SIGTERM (and SIGHUP, a closed terminal), handled from the start, also while the demo
+ * database starts: a Ctrl-C then stops what has started instead of killing the process and
+ * leaving a PostgreSQL behind or recordings unwritten. */
 class StopSignal {
   received: NodeJS.Signals | null = null;
   private listener: ((sig: NodeJS.Signals) => void) | null = null;
@@ -23,8 +26,7 @@ class StopSignal {
   };
 
   constructor() {
-    process.on('SIGINT', this.handler);
-    process.on('SIGTERM', this.handler);
+    for (const sig of SIGNALS) process.on(sig, this.handler);
   }
 
   /** Calls `f` once a signal arrives (at once if one already has). */
@@ -34,8 +36,7 @@ class StopSignal {
   }
 
   dispose(): void {
-    process.off('SIGINT', this.handler);
-    process.off('SIGTERM', this.handler);
+    for (const sig of SIGNALS) process.off(sig, this.handler);
   }
 }
 

@@ -63,9 +63,13 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.store = openSqliteStore(config.store);
     const interrupted = this.store.closeInterrupted(Date.now() * 1000);
     if (interrupted > 0) log.warn(`${interrupted} session(s) from an earlier run were not closed; marked as interrupted`);
+    if (this.store.cancelledApprovals > 0) {
+      log.warn(`${this.store.cancelledApprovals} approval(s) pending at the last stop were cancelled`);
+    }
     // Throws a PolicyError naming the key at fault; the config loader validates the same way.
     this.policies = compilePolicies(config.policies as Record<string, unknown>);
-    this.approvals = new ApprovalQueue(null);
+    // Through the writer (not store.append): ordered after session_open, and retried fail-closed.
+    this.approvals = new ApprovalQueue({ recordApproval: (a) => this.writer.enqueue({ kind: 'approval', approval: a }) });
     this.approvals.on('changed', (a) => this.emit('approval-changed', a));
     this.writer = new StoreWriter(this.store, {
       onError: (e) => {

@@ -346,7 +346,12 @@ export class CoreService implements BastionApi, BastionEventSource {
       throw new InputError(`state must be one of ${APPROVAL_STATES.join(', ')}`);
     }
     if (!this.approvals) return [];
-    return this.approvals.list(state ?? undefined);
+    const live = await this.approvals.list(state ?? undefined);
+    if (this.approvals !== this.core.approvals) return live;
+    // History from before a restart lives only in the store; the queue is newer where both know an id.
+    const seen = new Set(live.map((a) => a.id));
+    const stored = this.core.store.approvals({ state: state ?? undefined, limit: 1000 }).filter((a) => !seen.has(a.id));
+    return [...live, ...stored].sort((a, b) => b.requestedAt - a.requestedAt);
   }
 
   async decideApproval(id: string, decision: 'approve' | 'deny', by: string): Promise<Approval> {

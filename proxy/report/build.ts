@@ -119,6 +119,7 @@ export function buildReport(
     approved: 0,
     denied: 0,
     'timed out': 0,
+    cancelled: 0,
     pending: 0,
     unrecorded: 0,
   };
@@ -147,7 +148,13 @@ export function buildReport(
     activity.set(`${s.identity}\0${s.connection}`, act);
     act.sessions++;
     const sessionApprovals = approvalsRecorded ? store.listApprovals!(s.id) : [];
-    const approvalBySeq = new Map(sessionApprovals.map((a) => [a.statementSeq, a]));
+    const approvalBySeq = new Map<number, ApprovalEntry>();
+    for (const a of sessionApprovals) if (a.statementSeq !== null) approvalBySeq.set(a.statementSeq, a);
+    // Approvals of statements in the period, and those no statement names (still pending, or the
+    // client went away while it waited) requested in the period; by request time.
+    const entries = sessionApprovals.filter(
+      (a) => a.statementSeq === null && inPeriod(a.requestedAt, filter),
+    );
     const list: ReportStatement[] = [];
     for (const st of store.listStatements(s.id)) {
       if (!inPeriod(st.startedAt, filter)) continue;
@@ -155,7 +162,7 @@ export function buildReport(
       const maskedTotal = Object.values(st.masked).reduce((a, b) => a + b, 0);
       const approval = approvalBySeq.get(st.seq) ?? null;
       list.push({ ...st, kind, maskedTotal, approval });
-      if (approval) approvals.push(approval);
+      if (approval) entries.push(approval);
       statements++;
       act.statements++;
       rows += st.rows;
@@ -202,6 +209,7 @@ export function buildReport(
       masked += maskedTotal;
       act.masked += maskedTotal;
     }
+    approvals.push(...entries.sort((a, b) => a.requestedAt - b.requestedAt));
     sessions.push({ session: s, statements: list });
   }
 

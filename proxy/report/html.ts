@@ -102,8 +102,10 @@ function kv(entries: Record<string, number>, label: string, total: number): stri
   return table([[label], ['Count', 'num'], ['Share', 'num']], rows);
 }
 
-const sessionRef = (r: { sessionId: string; seq: number }) =>
-  `<span class="mono">${e(r.sessionId.slice(0, 8))}</span>&nbsp;#${e(r.seq)}`;
+const sessionRef = (r: { sessionId: string; seq: number | null }) =>
+  r.seq === null
+    ? `<span class="mono">${e(r.sessionId.slice(0, 8))}</span>&nbsp;<span class="empty">no statement</span>`
+    : `<span class="mono">${e(r.sessionId.slice(0, 8))}</span>&nbsp;#${e(r.seq)}`;
 
 function refRows(list: StatementRef[], extra: (r: StatementRef) => string = () => ''): string[] {
   return list.map(

@@ -784,7 +784,8 @@ export async function toPdf(report: AuditReport, opts: PdfOptions = {}): Promise
     { header: 'Kind', width: 46 },
     { header: 'Rule', width: 80, font: 'mono' },
   ];
-  const ref = (x: { sessionId: string; seq: number }) => `${x.sessionId.slice(0, 8)} #${x.seq}`;
+  const ref = (x: { sessionId: string; seq: number | null }) =>
+    `${x.sessionId.slice(0, 8)} ${x.seq === null ? '(no statement)' : `#${x.seq}`}`;
   const sqlCell = (sql: string): Cell => ({ text: clip(sql, SQL_MAX_CHARS, SQL_MAX_LINES), font: 'mono' });
 
   w.heading(`Blocked statements (${count(r.blocked.length)})`);

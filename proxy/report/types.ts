@@ -17,25 +17,37 @@ export interface ReportFilter {
   connection?: string;
 }
 
-/** How a held (review) statement ended. */
-export type ApprovalOutcome = 'approved' | 'denied' | 'timed out' | 'pending';
+/**
+ * How a held (review) statement ended: an approval's state, with 'expired' shown as 'timed out'.
+ * 'cancelled': the client went away (or the gateway stopped or restarted) while it waited.
+ */
+export type ApprovalOutcome = 'approved' | 'denied' | 'timed out' | 'cancelled' | 'pending';
 
 /**
- * One decision on a held statement. Not recorded by the store yet: a store that records
- * approvals provides them through `ApprovalSource` and the report fills its approvals section.
+ * One approval of a held statement, with its latest state. A store that records approvals (the
+ * SQLite store, a session export) provides them through `ApprovalSource` and the report fills its
+ * approvals section.
  */
 export interface ApprovalEntry {
   sessionId: string;
-  /** The statement's seq in its session. */
-  statementSeq: number;
+  /**
+   * The held statement's seq in its session; null while no statement names the approval (still
+   * pending, or the client went away before the statement was recorded).
+   */
+  statementSeq: number | null;
+  /** The approval's id (the request id the client was told). */
+  approvalId?: string;
   /** Epoch microseconds when the statement was held. */
   requestedAt: number;
   outcome: ApprovalOutcome;
-  /** Who decided (an identity or UI user); null for a timeout or while pending. */
+  /** Who decided (an identity or UI user); null for a timeout, a cancel, or while pending. */
   approver: string | null;
-  /** Epoch microseconds of the decision; null while pending. */
+  /** Epoch microseconds of the outcome (decision, timeout, cancel); null while pending. */
   decidedAt: number | null;
+  /** The client's stated reason (SET bastion.reason / a reason comment), if it gave one. */
   reason: string | null;
+  /** Why the guardrail held the statement. */
+  policyReason?: string;
 }
 
 /** Implemented by a store that records approvals (optional; see buildReport). */
@@ -108,7 +120,10 @@ export interface ReportSummary {
   blocked: number;
   /** Statements held for review (decision 'review'). */
   held: number;
-  /** Held statements by outcome; all held ones count as 'unrecorded' until approvals are stored. */
+  /**
+   * Held statements by outcome; 'unrecorded' counts those no recorded approval names (all of them
+   * when the store does not record approvals).
+   */
   heldOutcomes: Record<ApprovalOutcome | 'unrecorded', number>;
   /** Masked values by masking rule, rules sorted by name. */
   maskedByRule: Record<string, number>;
@@ -173,8 +188,10 @@ export interface AuditReport {
   blocked: StatementRef[];
   held: HeldStatement[];
   /**
-   * Decisions on held statements. `recorded` is false while the store does not record approvals
-   * (the entries are then always empty and held outcomes are unknown).
+   * Approvals: those of the statements in the report, and those no statement names (pending, or
+   * cancelled when the client went away) requested in the period; per session, by request time.
+   * `recorded` is false when the store does not record approvals (the entries are then always
+   * empty and held outcomes are unknown).
    */
   approvals: { recorded: boolean; entries: ApprovalEntry[] };
   masking: MaskingRow[];

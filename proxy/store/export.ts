@@ -3,7 +3,8 @@
 //
 // The file is JSON lines:
 //   line 1   {"format":"bastion-session-export","version":1, "session":{...}, "source":{...}, ...}
-//   then     one line per chain record of the session, in chain order:
+//   then     one line per chain record of the session, in chain order (session_open, frames,
+//            statement, approval, session_close):
 //            {"id","kind","sessionId","tUs","prev":{"id","digest"},"digest","body"(base64)}
 //   last     {"end":true,"records":N,"sha256":hex of every byte before this line}
 //
@@ -12,22 +13,36 @@
 // digest, and where two exported records are neighbours in the chain the later one's link must be
 // the earlier one's digest. `source.head` is the source chain's head when the file was written;
 // checking records against the source store (verifyExport's `against`) proves they are its records.
+//
+// Version 2 added approval records (version 1 files, which have none, are read as before).
 
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import type { Approval } from '../../shared/api.js';
 import type { SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
+import type { ApprovalEntry } from '../report/types.js';
+import {
+  APPROVAL_KIND,
+  approvalEntry,
+  approvalTime,
+  decodeApprovalBody,
+  requestDiffers,
+} from './approvals.js';
 import { type ChainLink, DIGEST_BYTES, GENESIS, recordDigest } from './chain.js';
 import { decodeChunkHeader, splitChunk } from './frames.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { ChainedRecord, SessionQuery, SessionReader, SessionStore, StoredFrame } from './types.js';
 
 export const EXPORT_FORMAT = 'bastion-session-export';
-export const EXPORT_VERSION = 1;
+export const EXPORT_VERSION = 2;
+/** Versions this Bastion reads. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 export interface ExportHeader {
   format: typeof EXPORT_FORMAT;
-  version: typeof EXPORT_VERSION;
+  /** EXPORT_VERSION when written; a file of an earlier readable version when read. */
+  version: number;
   /** ISO 8601 UTC. */
   exportedAt: string;
   generator: string;
@@ -63,6 +78,8 @@ export interface ExportSummary {
   records: number;
   statements: number;
   frames: number;
+  /** Approval records (each state change of an approval is one). */
+  approvals: number;
   /** SHA-256 (hex) of the file's bytes before its last line, as the last line states it. */
   sha256: string;
 }
@@ -103,6 +120,7 @@ export function exportSession(
   let records = 0;
   let statements = 0;
   let frames = 0;
+  let approvals = 0;
   try {
     const line = (value: unknown) => {
       const b = Buffer.from(`${JSON.stringify(value)}\n`, 'utf8');
@@ -124,12 +142,21 @@ export function exportSession(
       records++;
       if (r.kind === 'statement') statements++;
       if (r.kind === 'frames') frames += decodeChunkHeader(r.body).count;
+      if (r.kind === APPROVAL_KIND) approvals++;
     }
     const end: EndLine = { end: true, records, sha256: hash.digest('hex') };
     writeSync(fd, `${JSON.stringify(end)}\n`);
     closeSync(fd);
     renameSync(tmp, target);
-    return { file: target, sessionId: session.id, records, statements, frames, sha256: end.sha256 };
+    return {
+      file: target,
+      sessionId: session.id,
+      records,
+      statements,
+      frames,
+      approvals,
+      sha256: end.sha256,
+    };
   } catch (e) {
     try {
       closeSync(fd);
@@ -164,9 +191,9 @@ function parseExport(file: string): ParsedExport {
     throw new Error(`${file} is not a Bastion session export`);
   }
   if (header?.format !== EXPORT_FORMAT) throw new Error(`${file} is not a Bastion session export`);
-  if (header.version !== EXPORT_VERSION) {
+  if (!READABLE_VERSIONS.includes(header.version)) {
     throw new Error(
-      `${file} is a session export of version ${header.version}, this Bastion reads ${EXPORT_VERSION}`,
+      `${file} is a session export of version ${header.version}, this Bastion reads versions ${READABLE_VERSIONS.join(' and ')}`,
     );
   }
   const records: ChainedRecord[] = [];
@@ -253,6 +280,7 @@ function checkRecords(p: ParsedExport): { id: number; reason: string } | undefin
   let prev: ChainedRecord | undefined;
   let statements = 0;
   let nextFrame: number | undefined;
+  const approvals = new Map<string, Approval>();
   for (const r of p.records) {
     if (prev && r.id <= prev.id)
       return { id: r.id, reason: `record ${r.id} is out of order (after ${prev.id})` };
@@ -292,6 +320,20 @@ function checkRecords(p: ParsedExport): { id: number; reason: string } | undefin
         }
         nextFrame = h.seq + h.count;
         splitChunk(r.body, 0, Number.POSITIVE_INFINITY, []);
+      } else if (r.kind === APPROVAL_KIND && p.header.version >= 2) {
+        const a = decodeApprovalBody(r.body);
+        if (a.sessionId !== s.id)
+          return { id: r.id, reason: `record ${r.id} is an approval of another session` };
+        if (r.tUs !== approvalTime(a))
+          return { id: r.id, reason: `record ${r.id} is not timed as it states` };
+        const prior = approvals.get(a.id);
+        if (
+          prior &&
+          (prior.state !== 'pending' || a.state === 'pending' || requestDiffers(prior, a).length > 0)
+        ) {
+          return { id: r.id, reason: `record ${r.id} does not follow approval ${a.id}'s request` };
+        }
+        approvals.set(a.id, a);
       } else if (r.kind === 'session_close') {
         const c = jsonOf(r);
         if (c.endedAt !== s.endedAt || c.endReason !== s.endReason) {
@@ -382,6 +424,8 @@ export class ExportedSession implements SessionReader {
   private readonly statements: StatementRecord[];
   /** Frame chunk bodies in seq order. */
   private readonly chunks: Buffer[];
+  /** Each approval with its latest state (later records replace earlier ones). */
+  private readonly approvalsById = new Map<string, Approval>();
 
   constructor(readonly file: string) {
     const p = parseExport(file);
@@ -395,6 +439,14 @@ export class ExportedSession implements SessionReader {
       else if (r.kind === 'statement') this.statements.push(jsonOf(r).statement as StatementRecord);
       else if (r.kind === 'session_open') opened = jsonOf(r).session as SessionInfo;
       else if (r.kind === 'session_close') closed = jsonOf(r) as { endedAt: number; endReason: string };
+      else if (r.kind === APPROVAL_KIND) {
+        try {
+          const a = decodeApprovalBody(r.body);
+          this.approvalsById.set(a.id, a);
+        } catch {
+          // verify names it
+        }
+      }
     }
     this.statements.sort((a, b) => a.seq - b.seq);
     this.chunks.sort((a, b) => decodeChunkHeader(a).seq - decodeChunkHeader(b).seq);
@@ -447,6 +499,18 @@ export class ExportedSession implements SessionReader {
 
   listPrunes() {
     return [];
+  }
+
+  /** The session's approvals, oldest request first (see SessionStore.listApprovals). */
+  listApprovals(sessionId: string): ApprovalEntry[] {
+    if (sessionId !== this.session.id) return [];
+    const seqOf = new Map<string, number>();
+    for (const st of this.statements) {
+      if (st.approvalId && !seqOf.has(st.approvalId)) seqOf.set(st.approvalId, st.seq);
+    }
+    return [...this.approvalsById.values()]
+      .sort((a, b) => a.requestedAt - b.requestedAt)
+      .map((a) => approvalEntry(a, seqOf.get(a.id) ?? null));
   }
 
   close(): void {

@@ -6,8 +6,9 @@
 
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
+/** Version 1: records, checkpoints and the sessions, statements and frame_chunks projections. */
 const V1 = `
 -- body is the last column so that reading the other columns (digest included) never has to
 -- follow a large body's overflow pages. t_us: epoch microseconds, except for frames records
@@ -99,10 +100,63 @@ CREATE TABLE frame_chunks (
 ) STRICT, WITHOUT ROWID;
 `;
 
+/** The approvals projection's columns (shared by the table and its read-only stand-in). */
+const APPROVALS_COLUMNS = `
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  connection TEXT NOT NULL,
+  sql TEXT NOT NULL,
+  rule TEXT,
+  reason TEXT NOT NULL,
+  client_reason TEXT,
+  requested_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  decided_by TEXT,
+  decided_at INTEGER,
+  recent TEXT NOT NULL,
+  request_record_id INTEGER NOT NULL,
+  record_id INTEGER NOT NULL`;
+
 /**
- * Brings the file to SCHEMA_VERSION (creating it in an empty file), or, read-only, checks that
- * it is there. Throws an Error saying what is wrong with a file that is not a Bastion store or is
- * too new (the caller adds the path).
+ * Version 2: approvals. Every state change of an approval is an `approval` record; the
+ * `approvals` projection holds one row per approval with its latest state (attested by
+ * record_id) and the record that first stated it (request_record_id: the 'pending' record, or
+ * the same record when the outcome was the first thing recorded). statements.approval_id names
+ * the approval that held a statement.
+ */
+const V2 = `
+ALTER TABLE statements ADD COLUMN approval_id TEXT;
+CREATE INDEX statements_by_approval ON statements (approval_id) WHERE approval_id IS NOT NULL;
+
+CREATE TABLE approvals (${APPROVALS_COLUMNS}
+) STRICT;
+CREATE INDEX approvals_by_session ON approvals (session_id, requested_at);
+CREATE INDEX approvals_by_time ON approvals (requested_at, request_record_id);
+CREATE INDEX approvals_by_state ON approvals (state, requested_at, request_record_id);
+`;
+
+/** MIGRATIONS[v] brings a file at version v to version v + 1. */
+const MIGRATIONS: readonly string[] = [V1, V2];
+
+/**
+ * What a read-only connection to a file at version v (>= 1) needs to read it as the current
+ * version without changing it: TEMP objects that stand in for what later migrations add (an
+ * unqualified name finds the temp schema first). Writes are never prepared read-only.
+ */
+const READ_ONLY_SHIMS: readonly string[] = [
+  '',
+  `CREATE TEMP VIEW statements AS SELECT *, NULL AS approval_id FROM main.statements;
+   CREATE TEMP TABLE approvals (${APPROVALS_COLUMNS}
+   ) STRICT;`,
+];
+
+/**
+ * Brings the file to SCHEMA_VERSION (creating it in an empty file, migrating an older one), or,
+ * read-only, checks that it is a Bastion store and lets this connection read an older version as
+ * the current one. Throws an Error saying what is wrong with a file that is not a Bastion store or
+ * is too new (the caller adds the path).
  */
 export function ensureSchema(db: Database.Database, readonly: boolean): void {
   const version = db.pragma('user_version', { simple: true }) as number;
@@ -114,9 +168,15 @@ export function ensureSchema(db: Database.Database, readonly: boolean): void {
   if (version === 0 && tables !== 0) {
     throw new Error('it is an SQLite file but not a Bastion store');
   }
-  if (readonly) throw new Error('it is empty, not a Bastion store');
+  if (readonly) {
+    if (version === 0) throw new Error('it is empty, not a Bastion store');
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(READ_ONLY_SHIMS[v]);
+    return;
+  }
   db.transaction(() => {
-    db.exec(V1);
+    // Re-read inside the write lock: another process may have migrated the file meanwhile.
+    const from = db.pragma('user_version', { simple: true }) as number;
+    for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -1,10 +1,12 @@
 // The embedded session store: one SQLite file, an append-only chained `records` table as the
-// source of truth, and projection tables (sessions, statements, frame_chunks) for queries.
-// See schema.ts for the tables, chain.ts for the digest, frames.ts for the chunk format.
+// source of truth, and projection tables (sessions, statements, frame_chunks, approvals) for
+// queries. See schema.ts for the tables, chain.ts for the digest, frames.ts for the chunk format,
+// approvals.ts for approval records.
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Approval, ApprovalState } from '../../shared/api.js';
 import type {
   AuthMethod,
   Decision,
@@ -13,6 +15,15 @@ import type {
   StatementRecord,
   VerifyResult,
 } from '../../shared/types.js';
+import type { ApprovalEntry } from '../report/types.js';
+import {
+  APPROVAL_KIND,
+  APPROVAL_STATES,
+  approvalEntry,
+  approvalTime,
+  normalizeApproval,
+  requestDiffers,
+} from './approvals.js';
 import { type ChainLink, GENESIS, type RecordRow, recordDigest, walkChain } from './chain.js';
 import {
   CHUNK_HEADER_BYTES,
@@ -24,6 +35,7 @@ import {
 import { decodePruneBody, PRUNE_KIND, type PruneBody, PruneLedger, removedRuns } from './retention.js';
 import { ensureSchema } from './schema.js';
 import type {
+  ApprovalQuery,
   ChainedRecord,
   PrunedSession,
   PruneInfo,
@@ -70,11 +82,13 @@ export class SqliteSessionStore implements SessionStore {
   private readonly start: ChainLink = GENESIS;
   /** The last record written; only replaced after a transaction commits. */
   private head: ChainLink;
+  /** Approvals the last closeInterrupted cancelled. */
+  private cancelled = 0;
   private readonly q: ReturnType<typeof prepareStatements>;
   /** listSessions statements by filter combination (at most 16), each prepared once. */
   private readonly listQueries = new Map<string, Database.Statement<[Row], Row>>();
   private readonly appendTx: Database.Transaction<(entries: readonly StoreEntry[]) => ChainLink>;
-  private readonly closeInterruptedTx: Database.Transaction<(endedAt: number) => [number, ChainLink]>;
+  private readonly closeInterruptedTx: Database.Transaction<(endedAt: number) => [number, number, ChainLink]>;
   private readonly verifyTx: Database.Transaction<() => VerifyResult>;
   private readonly pruneTx: Database.Transaction<
     (before: number, connection: string | null, at: number) => [PruneResult, ChainLink]
@@ -101,7 +115,12 @@ export class SqliteSessionStore implements SessionStore {
     this.q = prepareStatements(db);
     this.head = (this.q.lastRecord.get() as ChainLink | undefined) ?? this.start;
     this.appendTx = db.transaction((entries: readonly StoreEntry[]) => this.write(entries));
-    this.closeInterruptedTx = db.transaction((endedAt: number): [number, ChainLink] => {
+    this.closeInterruptedTx = db.transaction((endedAt: number): [number, number, ChainLink] => {
+      // Approvals first: each ended while its session was still open.
+      const cancels: StoreEntry[] = (this.q.pendingApprovals.all() as Row[]).map((r) => ({
+        kind: 'approval',
+        approval: { ...rowToApproval(r), state: 'cancelled', decidedBy: null, decidedAt: endedAt },
+      }));
       const ids = this.q.openSessionIds.all() as string[];
       const closes = ids.map((sessionId) => ({
         kind: 'session_close' as const,
@@ -109,7 +128,7 @@ export class SqliteSessionStore implements SessionStore {
         endedAt,
         endReason: 'interrupted',
       }));
-      return [ids.length, this.write(closes)];
+      return [ids.length, cancels.length, this.write([...cancels, ...closes])];
     });
     this.verifyTx = db.transaction(() => this.verifyNow());
     this.pruneTx = db.transaction((before: number, connection: string | null, at: number) =>
@@ -135,9 +154,34 @@ export class SqliteSessionStore implements SessionStore {
 
   closeInterrupted(endedAt: number): number {
     this.assertWritable();
-    const [count, head] = this.closeInterruptedTx.immediate(endedAt);
+    const [count, cancelled, head] = this.closeInterruptedTx.immediate(endedAt);
     this.head = head;
+    this.cancelled = cancelled;
     return count;
+  }
+
+  get cancelledApprovals(): number {
+    return this.cancelled;
+  }
+
+  listApprovals(sessionId: string): ApprovalEntry[] {
+    return (this.q.approvalsOfSession.all(sessionId) as Row[]).map((r) =>
+      approvalEntry(rowToApproval(r), r.statement_seq as number | null),
+    );
+  }
+
+  approvals(query: ApprovalQuery = {}): Approval[] {
+    const limit = query.limit ?? -1;
+    if (query.state === undefined) return (this.q.approvalsAll.all(limit) as Row[]).map(rowToApproval);
+    if (!APPROVAL_STATES.includes(query.state)) {
+      throw new TypeError(`approval state must be one of ${APPROVAL_STATES.join(', ')}`);
+    }
+    return (this.q.approvalsInState.all(query.state, limit) as Row[]).map(rowToApproval);
+  }
+
+  getApproval(id: string): Approval | undefined {
+    const r = this.q.approvalById.get(id) as Row | undefined;
+    return r ? rowToApproval(r) : undefined;
   }
 
   listSessions(query: SessionQuery = {}): SessionInfo[] {
@@ -313,8 +357,29 @@ export class SqliteSessionStore implements SessionStore {
           params: s.params === null ? null : JSON.stringify(s.params),
           truncated: s.truncated ? 1 : 0,
           masked: JSON.stringify(s.masked),
+          approvalId: s.approvalId ?? null,
           recordId: id,
         });
+        break;
+      }
+      case 'approval': {
+        const a = normalizeApproval(entry.approval);
+        sessionId = a.sessionId;
+        tUs = approvalTime(a);
+        body = jsonBody({ kind: APPROVAL_KIND, approval: a });
+        const known = q.approvalById.get(a.id) as Row | undefined;
+        if (!known) {
+          q.insertApproval.run({ ...approvalParams(a), requestRecordId: id, recordId: id });
+          break;
+        }
+        const prior = rowToApproval(known);
+        if (prior.state !== 'pending') throw new Error(`approval ${a.id} is already ${prior.state}`);
+        if (a.state === 'pending') throw new Error(`approval ${a.id} is already pending`);
+        const differ = requestDiffers(prior, a);
+        if (differ.length) {
+          throw new Error(`approval ${a.id}: its outcome differs from its request in ${differ.join(', ')}`);
+        }
+        q.decideApproval.run(a.state, a.decidedBy, a.decidedAt, id, a.id);
         break;
       }
       case 'session_close': {
@@ -399,6 +464,7 @@ export class SqliteSessionStore implements SessionStore {
     for (const v of victims) {
       q.deleteStatements.run(v.id);
       q.deleteChunks.run(v.id);
+      q.deleteApprovals.run(v.id);
       q.deleteSession.run(v.id);
     }
     for (const id of removed) q.deleteRecord.run(id);
@@ -482,6 +548,7 @@ export class SqliteSessionStore implements SessionStore {
     for (const row of this.q.sessionsAttested.iterate() as Iterable<Row>) note(checkSessionRow(row));
     for (const row of this.q.statementsAttested.iterate() as Iterable<Row>) note(checkStatementRow(row));
     for (const row of this.q.chunksAttested.iterate() as Iterable<Row>) note(checkChunkRow(row));
+    for (const row of this.q.approvalsAttested.iterate() as Iterable<Row>) note(checkApprovalRow(row));
     const orphan = this.q.unprojectedRecord.get() as Row | undefined;
     if (orphan) {
       note({ id: orphan.id as number, reason: `record ${orphan.id} (${orphan.kind}) has no projection row` });
@@ -491,108 +558,179 @@ export class SqliteSessionStore implements SessionStore {
 }
 
 function prepareStatements(db: Database.Database) {
-  return {
-    lastRecord: db.prepare('SELECT id, digest FROM records ORDER BY id DESC LIMIT 1'),
-    maxRecordId: db.prepare('SELECT max(id) FROM records').pluck(),
-    insertRecord: db.prepare(
-      'INSERT INTO records (id, kind, session_id, t_us, digest, body) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
-    insertChunk: db.prepare(
-      'INSERT INTO frame_chunks (session_id, seq_last, seq_first, dir, t_us, record_id) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
-    insertSession: db.prepare(
-      `INSERT INTO sessions (id, identity, auth_method, connection, client_address, application_name,
+  return lazily({
+    lastRecord: () => db.prepare('SELECT id, digest FROM records ORDER BY id DESC LIMIT 1'),
+    maxRecordId: () => db.prepare('SELECT max(id) FROM records').pluck(),
+    insertRecord: () =>
+      db.prepare('INSERT INTO records (id, kind, session_id, t_us, digest, body) VALUES (?, ?, ?, ?, ?, ?)'),
+    insertChunk: () =>
+      db.prepare(
+        'INSERT INTO frame_chunks (session_id, seq_last, seq_first, dir, t_us, record_id) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+    insertSession: () =>
+      db.prepare(
+        `INSERT INTO sessions (id, identity, auth_method, connection, client_address, application_name,
          database, tls, protocol, started_at, ended_at, end_reason, statements, open_record_id)
        VALUES (@id, @identity, @authMethod, @connection, @clientAddress, @applicationName,
          @database, @tls, @protocol, @startedAt, @endedAt, @endReason, @statements, @openRecordId)`,
-    ),
-    insertStatement: db.prepare(
-      `INSERT INTO statements (session_id, seq, protocol, sql, params, started_at, duration_us, rows, tag,
+      ),
+    insertStatement: () =>
+      db.prepare(
+        `INSERT INTO statements (session_id, seq, protocol, sql, params, started_at, duration_us, rows, tag,
          error_code, error_message, decision, rule, first_frame, last_frame, truncated, uncaptured_bytes,
-         uncaptured_rows, uncaptured_digest, masked, record_id)
+         uncaptured_rows, uncaptured_digest, masked, approval_id, record_id)
        VALUES (@sessionId, @seq, @protocol, @sql, @params, @startedAt, @durationUs, @rows, @tag,
          @errorCode, @errorMessage, @decision, @rule, @firstFrame, @lastFrame, @truncated, @uncapturedBytes,
-         @uncapturedRows, @uncapturedDigest, @masked, @recordId)`,
-    ),
-    countStatement: db.prepare('UPDATE sessions SET statements = statements + 1 WHERE id = ?'),
-    closeSession: db.prepare(
-      `UPDATE sessions SET ended_at = ?, end_reason = ?, close_record_id = ?
+         @uncapturedRows, @uncapturedDigest, @masked, @approvalId, @recordId)`,
+      ),
+    countStatement: () => db.prepare('UPDATE sessions SET statements = statements + 1 WHERE id = ?'),
+    closeSession: () =>
+      db.prepare(
+        `UPDATE sessions SET ended_at = ?, end_reason = ?, close_record_id = ?
        WHERE id = ? AND close_record_id IS NULL`,
-    ),
-    sessionExists: db.prepare('SELECT 1 FROM sessions WHERE id = ?').pluck(),
-    openSessionIds: db
-      .prepare('SELECT id FROM sessions WHERE close_record_id IS NULL ORDER BY open_record_id')
-      .pluck(),
-    sessionsFrom: db.prepare('SELECT * FROM sessions WHERE id >= ? ORDER BY id LIMIT 2'),
-    statementsOf: db.prepare('SELECT * FROM statements WHERE session_id = ? ORDER BY seq'),
-    chunksFrom: db
-      .prepare(
-        `SELECT r.body FROM frame_chunks f JOIN records r ON r.id = f.record_id
+      ),
+    sessionExists: () => db.prepare('SELECT 1 FROM sessions WHERE id = ?').pluck(),
+    openSessionIds: () =>
+      db.prepare('SELECT id FROM sessions WHERE close_record_id IS NULL ORDER BY open_record_id').pluck(),
+    sessionsFrom: () => db.prepare('SELECT * FROM sessions WHERE id >= ? ORDER BY id LIMIT 2'),
+    statementsOf: () => db.prepare('SELECT * FROM statements WHERE session_id = ? ORDER BY seq'),
+    chunksFrom: () =>
+      db
+        .prepare(
+          `SELECT r.body FROM frame_chunks f JOIN records r ON r.id = f.record_id
          WHERE f.session_id = ? AND f.seq_last >= ? ORDER BY f.seq_last`,
-      )
-      .pluck(),
-    recordById: db.prepare('SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id = ?'),
-    digestById: db.prepare('SELECT digest FROM records WHERE id = ?').pluck(),
-    idsBetween: db.prepare('SELECT id FROM records WHERE id >= ? AND id <= ? ORDER BY id').pluck(),
-    sessionRecordIds: db
-      .prepare(
-        `SELECT open_record_id AS id FROM sessions WHERE id = @sessionId
+        )
+        .pluck(),
+    recordById: () => db.prepare('SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id = ?'),
+    digestById: () => db.prepare('SELECT digest FROM records WHERE id = ?').pluck(),
+    idsBetween: () => db.prepare('SELECT id FROM records WHERE id >= ? AND id <= ? ORDER BY id').pluck(),
+    sessionRecordIds: () =>
+      db
+        .prepare(
+          `SELECT open_record_id AS id FROM sessions WHERE id = @sessionId
          UNION ALL SELECT close_record_id FROM sessions WHERE id = @sessionId AND close_record_id IS NOT NULL
          UNION ALL SELECT record_id FROM statements WHERE session_id = @sessionId
          UNION ALL SELECT record_id FROM frame_chunks WHERE session_id = @sessionId
+         UNION ALL SELECT request_record_id FROM approvals WHERE session_id = @sessionId
+         UNION ALL SELECT record_id FROM approvals
+           WHERE session_id = @sessionId AND record_id <> request_record_id
          ORDER BY 1`,
-      )
-      .pluck(),
-    prunableSessions: db.prepare(
-      `SELECT * FROM sessions WHERE close_record_id IS NOT NULL AND ended_at < @before
+        )
+        .pluck(),
+    prunableSessions: () =>
+      db.prepare(
+        `SELECT * FROM sessions WHERE close_record_id IS NOT NULL AND ended_at < @before
          AND (@connection IS NULL OR connection = @connection)
        ORDER BY open_record_id`,
-    ),
-    insertCheckpoint: db.prepare(
-      'INSERT INTO checkpoints (id, record_id, digest, created_at) VALUES (?, ?, ?, ?)',
-    ),
-    deleteStatements: db.prepare('DELETE FROM statements WHERE session_id = ?'),
-    deleteChunks: db.prepare('DELETE FROM frame_chunks WHERE session_id = ?'),
-    deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
-    deleteRecord: db.prepare('DELETE FROM records WHERE id = ?'),
-    pruneRecords: db.prepare(
-      'SELECT r.id, r.kind, r.body FROM checkpoints c JOIN records r ON r.id = c.id ORDER BY c.id',
-    ),
-    checkpointsAttested: db.prepare(
-      `SELECT c.id, c.record_id, c.digest, c.created_at, r.kind, r.session_id, r.t_us, r.body
+      ),
+    insertCheckpoint: () =>
+      db.prepare('INSERT INTO checkpoints (id, record_id, digest, created_at) VALUES (?, ?, ?, ?)'),
+    deleteStatements: () => db.prepare('DELETE FROM statements WHERE session_id = ?'),
+    deleteChunks: () => db.prepare('DELETE FROM frame_chunks WHERE session_id = ?'),
+    deleteSession: () => db.prepare('DELETE FROM sessions WHERE id = ?'),
+    deleteRecord: () => db.prepare('DELETE FROM records WHERE id = ?'),
+    pruneRecords: () =>
+      db.prepare(
+        'SELECT r.id, r.kind, r.body FROM checkpoints c JOIN records r ON r.id = c.id ORDER BY c.id',
+      ),
+    checkpointsAttested: () =>
+      db.prepare(
+        `SELECT c.id, c.record_id, c.digest, c.created_at, r.kind, r.session_id, r.t_us, r.body
        FROM checkpoints c LEFT JOIN records r ON r.id = c.id ORDER BY c.id`,
-    ),
-    recordsFrom: db.prepare(
-      'SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id > ? ORDER BY id',
-    ),
-    sessionsAttested: db.prepare(
-      `SELECT s.*, o.kind AS o_kind, o.session_id AS o_sid, o.body AS o_body,
+      ),
+    recordsFrom: () =>
+      db.prepare('SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id > ? ORDER BY id'),
+    sessionsAttested: () =>
+      db.prepare(
+        `SELECT s.*, o.kind AS o_kind, o.session_id AS o_sid, o.body AS o_body,
          c.kind AS c_kind, c.session_id AS c_sid, c.body AS c_body,
          (SELECT count(*) FROM statements st WHERE st.session_id = s.id) AS n_statements
        FROM sessions s LEFT JOIN records o ON o.id = s.open_record_id
          LEFT JOIN records c ON c.id = s.close_record_id`,
-    ),
-    statementsAttested: db.prepare(
-      `SELECT st.*, r.kind AS r_kind, r.session_id AS r_sid, r.body AS r_body
+      ),
+    statementsAttested: () =>
+      db.prepare(
+        `SELECT st.*, r.kind AS r_kind, r.session_id AS r_sid, r.body AS r_body
        FROM statements st LEFT JOIN records r ON r.id = st.record_id`,
-    ),
-    chunksAttested: db.prepare(
-      `SELECT f.*, r.kind AS r_kind, r.session_id AS r_sid, r.t_us AS r_t_us,
+      ),
+    chunksAttested: () =>
+      db.prepare(
+        `SELECT f.*, r.kind AS r_kind, r.session_id AS r_sid, r.t_us AS r_t_us,
          substr(r.body, 1, ${CHUNK_HEADER_BYTES}) AS r_head
        FROM frame_chunks f LEFT JOIN records r ON r.id = f.record_id`,
-    ),
+      ),
     // Every record must be attested to by a projection row (a deleted projection row, or a
     // record of an unknown kind, shows here); the NOT IN set is built once, not per row.
-    unprojectedRecord: db.prepare(
-      `SELECT id, kind FROM records WHERE id NOT IN (
+    unprojectedRecord: () =>
+      db.prepare(
+        `SELECT id, kind FROM records WHERE id NOT IN (
          SELECT open_record_id FROM sessions
          UNION ALL SELECT close_record_id FROM sessions WHERE close_record_id IS NOT NULL
          UNION ALL SELECT record_id FROM statements
          UNION ALL SELECT record_id FROM frame_chunks
+         UNION ALL SELECT request_record_id FROM approvals
+         UNION ALL SELECT record_id FROM approvals
          UNION ALL SELECT id FROM checkpoints)
        ORDER BY id LIMIT 1`,
-    ),
-  };
+      ),
+    approvalById: () => db.prepare('SELECT * FROM approvals WHERE id = ?'),
+    insertApproval: () =>
+      db.prepare(
+        `INSERT INTO approvals (id, session_id, identity, connection, sql, rule, reason, client_reason,
+           requested_at, expires_at, state, decided_by, decided_at, recent, request_record_id, record_id)
+         VALUES (@id, @sessionId, @identity, @connection, @sql, @rule, @reason, @clientReason,
+           @requestedAt, @expiresAt, @state, @decidedBy, @decidedAt, @recent, @requestRecordId, @recordId)`,
+      ),
+    decideApproval: () =>
+      db.prepare(
+        `UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, record_id = ?
+         WHERE id = ? AND state = 'pending'`,
+      ),
+    deleteApprovals: () => db.prepare('DELETE FROM approvals WHERE session_id = ?'),
+    pendingApprovals: () =>
+      db.prepare("SELECT * FROM approvals WHERE state = 'pending' ORDER BY requested_at, request_record_id"),
+    approvalsOfSession: () =>
+      db.prepare(
+        `SELECT a.*, (SELECT min(st.seq) FROM statements st
+             WHERE st.session_id = a.session_id AND st.approval_id = a.id) AS statement_seq
+         FROM approvals a WHERE a.session_id = ? ORDER BY a.requested_at, a.request_record_id`,
+      ),
+    approvalsAll: () =>
+      db.prepare('SELECT * FROM approvals ORDER BY requested_at DESC, request_record_id DESC LIMIT ?'),
+    approvalsInState: () =>
+      db.prepare(
+        `SELECT * FROM approvals WHERE state = ?
+         ORDER BY requested_at DESC, request_record_id DESC LIMIT ?`,
+      ),
+    approvalsAttested: () =>
+      db.prepare(
+        `SELECT a.*, r.kind AS r_kind, r.session_id AS r_sid, r.t_us AS r_t_us, r.body AS r_body,
+           q.kind AS q_kind, q.session_id AS q_sid, q.t_us AS q_t_us, q.body AS q_body
+         FROM approvals a LEFT JOIN records r ON r.id = a.record_id
+           LEFT JOIN records q ON q.id = a.request_record_id`,
+      ),
+  });
+}
+
+/**
+ * Statements prepared on first use, each once: a read-only store never prepares the writes
+ * (which an older schema, read through schema.ts's stand-ins, could not compile).
+ */
+function lazily<T extends Record<string, () => object>>(
+  make: T,
+): { readonly [K in keyof T]: ReturnType<T[K]> } {
+  const out = {} as { [K in keyof T]: ReturnType<T[K]> };
+  for (const key of Object.keys(make) as (keyof T)[]) {
+    let stmt: ReturnType<T[typeof key]> | undefined;
+    Object.defineProperty(out, key, {
+      enumerable: true,
+      get: () => {
+        stmt ??= make[key]() as ReturnType<T[typeof key]>;
+        return stmt;
+      },
+    });
+  }
+  return out;
 }
 
 // --- projection checks (verify) -------------------------------------------------------------
@@ -639,9 +777,8 @@ function checkStatementRow(row: Row): Bad | undefined {
   );
   if (!recorded) return { id, reason: `${where} is not attested by record ${id}` };
   const actual = rowToStatement(row);
-  const differ = (Object.keys(recorded) as (keyof StatementRecord)[]).filter(
-    (k) => canonicalJson(actual[k]) !== canonicalJson(recorded[k]),
-  );
+  const keys = new Set([...Object.keys(recorded), ...Object.keys(actual)] as (keyof StatementRecord)[]);
+  const differ = [...keys].filter((k) => canonicalJson(actual[k]) !== canonicalJson(recorded[k]));
   return differ.length
     ? { id, reason: `${where} differs from record ${id} in ${differ.join(', ')}` }
     : undefined;
@@ -665,6 +802,45 @@ function checkChunkRow(row: Row): Bad | undefined {
     }
   }
   return ok ? undefined : { id, reason: `${where} does not match record ${id}` };
+}
+
+function checkApprovalRow(row: Row): Bad | undefined {
+  const id = row.record_id as number;
+  const requestId = row.request_record_id as number;
+  const where = `approvals row ${row.id}`;
+  const read = (e: Row) => {
+    const a = normalizeApproval(e.approval as Approval);
+    if (a.id !== row.id) throw new Error('another approval');
+    return a;
+  };
+  const latest = attestedBy(row.r_kind, row.r_sid, row.r_body, APPROVAL_KIND, row.session_id, read);
+  if (!latest || row.r_t_us !== approvalTime(latest)) {
+    return { id, reason: `${where} is not attested by record ${id}` };
+  }
+  let actual: Approval;
+  try {
+    actual = rowToApproval(row);
+  } catch {
+    return { id, reason: `${where} cannot be read` };
+  }
+  const differ = (Object.keys(latest) as (keyof Approval)[]).filter(
+    (k) => canonicalJson(actual[k]) !== canonicalJson(latest[k]),
+  );
+  if (differ.length) return { id, reason: `${where} differs from record ${id} in ${differ.join(', ')}` };
+  if (requestId === id) return undefined;
+  // Two records: the request ('pending') and, later, its outcome with the same request fields.
+  const request = attestedBy(row.q_kind, row.q_sid, row.q_body, APPROVAL_KIND, row.session_id, read);
+  if (
+    !request ||
+    row.q_t_us !== approvalTime(request) ||
+    request.state !== 'pending' ||
+    latest.state === 'pending' ||
+    !(requestId < id) ||
+    requestDiffers(request, latest).length
+  ) {
+    return { id: requestId, reason: `${where} is not requested by record ${requestId}` };
+  }
+  return undefined;
 }
 
 /** The normalized content of a JSON record of `kind` for `sessionId`, or undefined if it is not one. */
@@ -715,6 +891,7 @@ function statementRecord(s: StatementRecord): StatementRecord {
   const masked = Object.fromEntries(
     Object.entries(s.masked ?? {}).map(([rule, n]) => [rule, int(n, `statement.masked.${rule}`)]),
   );
+  const approvalId = optText(s.approvalId, 'statement.approvalId');
   return {
     sessionId: nonEmpty(s.sessionId, 'statement.sessionId'),
     seq: int(s.seq, 'statement.seq'),
@@ -729,6 +906,8 @@ function statementRecord(s: StatementRecord): StatementRecord {
     errorMessage: optText(s.errorMessage, 'statement.errorMessage'),
     decision: text(s.decision, 'statement.decision') as Decision,
     rule: optText(s.rule, 'statement.rule'),
+    // Only when set: a statement no approval held is stored as schema version 1 stored it.
+    ...(approvalId !== null ? { approvalId } : {}),
     firstFrame: int(s.firstFrame, 'statement.firstFrame'),
     lastFrame: int(s.lastFrame, 'statement.lastFrame'),
     truncated: flag(s.truncated, 'statement.truncated'),
@@ -780,6 +959,7 @@ function rowToStatement(r: Row): StatementRecord {
     errorMessage: r.error_message as string | null,
     decision: r.decision as Decision,
     rule: r.rule as string | null,
+    ...(typeof r.approval_id === 'string' ? { approvalId: r.approval_id } : {}),
     firstFrame: r.first_frame as number,
     lastFrame: r.last_frame as number,
     truncated: r.truncated === 1,
@@ -788,6 +968,30 @@ function rowToStatement(r: Row): StatementRecord {
     uncapturedDigest: r.uncaptured_digest as string | null,
     masked: JSON.parse(r.masked as string) as Record<string, number>,
   };
+}
+
+function rowToApproval(r: Row): Approval {
+  return {
+    id: r.id as string,
+    sessionId: r.session_id as string,
+    identity: r.identity as string,
+    connection: r.connection as string,
+    sql: r.sql as string,
+    rule: r.rule as string | null,
+    reason: r.reason as string,
+    clientReason: r.client_reason as string | null,
+    requestedAt: r.requested_at as number,
+    expiresAt: r.expires_at as number,
+    state: r.state as ApprovalState,
+    decidedBy: r.decided_by as string | null,
+    decidedAt: r.decided_at as number | null,
+    recent: JSON.parse(r.recent as string) as Approval['recent'],
+  };
+}
+
+/** An approval's named parameters for insertApproval (without the record ids). */
+function approvalParams(a: Approval): Row {
+  return { ...a, recent: JSON.stringify(a.recent) };
 }
 
 // --- small helpers ---------------------------------------------------------------------------

@@ -1,15 +1,36 @@
+import type { Approval, ApprovalState } from '../../shared/api.js';
 import type { Direction, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
+import type { ApprovalEntry } from '../report/types.js';
 
 /**
  * What the recorder hands the store. Every entry becomes one append-only record in the
- * integrity chain; the queryable tables (sessions, statements) are projections of these
+ * integrity chain; the queryable tables (sessions, statements, approvals) are projections of these
  * records and `verify` checks both the chain and that the projections match it.
  */
 export type StoreEntry =
   | { kind: 'session_open'; session: SessionInfo }
   | FrameChunk
   | { kind: 'statement'; statement: StatementRecord }
-  | { kind: 'session_close'; sessionId: string; endedAt: number; endReason: string };
+  | { kind: 'session_close'; sessionId: string; endedAt: number; endReason: string }
+  | ApprovalChange;
+
+/**
+ * A state change of an approval: appended when it is requested (state 'pending') and again with
+ * its outcome (approved / denied with decidedBy and decidedAt; expired or cancelled with
+ * decidedBy null). The outcome must repeat the request's fields (ApprovalQueue does); an approval
+ * that already has an outcome takes no other. The session need not be open (a cancel may follow
+ * the session's close).
+ */
+export interface ApprovalChange {
+  kind: 'approval';
+  approval: Approval;
+}
+
+/** Which approvals `SessionStore.approvals` lists. */
+export interface ApprovalQuery {
+  state?: ApprovalState;
+  limit?: number;
+}
 
 /**
  * Consecutive frames of one direction that arrived together (one socket read), so they share
@@ -114,6 +135,8 @@ export interface SessionReader {
   verify(): VerifyResult;
   /** Prune records (retention), oldest first; optional for readers that have none. */
   listPrunes?(): PruneInfo[];
+  /** The session's approvals (see SessionStore.listApprovals); optional for readers that have none. */
+  listApprovals?(sessionId: string): ApprovalEntry[];
   close(): void;
 }
 
@@ -134,9 +157,23 @@ export interface SessionStore extends SessionReader {
   verify(): VerifyResult;
   /**
    * Marks sessions left open by a previous run (crash) as ended with reason 'interrupted'
-   * (the close is itself a chained record). Returns how many.
+   * (the close is itself a chained record), and ends every approval still pending from a previous
+   * run as 'cancelled' at `endedAt` (decidedBy null; the client that waited is gone), each with
+   * its chained record. Call it at start, before anything new is recorded. Returns how many
+   * sessions it closed (see `cancelledApprovals` for the approvals).
    */
   closeInterrupted(endedAt: number): number;
+  /** How many pending approvals the last `closeInterrupted` cancelled. */
+  readonly cancelledApprovals: number;
+  /**
+   * The approvals of a session for the audit report, oldest request first, each with its latest
+   * state and the seq of the statement that names it (null while none does).
+   */
+  listApprovals(sessionId: string): ApprovalEntry[];
+  /** Approvals with their latest state, newest request first (approval history, `--all`). */
+  approvals(query?: ApprovalQuery): Approval[];
+  /** One approval with its latest state, by id. */
+  getApproval(id: string): Approval | undefined;
   /**
    * Retention: removes every closed session of `connection` (all connections when omitted) that
    * ended before `before` (epoch microseconds): its records and projection rows. What was removed

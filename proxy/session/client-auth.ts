@@ -34,6 +34,8 @@ export interface AuthIo {
   send(b: Buffer): void;
   /** Records an authentication message the gateway sent or received, with its secret part replaced. */
   recordRedacted(dir: 'client' | 'server', redacted: Buffer): void;
+  /** Sends an authentication message without recording it (its redacted form is recorded instead). */
+  sendUnrecorded(b: Buffer): void;
   deadline: number;
   maxMessageSize: number;
 }
@@ -78,7 +80,7 @@ export async function scramAuthenticate(
   const clientFirst = len < 0 ? Buffer.alloc(0) : first.body.subarray(p + 4, p + 4 + len);
   const r1 = exchange.handleInitial(mechanism, Buffer.from(clientFirst));
   if (!r1.ok) throw failed(user);
-  io.send(msg.authenticationSASLContinue(r1.serverFirst));
+  io.sendUnrecorded(msg.authenticationSASLContinue(r1.serverFirst));
   io.recordRedacted('server', msg.authenticationSASLContinue(REDACTED));
   const second = await io.reader.readMessage(io.maxMessageSize, io.deadline);
   io.recordRedacted('client', redactedClient('SASLResponse'));
@@ -87,6 +89,6 @@ export async function scramAuthenticate(
   }
   const r2 = exchange.handleFinal(Buffer.from(second.body));
   if (!r2.ok || identity === undefined) throw failed(user);
-  io.send(msg.authenticationSASLFinal(r2.serverFinal));
+  io.sendUnrecorded(msg.authenticationSASLFinal(r2.serverFinal));
   io.recordRedacted('server', msg.authenticationSASLFinal(REDACTED));
 }

@@ -284,6 +284,7 @@ export class ClientSession {
       {
         reader,
         send: (b) => this.send(b),
+        sendUnrecorded: (b) => this.client.write(b),
         recordRedacted: (dir, b) => {
           this.recorder.begin(dir);
           this.recorder.frameBytes(b);

@@ -26,7 +26,7 @@ function usageError(r: { code: number | null; stdout: string; stderr: string }, 
   return l[0];
 }
 
-describe('bad arguments and configs: one line on stderr, exit 2', () => {
+describe('bad arguments and configs: one line on stderr, exit 2', { concurrency: 8 }, () => {
   let dir: string;
   let removeDir: () => void;
   before(() => {
@@ -93,6 +93,7 @@ describe('bad arguments and configs: one line on stderr, exit 2', () => {
     try {
       fs.writeFileSync(
         path.join(cwd, 'bastion.yaml'),
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${VAR} reference in the config
         'connections:\n  - name: app\n    listen: 127.0.0.1:0\n    upstream: postgres://u:${NOT_SET_ANYWHERE}@h/d\n',
       );
       const line = usageError(await bastion(['serve'], { cwd }), /./);

@@ -257,6 +257,13 @@ test('no secret reaches the store, and the chain verifies', async () => {
   try {
     assert.ok(store.listSessions().length >= 8);
     assert.equal(store.verify().ok, true);
+    // No SCRAM exchange content (nonces, salts, proofs, server signatures) in any recorded frame.
+    for (const s of store.listSessions()) {
+      for (const f of store.readFrames(s.id, 1, 100)) {
+        const isAuth = (f.dir === 'server' && f.type === 0x52) || (f.dir === 'client' && f.type === 0x70);
+        if (isAuth) assert.doesNotMatch(f.body.toString('latin1'), /[rvps]=[A-Za-z0-9+/=]{8}/, `frame ${f.seq} of ${s.id}`);
+      }
+    }
   } finally {
     store.close();
   }

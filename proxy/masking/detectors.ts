@@ -1,0 +1,326 @@
+// Value detectors: what column rules miss. Each detector is a cheap byte-level pre-filter plus
+// an exact check:
+//   email        local@domain.tld
+//   credit_card  13-19 digits (optionally grouped by one kind of space or dash), IIN 2-6, Luhn
+//   ssn          ddd-dd-dddd (any area, 9xx included: masked whatever was issued)
+//   phone        NANP with separators ((555) 123-4567, 555.123.4567, +1-555-123-4567) and E.164
+//                with a leading + (8-15 digits); bare digit runs are not phones (order numbers)
+//   iban         CCdd + up to 30 alphanumerics (spaces every 4 allowed), mod-97 = 1
+//   jwt          xxx.yyy.zzz in base64url whose header decodes to a JSON object
+//   api_key      well-known key prefixes (sk-, sk_live_, ghp_, github_pat_, AKIA..., xox?-, AIza,
+//                glpat-, SG., npm_), PEM private keys, and long high-entropy tokens
+//
+// The pre-filter rules out most fields without decoding them: no '@', fewer digits than the
+// shortest digit detector needs, no "eyJ", no IBAN shape, no 20-character token run. Exact
+// checks run on a latin1 view of the bytes, so spans are byte offsets, and the patterns are
+// ASCII: a match never splits a UTF-8 sequence. The patterns use only characters that never
+// need escaping in COPY text/CSV, array/record literals or JSON strings, except where noted, so a
+// span can be replaced inside any of those encodings without breaking them.
+
+import type { DetectorName } from './rules.js';
+import { DETECTORS } from './rules.js';
+
+export interface Span {
+  /** Offsets into the text that was searched (bytes, for a buffer). */
+  start: number;
+  end: number;
+  detector: DetectorName;
+}
+
+/** Priority when matches overlap: the first detector listed wins. */
+const PRIORITY: readonly DetectorName[] = ['jwt', 'api_key', 'iban', 'email', 'credit_card', 'ssn', 'phone'];
+
+const BIT: Record<DetectorName, number> = {
+  email: 1,
+  credit_card: 2,
+  ssn: 4,
+  phone: 8,
+  iban: 16,
+  jwt: 32,
+  api_key: 64,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Exact checks
+
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let dbl = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    if (dbl) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    dbl = !dbl;
+  }
+  return sum % 10 === 0;
+}
+
+/** IBAN lengths by country (ISO 13616 registry). */
+const IBAN_LENGTH: Record<string, number> = {
+  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28, CH: 21,
+  CR: 22, CY: 28, CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27,
+  GB: 22, GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26,
+  IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MD: 24,
+  ME: 22, MK: 19, MR: 27, MT: 31, MU: 30, NL: 18, NO: 15, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29,
+  RO: 24, RS: 22, SA: 24, SC: 31, SE: 24, SI: 19, SK: 24, SM: 27, ST: 25, SV: 28, TL: 23, TN: 24,
+  TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
+};
+
+export function ibanValid(text: string): boolean {
+  const s = text.replace(/ /g, '');
+  if (s.length < 15 || s.length > 34) return false;
+  const want = IBAN_LENGTH[s.slice(0, 2)];
+  if (want !== undefined && want !== s.length) return false;
+  const r = s.slice(4) + s.slice(0, 4);
+  let rem = 0;
+  for (let i = 0; i < r.length; i++) {
+    const c = r.charCodeAt(i);
+    if (c >= 48 && c <= 57) rem = (rem * 10 + (c - 48)) % 97;
+    else if (c >= 65 && c <= 90) rem = (rem * 100 + (c - 55)) % 97;
+    else return false;
+  }
+  return rem === 1;
+}
+
+function base64UrlJson(seg: string): unknown {
+  try {
+    const s = Buffer.from(seg, 'base64url').toString('utf8');
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+export function jwtValid(text: string): boolean {
+  const dot = text.indexOf('.');
+  if (dot < 0) return false;
+  const h = base64UrlJson(text.slice(0, dot));
+  return h !== null && typeof h === 'object' && !Array.isArray(h) && ('alg' in h || 'typ' in h);
+}
+
+/** Shannon entropy in bits per character. */
+export function entropy(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/** A long token that looks random: upper, lower and digits, and high entropy. */
+function highEntropyToken(s: string): boolean {
+  if (!/[a-z]/.test(s) || !/[A-Z]/.test(s) || !/[0-9]/.test(s)) return false;
+  // Identifiers_in_snake_or-kebab case are words, not keys.
+  if (/^[A-Za-z]+(?:[_-][A-Za-z0-9]+)+$/.test(s) && !/[0-9].*[0-9].*[0-9]/.test(s)) return false;
+  return entropy(s) >= 4.0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patterns (global; `lastIndex` reset before each use)
+
+const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g;
+const CARD = /(?<![\w.+-])(?<!\d[ -])[2-6](?:[ -]?\d){12,18}(?![\w]|[ -]\d)/g;
+const SSN = /(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w]|-\d)/g;
+const PHONE_NANP = /(?<![\w+.-])(?:\+?1[-. ]?)?(?:\(\d{3}\)[-. ]?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w]|[-.]\d)/g;
+const PHONE_E164 = /(?<![\w+])\+\d(?:[-. ]?\(?\d\)?){7,14}(?![\w]|[-.]\d)/g;
+const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g;
+const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])/g;
+const API_KEY_PREFIXED =
+  /(?<![A-Za-z0-9_-])(?:sk-[A-Za-z0-9][A-Za-z0-9_-]{19,}|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_-])/g;
+const PEM = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/g;
+const LONG_TOKEN = /(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/-]{32,}={0,2}(?![A-Za-z0-9_+/=-])/g;
+
+type Finder = (text: string, out: Span[]) => void;
+
+function each(re: RegExp, text: string, fn: (m: RegExpExecArray) => void): void {
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) fn(m);
+}
+
+const FINDERS: Record<DetectorName, Finder> = {
+  email(text, out) {
+    if (text.indexOf('@') < 0) return;
+    each(EMAIL, text, (m) => out.push({ start: m.index, end: m.index + m[0].length, detector: 'email' }));
+  },
+  credit_card(text, out) {
+    each(CARD, text, (m) => {
+      const s = m[0];
+      const seps = s.replace(/\d/g, '');
+      if (seps.length > 0 && !/^( +|-+)$/.test(seps)) return; // mixed separators
+      const digits = s.replace(/\D/g, '');
+      if (digits.length < 13 || digits.length > 19) return;
+      if (/^(\d)\1+$/.test(digits)) return;
+      if (!luhnValid(digits)) return;
+      out.push({ start: m.index, end: m.index + s.length, detector: 'credit_card' });
+    });
+  },
+  ssn(text, out) {
+    each(SSN, text, (m) => out.push({ start: m.index, end: m.index + m[0].length, detector: 'ssn' }));
+  },
+  phone(text, out) {
+    each(PHONE_NANP, text, (m) => out.push({ start: m.index, end: m.index + m[0].length, detector: 'phone' }));
+    if (text.indexOf('+') < 0) return;
+    each(PHONE_E164, text, (m) => {
+      const s = m[0];
+      const digits = s.replace(/\D/g, '').length;
+      if (digits < 8 || digits > 15) return;
+      const open = s.split('(').length - 1;
+      if (open !== s.split(')').length - 1 || open > 1) return;
+      out.push({ start: m.index, end: m.index + s.length, detector: 'phone' });
+    });
+  },
+  iban(text, out) {
+    each(IBAN, text, (m) => {
+      if (ibanValid(m[0])) out.push({ start: m.index, end: m.index + m[0].length, detector: 'iban' });
+    });
+  },
+  jwt(text, out) {
+    if (text.indexOf('eyJ') < 0) return;
+    each(JWT, text, (m) => {
+      if (jwtValid(m[0])) out.push({ start: m.index, end: m.index + m[0].length, detector: 'jwt' });
+    });
+  },
+  api_key(text, out) {
+    if (text.indexOf('PRIVATE KEY-----') >= 0)
+      each(PEM, text, (m) => out.push({ start: m.index, end: m.index + m[0].length, detector: 'api_key' }));
+    each(API_KEY_PREFIXED, text, (m) =>
+      out.push({ start: m.index, end: m.index + m[0].length, detector: 'api_key' }),
+    );
+    each(LONG_TOKEN, text, (m) => {
+      if (highEntropyToken(m[0])) out.push({ start: m.index, end: m.index + m[0].length, detector: 'api_key' });
+    });
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Pre-filter
+
+/** Byte classes: 1 digit, 2 token char [A-Za-z0-9_-], 4 upper-case letter. */
+const CLASS = new Uint8Array(256);
+for (let b = 0x30; b <= 0x39; b++) CLASS[b] = 1 | 2;
+for (let b = 0x41; b <= 0x5a; b++) CLASS[b] = 2 | 4;
+for (let b = 0x61; b <= 0x7a; b++) CLASS[b] = 2;
+CLASS[0x5f] = 2;
+CLASS[0x2d] = 2;
+
+/** The shortest token run worth handing to the api_key detector. */
+const KEY_RUN = 20;
+
+/** A set of enabled detectors with its pre-filter. Immutable; share it. */
+export class DetectorSet {
+  readonly names: readonly DetectorName[];
+  readonly bits: number;
+  private readonly minDigits: number;
+  private readonly wantAt: boolean;
+  /** Only email and the digit detectors: the tight loop. */
+  private readonly simple: boolean;
+  private readonly order: readonly DetectorName[];
+
+  constructor(names: Iterable<DetectorName>) {
+    let bits = 0;
+    for (const n of names) bits |= BIT[n];
+    this.bits = bits;
+    this.names = DETECTORS.filter((n) => bits & BIT[n]);
+    this.order = PRIORITY.filter((n) => bits & BIT[n]);
+    this.wantAt = (bits & BIT.email) !== 0;
+    this.minDigits = Math.min(
+      bits & BIT.ssn ? 9 : Infinity,
+      bits & BIT.phone ? 9 : Infinity,
+      bits & BIT.credit_card ? 13 : Infinity,
+    );
+    this.simple = (bits & (BIT.iban | BIT.jwt | BIT.api_key)) === 0;
+  }
+
+  get empty(): boolean {
+    return this.bits === 0;
+  }
+
+  has(name: DetectorName): boolean {
+    return (this.bits & BIT[name]) !== 0;
+  }
+
+  /** Cheap byte scan: false = no enabled detector can match anything in buf[start, end). */
+  mayMatch(buf: Uint8Array, start: number, end: number): boolean {
+    if (this.simple) {
+      const minDigits = this.minDigits;
+      const wantAt = this.wantAt;
+      let digits = 0;
+      for (let i = start; i < end; i++) {
+        const b = buf[i];
+        if (b <= 0x40 && b >= 0x30) {
+          if (b === 0x40) {
+            if (wantAt) return true;
+          } else if (b <= 0x39 && ++digits >= minDigits) return true;
+        }
+      }
+      return false;
+    }
+    return this.mayMatchFull(buf, start, end);
+  }
+
+  private mayMatchFull(buf: Uint8Array, start: number, end: number): boolean {
+    const bits = this.bits;
+    const wantIban = (bits & BIT.iban) !== 0;
+    const wantJwt = (bits & BIT.jwt) !== 0;
+    const wantKey = (bits & BIT.api_key) !== 0;
+    let digits = 0;
+    let run = 0;
+    // IBAN shape: two upper-case letters then two digits. state = how many of those seen.
+    let ib = 0;
+    for (let i = start; i < end; i++) {
+      const b = buf[i];
+      const c = CLASS[b];
+      if (c & 1 && ++digits >= this.minDigits) return true;
+      if (b === 0x40 && this.wantAt) return true;
+      if (c & 2) {
+        if (++run >= KEY_RUN && wantKey) return true;
+      } else {
+        run = 0;
+      }
+      if (wantIban) {
+        if (c & 4) ib = ib === 1 || ib === 2 ? 2 : 1;
+        else if (c & 1 && ib >= 2) {
+          if (++ib === 4) return true;
+        } else ib = 0;
+      }
+      if (wantJwt && b === 0x4a /* J */ && i >= start + 2 && buf[i - 1] === 0x79 && buf[i - 2] === 0x65) return true;
+    }
+    return false;
+  }
+
+  /** Every match in `text`, overlaps resolved by priority, sorted by start. */
+  findIn(text: string): Span[] {
+    const accepted: Span[] = [];
+    const found: Span[] = [];
+    for (const name of this.order) {
+      found.length = 0;
+      FINDERS[name](text, found);
+      for (const s of found) {
+        if (!accepted.some((a) => s.start < a.end && a.start < s.end)) accepted.push(s);
+      }
+    }
+    if (accepted.length > 1) accepted.sort((a, b) => a.start - b.start);
+    return accepted;
+  }
+
+  /** Pre-filter, then exact checks on buf[start, end) read as latin1: byte offsets relative to start. */
+  scan(buf: Buffer, start: number, end: number): Span[] | null {
+    if (!this.mayMatch(buf, start, end)) return null;
+    const spans = this.findIn(buf.toString('latin1', start, end));
+    return spans.length > 0 ? spans : null;
+  }
+}
+
+export const ALL_DETECTORS = new DetectorSet(DETECTORS);
+
+/** Sensitive values in a string (all detectors unless a set is given). */
+export function findSensitive(text: string, detectors: DetectorSet = ALL_DETECTORS): Span[] {
+  return detectors.findIn(text);
+}

@@ -7,6 +7,11 @@ import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
 import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import type { Demo } from './demo.js';
+import { API_METHODS } from '../shared/api.js';
+import { ConfigPersistence, vaultEnv } from '../proxy/api/app-config.js';
+import { CoreService } from '../proxy/api/service.js';
+import { controlSocketPath, startControlServer } from './control.js';
+import { startUiHost, type UiHost } from './ui-host.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -56,7 +61,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     str(p, 'config') ?? (!p.flags.demo && existsSync('bastion.yaml') ? 'bastion.yaml' : undefined);
   if (configFile && p.flags.demo) throw new UsageError('--demo and --config cannot be used together');
   // A bad config is reported before anything starts.
-  const config = configFile ? loadConfig(configFile) : null;
+  // Secrets of ${BASTION_...} references in an app-managed config come from its vault.
+  const config = configFile ? loadConfig(configFile, { ...process.env, ...vaultEnv(configFile) }) : null;
 
   const signal = new StopSignal();
   try {
@@ -92,12 +98,32 @@ async function serve(p: Parsed, fromFile: GatewayConfig | null, signal: StopSign
     await demo?.stop();
     throw e;
   }
+  const service = new CoreService(core, { persistence: demo ? null : ConfigPersistence.beside(config.store) });
+  let ui: UiHost | null = null;
+  let control: { close(): Promise<void> } | null = null;
+  try {
+    // `bastion approvals` (and other local tools) reach this gateway through an owner-only socket.
+    const methods: ReadonlySet<string> = new Set(API_METHODS);
+    control = await startControlServer(controlSocketPath(config.store), async (method, params) => {
+      if (!methods.has(method)) throw new Error(`unknown method "${method}"`);
+      return (service as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](...params);
+    });
+    if (!p.flags['no-ui']) ui = await startUi(service, str(p, 'ui-port'));
+  } catch (e) {
+    await control?.close();
+    await core.stop();
+    await demo?.stop();
+    throw e;
+  }
   // Exit 0 once every recording is in the store; 1 if some could not be written.
   const stopped = new Promise<number>((resolve) => {
     signal.onStop((sig) => {
       consoleLogger.info(`${sig}: stopping, flushing recordings`);
       (async () => {
         try {
+          await ui?.close();
+          await control?.close();
+          service.dispose();
           await core.stop(); // logs what it could not flush
         } finally {
           await demo?.stop();
@@ -125,7 +151,26 @@ async function serve(p: Parsed, fromFile: GatewayConfig | null, signal: StopSign
           `Then list what was recorded with: npx bastion sessions list --store ${path.relative(process.cwd(), config.store) || config.store}\n`,
       );
     }
+    if (ui) consoleLogger.info(`UI: ${ui.url}`);
     process.stdout.write('ready\n');
   }
   return stopped;
+}
+
+/** The browser UI on 127.0.0.1 (none if the renderer was not built, with a warning). */
+async function startUi(service: CoreService, uiPort: string | undefined): Promise<UiHost | null> {
+  const staticDir = path.join(import.meta.dirname, '../renderer');
+  if (!existsSync(path.join(staticDir, 'index.html'))) {
+    consoleLogger.warn('the UI is not built (run `npm run build:ui`); serving without it');
+    return null;
+  }
+  try {
+    return await startUiHost(service, {
+      port: uiPort === undefined ? 0 : Number(uiPort),
+      staticDir,
+      log: (m) => consoleLogger.warn(m),
+    });
+  } catch (e) {
+    throw new Error(`cannot start the UI on 127.0.0.1:${uiPort ?? 0}: ${(e as Error).message}`);
+  }
 }

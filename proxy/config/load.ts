@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { compilePolicies, PolicyError } from '../policy/policy.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../wire/codes.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig, LimitsConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
@@ -256,6 +257,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     listens.add(l);
   });
   const policies = top.policies === undefined || top.policies === null ? {} : r.map(top.policies, 'policies');
+  // Guardrail and masking rules are checked here, so a bad rule is a config error with its line.
+  try {
+    compilePolicies(policies as Record<string, unknown>);
+  } catch (e) {
+    if (e instanceof PolicyError) r.fail(e.keyPath, e.problem);
+    throw e;
+  }
   const identities = r.list(top.identities ?? [], 'identities').map((x, i) => {
     const id = readIdentity(r, x, `identities[${i}]`, names);
     if (id.policy !== 'default' && !Object.hasOwn(policies, id.policy)) {

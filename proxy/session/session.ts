@@ -620,8 +620,9 @@ export class ClientSession {
     if (this.cancelPid) this.ctx.cancels.release(this.cancelPid);
     this.upstream?.destroy();
     if (!this.client.destroyed) {
-      // end() flushes what is queued (a final ErrorResponse); a client that never reads gets cut.
-      this.client.end();
+      // Flush what is queued (a final ErrorResponse), then close without waiting for the client's
+      // FIN (an idle psql would not send one); a client that never reads is cut after 5 s.
+      this.client.destroySoon();
       setTimeout(() => this.client.destroy(), 5000).unref();
     }
     this.info.endedAt = this.recorder.epochNow();

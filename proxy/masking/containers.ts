@@ -1,0 +1,273 @@
+// Array and record (composite) values, text and binary formats: element-wise rewriting, so a
+// masked element keeps the container valid. Text formats as array_out / record_out write them;
+// binary formats as array_send / record_send.
+
+export class ContainerError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Text: arrays  {a,"b c",NULL,{d,e}}  (optionally [1:2]={...})
+
+/** An element rewriter: new element text, null for NULL, undefined for unchanged. */
+export type TextElementFn = (text: string, index: number) => string | null | undefined;
+
+function arrayQuote(s: string): string {
+  if (s === '' || /^null$/i.test(s) || /[{}",\\\s]/.test(s)) return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+  return s;
+}
+
+/** Rewrites every non-NULL element (at any depth) of an array literal; null if it is malformed. */
+export function rewriteArrayText(text: string, fn: TextElementFn): string | null {
+  let i = 0;
+  let out = '';
+  let index = 0;
+  let changed = false;
+  if (text[0] === '[') {
+    const eq = text.indexOf('=');
+    if (eq < 0) return null;
+    out = text.slice(0, eq + 1);
+    i = eq + 1;
+  }
+  let depth = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i];
+    if (c === '{') {
+      depth++;
+      out += c;
+      i++;
+      continue;
+    }
+    if (c === '}') {
+      depth--;
+      out += c;
+      i++;
+      if (depth === 0) break;
+      continue;
+    }
+    if (c === ',' || c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      out += c;
+      i++;
+      continue;
+    }
+    if (depth === 0) return null;
+    // An element.
+    let value = '';
+    let quoted = false;
+    const startPos = i;
+    if (c === '"') {
+      quoted = true;
+      i++;
+      for (;;) {
+        if (i >= n) return null;
+        const d = text[i];
+        if (d === '\\') {
+          value += text[i + 1] ?? '';
+          i += 2;
+        } else if (d === '"') {
+          i++;
+          break;
+        } else {
+          value += d;
+          i++;
+        }
+      }
+    } else {
+      while (i < n) {
+        const d = text[i];
+        if (d === ',' || d === '}' || d === '{') break;
+        if (d === '\\') {
+          value += text[i + 1] ?? '';
+          i += 2;
+        } else {
+          value += d;
+          i++;
+        }
+      }
+      value = value.replace(/\s+$/, '');
+    }
+    const raw = text.slice(startPos, i);
+    if (!quoted && /^null$/i.test(value)) {
+      out += raw;
+    } else {
+      const r = fn(value, index);
+      if (r === undefined) out += raw;
+      else {
+        changed = true;
+        out += r === null ? 'NULL' : arrayQuote(r);
+      }
+    }
+    index++;
+  }
+  if (depth !== 0) return null;
+  out += text.slice(i);
+  return changed ? out : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text: records  (1,"a b",,"x""y")
+
+function recordQuote(s: string): string {
+  if (s === '' || /[()",\\\s]/.test(s)) return `"${s.replace(/(["\\])/g, '$1$1')}"`;
+  return s;
+}
+
+/** Rewrites record fields by position (NULL fields are offered as null); null if malformed. */
+export function rewriteRecordText(
+  text: string,
+  fn: (value: string | null, index: number) => string | null | undefined,
+): string | null {
+  if (text[0] !== '(' || text[text.length - 1] !== ')') return null;
+  let i = 1;
+  const n = text.length - 1;
+  let out = '(';
+  let index = 0;
+  let changed = false;
+  for (;;) {
+    const startPos = i;
+    let value: string | null = null;
+    if (i < n && text[i] !== ',') {
+      value = '';
+      while (i < n && text[i] !== ',') {
+        const c = text[i];
+        if (c === '"') {
+          i++;
+          for (;;) {
+            if (i >= n) return null;
+            const d = text[i];
+            if (d === '"' && text[i + 1] === '"') {
+              value += '"';
+              i += 2;
+            } else if (d === '\\') {
+              value += text[i + 1] ?? '';
+              i += 2;
+            } else if (d === '"') {
+              i++;
+              break;
+            } else {
+              value += d;
+              i++;
+            }
+          }
+        } else if (c === '\\') {
+          value += text[i + 1] ?? '';
+          i += 2;
+        } else {
+          value += c;
+          i++;
+        }
+      }
+    }
+    const raw = text.slice(startPos, i);
+    const r = fn(value, index);
+    if (r === undefined) out += raw;
+    else {
+      changed = true;
+      out += r === null ? '' : recordQuote(r);
+    }
+    index++;
+    if (i >= n) break;
+    out += ',';
+    i++;
+  }
+  out += ')';
+  return changed ? out : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary
+
+/** A binary element rewriter: new bytes, null for NULL, undefined for unchanged. */
+export type BinaryElementFn = (
+  elemOid: number,
+  buf: Buffer,
+  start: number,
+  end: number,
+  index: number,
+) => Buffer | null | undefined;
+
+/** array_send layout: ndim, hasnull, elemtype, (dim, lbound) * ndim, (len, bytes) * n. */
+export function rewriteArrayBinary(buf: Buffer, start: number, end: number, fn: BinaryElementFn): Buffer | undefined {
+  if (end - start < 12) throw new ContainerError('binary array too short');
+  const ndim = buf.readInt32BE(start);
+  const elemOid = buf.readUInt32BE(start + 8);
+  if (ndim < 0 || ndim > 6) throw new ContainerError('binary array: bad dimension count');
+  let p = start + 12;
+  let count = ndim === 0 ? 0 : 1;
+  for (let d = 0; d < ndim; d++) {
+    if (p + 8 > end) throw new ContainerError('binary array truncated');
+    count *= buf.readInt32BE(p);
+    p += 8;
+  }
+  const headerEnd = p;
+  const parts: Buffer[] = [];
+  let changed = false;
+  let hasNull = false;
+  let last = headerEnd;
+  for (let k = 0; k < count; k++) {
+    if (p + 4 > end) throw new ContainerError('binary array truncated');
+    const len = buf.readInt32BE(p);
+    const vs = p + 4;
+    const ve = len < 0 ? vs : vs + len;
+    if (ve > end) throw new ContainerError('binary array truncated');
+    let r: Buffer | null | undefined;
+    if (len >= 0) r = fn(elemOid, buf, vs, ve, k);
+    if (r === undefined) {
+      if (len < 0) hasNull = true;
+    } else {
+      changed = true;
+      parts.push(buf.subarray(last, p));
+      const h = Buffer.allocUnsafe(4);
+      if (r === null) {
+        hasNull = true;
+        h.writeInt32BE(-1);
+        parts.push(h);
+      } else {
+        h.writeInt32BE(r.length);
+        parts.push(h, r);
+      }
+      last = ve;
+    }
+    p = ve;
+  }
+  if (!changed) return undefined;
+  parts.push(buf.subarray(last, end));
+  const out = Buffer.concat(parts);
+  out.writeInt32BE(hasNull ? 1 : 0, 4);
+  return out;
+}
+
+/** record_send layout: nfields, (oid, len, bytes) * n. */
+export function rewriteRecordBinary(buf: Buffer, start: number, end: number, fn: BinaryElementFn): Buffer | undefined {
+  if (end - start < 4) throw new ContainerError('binary record too short');
+  const n = buf.readInt32BE(start);
+  let p = start + 4;
+  const parts: Buffer[] = [];
+  let last = start;
+  let changed = false;
+  for (let k = 0; k < n; k++) {
+    if (p + 8 > end) throw new ContainerError('binary record truncated');
+    const oid = buf.readUInt32BE(p);
+    const len = buf.readInt32BE(p + 4);
+    const vs = p + 8;
+    const ve = len < 0 ? vs : vs + len;
+    if (ve > end) throw new ContainerError('binary record truncated');
+    const r = len >= 0 ? fn(oid, buf, vs, ve, k) : undefined;
+    if (r !== undefined) {
+      changed = true;
+      parts.push(buf.subarray(last, p + 4));
+      const h = Buffer.allocUnsafe(4);
+      if (r === null) {
+        h.writeInt32BE(-1);
+        parts.push(h);
+      } else {
+        h.writeInt32BE(r.length);
+        parts.push(h, r);
+      }
+      last = ve;
+    }
+    p = ve;
+  }
+  if (!changed) return undefined;
+  parts.push(buf.subarray(last, end));
+  return Buffer.concat(parts);
+}

@@ -59,17 +59,25 @@ async function startPgbouncer(db: TestPostgres, dir: string): Promise<{ target: 
   for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o666);
   const asRoot = process.getuid?.() === 0;
   const child = asRoot
-    ? spawn('runuser', ['-u', 'postgres', '--', 'pgbouncer', path.join(dir, 'pgbouncer.ini')], { stdio: 'ignore' })
+    ? spawn('runuser', ['-u', 'postgres', '--', 'pgbouncer', path.join(dir, 'pgbouncer.ini')], {
+        stdio: 'ignore',
+      })
     : spawn('pgbouncer', [path.join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     const r = spawnSync('pg_isready', ['-h', '127.0.0.1', '-p', String(port)]);
     if (r.status === 0) break;
     await new Promise((r2) => setTimeout(r2, 100));
   }
-  return { target: { name: 'pgbouncer', port, user: db.user, password: db.password }, stop: () => child.kill('SIGTERM') };
+  return {
+    target: { name: 'pgbouncer', port, user: db.user, password: db.password },
+    stop: () => child.kill('SIGTERM'),
+  };
 }
 
-async function startBastion(db: TestPostgres, dir: string): Promise<{ target: Target; stop: () => Promise<void> }> {
+async function startBastion(
+  db: TestPostgres,
+  dir: string,
+): Promise<{ target: Target; stop: () => Promise<void> }> {
   const port = await freePort();
   const config = path.join(dir, 'bastion.yaml');
   fs.writeFileSync(
@@ -78,9 +86,13 @@ async function startBastion(db: TestPostgres, dir: string): Promise<{ target: Ta
       `    upstream: postgres://${db.user}:${db.password}@127.0.0.1:${db.port}/${db.database}?sslmode=disable\n` +
       `identities:\n  - name: bench\n    password: bench-secret\n    connections: [app]\n`,
   );
-  const child = spawn(process.execPath, [path.join(repoRoot(), 'bin/bastion.js'), 'serve', '--config', config, '--no-ui'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(repoRoot(), 'bin/bastion.js'), 'serve', '--config', config, '--no-ui'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await waitForLine(child, 'ready', 15_000);
   return {
     target: { name: 'bastion', port, user: 'bench', password: 'bench-secret' },
@@ -100,8 +112,29 @@ interface Sample {
 async function pgbench(t: Target, db: TestPostgres, mode: string, clients: number): Promise<Sample> {
   const r = await run(
     pgbenchPath(),
-    ['-S', '-M', mode, '-c', String(clients), '-j', '2', '-T', String(SECONDS), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, db.database],
-    { env: { ...process.env, PGPASSWORD: t.password, PGSSLMODE: 'disable' }, timeoutMs: (SECONDS + 60) * 1000 },
+    [
+      '-S',
+      '-M',
+      mode,
+      '-c',
+      String(clients),
+      '-j',
+      '2',
+      '-T',
+      String(SECONDS),
+      '-n',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(t.port),
+      '-U',
+      t.user,
+      db.database,
+    ],
+    {
+      env: { ...process.env, PGPASSWORD: t.password, PGSSLMODE: 'disable' },
+      timeoutMs: (SECONDS + 60) * 1000,
+    },
   );
   const tps = /tps = ([\d.]+)/.exec(r.stdout);
   const lat = /latency average = ([\d.]+) ms/.exec(r.stdout);
@@ -115,9 +148,13 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-bench-'));
   fs.chmodSync(dir, 0o777);
   const db = await startPostgres({ version: 18 });
-  const init = await run(pgbenchPath(), ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-p', String(db.port), '-U', db.user, db.database], {
-    env: { ...process.env, PGPASSWORD: db.password },
-  });
+  const init = await run(
+    pgbenchPath(),
+    ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-p', String(db.port), '-U', db.user, db.database],
+    {
+      env: { ...process.env, PGPASSWORD: db.password },
+    },
+  );
   if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
   const bouncer = await startPgbouncer(db, dir);
   const bastion = await startBastion(db, dir);
@@ -136,7 +173,9 @@ async function main(): Promise<void> {
         rows.push(
           [
             `-S -M ${mode} -c ${clients}`.padEnd(24),
-            ...targets.map((t) => `${t.name} ${tps(t.name).toFixed(0).padStart(6)} tps ${lat(t.name).toFixed(3)} ms`),
+            ...targets.map(
+              (t) => `${t.name} ${tps(t.name).toFixed(0).padStart(6)} tps ${lat(t.name).toFixed(3)} ms`,
+            ),
             `bastion/pgbouncer TPS ${(tps('bastion') / tps('pgbouncer')).toFixed(2)}x`,
             `added latency: bastion ${(lat('bastion') - lat('direct')).toFixed(3)} ms, pgbouncer ${(lat('pgbouncer') - lat('direct')).toFixed(3)} ms`,
           ].join(' | '),
@@ -149,7 +188,9 @@ async function main(): Promise<void> {
     bouncer.stop();
     await db.stop();
   }
-  console.log(`\npgbench ${SECONDS}s x ${ROUNDS} rounds (medians), ${os.cpus().length} cores, recording on\n${rows.join('\n')}`);
+  console.log(
+    `\npgbench ${SECONDS}s x ${ROUNDS} rounds (medians), ${os.cpus().length} cores, recording on\n${rows.join('\n')}`,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -2,15 +2,15 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigPersistence, vaultEnv } from '../proxy/api/app-config.js';
+import { CoreService } from '../proxy/api/service.js';
 import { loadConfig } from '../proxy/config/load.js';
 import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
-import { type Parsed, parseArgs, str, UsageError } from './args.js';
-import type { Demo } from './demo.js';
 import { API_METHODS } from '../shared/api.js';
-import { ConfigPersistence, vaultEnv } from '../proxy/api/app-config.js';
-import { CoreService } from '../proxy/api/service.js';
+import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import { controlSocketPath, startControlServer } from './control.js';
+import type { Demo } from './demo.js';
 import { startUiHost, type UiHost } from './ui-host.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -98,7 +98,9 @@ async function serve(p: Parsed, fromFile: GatewayConfig | null, signal: StopSign
     await demo?.stop();
     throw e;
   }
-  const service = new CoreService(core, { persistence: demo ? null : ConfigPersistence.beside(config.store) });
+  const service = new CoreService(core, {
+    persistence: demo ? null : ConfigPersistence.beside(config.store),
+  });
   let ui: UiHost | null = null;
   let control: { close(): Promise<void> } | null = null;
   try {

@@ -2,10 +2,10 @@
 // through its methods and events, never to the parts behind it.
 
 import { EventEmitter } from 'node:events';
-import type { SessionInfo, StatementRecord } from '../shared/types.js';
-import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
 import type { Approval } from '../shared/api.js';
+import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
+import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { CancelRegistry } from './session/cancel.js';
 import { VerifierCache } from './session/client-auth.js';
@@ -62,14 +62,17 @@ export class AppCore extends EventEmitter<CoreEvents> {
     super();
     this.store = openSqliteStore(config.store);
     const interrupted = this.store.closeInterrupted(Date.now() * 1000);
-    if (interrupted > 0) log.warn(`${interrupted} session(s) from an earlier run were not closed; marked as interrupted`);
+    if (interrupted > 0)
+      log.warn(`${interrupted} session(s) from an earlier run were not closed; marked as interrupted`);
     if (this.store.cancelledApprovals > 0) {
       log.warn(`${this.store.cancelledApprovals} approval(s) pending at the last stop were cancelled`);
     }
     // Throws a PolicyError naming the key at fault; the config loader validates the same way.
     this.policies = compilePolicies(config.policies as Record<string, unknown>);
     // Through the writer (not store.append): ordered after session_open, and retried fail-closed.
-    this.approvals = new ApprovalQueue({ recordApproval: (a) => this.writer.enqueue({ kind: 'approval', approval: a }) });
+    this.approvals = new ApprovalQueue({
+      recordApproval: (a) => this.writer.enqueue({ kind: 'approval', approval: a }),
+    });
     this.approvals.on('changed', (a) => this.emit('approval-changed', a));
     this.writer = new StoreWriter(this.store, {
       onError: (e) => {
@@ -241,7 +244,10 @@ export class AppCore extends EventEmitter<CoreEvents> {
     await Promise.all(this.gateways.map((l) => l.stop()));
     this.approvals.close();
     const ok = this.writer.close();
-    if (!ok) this.log.error(`could not flush ${this.writer.backlog} recording entries: ${this.writer.lastError?.message}`);
+    if (!ok)
+      this.log.error(
+        `could not flush ${this.writer.backlog} recording entries: ${this.writer.lastError?.message}`,
+      );
     this.store.close();
   }
 }

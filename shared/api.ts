@@ -115,7 +115,7 @@ export interface BastionApi {
 
 /** Event streams, by name. */
 export interface BastionEvents {
-  'statement': LiveStatement;
+  statement: LiveStatement;
   'session-opened': SessionInfo;
   'session-closed': SessionInfo;
   'approval-changed': Approval;

@@ -4,8 +4,8 @@
 // https://www.postgresql.org/docs/current/sasl-authentication.html
 
 import { randomBytes } from 'node:crypto';
-import { makeScramVerifier, ScramServerExchange, type ScramVerifier } from '../auth/scram-server.js';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
+import { makeScramVerifier, ScramServerExchange, type ScramVerifier } from '../auth/scram-server.js';
 import type { IdentityConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
 import { Frontend } from '../wire/codes.js';
@@ -66,7 +66,9 @@ export async function scramAuthenticate(
   const exchange = new ScramServerExchange(verifier, {
     username: user, // an unknown user gets a stable fake salt, as a known one has a stable real one
     mockSecret: verifiers.mockSecret,
-    channelBinding: tlsCertDer ? { type: 'tls-server-end-point', data: tlsServerEndPointHash(tlsCertDer) } : undefined,
+    channelBinding: tlsCertDer
+      ? { type: 'tls-server-end-point', data: tlsServerEndPointHash(tlsCertDer) }
+      : undefined,
   });
   io.send(msg.authenticationSASL(exchange.mechanisms()));
   const first = await io.reader.readMessage(io.maxMessageSize, io.deadline);
@@ -75,7 +77,8 @@ export async function scramAuthenticate(
     throw new GatewayError(SqlState.ProtocolViolation, 'expected SASL response');
   }
   const [mechanism, p] = cstringAt(first.body, 0, first.body.length);
-  if (p + 4 > first.body.length) throw new GatewayError(SqlState.ProtocolViolation, 'malformed SASLInitialResponse');
+  if (p + 4 > first.body.length)
+    throw new GatewayError(SqlState.ProtocolViolation, 'malformed SASLInitialResponse');
   const len = first.body.readInt32BE(p);
   const clientFirst = len < 0 ? Buffer.alloc(0) : first.body.subarray(p + 4, p + 4 + len);
   const r1 = exchange.handleInitial(mechanism, Buffer.from(clientFirst));

@@ -6,17 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
+import type { Approval } from '../../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
+import type { ApprovalQueue } from '../approvals/queue.js';
 import type { ConnectionConfig, IdentityConfig, LimitsConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
+import { type GuardDecision, type Policy, policyFor, SessionGuard } from '../policy/index.js';
 import { FrameRecorder } from '../store/recorder.js';
 import type { StoreWriter } from '../store/writer.js';
 import type { ServerTls } from '../tls/server-tls.js';
 import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
 import { closeTarget, FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
-import type { ApprovalQueue } from '../approvals/queue.js';
-import { type GuardDecision, type Policy, policyFor, SessionGuard } from '../policy/index.js';
-import type { Approval } from '../../shared/api.js';
 import { BadLengthError, MessageFramer, MessageTooLargeError } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { SegmentList } from '../wire/segments.js';
@@ -95,14 +95,18 @@ function blockedError(d: GuardDecision): msg.ErrorFields {
 }
 
 function approvalError(a: Approval): msg.ErrorFields {
-  if (a.state === 'cancelled') return { code: SqlState.QueryCanceled, message: 'canceling statement due to user request' };
+  if (a.state === 'cancelled')
+    return { code: SqlState.QueryCanceled, message: 'canceling statement due to user request' };
   const why =
     a.state === 'denied'
       ? `was denied by ${a.decidedBy ?? 'an operator'}`
       : a.state === 'expired'
         ? 'timed out without a decision'
         : 'was cancelled';
-  return { code: SqlState.InsufficientPrivilege, message: `Bastion: approval ${a.id} ${why}; the statement did not run` };
+  return {
+    code: SqlState.InsufficientPrivilege,
+    message: `Bastion: approval ${a.id} ${why}; the statement did not run`,
+  };
 }
 
 /** ErrorResponse whose severity field (sent first by PostgreSQL) is FATAL or PANIC. */
@@ -246,7 +250,10 @@ export class ClientSession {
   private startTls(socket: net.Socket, deadline: number): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       const t = new tls.TLSSocket(socket, { isServer: true, secureContext: this.ctx.tls!.context });
-      const timer = setTimeout(() => reject(new GatewayError(SqlState.ProtocolViolation, 'TLS handshake timed out')), Math.max(1, deadline - Date.now()));
+      const timer = setTimeout(
+        () => reject(new GatewayError(SqlState.ProtocolViolation, 'TLS handshake timed out')),
+        Math.max(1, deadline - Date.now()),
+      );
       t.once('secure', () => {
         clearTimeout(timer);
         t.on('error', (e) => this.ctx.log.warn(`session ${this.id}: client TLS socket: ${e.message}`));
@@ -267,18 +274,32 @@ export class ClientSession {
     return out;
   }
 
-  private async authenticate(reader: SocketReader, params: Record<string, string>, deadline: number): Promise<void> {
+  private async authenticate(
+    reader: SocketReader,
+    params: Record<string, string>,
+    deadline: number,
+  ): Promise<void> {
     this.step = Step.Auth;
     if (params.replication !== undefined && params.replication !== 'false' && params.replication !== 'off') {
-      throw new GatewayError(SqlState.FeatureNotSupported, 'replication connections are not supported by the gateway');
+      throw new GatewayError(
+        SqlState.FeatureNotSupported,
+        'replication connections are not supported by the gateway',
+      );
     }
     const user = params.user;
-    if (!user) throw new GatewayError(SqlState.InvalidAuthorization, 'no PostgreSQL user name specified in startup packet');
+    if (!user)
+      throw new GatewayError(
+        SqlState.InvalidAuthorization,
+        'no PostgreSQL user name specified in startup packet',
+      );
     this.info.identity = user;
     const identity = this.ctx.identities.get(user);
     if (identity?.oidc) {
       this.info.authMethod = 'oidc';
-      throw new GatewayError(SqlState.InvalidAuthorization, `identity "${user}" uses OIDC, which this gateway version cannot verify yet`);
+      throw new GatewayError(
+        SqlState.InvalidAuthorization,
+        `identity "${user}" uses OIDC, which this gateway version cannot verify yet`,
+      );
     }
     await scramAuthenticate(
       {
@@ -342,7 +363,9 @@ export class ClientSession {
       err = new GatewayError(SqlState.InternalError, 'internal error in the gateway');
     }
     if (err.code === SqlState.UnableToConnect) {
-      this.ctx.log.warn(`session ${this.id}: upstream of "${this.ctx.connection.name}": ${err.detail ?? err.message}`);
+      this.ctx.log.warn(
+        `session ${this.id}: upstream of "${this.ctx.connection.name}": ${err.detail ?? err.message}`,
+      );
     }
     this.fatal(err);
     this.close(`refused: ${err.code} ${err.message}`);
@@ -350,7 +373,13 @@ export class ClientSession {
 
   private fatal(err: GatewayError): void {
     if (this.client.destroyed || !this.client.writable) return;
-    const b = msg.errorResponse({ severity: 'FATAL', code: err.code, message: err.message, detail: err.detail, hint: err.hint });
+    const b = msg.errorResponse({
+      severity: 'FATAL',
+      code: err.code,
+      message: err.message,
+      detail: err.detail,
+      hint: err.hint,
+    });
     this.recorder.begin('server');
     this.recorder.frameBytes(b);
     this.recorder.end();
@@ -367,9 +396,17 @@ export class ClientSession {
       this.ctx.approvals.cancel(this.held.approvalId);
       return true;
     };
-    const issued = this.ctx.cancels.issue(this.ctx.connection.upstream, link.pid, link.key, minor >= 2 ? 32 : 4, onCancel);
+    const issued = this.ctx.cancels.issue(
+      this.ctx.connection.upstream,
+      link.pid,
+      link.key,
+      minor >= 2 ? 32 : 4,
+      onCancel,
+    );
     this.cancelPid = issued.pid;
-    this.tracker = new StatementTracker(this.id, this.ctx.limits.captureLimit, this.recorder, (s) => this.onStatement(s));
+    this.tracker = new StatementTracker(this.id, this.ctx.limits.captureLimit, this.recorder, (s) =>
+      this.onStatement(s),
+    );
     const hello = [msg.authenticationOk()];
     for (const [k, v] of link.parameters) hello.push(msg.parameterStatus(k, v));
     hello.push(msg.backendKeyData(issued.pid, issued.key));
@@ -377,7 +414,9 @@ export class ClientSession {
     this.recorder.begin('server');
     for (const b of hello) {
       // The cancel key is a live secret of this session: the store gets it zeroed.
-      this.recorder.frameBytes(b[0] === Backend.BackendKeyData ? msg.backendKeyData(issued.pid, Buffer.alloc(issued.key.length)) : b);
+      this.recorder.frameBytes(
+        b[0] === Backend.BackendKeyData ? msg.backendKeyData(issued.pid, Buffer.alloc(issued.key.length)) : b,
+      );
     }
     this.recorder.end();
     this.client.write(Buffer.concat(hello));
@@ -418,16 +457,32 @@ export class ClientSession {
         let verdict: Verdict | undefined;
         if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
           if (!rec.healthy) {
-            this.refuse(type, buf, start, end, seq, { decision: 'block', rule: null, approvalId: null }, {
-              code: SqlState.IoError,
-              message: 'the gateway cannot record this session right now, so it refuses new statements',
-              hint: 'retry when the gateway has recovered; see its log',
-            });
+            this.refuse(
+              type,
+              buf,
+              start,
+              end,
+              seq,
+              { decision: 'block', rule: null, approvalId: null },
+              {
+                code: SqlState.IoError,
+                message: 'the gateway cannot record this session right now, so it refuses new statements',
+                hint: 'retry when the gateway has recovered; see its log',
+              },
+            );
             continue;
           }
           const d = this.decide(type, buf, start, end);
           if (d.action === 'block') {
-            this.refuse(type, buf, start, end, seq, { decision: 'block', rule: d.rule, approvalId: null }, blockedError(d));
+            this.refuse(
+              type,
+              buf,
+              start,
+              end,
+              seq,
+              { decision: 'block', rule: d.rule, approvalId: null },
+              blockedError(d),
+            );
             continue;
           }
           if (d.action === 'review') {
@@ -479,7 +534,10 @@ export class ClientSession {
       sessionId: this.id,
       identity: this.info.identity,
       connection: this.info.connection,
-      sql: type === Frontend.FunctionCall ? `/* FunctionCall oid=${functionOid(message, 0, message.length)} */` : d.statements.map((x) => x.sql).join(';\n') || '',
+      sql:
+        type === Frontend.FunctionCall
+          ? `/* FunctionCall oid=${functionOid(message, 0, message.length)} */`
+          : d.statements.map((x) => x.sql).join(';\n') || '',
       rule: d.rule,
       reason: d.reason,
       clientReason: d.clientReason,
@@ -522,7 +580,15 @@ export class ClientSession {
   }
 
   /** Sends the upstream a message that fails in place of the refused one (see NEVER_RUNS). */
-  private refuse(type: number, buf: Buffer, start: number, end: number, seq: number, verdict: Verdict, error: msg.ErrorFields): void {
+  private refuse(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    verdict: Verdict,
+    error: msg.ErrorFields,
+  ): void {
     this.tracker!.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error));
     if (type === Frontend.Parse) {
       const name = buf.subarray(start + 5, buf.indexOf(0, start + 5) + 1);
@@ -574,7 +640,8 @@ export class ClientSession {
 
   private protocolViolation(e: unknown): void {
     let message: string;
-    if (e instanceof MessageTooLargeError || e instanceof BadLengthError || e instanceof FieldError) message = e.message;
+    if (e instanceof MessageTooLargeError || e instanceof BadLengthError || e instanceof FieldError)
+      message = e.message;
     else {
       this.ctx.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
       message = 'invalid message';
@@ -588,7 +655,9 @@ export class ClientSession {
     this.ctx.log.error(`session ${this.id}: invalid data from upstream: ${(e as Error).message}`);
     this.endReason = 'upstream protocol violation';
     this.upstream?.destroy();
-    this.fatal(new GatewayError(SqlState.ProtocolViolation, `invalid data from the database: ${(e as Error).message}`));
+    this.fatal(
+      new GatewayError(SqlState.ProtocolViolation, `invalid data from the database: ${(e as Error).message}`),
+    );
   }
 
   private onUpstreamClosed(): void {
@@ -607,7 +676,14 @@ export class ClientSession {
   shutdown(reason = 'gateway stopped'): void {
     if (this.step === Step.Closed) return;
     this.endReason ??= reason;
-    this.fatal(new GatewayError(SqlState.AdminShutdown, 'terminating connection: the gateway is stopping', undefined, undefined));
+    this.fatal(
+      new GatewayError(
+        SqlState.AdminShutdown,
+        'terminating connection: the gateway is stopping',
+        undefined,
+        undefined,
+      ),
+    );
     this.upstream?.end(msg.terminate());
     this.close(reason);
   }

@@ -134,7 +134,13 @@ export class StatementTracker {
     s.approvalId = v.approvalId;
   }
 
-  private start(protocol: StatementProtocol, sql: string, params: (string | null)[] | null, frame: number, endsAtReady: boolean): Running {
+  private start(
+    protocol: StatementProtocol,
+    sql: string,
+    params: (string | null)[] | null,
+    frame: number,
+    endsAtReady: boolean,
+  ): Running {
     const s: Running = {
       kind: 'statement',
       protocol,
@@ -166,7 +172,14 @@ export class StatementTracker {
    * A client message was forwarded upstream as frame `seq`. `verdict` is the guardrail decision for
    * a Query, Parse or FunctionCall (a Parse's applies to every execution of that statement).
    */
-  onClient(type: number, buf: Buffer, start: number, end: number, seq: number, verdict: Verdict = ALLOWED): void {
+  onClient(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    verdict: Verdict = ALLOWED,
+  ): void {
     switch (type) {
       case Frontend.Query:
         this.apply(this.start('simple', querySql(buf, start, end), null, seq, true), verdict);
@@ -195,7 +208,13 @@ export class StatementTracker {
         const name = executePortal(buf, start, end);
         if (this.refusedParse !== null) break;
         const p = this.portals.get(name);
-        const st = this.start('extended', p?.sql ?? `/* unknown portal "${name}" */`, p?.params ?? null, p?.bindFrame ?? seq, false);
+        const st = this.start(
+          'extended',
+          p?.sql ?? `/* unknown portal "${name}" */`,
+          p?.params ?? null,
+          p?.bindFrame ?? seq,
+          false,
+        );
         if (p) this.apply(st, p.verdict);
         break;
       }
@@ -204,7 +223,10 @@ export class StatementTracker {
         this.queue.push({ kind: 'sync' });
         break;
       case Frontend.FunctionCall:
-        this.apply(this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true), verdict);
+        this.apply(
+          this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true),
+          verdict,
+        );
         break;
       case Frontend.Close: {
         const c = closeTarget(buf, start, end);

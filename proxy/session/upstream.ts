@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { ScramClient } from '../auth/scram-client.js';
-import { md5PasswordResponse } from '../auth/md5.js';
 import { tlsServerEndPointHash } from '../auth/channel-binding.js';
+import { md5PasswordResponse } from '../auth/md5.js';
+import { ScramClient } from '../auth/scram-client.js';
 import type { ChannelBinding } from '../auth/scram-server.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
@@ -27,17 +27,20 @@ export interface UpstreamLink {
   status: 'I' | 'T' | 'E';
 }
 
-function unreachable(u: UpstreamConfig, why: string): GatewayError {
+function unreachable(why: string): GatewayError {
   return new GatewayError(SqlState.UnableToConnect, 'the gateway could not connect to the database', why);
 }
 
 function tcpConnect(u: UpstreamConfig, deadline: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: u.host, port: u.port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(unreachable(u, 'connection timed out'));
-    }, Math.max(1, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        s.destroy();
+        reject(unreachable('connection timed out'));
+      },
+      Math.max(1, deadline - Date.now()),
+    );
     s.once('connect', () => {
       clearTimeout(timer);
       s.setNoDelay(true);
@@ -46,7 +49,7 @@ function tcpConnect(u: UpstreamConfig, deadline: number): Promise<net.Socket> {
     });
     s.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(unreachable(u, e.code ?? e.message));
+      reject(unreachable(e.code ?? e.message));
     });
   });
 }
@@ -73,28 +76,28 @@ export async function openTransport(u: UpstreamConfig, deadline: number): Promis
     answer = await reader.readBytes(1, deadline);
   } catch {
     socket.destroy();
-    throw unreachable(u, 'connection closed during SSL negotiation');
+    throw unreachable('connection closed during SSL negotiation');
   }
   const rest = reader.detach();
   if (rest.length > 0) {
     socket.destroy();
-    throw unreachable(u, 'unexpected data after the SSL response');
+    throw unreachable('unexpected data after the SSL response');
   }
   if (answer[0] === 0x4e /* N */) {
     if (u.sslmode === 'prefer') return socket;
     socket.destroy();
-    throw unreachable(u, `the server does not support SSL, but sslmode=${u.sslmode}`);
+    throw unreachable(`the server does not support SSL, but sslmode=${u.sslmode}`);
   }
   if (answer[0] !== 0x53 /* S */) {
     socket.destroy();
-    throw unreachable(u, 'invalid response to SSL negotiation');
+    throw unreachable('invalid response to SSL negotiation');
   }
   return new Promise((resolve, reject) => {
     const t = tls.connect({ ...tlsOptions(u), socket });
     t.once('secureConnect', () => resolve(t));
     t.once('error', (e) => {
       t.destroy();
-      reject(unreachable(u, `TLS: ${e.message}`));
+      reject(unreachable(`TLS: ${e.message}`));
     });
   });
 }
@@ -119,7 +122,10 @@ export async function connectUpstream(
       switch (m.type) {
         case Backend.ParameterStatus: {
           const nul = m.body.indexOf(0);
-          parameters.push([m.body.toString('utf8', 0, nul), m.body.toString('utf8', nul + 1, m.body.length - 1)]);
+          parameters.push([
+            m.body.toString('utf8', 0, nul),
+            m.body.toString('utf8', nul + 1, m.body.length - 1),
+          ]);
           break;
         }
         case Backend.BackendKeyData:
@@ -141,14 +147,14 @@ export async function connectUpstream(
         case Backend.NegotiateProtocolVersion:
           break;
         default:
-          throw unreachable(u, `unexpected message '${String.fromCharCode(m.type)}' during startup`);
+          throw unreachable(`unexpected message '${String.fromCharCode(m.type)}' during startup`);
       }
     }
   } catch (e) {
     reader.detach();
     socket.destroy();
     if (e instanceof GatewayError) throw e;
-    throw unreachable(u, (e as Error).message);
+    throw unreachable((e as Error).message);
   }
 }
 
@@ -183,25 +189,26 @@ async function authenticate(
 ): Promise<void> {
   let scram: ScramClient | null = null;
   const needPassword = (): string => {
-    if (u.password === null) throw unreachable(u, 'the database asks for a password and none is configured');
+    if (u.password === null) throw unreachable('the database asks for a password and none is configured');
     return u.password;
   };
   for (;;) {
     const m = await reader.readMessage(max, deadline);
     if (m.type === Backend.ErrorResponse) throw upstreamError(m.raw);
     if (m.type !== Backend.Authentication) {
-      throw unreachable(u, `unexpected message '${String.fromCharCode(m.type)}' during authentication`);
+      throw unreachable(`unexpected message '${String.fromCharCode(m.type)}' during authentication`);
     }
     const code = m.body.readInt32BE(0);
     switch (code) {
       case AuthCode.Ok:
         // With SCRAM the server must have proven it knows the password too.
-        if (scram !== null && !scram.verified) throw unreachable(u, 'the server skipped SCRAM server verification');
+        if (scram !== null && !scram.verified)
+          throw unreachable('the server skipped SCRAM server verification');
         return;
       case AuthCode.CleartextPassword:
         if (u.sslmode === 'disable' && u.host !== '127.0.0.1' && u.host !== 'localhost' && u.host !== '::1') {
           // Cleartext over an unencrypted network link would expose the gateway's secret.
-          throw unreachable(u, 'refusing to send a cleartext password without TLS');
+          throw unreachable('refusing to send a cleartext password without TLS');
         }
         socket.write(msg.passwordMessage(needPassword()));
         break;
@@ -218,20 +225,20 @@ async function authenticate(
         }
         scram = new ScramClient(needPassword(), channelBindingOf(socket));
         const mech = scram.mechanismFor(offered);
-        if (mech === null) throw unreachable(u, `no supported SASL mechanism in ${offered.join(', ')}`);
+        if (mech === null) throw unreachable(`no supported SASL mechanism in ${offered.join(', ')}`);
         socket.write(msg.saslInitialResponse(mech, scram.clientFirst()));
         break;
       }
       case AuthCode.SASLContinue:
-        if (scram === null) throw unreachable(u, 'SASL continue without SASL start');
+        if (scram === null) throw unreachable('SASL continue without SASL start');
         socket.write(msg.saslResponse(scram.clientFinal(Buffer.from(m.body.subarray(4)))));
         break;
       case AuthCode.SASLFinal:
-        if (scram === null) throw unreachable(u, 'SASL final without SASL start');
+        if (scram === null) throw unreachable('SASL final without SASL start');
         scram.verifyServerFinal(Buffer.from(m.body.subarray(4)));
         break;
       default:
-        throw unreachable(u, `unsupported authentication method ${code}`);
+        throw unreachable(`unsupported authentication method ${code}`);
     }
   }
 }

@@ -122,6 +122,11 @@ export class FrameRecorder {
     this.closed = true;
     this.end();
     if (!this.isOpen) this.open(fallback);
-    this.writer.enqueue({ kind: 'session_close', sessionId: this.sessionId, endedAt: this.epochNow(), endReason: reason });
+    this.writer.enqueue({
+      kind: 'session_close',
+      sessionId: this.sessionId,
+      endedAt: this.epochNow(),
+      endReason: reason,
+    });
   }
 }

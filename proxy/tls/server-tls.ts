@@ -22,7 +22,10 @@ function load(certFile: string, keyFile: string): ServerTls {
 }
 
 /** Loads the configured pair, or makes (once) and loads a self-signed pair in `dir`. */
-export async function serverTls(configured: { cert: string; key: string } | null, dir: string): Promise<ServerTls> {
+export async function serverTls(
+  configured: { cert: string; key: string } | null,
+  dir: string,
+): Promise<ServerTls> {
   if (configured) return load(configured.cert, configured.key);
   const certFile = path.join(dir, 'gateway.crt');
   const keyFile = path.join(dir, 'gateway.key');

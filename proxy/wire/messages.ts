@@ -116,4 +116,4 @@ export const saslResponse = (data: Buffer): Buffer => typed(Frontend.Password, [
 export const query = (sql: string): Buffer => typed(Frontend.Query, [cstr(sql)]);
 export const terminate = (): Buffer => typed(Frontend.Terminate, []);
 
-export { int16, int32, cstr, typed };
+export { cstr, int16, int32, typed };

@@ -89,7 +89,10 @@ export class SocketReader {
   }
 
   /** A typed message: returns type and body. */
-  async readMessage(maxLength: number, deadline: number): Promise<{ type: number; body: Buffer; raw: Buffer }> {
+  async readMessage(
+    maxLength: number,
+    deadline: number,
+  ): Promise<{ type: number; body: Buffer; raw: Buffer }> {
     await this.fill(5, deadline);
     const len = this.peekInt32(1);
     if (len < 4 || len > maxLength) {

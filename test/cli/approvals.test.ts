@@ -18,9 +18,15 @@ let port = 0;
 
 before(async () => {
   db = await startPostgres({ version: 18 });
-  const setup = new pg.Client({ host: db.host, port: db.port, user: db.user, password: db.password, database: db.database });
+  const setup = new pg.Client({
+    host: db.host,
+    port: db.port,
+    user: db.user,
+    password: db.password,
+    database: db.database,
+  });
   await setup.connect();
-  await setup.query("CREATE TABLE jobs (id int); INSERT INTO jobs SELECT generate_series(1, 10)");
+  await setup.query('CREATE TABLE jobs (id int); INSERT INTO jobs SELECT generate_series(1, 10)');
   await setup.end();
   tmp = tempDir();
   config = path.join(tmp.dir, 'bastion.yaml');
@@ -47,7 +53,8 @@ after(async () => {
   tmp?.remove();
 });
 
-const client = () => new pg.Client({ host: '127.0.0.1', port, user: 'agent-1', password: 'agent-secret', database: 'x' });
+const client = () =>
+  new pg.Client({ host: '127.0.0.1', port, user: 'agent-1', password: 'agent-secret', database: 'x' });
 
 /** The CLI with the environment the config needs. */
 const cli = (args: string[]) => bastion(args, { env: { UP_PW: db.password } });
@@ -104,7 +111,10 @@ test('approve from the CLI while the client waits, then deny another', async () 
   const all = await cli(['approvals', 'list', '--all', '--config', config, '--json']);
   const states = (JSON.parse(all.stdout) as Approval[]).map((x) => `${x.state}:${x.decidedBy}`);
   assert.ok(states.includes('approved:ops-carol'), states.join(','));
-  assert.ok(states.some((s) => s.startsWith('denied:cli:')), states.join(','));
+  assert.ok(
+    states.some((s) => s.startsWith('denied:cli:')),
+    states.join(','),
+  );
 });
 
 test('without a running serve, approvals says so (exit 1, one line)', async () => {

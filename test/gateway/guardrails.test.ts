@@ -54,15 +54,23 @@ after(async () => {
 });
 
 const count = async () => Number((await direct.query('SELECT count(*) AS n FROM items')).rows[0].n);
-const tableExists = async (t: string) => (await direct.query('SELECT to_regclass($1) AS r', [t])).rows[0].r !== null;
+const tableExists = async (t: string) =>
+  (await direct.query('SELECT to_regclass($1) AS r', [t])).rows[0].r !== null;
 
 async function pendingApproval(sqlPart: string): Promise<Approval> {
-  return eventually(() => gw.core.approvals.list('pending').find((a) => a.sql.includes(sqlPart)), 5000, `approval for ${sqlPart}`);
+  return eventually(
+    () => gw.core.approvals.list('pending').find((a) => a.sql.includes(sqlPart)),
+    5000,
+    `approval for ${sqlPart}`,
+  );
 }
 
 describe('blocked statements', () => {
   test('DROP through psql is refused with 42501 naming the rule, and the session goes on', async () => {
-    const r = await runPsql(['-v', 'ON_ERROR_STOP=0', '-c', 'DROP TABLE items', '-c', "SELECT 'still here'"], gw.target());
+    const r = await runPsql(
+      ['-v', 'ON_ERROR_STOP=0', '-c', 'DROP TABLE items', '-c', "SELECT 'still here'"],
+      gw.target(),
+    );
     assert.match(r.stderr, /ERROR: {2}Bastion blocked this statement \(rule "no-drop"\)/);
     assert.match(r.stdout, /still here/);
     assert.equal(await tableExists('items'), true);
@@ -118,7 +126,7 @@ describe('blocked statements', () => {
 
 describe('held statements', () => {
   test('DELETE without WHERE waits; approve runs it and later pipelined messages keep their order', async () => {
-    await direct.query("CREATE TABLE scratch (v int); INSERT INTO scratch VALUES (1), (2)");
+    await direct.query('CREATE TABLE scratch (v int); INSERT INTO scratch VALUES (1), (2)');
     const sql = postgres({ ...cfg(gw.target()), max: 1, ssl: false, onnotice: () => {} });
     const notices: string[] = [];
     const c = new pg.Client(cfg(gw.target()));
@@ -126,15 +134,21 @@ describe('held statements', () => {
     await c.connect();
     try {
       const order: string[] = [];
-      const held = c.query("SET bastion.reason = 'cleanup requested'").then(() =>
-        c.query('DELETE FROM scratch').then((r) => order.push(`delete ${r.rowCount}`)),
+      const held = c
+        .query("SET bastion.reason = 'cleanup requested'")
+        .then(() => c.query('DELETE FROM scratch').then((r) => order.push(`delete ${r.rowCount}`)));
+      const after2 = held.then(() =>
+        c.query('SELECT count(*)::int AS n FROM scratch').then((r) => order.push(`count ${r.rows[0].n}`)),
       );
-      const after2 = held.then(() => c.query('SELECT count(*)::int AS n FROM scratch').then((r) => order.push(`count ${r.rows[0].n}`)));
       const a = await pendingApproval('DELETE FROM scratch');
       assert.equal(a.identity, 'agent');
       assert.equal(a.rule, 'unbounded-writes');
       assert.equal(a.clientReason, 'cleanup requested');
-      assert.equal((await direct.query('SELECT count(*)::int AS n FROM scratch')).rows[0].n, 2, 'not run while held');
+      assert.equal(
+        (await direct.query('SELECT count(*)::int AS n FROM scratch')).rows[0].n,
+        2,
+        'not run while held',
+      );
       await eventually(() => (notices.some((n) => n.includes(a.id)) ? true : undefined), 5000, 'notice');
       assert.throws(() => gw.core.approvals.decide(a.id, 'approve', 'agent'), /cannot approve its own/);
       const decided = gw.core.approvals.decide(a.id, 'approve', 'ops-alice');
@@ -167,7 +181,11 @@ describe('held statements', () => {
       const q = c.query('UPDATE items SET name = name');
       const a = await pendingApproval('UPDATE items SET name = name');
       gw.core.approvals.decide(a.id, 'deny', 'ops-bob');
-      await assert.rejects(q, (e: { code?: string; message?: string }) => e.code === '42501' && /denied by ops-bob/.test(e.message ?? ''));
+      await assert.rejects(
+        q,
+        (e: { code?: string; message?: string }) =>
+          e.code === '42501' && /denied by ops-bob/.test(e.message ?? ''),
+      );
       assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'session goes on');
     } finally {
       await c.end();
@@ -175,9 +193,11 @@ describe('held statements', () => {
     const quick = new pg.Client(cfg(gw.target({ user: 'quick', password: 'quick-secret' })));
     await quick.connect();
     try {
-      await assert.rejects(quick.query('DELETE FROM items'), (e: { code?: string; message?: string }) => /timed out/.test(e.message ?? ''));
+      await assert.rejects(quick.query('DELETE FROM items'), (e: { code?: string; message?: string }) =>
+        /timed out/.test(e.message ?? ''),
+      );
       // The policy's warn rule: runs, flagged.
-      await quick.query("UPDATE items SET name = name WHERE id = 1");
+      await quick.query('UPDATE items SET name = name WHERE id = 1');
     } finally {
       await quick.end();
     }

@@ -63,20 +63,28 @@ describe('psql', () => {
     // ON_ERROR_STOP makes psql stop at 1/0 in both runs the same way.
     assert.equal(via.code, direct.code);
     assert.equal(via.stdout, direct.stdout);
-    assert.equal(via.stderr.replaceAll(/psql:<stdin>:\d+: /g, ''), direct.stderr.replaceAll(/psql:<stdin>:\d+: /g, ''));
+    assert.equal(
+      via.stderr.replaceAll(/psql:<stdin>:\d+: /g, ''),
+      direct.stderr.replaceAll(/psql:<stdin>:\d+: /g, ''),
+    );
     assert.match(via.stdout, /item 50/);
   });
 
   test('logs in over TLS and copies in and out', async () => {
     const csv = path.join(gw.dir, 'in.csv');
-    fs.writeFileSync(csv, Array.from({ length: 100 }, (_, i) => `${1000 + i},copied ${i}`).join('\n') + '\n');
+    fs.writeFileSync(csv, `${Array.from({ length: 100 }, (_, i) => `${1000 + i},copied ${i}`).join('\n')}\n`);
     const r = await runPsql(
       [
-        '-c', 'CREATE TEMP TABLE t (id int, name text)',
-        '-c', `\\copy t FROM '${csv}' WITH (FORMAT csv)`,
-        '-c', 'SELECT count(*), min(name), max(id) FROM t',
-        '-c', `\\copy t TO '${path.join(gw.dir, 'out.csv')}' WITH (FORMAT csv)`,
-        '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+        '-c',
+        'CREATE TEMP TABLE t (id int, name text)',
+        '-c',
+        `\\copy t FROM '${csv}' WITH (FORMAT csv)`,
+        '-c',
+        'SELECT count(*), min(name), max(id) FROM t',
+        '-c',
+        `\\copy t TO '${path.join(gw.dir, 'out.csv')}' WITH (FORMAT csv)`,
+        '-c',
+        'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
         '-At',
       ],
       gw.target({ sslmode: 'require' }),
@@ -89,7 +97,10 @@ describe('psql', () => {
       const s = store.listSessions().find((x) => x.tls);
       assert.ok(s, 'a TLS session is recorded');
       const sqls = store.listStatements(s.id).map((x) => x.sql);
-      assert.ok(sqls.some((q) => /COPY\s+t FROM STDIN/i.test(q)), `COPY recorded: ${sqls.join(' | ')}`);
+      assert.ok(
+        sqls.some((q) => /COPY\s+t FROM STDIN/i.test(q)),
+        `COPY recorded: ${sqls.join(' | ')}`,
+      );
       const copyIn = store.listStatements(s.id).find((x) => /COPY\s+t FROM STDIN/i.test(x.sql))!;
       assert.equal(copyIn.tag, 'COPY 100');
       assert.equal(copyIn.rows, 100);
@@ -104,7 +115,10 @@ describe('psql', () => {
     assert.match(wrong.stderr, /password authentication failed for user "agent"/);
     const unknown = await runPsql(['-c', 'SELECT 1'], gw.target({ user: 'nobody', password: 'x' }));
     assert.match(unknown.stderr, /password authentication failed for user "nobody"/);
-    const outsider = await runPsql(['-c', 'SELECT 1'], gw.target({ user: 'outsider', password: 'outsider-secret' }));
+    const outsider = await runPsql(
+      ['-c', 'SELECT 1'],
+      gw.target({ user: 'outsider', password: 'outsider-secret' }),
+    );
     assert.match(outsider.stderr, /identity "outsider" is not allowed to use connection "app"/);
     // SQLSTATEs, through a driver that exposes them.
     for (const [user, password, code] of [
@@ -124,14 +138,33 @@ describe('node-postgres', () => {
       const c = new pg.Client(cfg);
       await c.connect();
       try {
-        const simple = await c.query('SELECT id, name, price, tags, data, at FROM items WHERE id < 10 ORDER BY id');
-        const ext = await c.query('SELECT id, name, price FROM items WHERE id = ANY($1) AND name LIKE $2 ORDER BY id', [[3, 4, 5, 250], 'item%']);
+        const simple = await c.query(
+          'SELECT id, name, price, tags, data, at FROM items WHERE id < 10 ORDER BY id',
+        );
+        const ext = await c.query(
+          'SELECT id, name, price FROM items WHERE id = ANY($1) AND name LIKE $2 ORDER BY id',
+          [[3, 4, 5, 250], 'item%'],
+        );
         // node-postgres' `binary` flag asks for every result column in binary format.
-        const bin = await c.query({ text: 'SELECT id, raw, price FROM items WHERE id <= $1 ORDER BY id', values: [25], binary: true } as pg.QueryConfig);
+        const bin = await c.query({
+          text: 'SELECT id, raw, price FROM items WHERE id <= $1 ORDER BY id',
+          values: [25],
+          binary: true,
+        } as pg.QueryConfig);
         const named = [];
-        for (let i = 0; i < 3; i++) named.push((await c.query({ name: 'by-id', text: 'SELECT name FROM items WHERE id = $1', values: [i + 7] })).rows);
+        for (let i = 0; i < 3; i++)
+          named.push(
+            (await c.query({ name: 'by-id', text: 'SELECT name FROM items WHERE id = $1', values: [i + 7] }))
+              .rows,
+          );
         const nul = await c.query('SELECT $1::text IS NULL AS isnull, $2::int + 1 AS n', [null, 41]);
-        return { simple: simple.rows, ext: ext.rows, bin: bin.rows.map((r) => [r.id, Buffer.from(r.raw).toString('hex'), r.price]), named, nul: nul.rows };
+        return {
+          simple: simple.rows,
+          ext: ext.rows,
+          bin: bin.rows.map((r) => [r.id, Buffer.from(r.raw).toString('hex'), r.price]),
+          named,
+          nul: nul.rows,
+        };
       } finally {
         await c.end();
       }
@@ -144,7 +177,9 @@ describe('node-postgres', () => {
 
     const store = gw.readStore();
     try {
-      const s = store.listSessions().find((x) => store.listStatements(x.id).some((st) => st.sql.includes('ANY($1)')));
+      const s = store
+        .listSessions()
+        .find((x) => store.listStatements(x.id).some((st) => st.sql.includes('ANY($1)')));
       assert.ok(s);
       assert.equal(s.identity, 'agent');
       assert.equal(s.connection, 'app');
@@ -155,7 +190,10 @@ describe('node-postgres', () => {
       assert.equal(ext.rows, 3);
       assert.equal(ext.tag, 'SELECT 3');
       const named = st.filter((x) => x.sql === 'SELECT name FROM items WHERE id = $1');
-      assert.deepEqual(named.map((x) => x.params), [['7'], ['8'], ['9']]);
+      assert.deepEqual(
+        named.map((x) => x.params),
+        [['7'], ['8'], ['9']],
+      );
       const nul = st.find((x) => x.sql.includes('IS NULL'))!;
       assert.deepEqual(nul.params, [null, '41']);
       // The frames of the statement are in the store and decode to what was sent.
@@ -261,7 +299,12 @@ test('no secret reaches the store, and the chain verifies', async () => {
     for (const s of store.listSessions()) {
       for (const f of store.readFrames(s.id, 1, 100)) {
         const isAuth = (f.dir === 'server' && f.type === 0x52) || (f.dir === 'client' && f.type === 0x70);
-        if (isAuth) assert.doesNotMatch(f.body.toString('latin1'), /[rvps]=[A-Za-z0-9+/=]{8}/, `frame ${f.seq} of ${s.id}`);
+        if (isAuth)
+          assert.doesNotMatch(
+            f.body.toString('latin1'),
+            /[rvps]=[A-Za-z0-9+/=]{8}/,
+            `frame ${f.seq} of ${s.id}`,
+          );
       }
     }
   } finally {

@@ -1,0 +1,159 @@
+// A policy's masking rules compiled for the data path: column rules by name, the detector set
+// with the rule each detector answers to, and the keyed hasher. One per (policy, install key);
+// immutable and shared by every session under that policy.
+
+import { DetectorSet } from './detectors.js';
+import { numberTokenBounds, spansInJsonStrings } from './json.js';
+import {
+  type ColumnName,
+  type DetectorName,
+  type MaskingRule,
+  type MaskRule,
+  STRICTNESS,
+  stricter,
+} from './rules.js';
+import { Hasher, spanReplacement } from './strategies.js';
+
+export function bump(counts: Map<string, number> | null | undefined, rule: string): void {
+  if (counts) counts.set(rule, (counts.get(rule) ?? 0) + 1);
+}
+
+/** The enabled detectors and the rule (strategy, name) each one answers to. */
+export class Detection {
+  readonly set: DetectorSet;
+  private readonly rules = new Map<DetectorName, MaskRule>();
+
+  constructor(
+    rules: Iterable<readonly [DetectorName, MaskRule]>,
+    readonly hasher: Hasher,
+  ) {
+    for (const [d, r] of rules) this.rules.set(d, stricter(this.rules.get(d) ?? null, r) as MaskRule);
+    this.set = new DetectorSet(this.rules.keys());
+  }
+
+  ruleOf(d: DetectorName): MaskRule {
+    return this.rules.get(d) as MaskRule;
+  }
+
+  /**
+   * Masks detected values in a string. Returns the new string, null when a `null`-strategy rule
+   * fired and `allowNull` (the whole value becomes NULL), or undefined when nothing was found.
+   * `json`: the text is JSON; a value found outside a string (a number) is replaced by a string.
+   * Counts one masked value per rule that fired.
+   */
+  maskString(
+    text: string,
+    counts: Map<string, number> | null,
+    json = false,
+    allowNull = true,
+  ): string | null | undefined {
+    const spans = this.set.findIn(text);
+    if (spans.length === 0) return undefined;
+    const fired = new Set<MaskRule>();
+    for (const s of spans) fired.add(this.ruleOf(s.detector));
+    for (const r of fired) bump(counts, r.name);
+    if (allowNull) for (const r of fired) if (r.strategy === 'null') return null;
+    const inString = json ? spansInJsonStrings(text, spans) : null;
+    let out = '';
+    let last = 0;
+    spans.forEach((s, i) => {
+      const rule = this.ruleOf(s.detector);
+      let rep = spanReplacement(s.detector, rule.strategy, text.slice(s.start, s.end), this.hasher);
+      let a = s.start;
+      let b = s.end;
+      if (inString && !inString[i]) {
+        [a, b] = numberTokenBounds(text, s.start, s.end);
+        if (a < last) a = last;
+        rep = JSON.stringify(rep);
+      }
+      out += text.slice(last, a) + rep;
+      last = b;
+    });
+    return out + text.slice(last);
+  }
+
+  /**
+   * Masks detected values in buf[start, end) (bytes of UTF-8 text): the pre-filter first, then the
+   * exact checks on a latin1 view. New bytes, null (NULL), or undefined (unchanged).
+   */
+  maskBytes(
+    buf: Buffer,
+    start: number,
+    end: number,
+    counts: Map<string, number> | null,
+    json = false,
+    allowNull = true,
+  ): Buffer | null | undefined {
+    if (!this.set.mayMatch(buf, start, end)) return undefined;
+    const r = this.maskString(buf.toString('latin1', start, end), counts, json, allowNull);
+    if (r === undefined || r === null) return r;
+    return Buffer.from(r, 'latin1');
+  }
+}
+
+export interface MaskingOptions {
+  /** The install's key for the `hash` strategy (>= 16 bytes; see generateMaskKey()). */
+  hashKey: Buffer | string;
+}
+
+export class CompiledMasking {
+  readonly hasher: Hasher;
+  /** null when no rule detects anything. */
+  readonly detection: Detection | null;
+  /** Every configured column (for the catalog queries). */
+  readonly columns: readonly ColumnName[];
+  /** `schema.table.column` -> rule; `*.table.column` for rules written without a schema. */
+  private readonly byColumn = new Map<string, MaskRule>();
+  private readonly tables = new Set<string>();
+
+  constructor(
+    readonly rules: readonly MaskingRule[],
+    opts: MaskingOptions,
+  ) {
+    this.hasher = new Hasher(opts.hashKey);
+    const detectors: [DetectorName, MaskRule][] = [];
+    const columns: ColumnName[] = [];
+    for (const r of rules) {
+      const rule: MaskRule = { name: r.name, strategy: r.strategy };
+      if (r.kind === 'detect') for (const d of r.detect) detectors.push([d, rule]);
+      else {
+        for (const c of r.parsed) {
+          columns.push(c);
+          const k = `${c.schema ?? '*'}.${c.table}.${c.column}`;
+          this.byColumn.set(k, stricter(this.byColumn.get(k) ?? null, rule) as MaskRule);
+          this.tables.add(`${c.schema ?? '*'}.${c.table}`);
+        }
+      }
+    }
+    this.columns = columns;
+    this.detection = detectors.length > 0 ? new Detection(detectors, this.hasher) : null;
+  }
+
+  /** True when the policy masks nothing at all (no columns, no detectors). */
+  get inactive(): boolean {
+    return this.byColumn.size === 0 && this.detection === null;
+  }
+
+  /** The rule of a column by its real (catalog) schema, table and column names. */
+  columnRule(schema: string, table: string, column: string): MaskRule | null {
+    const a = this.byColumn.get(`${schema}.${table}.${column}`) ?? null;
+    const b = this.byColumn.get(`*.${table}.${column}`) ?? null;
+    return stricter(a, b);
+  }
+
+  /** True when some rule names a column of this table. */
+  masksTable(schema: string, table: string): boolean {
+    return this.tables.has(`${schema}.${table}`) || this.tables.has(`*.${table}`);
+  }
+}
+
+export function compileMasking(rules: readonly MaskingRule[], opts: MaskingOptions): CompiledMasking {
+  return new CompiledMasking(rules, opts);
+}
+
+/** The strictest of several rules (null when none). */
+export function strictest(rules: Iterable<MaskRule | null>): MaskRule | null {
+  let best: MaskRule | null = null;
+  for (const r of rules) if (r && (best === null || STRICTNESS[r.strategy] > STRICTNESS[best.strategy])) best = r;
+  return best;
+}

@@ -1,0 +1,673 @@
+// Strategies: what a masked value becomes. Every result fits the value's type (text and binary
+// formats), and SQL NULL is the fallback that fits everything.
+//
+//            text-like (text, varchar(n), bpchar(n), name, citext, xml)   json / jsonb
+//   redact   [REDACTED] (cut / padded to n; '*' x n when n < 10)          "[REDACTED]"
+//   partial  detected value: j***@example.org, ************4242,           every leaf partial
+//            ***-**-6789, +*-***-***-4567, DE****...3000; else J***
+//   hash     16 hex digits of HMAC-SHA-256 (cut to n)                      "<16 hex>"
+//   null     NULL                                                          NULL
+//
+//   int2/4/8           redact NULL, partial one significant digit (12345 -> 10000), hash: a
+//                      non-negative integer of the same width from the HMAC
+//   numeric(p,s)       same; hash fits p and s
+//   float4/8           redact NULL, partial one significant digit, hash an integer value
+//   uuid               redact 00000000-0000-0000-0000-000000000000, partial keeps the last 4 hex
+//                      digits, hash a version-8 UUID from the HMAC
+//   date, timestamp(tz) redact NULL, partial January 1st of the same year (midnight), hash a
+//                      date/time in 1970..2069 from the HMAC
+//   bytea              redact/partial NULL, hash the 32 HMAC bytes
+//   arrays             element by element, by the element type
+//   bool, enums and everything else: NULL (a 1-bit or labelled value cannot be hashed or
+//                      partially shown without revealing it)
+//
+// `hash` is HMAC-SHA-256 under the install's key over a canonical text of the value (the same in
+// text and binary formats, digits-only for detected cards/phones/SSNs, lower-case for emails), so
+// equal values hash equally across columns, tables, formats and sessions: joins still work.
+
+import { createHmac, randomBytes } from 'node:crypto';
+import { rewriteArrayBinary, rewriteArrayText } from './containers.js';
+import { ALL_DETECTORS } from './detectors.js';
+import { maskJsonLeaves } from './json.js';
+import { ARRAY_ELEMENT, charLimit, numericPrecision, OID, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
+import type { DetectorName, MaskRule, Strategy } from './rules.js';
+
+export const REDACTED = '[REDACTED]';
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+// ---------------------------------------------------------------------------------------------
+// Keyed hash
+
+/** A fresh install key (32 random bytes). The core persists one per install. */
+export function generateMaskKey(): Buffer {
+  return randomBytes(32);
+}
+
+/** HMAC-SHA-256 under the install key, with a small cache (repeated values are common). */
+export class Hasher {
+  private readonly key: Buffer;
+  private cache = new Map<string, Buffer>();
+
+  constructor(key: Buffer | string) {
+    this.key = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
+    if (this.key.length < 16) throw new Error('the masking hash key must be at least 16 bytes');
+  }
+
+  digest(input: string): Buffer {
+    let d = this.cache.get(input);
+    if (d === undefined) {
+      d = createHmac('sha256', this.key).update(input, 'utf8').digest();
+      if (this.cache.size >= 8192) this.cache = new Map();
+      this.cache.set(input, d);
+    }
+    return d;
+  }
+
+  hex(input: string, chars = 16): string {
+    return this.digest(input).toString('hex', 0, Math.ceil(chars / 2)).slice(0, chars);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers
+
+/** Keeps the last `keep` characters matching `re`; every other one becomes '*'. */
+function starAllBut(s: string, re: RegExp, keep: number): string {
+  let total = 0;
+  for (const c of s) if (re.test(c)) total++;
+  let seen = 0;
+  let out = '';
+  for (const c of s) {
+    if (re.test(c)) {
+      seen++;
+      out += seen > total - keep ? c : '*';
+    } else out += c;
+  }
+  return out;
+}
+
+const DIGIT = /[0-9]/;
+const ALNUM = /[A-Za-z0-9]/;
+
+/** The partial form of a detected value. */
+export function partialSpan(detector: DetectorName, s: string): string {
+  switch (detector) {
+    case 'email': {
+      const at = s.lastIndexOf('@');
+      return `${s[0]}***${s.slice(at)}`;
+    }
+    case 'credit_card':
+    case 'ssn':
+    case 'phone':
+      return starAllBut(s, DIGIT, 4);
+    case 'iban':
+      return s.slice(0, 2) + starAllBut(s.slice(2), ALNUM, 4);
+    case 'jwt':
+      return 'eyJ***';
+    case 'api_key': {
+      if (s.startsWith('-----')) return REDACTED;
+      const m = /^(?:sk-(?:ant-|proj-)?|(?:sk|pk|rk)_(?:live|test)_|gh[pousr]_|github_pat_|xox[abposr]-|glpat-|SG\.|npm_|AIza|A[KS]IA)/.exec(s);
+      return `${m ? m[0] : ''}***${s.slice(-4)}`;
+    }
+  }
+}
+
+/** The canonical text hashed for a detected value (formatting does not matter). */
+function spanCanonical(detector: DetectorName, s: string): string {
+  switch (detector) {
+    case 'credit_card':
+    case 'ssn':
+    case 'phone':
+      return s.replace(/\D/g, '');
+    case 'iban':
+      return s.replace(/ /g, '');
+    case 'email':
+      return s.toLowerCase();
+    default:
+      return s;
+  }
+}
+
+/** What a detected span becomes (strategy `null` is handled by the caller; here it redacts). */
+export function spanReplacement(detector: DetectorName, strategy: Strategy, s: string, hasher: Hasher): string {
+  switch (strategy) {
+    case 'partial':
+      return partialSpan(detector, s);
+    case 'hash':
+      return `${detector}_${hasher.hex(spanCanonical(detector, s))}`;
+    default:
+      return REDACTED;
+  }
+}
+
+/** Partial form of a whole text value: a detected value keeps its hint, anything else its first character. */
+export function partialText(value: string): string {
+  const s = value.trim();
+  if (s === '') return value;
+  const spans = ALL_DETECTORS.findIn(s);
+  if (spans.length === 1 && spans[0].start === 0 && spans[0].end === s.length) return partialSpan(spans[0].detector, s);
+  if (/^[\d\s().+-]+$/.test(s) && s.replace(/\D/g, '').length >= 6) return starAllBut(s, DIGIT, 4);
+  const first = String.fromCodePoint(s.codePointAt(0) ?? 42);
+  if ([...s].length <= 2) return '*'.repeat([...s].length);
+  return `${first}***`;
+}
+
+/** A strategy applied to free text (error fields, notification payloads): never NULL. */
+export function maskFreeText(s: string, strategy: Strategy, hasher: Hasher): string {
+  switch (strategy) {
+    case 'partial':
+      return partialText(s);
+    case 'hash':
+      return hasher.hex(s);
+    default:
+      return REDACTED;
+  }
+}
+
+/** Fits text to varchar(n) / bpchar(n). */
+function fitText(s: string, typeOid: number, typmod: number, placeholder: boolean): string {
+  const n = charLimit(typeOid, typmod);
+  if (n === null) return s;
+  const chars = [...s];
+  let out = s;
+  if (chars.length > n) out = placeholder && s === REDACTED ? '*'.repeat(n) : chars.slice(0, n).join('');
+  if (typeOid === OID.bpchar) {
+    const len = [...out].length;
+    if (len < n) out += ' '.repeat(n - len);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers, dates, uuids
+
+/** One significant digit kept, the rest zero: "-12345.67" -> "-10000.00". */
+export function partialDecimal(s: string): string {
+  const m = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/.exec(s);
+  if (!m) return s; // NaN, Infinity
+  const [, sign, int = '', frac = '', exp] = m;
+  let kept = false;
+  const z = (d: string) =>
+    d.replace(/\d/g, (c) => {
+      if (kept) return '0';
+      if (c !== '0') kept = true;
+      return c;
+    });
+  const i2 = z(int);
+  const f2 = z(frac);
+  return `${sign}${i2}${frac !== '' || s.includes('.') ? `.${f2}` : ''}${exp !== undefined ? `e${exp}` : ''}`;
+}
+
+const PG_EPOCH_DAYS = 10957; // 2000-01-01 - 1970-01-01
+const PG_EPOCH_MS = PG_EPOCH_DAYS * 86400000;
+const INT64_MAX = 0x7fffffffffffffffn;
+const INT64_MIN = -0x8000000000000000n;
+
+function pad(n: number, w: number): string {
+  return String(n).padStart(w, '0');
+}
+
+function isoDate(d: Date): string {
+  const y = d.getUTCFullYear();
+  const ys = y <= 0 ? `${pad(1 - y, 4)}` : pad(y, 4);
+  return `${ys}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}${y <= 0 ? ' BC' : ''}`;
+}
+
+function isoTimestamp(ms: number, micros: number, tz: boolean): string {
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  const ys = y <= 0 ? pad(1 - y, 4) : pad(y, 4);
+  let s = `${ys}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)} ${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}`;
+  const frac = (d.getUTCMilliseconds() * 1000 + micros) % 1000000;
+  if (frac) s += `.${pad(frac, 6).replace(/0+$/, '')}`;
+  if (tz) s += '+00';
+  if (y <= 0) s += ' BC';
+  return s;
+}
+
+const TS_TEXT = /^(\d{4,})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d):(\d\d)(\.\d+)?)?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/;
+
+/** Microseconds since 2000-01-01 UTC of an ISO date / timestamp text; null if not ISO. */
+function parseIsoMicros(s: string): bigint | null {
+  const m = TS_TEXT.exec(s.trim());
+  if (!m) return null;
+  let y = Number(m[1]);
+  if (m[9]) y = 1 - y;
+  const base = Date.UTC(0, Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  const d = new Date(base);
+  d.setUTCFullYear(y);
+  let ms = d.getTime();
+  if (Number.isNaN(ms)) return null;
+  if (m[8]) {
+    const parts = m[8].slice(1).split(':');
+    const sign = m[8][0] === '-' ? -1 : 1;
+    const hh = Number(parts[0].slice(0, 2));
+    const mm = Number(parts[1] ?? m[8].slice(3, 5) ?? 0) || 0;
+    ms -= sign * (hh * 3600000 + mm * 60000);
+  }
+  const frac = m[7] ? BigInt(m[7].slice(1).padEnd(6, '0').slice(0, 6)) : 0n;
+  return BigInt(ms - PG_EPOCH_MS) * 1000n + frac;
+}
+
+/** Year start (as days since 2000-01-01) of a day count; null out of JS range. */
+function yearStartDays(days: number): number | null {
+  const d = new Date((days + PG_EPOCH_DAYS) * 86400000);
+  if (Number.isNaN(d.getTime())) return null;
+  const start = new Date(0);
+  start.setUTCFullYear(d.getUTCFullYear(), 0, 1);
+  return Math.round(start.getTime() / 86400000) - PG_EPOCH_DAYS;
+}
+
+function hashInt(h: Buffer, bits: 16 | 32 | 64): bigint {
+  if (bits === 16) return BigInt(h.readUInt16BE(0) & 0x7fff);
+  if (bits === 32) return BigInt(h.readUInt32BE(0) & 0x7fffffff);
+  return h.readBigUInt64BE(0) & INT64_MAX;
+}
+
+function hashUuid(h: Buffer): Buffer {
+  const u = Buffer.from(h.subarray(0, 16));
+  u[6] = (u[6] & 0x0f) | 0x80; // version 8 (custom)
+  u[8] = (u[8] & 0x3f) | 0x80; // RFC 4122 variant
+  return u;
+}
+
+function uuidText(b: Buffer): string {
+  const x = b.toString('hex', 0, 16);
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+function uuidFromText(s: string): Buffer | null {
+  const x = s.replace(/[-{}]/g, '').toLowerCase();
+  return /^[0-9a-f]{32}$/.test(x) ? Buffer.from(x, 'hex') : null;
+}
+
+// numeric binary (numeric_send): ndigits, weight, sign, dscale, base-10000 digits.
+
+export function numericBinaryToText(buf: Buffer, start: number, end: number): string {
+  if (end - start < 8) throw new RangeError('numeric too short');
+  const ndigits = buf.readInt16BE(start);
+  const weight = buf.readInt16BE(start + 2);
+  const sign = buf.readUInt16BE(start + 4);
+  const dscale = buf.readInt16BE(start + 6);
+  if (sign === 0xc000) return 'NaN';
+  if (sign === 0xd000) return 'Infinity';
+  if (sign === 0xf000) return '-Infinity';
+  if (end - start < 8 + ndigits * 2) throw new RangeError('numeric truncated');
+  const digit = (i: number) => (i >= 0 && i < ndigits ? buf.readInt16BE(start + 8 + i * 2) : 0);
+  let int = '';
+  if (weight < 0) int = '0';
+  else for (let i = 0; i <= weight; i++) int += i === 0 ? String(digit(i)) : pad(digit(i), 4);
+  let s = (sign === 0x4000 ? '-' : '') + int;
+  if (dscale > 0) {
+    let frac = '';
+    for (let i = weight + 1; frac.length < dscale; i++) frac += pad(digit(i), 4);
+    s += `.${frac.slice(0, dscale)}`;
+  }
+  return s;
+}
+
+export function numericTextToBinary(s: string): Buffer {
+  const t = s.trim();
+  const special: Record<string, number> = { NaN: 0xc000, Infinity: 0xd000, '-Infinity': 0xf000 };
+  if (t in special) {
+    const b = Buffer.alloc(8);
+    b.writeUInt16BE(special[t], 4);
+    return b;
+  }
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(t);
+  if (!m) throw new RangeError(`not a numeric: ${s}`);
+  const neg = m[1] === '-';
+  const intPart = (m[2] || '0').replace(/^0+(?=\d)/, '');
+  const frac = m[3] ?? '';
+  const dscale = frac.length;
+  const intPadded = intPart.padStart(Math.ceil(intPart.length / 4) * 4, '0');
+  const groups: number[] = [];
+  for (let i = 0; i < intPadded.length; i += 4) groups.push(Number(intPadded.slice(i, i + 4)));
+  let weight = groups.length - 1;
+  const fracPadded = frac.padEnd(Math.ceil(frac.length / 4) * 4, '0');
+  for (let i = 0; i < fracPadded.length; i += 4) groups.push(Number(fracPadded.slice(i, i + 4)));
+  while (groups.length > 0 && groups[0] === 0) {
+    groups.shift();
+    weight--;
+  }
+  while (groups.length > 0 && groups[groups.length - 1] === 0) groups.pop();
+  if (groups.length === 0) weight = 0;
+  const b = Buffer.alloc(8 + groups.length * 2);
+  b.writeInt16BE(groups.length, 0);
+  b.writeInt16BE(weight, 2);
+  b.writeUInt16BE(neg && groups.length > 0 ? 0x4000 : 0, 4);
+  b.writeInt16BE(dscale, 6);
+  groups.forEach((g, i) => b.writeInt16BE(g, 8 + i * 2));
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed maskers
+
+/** A masked value: new bytes, or null for SQL NULL. */
+export type Masked = Buffer | null;
+/** Masks one value in its wire format. Never returns the input unchanged by identity. */
+export type ValueMasker = (buf: Buffer, start: number, end: number) => Masked;
+/** Masks one value in text form: new text or null (NULL). */
+export type TextMasker = (s: string) => string | null;
+
+export interface MaskEnv {
+  hasher: Hasher;
+  userTypes?: UserTypes | null;
+}
+
+export const NULL_MASKER: ValueMasker = () => null;
+const NULL_TEXT: TextMasker = () => null;
+
+function jsonLeafFn(hasher: Hasher) {
+  return (rule: MaskRule, kind: 'string' | 'number' | 'bool', v: string): string => {
+    switch (rule.strategy) {
+      case 'null':
+        return 'null';
+      case 'redact':
+        return kind === 'string' ? JSON.stringify(REDACTED) : 'null';
+      case 'hash':
+        if (kind === 'number') return String(hashInt(hasher.digest(String(Number(v))), 32));
+        if (kind === 'bool') return 'null';
+        return JSON.stringify(hasher.hex(v));
+      case 'partial':
+        if (kind === 'number') return partialDecimal(v);
+        if (kind === 'bool') return 'null';
+        return JSON.stringify(partialText(v));
+    }
+  };
+}
+
+/** Masks the leaves of a JSON text under the given keys (`*` = all); a non-JSON text -> the rule's whole-value form. */
+export function maskJsonText(text: string, keys: ReadonlyMap<string, MaskRule>, hasher: Hasher): string {
+  const r = maskJsonLeaves(text, keys, jsonLeafFn(hasher));
+  if (r !== null) return r;
+  let strictest: MaskRule | null = null;
+  for (const rule of keys.values()) if (strictest === null || rule.strategy === 'null') strictest = rule;
+  return strictest?.strategy === 'null' ? 'null' : JSON.stringify(REDACTED);
+}
+
+/** The text-form masker of a strategy for a type (also used for array elements and COPY text). */
+export function textMasker(strategy: Strategy, typeOid: number, typmod: number, env: MaskEnv): TextMasker {
+  if (strategy === 'null') return NULL_TEXT;
+  const kind = typeKind(typeOid, env.userTypes);
+  const h = env.hasher;
+  switch (kind) {
+    case 'text': {
+      if (strategy === 'redact') {
+        const c = fitText(REDACTED, typeOid, typmod, true);
+        return () => c;
+      }
+      if (strategy === 'partial') return (s) => fitText(partialText(s), typeOid, typmod, false);
+      return (s) => fitText(h.hex(typeOid === OID.bpchar ? s.replace(/ +$/, '') : s), typeOid, typmod, false);
+    }
+    case 'json':
+    case 'jsonb': {
+      if (strategy === 'redact') return () => JSON.stringify(REDACTED);
+      if (strategy === 'hash') return (s) => JSON.stringify(h.hex(s.trim()));
+      const all = new Map([['*', { name: '', strategy } as MaskRule]]);
+      return (s) => maskJsonText(s, all, h);
+    }
+    case 'int2':
+    case 'int4':
+    case 'int8': {
+      const bits = kind === 'int2' ? 16 : kind === 'int4' ? 32 : 64;
+      if (strategy === 'partial') return (s) => partialDecimal(s);
+      if (strategy === 'hash') return (s) => String(hashInt(h.digest(s.trim()), bits));
+      return NULL_TEXT;
+    }
+    case 'numeric': {
+      if (strategy === 'partial') return (s) => partialDecimal(s);
+      if (strategy === 'hash') {
+        const ps = numericPrecision(typmod);
+        const scale = ps ? Math.max(ps[1], 0) : 0;
+        const intDigits = ps ? Math.min(ps[0] - ps[1], 15) : 15;
+        return (s) => {
+          const canon = numericCanonical(s);
+          const v = intDigits > 0 ? hashInt(h.digest(canon), 64) % 10n ** BigInt(intDigits) : 0n;
+          return scale > 0 ? `${v}.${'0'.repeat(scale)}` : String(v);
+        };
+      }
+      return NULL_TEXT;
+    }
+    case 'float4':
+    case 'float8': {
+      if (strategy === 'partial') return (s) => floatPartial(Number(s));
+      if (strategy === 'hash') {
+        const mask = kind === 'float4' ? 0xffffffn : 0x1fffffffffffffn;
+        return (s) => String(hashInt(h.digest(String(Number(s))), 64) & mask);
+      }
+      return NULL_TEXT;
+    }
+    case 'uuid': {
+      if (strategy === 'redact') return () => NIL_UUID;
+      if (strategy === 'partial') return (s) => `${NIL_UUID.slice(0, 32)}${s.trim().slice(-4).toLowerCase()}`;
+      return (s) => uuidText(hashUuid(h.digest(uuidFromText(s)?.toString('hex') ?? s)));
+    }
+    case 'date': {
+      if (strategy === 'partial')
+        return (s) => {
+          const m = /^(\d{4,})-\d\d-\d\d( BC)?$/.exec(s.trim());
+          return m ? `${m[1]}-01-01${m[2] ?? ''}` : null;
+        };
+      if (strategy === 'hash')
+        return (s) => {
+          const days = Number(hashInt(h.digest(s.trim()), 32) % 36525n) - PG_EPOCH_DAYS;
+          return isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000));
+        };
+      return NULL_TEXT;
+    }
+    case 'timestamp':
+    case 'timestamptz': {
+      const tz = kind === 'timestamptz';
+      if (strategy === 'partial')
+        return (s) => {
+          const m = /^(\d{4,})-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/.exec(s.trim());
+          return m ? `${m[1]}-01-01 00:00:00${m[2] ?? ''}${m[3] ?? ''}` : null;
+        };
+      if (strategy === 'hash')
+        return (s) => {
+          const us = parseIsoMicros(s);
+          const canon = us === null ? s.trim() : String(us);
+          const secs = Number(hashInt(h.digest(canon), 64) % 3155760000n);
+          return isoTimestamp(secs * 1000, 0, tz);
+        };
+      return NULL_TEXT;
+    }
+    case 'bytea': {
+      if (strategy === 'hash') return (s) => `\\x${h.digest(s.trim()).toString('hex')}`;
+      return NULL_TEXT;
+    }
+    case 'array': {
+      const elem = ARRAY_ELEMENT.get(typeOid) ?? env.userTypes?.element?.(typeOid) ?? null;
+      if (elem === null) return NULL_TEXT;
+      const inner = textMasker(strategy, elem, -1, env);
+      return (s) => {
+        const r = rewriteArrayText(s, (v) => inner(v));
+        return r;
+      };
+    }
+    default:
+      return NULL_TEXT;
+  }
+}
+
+function numericCanonical(s: string): string {
+  const t = s.trim();
+  if (!/^[+-]?\d*\.?\d*$/.test(t)) return t;
+  let [i, f = ''] = t.replace(/^\+/, '').split('.');
+  const neg = i.startsWith('-');
+  i = i.replace('-', '').replace(/^0+/, '') || '0';
+  f = f.replace(/0+$/, '');
+  const r = f ? `${i}.${f}` : i;
+  return neg && r !== '0' ? `-${r}` : r;
+}
+
+function floatPartial(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  return String(Number(n.toPrecision(1)));
+}
+
+/** Binary-format value -> the canonical text hashed and partially shown (same as the text format). */
+function binaryToText(kind: TypeKind, buf: Buffer, start: number, end: number): string | null {
+  const len = end - start;
+  switch (kind) {
+    case 'text':
+    case 'json':
+      return buf.toString('utf8', start, end);
+    case 'jsonb':
+      return len >= 1 && buf[start] === 1 ? buf.toString('utf8', start + 1, end) : null;
+    case 'int2':
+      return len === 2 ? String(buf.readInt16BE(start)) : null;
+    case 'int4':
+      return len === 4 ? String(buf.readInt32BE(start)) : null;
+    case 'int8':
+      return len === 8 ? String(buf.readBigInt64BE(start)) : null;
+    case 'float4':
+      return len === 4 ? String(buf.readFloatBE(start)) : null;
+    case 'float8':
+      return len === 8 ? String(buf.readDoubleBE(start)) : null;
+    case 'numeric':
+      try {
+        return numericBinaryToText(buf, start, end);
+      } catch {
+        return null;
+      }
+    case 'uuid':
+      return len === 16 ? uuidText(buf.subarray(start, end)) : null;
+    case 'date': {
+      if (len !== 4) return null;
+      const days = buf.readInt32BE(start);
+      if (days === 0x7fffffff || days === -0x80000000) return null;
+      return isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000));
+    }
+    default:
+      return null;
+  }
+}
+
+/** The masker of a strategy for a field of a type in a wire format (0 text, 1 binary). */
+export function valueMasker(strategy: Strategy, typeOid: number, typmod: number, format: number, env: MaskEnv): ValueMasker {
+  if (strategy === 'null') return NULL_MASKER;
+  const kind = typeKind(typeOid, env.userTypes);
+  if (format === 0) {
+    const tm = textMasker(strategy, typeOid, typmod, env);
+    if (tm === NULL_TEXT) return NULL_MASKER;
+    // Constant results (redact of text, uuid, json): encode once.
+    if (strategy === 'redact' && (kind === 'text' || kind === 'json' || kind === 'jsonb' || kind === 'uuid')) {
+      const c = tm('');
+      if (c === null) return NULL_MASKER;
+      const b = Buffer.from(c, 'utf8');
+      return () => b;
+    }
+    return (buf, start, end) => {
+      const r = tm(buf.toString('utf8', start, end));
+      return r === null ? null : Buffer.from(r, 'utf8');
+    };
+  }
+  return binaryMasker(strategy, kind, typeOid, typmod, env);
+}
+
+function binaryMasker(strategy: Strategy, kind: TypeKind, typeOid: number, typmod: number, env: MaskEnv): ValueMasker {
+  const h = env.hasher;
+  const viaText = (encode: (s: string) => Buffer | null): ValueMasker => {
+    const tm = textMasker(strategy, typeOid, typmod, env);
+    return (buf, start, end) => {
+      const t = binaryToText(kind, buf, start, end);
+      if (t === null) return null;
+      const r = tm(t);
+      return r === null ? null : encode(r);
+    };
+  };
+  switch (kind) {
+    case 'text':
+    case 'json':
+      return viaText((s) => Buffer.from(s, 'utf8'));
+    case 'jsonb':
+      return viaText((s) => Buffer.concat([Buffer.from([1]), Buffer.from(s, 'utf8')]));
+    case 'int2':
+    case 'int4':
+    case 'int8':
+      if (strategy === 'redact') return NULL_MASKER;
+      return viaText((s) => {
+        const b = Buffer.allocUnsafe(kind === 'int2' ? 2 : kind === 'int4' ? 4 : 8);
+        if (kind === 'int2') b.writeInt16BE(Number(s));
+        else if (kind === 'int4') b.writeInt32BE(Number(s));
+        else b.writeBigInt64BE(BigInt(s));
+        return b;
+      });
+    case 'float4':
+    case 'float8':
+      if (strategy === 'redact') return NULL_MASKER;
+      return viaText((s) => {
+        const b = Buffer.allocUnsafe(kind === 'float4' ? 4 : 8);
+        if (kind === 'float4') b.writeFloatBE(Number(s));
+        else b.writeDoubleBE(Number(s));
+        return b;
+      });
+    case 'numeric':
+      if (strategy === 'redact') return NULL_MASKER;
+      return viaText((s) => numericTextToBinary(s));
+    case 'uuid':
+      return viaText((s) => uuidFromText(s));
+    case 'date':
+      if (strategy === 'redact') return NULL_MASKER;
+      return (buf, start, end) => {
+        if (end - start !== 4) return null;
+        const days = buf.readInt32BE(start);
+        if (days === 0x7fffffff || days === -0x80000000) return Buffer.from(buf.subarray(start, end));
+        let out: number | null;
+        if (strategy === 'partial') out = yearStartDays(days);
+        else out = Number(hashInt(h.digest(isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000))), 32) % 36525n) - PG_EPOCH_DAYS;
+        if (out === null) return null;
+        const b = Buffer.allocUnsafe(4);
+        b.writeInt32BE(out);
+        return b;
+      };
+    case 'timestamp':
+    case 'timestamptz':
+      if (strategy === 'redact') return NULL_MASKER;
+      return (buf, start, end) => {
+        if (end - start !== 8) return null;
+        const us = buf.readBigInt64BE(start);
+        if (us === INT64_MAX || us === INT64_MIN) return Buffer.from(buf.subarray(start, end));
+        let out: bigint;
+        if (strategy === 'partial') {
+          const days = Number((us - (((us % 86400000000n) + 86400000000n) % 86400000000n)) / 86400000000n);
+          const ys = yearStartDays(days);
+          if (ys === null) return null;
+          out = BigInt(ys) * 86400000000n;
+        } else {
+          const secs = hashInt(h.digest(String(us)), 64) % 3155760000n;
+          out = (secs - BigInt(PG_EPOCH_DAYS) * 86400n) * 1000000n;
+        }
+        const b = Buffer.allocUnsafe(8);
+        b.writeBigInt64BE(out);
+        return b;
+      };
+    case 'bytea':
+      if (strategy !== 'hash') return NULL_MASKER;
+      return (buf, start, end) => Buffer.from(h.digest(`\\x${buf.toString('hex', start, end)}`));
+    case 'array': {
+      const elemMaskers = new Map<number, ValueMasker>();
+      const masker = (oid: number) => {
+        let m = elemMaskers.get(oid);
+        if (m === undefined) {
+          m = valueMasker(strategy, oid, -1, 1, env);
+          elemMaskers.set(oid, m);
+        }
+        return m;
+      };
+      return (buf, start, end) => {
+        try {
+          const r = rewriteArrayBinary(buf, start, end, (oid, b, s, e) => masker(oid)(b, s, e));
+          return r ?? Buffer.from(buf.subarray(start, end));
+        } catch {
+          return null;
+        }
+      };
+    }
+    default:
+      return NULL_MASKER;
+  }
+}

@@ -125,3 +125,40 @@ test('without a running serve, approvals says so (exit 1, one line)', async () =
   assert.match(r.stderr, /^bastion: no running bastion serve for this store/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
+
+test('a restart while a statement is held keeps the record: the approval ends cancelled', async () => {
+  const check = new pg.Client({
+    host: db.host,
+    port: db.port,
+    user: db.user,
+    password: db.password,
+    database: db.database,
+  });
+  await check.connect();
+  await check.query('INSERT INTO jobs SELECT generate_series(1, 5)');
+  const c = client();
+  c.on('error', () => {});
+  await c.connect();
+  const held = c.query('DELETE FROM jobs').then(
+    () => null,
+    (e: { code?: string }) => e,
+  );
+  const a = await nextPending();
+  const exit = await serve.stop('SIGTERM');
+  assert.equal(exit.code, 0, exit.stderr);
+  assert.ok((await held) !== null, 'the held statement did not run');
+  await c.end().catch(() => {});
+  serve = await startBastion(['serve', '--config', config, '--no-ui'], { env: { UP_PW: db.password } });
+  const all = await cli(['approvals', 'list', '--all', '--config', config, '--json']);
+  const found = (JSON.parse(all.stdout) as Approval[]).find((x) => x.id === a.id);
+  assert.equal(found?.state, 'cancelled');
+  try {
+    assert.equal(
+      Number((await check.query('SELECT count(*) AS n FROM jobs WHERE id > 0')).rows[0].n),
+      5,
+      'nothing was deleted',
+    );
+  } finally {
+    await check.end();
+  }
+});

@@ -5,8 +5,10 @@ import { EventEmitter } from 'node:events';
 import type { Approval } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
+import { OidcVerifier } from './auth/oidc.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
+import { IdentityRegistry } from './session/access.js';
 import { CancelRegistry } from './session/cancel.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
@@ -48,6 +50,9 @@ export class AppCore extends EventEmitter<CoreEvents> {
   readonly gateways: ConnectionListener[] = [];
   private readonly cancels = new CancelRegistry();
   private readonly verifiers = new VerifierCache();
+  private readonly oidc = new OidcVerifier();
+  /** Active sessions per verified identity (connection limits), across every listener. */
+  readonly access = new IdentityRegistry();
   /** Shared by every listener, so identity changes apply to the next login on any of them. */
   private readonly identities = new Map<string, IdentityConfig>();
   /** Compiled guardrail policies by name (always has the built-in `default`). */
@@ -133,6 +138,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
       log: this.log,
       policies: this.policies,
       approvals: this.approvals,
+      oidc: this.oidc,
+      access: this.access,
       events: {
         opened: (s) => this.emit('session-opened', s),
         closed: (s) => this.emit('session-closed', s),
@@ -217,13 +224,21 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.emit('listener-changed', name);
   }
 
-  /** Adds or replaces an identity; the next login uses it (sessions already open keep theirs). */
+  /**
+   * Adds or replaces an identity; the next login uses it (sessions already open keep theirs, but
+   * end at once if the change puts them outside the identity's access window). Access settings
+   * the given object does not have (upstream role or user, limits, window: hosts that edit only
+   * connections, policy and password) are kept from the identity it replaces, so such an edit
+   * never widens what the identity may do; a key present with the value undefined removes one.
+   */
   setIdentity(identity: IdentityConfig): void {
     const i = this.config.identities.findIndex((x) => x.name === identity.name);
+    if (i >= 0) identity = keepAccessSettings(this.config.identities[i], identity);
     if (i < 0) this.config.identities.push(identity);
     else this.config.identities[i] = identity;
     this.verifiers.get(identity);
     if (this.started) this.identities.set(identity.name, identity);
+    this.access.changed(identity.name);
   }
 
   /** Forgets an identity: it can no longer log in (open sessions continue). */
@@ -250,4 +265,24 @@ export class AppCore extends EventEmitter<CoreEvents> {
       );
     this.store.close();
   }
+}
+
+const ACCESS_KEYS = [
+  'upstreamRole',
+  'upstreamUser',
+  'upstreamPassword',
+  'maxConnections',
+  'validFrom',
+  'validUntil',
+] as const;
+
+function keepAccessSettings(old: IdentityConfig, next: IdentityConfig): IdentityConfig {
+  const out: IdentityConfig = { ...next };
+  const o = out as unknown as Record<string, unknown>;
+  for (const k of ACCESS_KEYS) {
+    if (!Object.hasOwn(next, k) && old[k] !== undefined) o[k] = old[k];
+    if (o[k] === undefined) delete o[k];
+  }
+  // OIDC groups and claims live in the oidc block, which such hosts pass on unchanged.
+  return out;
 }

@@ -88,6 +88,160 @@ export interface SessionFilter {
   offset?: number;
 }
 
+/**
+ * Sessions by who (identity), where (connection), when (since/until, on the start time) and what
+ * was said (`text`: full-text over the sessions' statements), and sessions that have blocked,
+ * held or failed statements.
+ */
+export interface SessionSearch extends SessionFilter {
+  hasBlocked?: boolean;
+  hasHeld?: boolean;
+  hasErrors?: boolean;
+}
+
+/** A session found by searchSessions. */
+export interface SessionHit extends SessionInfo {
+  /** Statements the guardrails blocked, held for review, and that ended in an error. */
+  blocked: number;
+  held: number;
+  errors: number;
+  /** With a text search: the session's newest statement that matches (results are ordered by it). */
+  match: { seq: number; sql: string; firstFrame: number } | null;
+}
+
+export interface SessionSearchResult {
+  sessions: SessionHit[];
+  /** All sessions that match; null when counting them would mean reading every match. */
+  total: number | null;
+  /** Whether more sessions match past this page. */
+  more: boolean;
+}
+
+export interface StatementSearchResult {
+  /** Newest first. */
+  statements: LiveStatement[];
+  more: boolean;
+}
+
+/** Flags of a statement on the replayer's timeline (ReplayInfo.marks). */
+export const STATEMENT_MARK = { blocked: 1, held: 2, error: 4, warn: 8 } as const;
+
+/** What the replayer needs to open a session. */
+export interface ReplayInfo {
+  session: SessionInfo;
+  /** The last frame's seq (frames are numbered from 1). */
+  frames: number;
+  /** Every statement as [seq, firstFrame, lastFrame, STATEMENT_MARK flags], flattened, in seq order. */
+  marks: number[];
+}
+
+/** One frame as it went over the wire. */
+export interface FrameBytes {
+  seq: number;
+  dir: 'client' | 'server';
+  type: string;
+  /** The message in hex: type byte (none for startup packets), length, body; at most FRAME_BYTES_MAX bytes. */
+  hex: string;
+  /** The whole message's length in bytes. */
+  length: number;
+  /** True when `hex` holds only the first FRAME_BYTES_MAX bytes. */
+  truncated: boolean;
+}
+
+/** The most bytes of one frame readFrameBytes returns. */
+export const FRAME_BYTES_MAX = 64 * 1024;
+
+/** A problem in policy YAML, where it is (1-based lines and columns, end exclusive). */
+export interface PolicyProblem {
+  message: string;
+  /** "default.guardrails[1].action" (relative to the policies section); null for YAML syntax. */
+  keyPath: string | null;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  severity: 'error' | 'warning';
+  source: 'yaml' | 'schema' | 'policy';
+}
+
+/** A recorded change of policy. */
+export interface PolicyChange {
+  /** The chained record's id. */
+  id: number;
+  /** Epoch microseconds. */
+  at: number;
+  by: string;
+  summary: string;
+  /** Unified diff of the policies' YAML. */
+  diff: string;
+}
+
+/** The policies section as the policy editor edits it. */
+export interface PolicyDocument {
+  /** YAML of the `policies` section: policy name -> policy (CONTRACT.md "Config file"). */
+  yaml: string;
+  /** JSON Schema (draft-07) the YAML is validated against. */
+  schema: Record<string, unknown>;
+  /** Which policy each identity uses. */
+  identities: { name: string; policy: string }[];
+  /** Recent changes, newest first. */
+  history: PolicyChange[];
+}
+
+/** One statement decided as `bastion check` decides it. */
+export interface PolicyCheckStatement {
+  sql: string;
+  action: Decision;
+  rule: string | null;
+  reason: string;
+  kind: string;
+  command: string;
+}
+
+export interface PolicyCheck {
+  /** Problems of the YAML; when there are errors, nothing was decided. */
+  problems: PolicyProblem[];
+  /** The policy that decided (the identity's, else `default`). */
+  policy: string;
+  statements: PolicyCheckStatement[];
+}
+
+export interface PolicySaveResult {
+  ok: boolean;
+  problems: PolicyProblem[];
+  /** The recorded change; null when not saved or when nothing changed. */
+  change: PolicyChange | null;
+}
+
+export type ReportFileFormat = 'pdf' | 'html' | 'csv' | 'json';
+
+export interface ReportRequest {
+  format: ReportFileFormat;
+  /** Epoch microseconds, inclusive. */
+  since?: number | null;
+  until?: number | null;
+  identity?: string | null;
+  connection?: string | null;
+}
+
+export interface ReportFile {
+  fileName: string;
+  mime: string;
+  /** The file's bytes, base64. */
+  base64: string;
+  bytes: number;
+  summary: {
+    sessions: number;
+    statements: number;
+    blocked: number;
+    held: number;
+    errors: number;
+    masked: number;
+    verified: boolean;
+    digest: string;
+  };
+}
+
 export interface BastionApi {
   listConnections(): Promise<ConnectionView[]>;
   saveConnection(input: ConnectionInput): Promise<ConnectionView>;
@@ -111,6 +265,33 @@ export interface BastionApi {
   decideApproval(id: string, decision: 'approve' | 'deny', by: string): Promise<Approval>;
 
   verifyStore(): Promise<VerifyResult>;
+
+  /** Sessions by who, where, when and what was said; paged (limit default 50, offset). */
+  searchSessions(filter: SessionSearch): Promise<SessionSearchResult>;
+  /** Statements whose SQL holds every word of `text` (the last word may be a prefix), newest first. */
+  searchStatements(text: string, limit: number, offset: number): Promise<StatementSearchResult>;
+  /** A session's size and timeline for the replayer; null when there is no such session. */
+  openReplay(sessionId: string): Promise<ReplayInfo | null>;
+  /** A session's statements from seq `fromSeq` on (at most `limit`, up to 2000). */
+  statementsPage(sessionId: string, fromSeq: number, limit: number): Promise<StatementRecord[]>;
+  /** One frame's wire bytes (the replayer's bytes view); null when there is no such frame. */
+  readFrameBytes(sessionId: string, seq: number): Promise<FrameBytes | null>;
+
+  /** The policies section as YAML, its JSON schema, who uses which policy, recent changes. */
+  getPolicies(): Promise<PolicyDocument>;
+  /** Problems of policies YAML (syntax, schema, policy rules), with lines and columns. */
+  validatePolicies(yaml: string): Promise<PolicyProblem[]>;
+  /** Decides `sql` with the policies in `yaml` (not saved), as `bastion check` does. */
+  checkPolicy(yaml: string, sql: string, identity?: string | null): Promise<PolicyCheck>;
+  /**
+   * Validates, records the change (who, when, diff) and applies it to the running listeners
+   * (sessions that log in from now on); saved to the app config when the host keeps one.
+   */
+  savePolicies(yaml: string, by: string): Promise<PolicySaveResult>;
+  listPolicyChanges(limit: number): Promise<PolicyChange[]>;
+
+  /** An audit report over the store (proxy/report), as a file to save. */
+  exportReport(request: ReportRequest): Promise<ReportFile>;
 }
 
 /** Event streams, by name. */
@@ -154,6 +335,17 @@ export const API_METHODS = [
   'listApprovals',
   'decideApproval',
   'verifyStore',
+  'searchSessions',
+  'searchStatements',
+  'openReplay',
+  'statementsPage',
+  'readFrameBytes',
+  'getPolicies',
+  'validatePolicies',
+  'checkPolicy',
+  'savePolicies',
+  'listPolicyChanges',
+  'exportReport',
 ] as const satisfies readonly (keyof BastionApi)[];
 
 /**

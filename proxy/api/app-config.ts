@@ -7,11 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument, stringify } from 'yaml';
-import { parseConfig } from '../config/load.js';
+import { ConfigError, parseConfig } from '../config/load.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig } from '../config/types.js';
 import {
   FileSecretVault,
   identitySecretKey,
+  identityUpstreamSecretKey,
   type SecretVault,
   upstreamSecretKey,
   writeFileAtomic,
@@ -34,6 +35,10 @@ export function appFilesBeside(storePath: string): { config: string; secrets: st
 export function vaultEnv(configFile: string): Record<string, string> {
   const file = path.join(path.dirname(path.resolve(configFile)), SECRETS_NAME);
   if (!fs.existsSync(file)) return {};
+  // Like ~/.pgpass: secrets others can read are not used (the vault writes the file 0600).
+  if (process.platform !== 'win32' && (fs.statSync(file).mode & 0o077) !== 0) {
+    throw new ConfigError(`${file}:1: the secrets file is readable by other users; run: chmod 600 ${file}`);
+  }
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   return Object.fromEntries(
     Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'),
@@ -95,15 +100,50 @@ function upstreamUrl(c: ConnectionConfig, base: string): string {
   return url;
 }
 
+function oidcEntry(o: NonNullable<IdentityConfig['oidc']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    issuer: o.issuer,
+    audience: o.audience,
+    identity_claim: o.identityClaim,
+  };
+  if (o.jwksUri !== undefined) out.jwks_uri = o.jwksUri;
+  if (o.requiredClaims !== undefined) {
+    out.required_claims = Object.fromEntries(
+      Object.entries(o.requiredClaims).map(([k, v]) => [k, v.length === 1 ? v[0] : v]),
+    );
+  }
+  if (o.groupsClaim !== undefined) out.groups_claim = o.groupsClaim;
+  if (o.clockSkewMs !== undefined) out.clock_skew = `${o.clockSkewMs}ms`;
+  if (o.jwksCooldownMs !== undefined) out.jwks_cooldown = `${o.jwksCooldownMs}ms`;
+  if (o.groups !== undefined) {
+    out.groups = Object.fromEntries(
+      o.groups.map((g) => {
+        const e: Record<string, unknown> = { connections: [...g.connections] };
+        if (g.policy !== undefined) e.policy = g.policy;
+        if (g.upstreamRole !== undefined) e.upstream_role = g.upstreamRole;
+        return [g.name, e];
+      }),
+    );
+  }
+  return out;
+}
+
 function identityEntry(i: IdentityConfig): Record<string, unknown> {
   const out: Record<string, unknown> = { name: i.name };
   if (i.oidc) {
-    out.oidc = { issuer: i.oidc.issuer, audience: i.oidc.audience, identity_claim: i.oidc.identityClaim };
+    out.oidc = oidcEntry(i.oidc);
   } else {
     out.password = `\${${identitySecretKey(i.name)}}`;
   }
   out.connections = [...i.connections];
   if (i.policy !== 'default') out.policy = i.policy;
+  if (i.upstreamRole !== undefined) out.upstream_role = i.upstreamRole;
+  if (i.upstreamUser !== undefined) out.upstream_user = i.upstreamUser;
+  // The secret goes to the vault; the file names it only.
+  if (i.upstreamPassword !== undefined) out.upstream_password = `\${${identityUpstreamSecretKey(i.name)}}`;
+  if (i.maxConnections !== undefined) out.max_connections = i.maxConnections;
+  if (i.validFrom !== undefined) out.valid_from = new Date(i.validFrom).toISOString();
+  if (i.validUntil !== undefined) out.valid_until = new Date(i.validUntil).toISOString();
   return out;
 }
 
@@ -158,6 +198,11 @@ export class ConfigPersistence {
       this.vault.set(key, c.upstream.password);
     }
     for (const i of config.identities) {
+      if (i.upstreamPassword !== undefined) {
+        const key = identityUpstreamSecretKey(i.name);
+        keep.add(key);
+        this.vault.set(key, i.upstreamPassword);
+      }
       if (i.password === null) continue;
       const key = identitySecretKey(i.name);
       keep.add(key);

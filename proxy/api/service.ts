@@ -4,18 +4,32 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import type {
-  Approval,
-  ApprovalState,
-  BastionApi,
-  BastionEvent,
-  BastionEventSource,
-  ConnectionInput,
-  ConnectionView,
-  IdentityInput,
-  IdentityView,
-  LiveStatement,
-  SessionFilter,
+import {
+  type Approval,
+  type ApprovalState,
+  type BastionApi,
+  type BastionEvent,
+  type BastionEventSource,
+  type ConnectionInput,
+  type ConnectionView,
+  FRAME_BYTES_MAX,
+  type FrameBytes,
+  type IdentityInput,
+  type IdentityView,
+  type LiveStatement,
+  type PolicyChange,
+  type PolicyCheck,
+  type PolicyDocument,
+  type PolicyProblem,
+  type PolicySaveResult,
+  type ReplayInfo,
+  type ReportFile,
+  type ReportFileFormat,
+  type ReportRequest,
+  type SessionFilter,
+  type SessionSearch,
+  type SessionSearchResult,
+  type StatementSearchResult,
 } from '../../shared/api.js';
 import type { FrameView, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
 import {
@@ -26,17 +40,22 @@ import {
 } from '../config/types.js';
 import type { AppCore } from '../core.js';
 import { GatewayError } from '../errors.js';
+import { analyzeEach, decideStatement, initPolicyEngine, type Policy, PreparedRegistry, policyFor } from '../policy/index.js';
+import { buildReport, type ReportFilter, renderReport } from '../report/index.js';
 import { connectUpstream } from '../session/upstream.js';
 import { decodeFrame } from '../wire/decode.js';
 import * as msg from '../wire/messages.js';
 import type { ConfigPersistence } from './app-config.js';
 import { EventHub } from './events.js';
+import { changeSummary, policiesToYaml, readPolicies, unifiedDiff } from './policies.js';
+import { policiesSchema } from './policy-schema.js';
 import {
   type CheckedConnection,
   checkConnectionInput,
   checkIdentityInput,
   name as checkName,
   checkSessionFilter,
+  checkSessionSearch,
   InputError,
   int,
   str,
@@ -66,6 +85,15 @@ export interface CoreServiceOptions {
   /** Live statements kept in memory for recentStatements (default 5000). */
   recentCapacity?: number;
 }
+
+const MAX_POLICY_TEXT = 1_000_000;
+
+const REPORT_TYPES: Record<ReportFileFormat, string> = {
+  pdf: 'application/pdf',
+  html: 'text/html',
+  csv: 'text/csv',
+  json: 'application/json',
+};
 
 const APPROVAL_STATES: readonly ApprovalState[] = ['pending', 'approved', 'denied', 'expired', 'cancelled'];
 
@@ -367,7 +395,189 @@ export class CoreService implements BastionApi, BastionEventSource {
     return this.core.store.verify();
   }
 
+  // --- search and replay ----------------------------------------------------------------------
+
+  async searchSessions(filter: SessionSearch): Promise<SessionSearchResult> {
+    const f = checkSessionSearch(filter);
+    return this.core.store.searchSessions({ ...f, limit: f.limit ?? 50 });
+  }
+
+  async searchStatements(text: string, limit: number, offset: number): Promise<StatementSearchResult> {
+    return this.core.store.searchStatements(
+      str(text, 'text', 1000),
+      int(limit, 'limit', 1, 500),
+      offset === undefined || offset === null ? 0 : int(offset, 'offset', 0, 1_000_000),
+    );
+  }
+
+  async openReplay(sessionId: string): Promise<ReplayInfo | null> {
+    const s = this.core.store.getSession(str(sessionId, 'session id', 100));
+    if (!s) return null;
+    return { session: s, frames: this.core.store.frameCount(s.id), marks: this.core.store.statementMarks(s.id) };
+  }
+
+  async statementsPage(sessionId: string, fromSeq: number, limit: number) {
+    return this.core.store.statementsPage(
+      str(sessionId, 'session id', 100),
+      int(fromSeq, 'fromSeq', 0, 2 ** 52),
+      int(limit, 'limit', 1, 2000),
+    );
+  }
+
+  async readFrameBytes(sessionId: string, seq: number): Promise<FrameBytes | null> {
+    const n = int(seq, 'seq', 0, 2 ** 52);
+    const [f] = this.core.store.readFrames(str(sessionId, 'session id', 100), n, 1);
+    if (!f || f.seq !== n) return null;
+    // As on the wire: type byte (startup packets have none), int32 length counting itself, body.
+    const head = Buffer.alloc(f.type === 0 ? 4 : 5);
+    if (f.type !== 0) head[0] = f.type;
+    head.writeInt32BE(f.body.length + 4, f.type === 0 ? 0 : 1);
+    const length = head.length + f.body.length;
+    const shown = Buffer.concat([head, f.body.subarray(0, Math.max(0, FRAME_BYTES_MAX - head.length))]);
+    return {
+      seq: f.seq,
+      dir: f.dir,
+      type: decodeFrame(f.dir, f.type, f.body).type,
+      hex: shown.toString('hex'),
+      length,
+      truncated: length > shown.length,
+    };
+  }
+
+  // --- policies -------------------------------------------------------------------------------
+
+  async getPolicies(): Promise<PolicyDocument> {
+    return {
+      yaml: this.policiesText(),
+      schema: policiesSchema(),
+      identities: this.core.config.identities.map((i) => ({ name: i.name, policy: i.policy })),
+      history: this.core.store.policyChanges(20),
+    };
+  }
+
+  async validatePolicies(yaml: string): Promise<PolicyProblem[]> {
+    return readPolicies(str(yaml, 'policies', MAX_POLICY_TEXT), this.core.config.identities).problems;
+  }
+
+  async checkPolicy(yaml: string, sql: string, identity?: string | null): Promise<PolicyCheck> {
+    const text = str(yaml, 'policies', MAX_POLICY_TEXT);
+    const statements = str(sql, 'sql', 1_000_000);
+    const who = identity === undefined || identity === null || identity === '' ? '' : checkName(identity, 'identity');
+    const policyName = this.core.config.identities.find((i) => i.name === who)?.policy ?? 'default';
+    // Who uses which policy does not matter for a dry run: only the text's own problems.
+    const read = readPolicies(text);
+    if (!read.compiled) return { problems: read.problems, policy: policyName, statements: [] };
+    await initPolicyEngine();
+    const policy: Policy = policyFor(read.compiled, policyName);
+    const prepared = new PreparedRegistry();
+    return {
+      problems: [],
+      policy: policyName,
+      statements: analyzeEach(statements).map((st) => {
+        const d = decideStatement(st, policy, { identity: who, prepared });
+        return { sql: st.sql, action: d.action, rule: d.rule, reason: d.reason, kind: d.kind, command: d.command };
+      }),
+    };
+  }
+
+  async savePolicies(yaml: string, by: string): Promise<PolicySaveResult> {
+    const text = str(yaml, 'policies', MAX_POLICY_TEXT);
+    const who = (by === undefined || by === null ? '' : str(by, 'changed by', 100)).trim() || this.operator;
+    return this.serial(async () => {
+      const read = readPolicies(text, this.core.config.identities);
+      if (!read.value || !read.compiled) return { ok: false, problems: read.problems, change: null };
+      const before = this.policiesText();
+      const beforeValue = this.core.config.policies;
+      if (before === text) return { ok: true, problems: [], change: null };
+      // Recorded first: a change that cannot be recorded is not made.
+      this.core.writer.flush();
+      this.core.store.append([
+        {
+          kind: 'policy_change',
+          change: {
+            at: Date.now() * 1000,
+            by: who,
+            summary: changeSummary(beforeValue, read.value),
+            diff: unifiedDiff(before, text, ['policies (before)', 'policies (after)']),
+            yaml: text,
+          },
+        },
+      ]);
+      this.applyPolicies(read.value, read.compiled);
+      this.persist();
+      return { ok: true, problems: [], change: this.core.store.policyChanges(1)[0] ?? null };
+    });
+  }
+
+  async listPolicyChanges(limit: number): Promise<PolicyChange[]> {
+    return this.core.store.policyChanges(int(limit, 'limit', 1, 1000));
+  }
+
+  // --- reports --------------------------------------------------------------------------------
+
+  async exportReport(request: ReportRequest): Promise<ReportFile> {
+    if (request === null || typeof request !== 'object') throw new InputError('the report request must be an object');
+    const format = request.format;
+    if (!REPORT_TYPES[format]) throw new InputError('format must be one of pdf, html, csv, json');
+    const filter: ReportFilter = {};
+    const n = Number.MAX_SAFE_INTEGER;
+    if (request.since !== undefined && request.since !== null) filter.since = int(request.since, 'since', 0, n);
+    if (request.until !== undefined && request.until !== null) filter.until = int(request.until, 'until', 0, n);
+    if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until)
+      throw new InputError('since is after until');
+    if (request.identity) filter.identity = str(request.identity, 'identity', 200);
+    if (request.connection) filter.connection = str(request.connection, 'connection', 200);
+    this.core.writer.flush(); // what was recorded up to now
+    const report = buildReport(this.core.store, filter, { source: this.core.config.store });
+    const bytes = await renderReport(report, format);
+    const stamp = report.generatedAtIso.slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+    const s = report.summary;
+    return {
+      fileName: `bastion-report-${stamp}.${format}`,
+      mime: REPORT_TYPES[format],
+      base64: bytes.toString('base64'),
+      bytes: bytes.length,
+      summary: {
+        sessions: s.sessions,
+        statements: s.statements,
+        blocked: s.blocked,
+        held: s.held,
+        errors: s.errors,
+        masked: s.masked,
+        verified: report.integrity.verified,
+        digest: report.digest,
+      },
+    };
+  }
+
   // --- internals ------------------------------------------------------------------------------
+
+  /**
+   * The policies section as text: as last saved through the editor (comments kept) while the
+   * config still holds what it says, else rendered from the config.
+   */
+  private policiesText(): string {
+    const last = this.core.store.policyChanges(1)[0];
+    if (last) {
+      const text = this.core.store.getPolicyChange(last.id)?.yaml;
+      if (text !== undefined) {
+        const read = readPolicies(text);
+        if (read.value && JSON.stringify(read.value) === JSON.stringify(this.core.config.policies)) return text;
+      }
+    }
+    return policiesToYaml(this.core.config.policies);
+  }
+
+  /**
+   * Makes new policies the running ones. Sessions look their policy up when they log in, so every
+   * session from now on (on every listener) gets the new one; open sessions keep theirs.
+   */
+  private applyPolicies(value: Record<string, unknown>, compiled: Map<string, Policy>): void {
+    this.core.config.policies = value;
+    // The listeners share the core's map: replacing its entries is what they see.
+    this.core.policies.clear();
+    for (const [name, p] of compiled) this.core.policies.set(name, p);
+  }
 
   private connection(name: string): ConnectionConfig | undefined {
     return this.core.config.connections.find((c) => c.name === name);

@@ -1,7 +1,7 @@
 // Checks on what a UI sends: the renderer is not trusted (a page in a browser, a compromised
 // renderer), so every call's arguments are validated before they reach the core.
 
-import type { ConnectionInput, IdentityInput, SessionFilter } from '../../shared/api.js';
+import type { ConnectionInput, IdentityInput, SessionFilter, SessionSearch } from '../../shared/api.js';
 import type { SslMode } from '../config/types.js';
 
 export class InputError extends Error {}
@@ -105,6 +105,19 @@ export function checkIdentityInput(raw: unknown): {
     connections: [...new Set(i.connections.map((c) => name(c, 'connection name')))],
     policy: i.policy === undefined || i.policy === null ? undefined : name(i.policy, 'policy'),
   };
+}
+
+export function checkSessionSearch(raw: unknown): SessionSearch {
+  const out: SessionSearch = checkSessionFilter(raw);
+  const f = raw === undefined || raw === null ? {} : obj(raw, 'filter');
+  for (const k of ['hasBlocked', 'hasHeld', 'hasErrors'] as const) {
+    const v = f[k];
+    if (v === undefined || v === null || v === false) continue;
+    if (v !== true) throw new InputError(`${k} must be true or false`);
+    out[k] = true;
+  }
+  if (out.limit !== undefined && out.limit > 500) throw new InputError('limit must be at most 500');
+  return out;
 }
 
 export function checkSessionFilter(raw: unknown): SessionFilter {

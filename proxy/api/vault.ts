@@ -29,6 +29,9 @@ export const upstreamSecretKey = (connection: string): string => `BASTION_UPSTRE
 /** The vault key (and `${NAME}` in the config) of an identity's password. */
 export const identitySecretKey = (identity: string): string => `BASTION_IDENTITY_${envSafe(identity)}`;
 
+/** The vault key (and `${NAME}` in the config) of an identity's own upstream password (`upstream_password`); a prefix no other key can produce. */
+export const identityUpstreamSecretKey = (identity: string): string => `BASTION_IDUP_${envSafe(identity)}`;
+
 /** In memory only (tests, or a host that must not write secrets anywhere). */
 export class MemoryVault implements SecretVault {
   private readonly map = new Map<string, string>();

@@ -6,7 +6,14 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { compilePolicies, PolicyError } from '../policy/policy.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../wire/codes.js';
-import type { ConnectionConfig, GatewayConfig, IdentityConfig, LimitsConfig } from './types.js';
+import type {
+  ConnectionConfig,
+  GatewayConfig,
+  IdentityConfig,
+  LimitsConfig,
+  OidcConfig,
+  OidcGroupConfig,
+} from './types.js';
 import { parseDuration, parseSize } from './units.js';
 import { parseUpstreamUrl } from './upstream-url.js';
 
@@ -141,25 +148,153 @@ function readConnection(r: ConfigReader, raw: Json, kp: string, baseDir: string)
   return { name, listen, upstream, tls };
 }
 
+/** `${NAME}`, alone: how an upstream secret must be written (never in plain text). */
+const ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+/** A date (UTC midnight) or a date and time with a zone: 2025-06-01, 2025-06-01T12:00:00Z, ...+02:00. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?))?$/i;
+
+/** A PostgreSQL role or user name as the gateway will send it (quoted: any characters but NUL). */
+function roleName(r: ConfigReader, obj: Record<string, Json>, key: string, kp: string): string | undefined {
+  const v = r.str(obj, key, kp, false);
+  if (v === null) return undefined;
+  if (v.length === 0) r.fail(`${kp}.${key}`, 'is empty');
+  if (v.includes('\0') || Buffer.byteLength(v) > 63)
+    r.fail(`${kp}.${key}`, `"${v}" is not a valid role name`);
+  return v;
+}
+
+function readTime(r: ConfigReader, obj: Record<string, Json>, key: string, kp: string): number | undefined {
+  const v = r.str(obj, key, kp, false);
+  if (v === null) return undefined;
+  const t = ISO_TIME.test(v.trim()) ? Date.parse(v.trim()) : Number.NaN;
+  if (Number.isNaN(t)) {
+    r.fail(`${kp}.${key}`, `expected an ISO 8601 time with a zone, such as 2025-06-01T12:00:00Z, got "${v}"`);
+  }
+  return t;
+}
+
+/** The IdP's address: https, or http to this machine only (a JWKS fetched in clear could be swapped). */
+function idpUrl(r: ConfigReader, value: string, kp: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    r.fail(kp, `"${value}" is not a URL`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+    r.fail(kp, `"${value}" must be an https:// URL (http:// only for this machine)`);
+  }
+  return value;
+}
+
+function readOidc(r: ConfigReader, raw: Json, kp: string, connections: Set<string>): OidcConfig {
+  const o = r.map(raw, kp);
+  r.onlyKeys(
+    o,
+    [
+      'issuer',
+      'audience',
+      'identity_claim',
+      'jwks_uri',
+      'required_claims',
+      'groups_claim',
+      'groups',
+      'clock_skew',
+      'jwks_cooldown',
+    ],
+    kp,
+  );
+  const oidc: OidcConfig = {
+    issuer: r.str(o, 'issuer', kp, true),
+    audience: r.str(o, 'audience', kp, true),
+    identityClaim: r.str(o, 'identity_claim', kp, false) ?? 'sub',
+  };
+  const jwksUri = r.str(o, 'jwks_uri', kp, false);
+  if (jwksUri !== null) oidc.jwksUri = jwksUri;
+  const groupsClaim = r.str(o, 'groups_claim', kp, false);
+  if (groupsClaim !== null) {
+    if (groupsClaim.length === 0) r.fail(`${kp}.groups_claim`, 'is empty');
+    oidc.groupsClaim = groupsClaim;
+  }
+  if (o.clock_skew !== undefined && o.clock_skew !== null) {
+    oidc.clockSkewMs = parseDuration(r, o.clock_skew, `${kp}.clock_skew`);
+    if (oidc.clockSkewMs > 300_000) r.fail(`${kp}.clock_skew`, 'must be at most 5m');
+  }
+  if (o.jwks_cooldown !== undefined && o.jwks_cooldown !== null) {
+    oidc.jwksCooldownMs = parseDuration(r, o.jwks_cooldown, `${kp}.jwks_cooldown`);
+  }
+  if (o.required_claims !== undefined && o.required_claims !== null) {
+    const rc = r.map(o.required_claims, `${kp}.required_claims`);
+    oidc.requiredClaims = {};
+    for (const [claim, v] of Object.entries(rc)) {
+      const ckp = `${kp}.required_claims.${claim}`;
+      const values = Array.isArray(v) ? v : [v];
+      if (values.length === 0) r.fail(ckp, 'must be a value or a non-empty list of values');
+      oidc.requiredClaims[claim] = values.map((x) => {
+        if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
+          r.fail(ckp, 'must be a string, number or boolean (or a list of them)');
+        }
+        return typeof x === 'string' ? r.expand(ckp, x) : x;
+      });
+    }
+  }
+  if (o.groups !== undefined && o.groups !== null) {
+    const g = r.map(o.groups, `${kp}.groups`);
+    oidc.groups = Object.entries(g).map(([name, gv]) => {
+      const gkp = `${kp}.groups.${name}`;
+      const m = gv === null ? {} : r.map(gv, gkp);
+      r.onlyKeys(m, ['connections', 'policy', 'upstream_role'], gkp);
+      const group: OidcGroupConfig = {
+        name,
+        connections: r.list(m.connections ?? [], `${gkp}.connections`).map((c, j) => {
+          if (typeof c !== 'string' || !connections.has(c)) {
+            r.fail(`${gkp}.connections[${j}]`, `unknown connection "${String(c)}"`);
+          }
+          return c;
+        }),
+      };
+      const policy = r.str(m, 'policy', gkp, false);
+      if (policy !== null) group.policy = policy;
+      const role = roleName(r, m, 'upstream_role', gkp);
+      if (role !== undefined) group.upstreamRole = role;
+      return group;
+    });
+  }
+  return oidc;
+}
+
 function readIdentity(r: ConfigReader, raw: Json, kp: string, connections: Set<string>): IdentityConfig {
   const i = r.map(raw, kp);
-  r.onlyKeys(i, ['name', 'password', 'oidc', 'connections', 'policy'], kp);
+  r.onlyKeys(
+    i,
+    [
+      'name',
+      'password',
+      'oidc',
+      'connections',
+      'policy',
+      'upstream_role',
+      'upstream_user',
+      'upstream_password',
+      'max_connections',
+      'valid_from',
+      'valid_until',
+    ],
+    kp,
+  );
   const name = r.str(i, 'name', kp, true);
   if (!NAME.test(name)) r.fail(`${kp}.name`, `"${name}" is not a valid name`);
   const password = r.str(i, 'password', kp, false);
   let oidc: IdentityConfig['oidc'] = null;
-  if (i.oidc !== undefined && i.oidc !== null) {
-    const o = r.map(i.oidc, `${kp}.oidc`);
-    r.onlyKeys(o, ['issuer', 'audience', 'identity_claim'], `${kp}.oidc`);
-    oidc = {
-      issuer: r.str(o, 'issuer', `${kp}.oidc`, true),
-      audience: r.str(o, 'audience', `${kp}.oidc`, true),
-      identityClaim: r.str(o, 'identity_claim', `${kp}.oidc`, false) ?? 'sub',
-    };
-  }
+  if (i.oidc !== undefined && i.oidc !== null) oidc = readOidc(r, i.oidc, `${kp}.oidc`, connections);
   if (password === null && oidc === null) r.fail(kp, `identity "${name}" needs a password or oidc`);
   if (password !== null && oidc !== null) r.fail(kp, `identity "${name}" has both password and oidc`);
   if (password !== null && password.length === 0) r.fail(`${kp}.password`, 'is empty');
+  if (oidc !== null) {
+    idpUrl(r, oidc.issuer, `${kp}.oidc.issuer`);
+    if (oidc.jwksUri !== undefined) idpUrl(r, oidc.jwksUri, `${kp}.oidc.jwks_uri`);
+  }
   const conns = r.list(i.connections ?? [], `${kp}.connections`).map((c, j) => {
     if (typeof c !== 'string' || !connections.has(c)) {
       r.fail(`${kp}.connections[${j}]`, `unknown connection "${String(c)}"`);
@@ -167,7 +302,39 @@ function readIdentity(r: ConfigReader, raw: Json, kp: string, connections: Set<s
     return c;
   });
   const policy = r.str(i, 'policy', kp, false) ?? 'default';
-  return { name, password, oidc, connections: conns, policy };
+  const identity: IdentityConfig = { name, password, oidc, connections: conns, policy };
+  const role = roleName(r, i, 'upstream_role', kp);
+  if (role !== undefined) identity.upstreamRole = role;
+  const user = roleName(r, i, 'upstream_user', kp);
+  if (user !== undefined) identity.upstreamUser = user;
+  if (i.upstream_password !== undefined && i.upstream_password !== null) {
+    if (user === undefined) r.fail(`${kp}.upstream_password`, 'needs upstream_user');
+    if (typeof i.upstream_password !== 'string' || !ENV_REF.test(i.upstream_password.trim())) {
+      r.fail(
+        `${kp}.upstream_password`,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the ${NAME} syntax.
+        'must be a ${NAME} reference (an upstream secret is never written in the config)',
+      );
+    }
+    identity.upstreamPassword = r.str(i, 'upstream_password', kp, true);
+  }
+  if (i.max_connections !== undefined && i.max_connections !== null) {
+    const v = i.max_connections;
+    const n =
+      typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) {
+      r.fail(`${kp}.max_connections`, `expected a whole number of at least 1, got ${JSON.stringify(v)}`);
+    }
+    identity.maxConnections = n;
+  }
+  const from = readTime(r, i, 'valid_from', kp);
+  if (from !== undefined) identity.validFrom = from;
+  const until = readTime(r, i, 'valid_until', kp);
+  if (until !== undefined) identity.validUntil = until;
+  if (from !== undefined && until !== undefined && until <= from) {
+    r.fail(`${kp}.valid_until`, 'must be later than valid_from');
+  }
+  return identity;
 }
 
 function readLimits(r: ConfigReader, raw: Json): LimitsConfig {
@@ -268,6 +435,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     const id = readIdentity(r, x, `identities[${i}]`, names);
     if (id.policy !== 'default' && !Object.hasOwn(policies, id.policy)) {
       r.fail(`identities[${i}].policy`, `unknown policy "${id.policy}"`);
+    }
+    for (const g of id.oidc?.groups ?? []) {
+      if (g.policy !== undefined && g.policy !== 'default' && !Object.hasOwn(policies, g.policy)) {
+        r.fail(`identities[${i}].oidc.groups.${g.name}.policy`, `unknown policy "${g.policy}"`);
+      }
     }
     return id;
   });

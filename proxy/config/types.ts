@@ -27,6 +27,26 @@ export interface OidcConfig {
   issuer: string;
   audience: string;
   identityClaim: string;
+  /** The issuer's JWKS; when absent it is discovered from `${issuer}/.well-known/openid-configuration`. */
+  jwksUri?: string;
+  /** Claims the token must carry, with the value (or one of the values) each must have. */
+  requiredClaims?: Record<string, (string | number | boolean)[]>;
+  /** The claim holding the token's groups or roles (a list, or a space-separated string); default `groups`. */
+  groupsClaim?: string;
+  /** Leeway for `exp` / `nbf` / `iat`; default 30 s. */
+  clockSkewMs?: number;
+  /** Least time between two JWKS fetches triggered by an unknown `kid`; default 30 s. */
+  jwksCooldownMs?: number;
+  /** What members of a group (from `groupsClaim`) get, in config order (the first group that sets a policy or role wins). */
+  groups?: OidcGroupConfig[];
+}
+
+export interface OidcGroupConfig {
+  name: string;
+  /** Added to the identity's own connections. */
+  connections: string[];
+  policy?: string;
+  upstreamRole?: string;
 }
 
 export interface IdentityConfig {
@@ -36,6 +56,19 @@ export interface IdentityConfig {
   oidc: OidcConfig | null;
   connections: string[];
   policy: string;
+  // Least privilege and access limits (optional; absent = none). Absent keys are absent, not
+  // undefined, so that a config compares equal to what it was written from.
+  /** `SET ROLE` to this role right after the upstream login; the client cannot change it back. */
+  upstreamRole?: string;
+  /** Log in upstream as this user instead of the connection's. */
+  upstreamUser?: string;
+  /** That user's password (from `${ENV}` or the vault; never written in plain text). */
+  upstreamPassword?: string;
+  /** Most concurrent sessions per verified identity (for an oidc entry: per token subject). */
+  maxConnections?: number;
+  /** Access window, epoch milliseconds: logins before / from then on are refused, open sessions end at `validUntil`. */
+  validFrom?: number;
+  validUntil?: number;
 }
 
 export interface LimitsConfig {

@@ -46,8 +46,9 @@ export class Detection {
     counts: Map<string, number> | null,
     json = false,
     allowNull = true,
+    mask?: number,
   ): string | null | undefined {
-    const spans = this.set.findIn(text);
+    const spans = this.set.findIn(text, mask);
     if (spans.length === 0) return undefined;
     const fired = new Set<MaskRule>();
     for (const s of spans) fired.add(this.ruleOf(s.detector));
@@ -84,8 +85,9 @@ export class Detection {
     json = false,
     allowNull = true,
   ): Buffer | null | undefined {
-    if (!this.set.mayMatch(buf, start, end)) return undefined;
-    const r = this.maskString(buf.toString('latin1', start, end), counts, json, allowNull);
+    const mask = this.set.candidates(buf, start, end);
+    if (mask === 0) return undefined;
+    const r = this.maskString(buf.toString('latin1', start, end), counts, json, allowNull, mask);
     if (r === undefined || r === null) return r;
     return Buffer.from(r, 'latin1');
   }

@@ -198,11 +198,10 @@ export function rewriteArrayBinary(buf: Buffer, start: number, end: number, fn: 
     count *= buf.readInt32BE(p);
     p += 8;
   }
-  const headerEnd = p;
   const parts: Buffer[] = [];
   let changed = false;
   let hasNull = false;
-  let last = headerEnd;
+  let last = start;
   for (let k = 0; k < count; k++) {
     if (p + 4 > end) throw new ContainerError('binary array truncated');
     const len = buf.readInt32BE(p);

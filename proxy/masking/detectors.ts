@@ -169,10 +169,16 @@ const FINDERS: Record<DetectorName, Finder> = {
     if (text.indexOf('+') < 0) return;
     each(PHONE_E164, text, (m) => {
       const s = m[0];
-      const digits = s.replace(/\D/g, '').length;
-      if (digits < 8 || digits > 15) return;
-      const open = s.split('(').length - 1;
-      if (open !== s.split(')').length - 1 || open > 1) return;
+      let digits = 0;
+      let open = 0;
+      let close = 0;
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 48 && c <= 57) digits++;
+        else if (c === 40) open++;
+        else if (c === 41) close++;
+      }
+      if (digits < 8 || digits > 15 || open !== close || open > 1) return;
       out.push({ start: m.index, end: m.index + s.length, detector: 'phone' });
     });
   },
@@ -217,8 +223,6 @@ const KEY_RUN = 20;
 export class DetectorSet {
   readonly names: readonly DetectorName[];
   readonly bits: number;
-  private readonly minDigits: number;
-  private readonly wantAt: boolean;
   /** Only email and the digit detectors: the tight loop. */
   private readonly simple: boolean;
   private readonly order: readonly DetectorName[];
@@ -229,12 +233,6 @@ export class DetectorSet {
     this.bits = bits;
     this.names = DETECTORS.filter((n) => bits & BIT[n]);
     this.order = PRIORITY.filter((n) => bits & BIT[n]);
-    this.wantAt = (bits & BIT.email) !== 0;
-    this.minDigits = Math.min(
-      bits & BIT.ssn ? 9 : Infinity,
-      bits & BIT.phone ? 9 : Infinity,
-      bits & BIT.credit_card ? 13 : Infinity,
-    );
     this.simple = (bits & (BIT.iban | BIT.jwt | BIT.api_key)) === 0;
   }
 
@@ -248,58 +246,81 @@ export class DetectorSet {
 
   /** Cheap byte scan: false = no enabled detector can match anything in buf[start, end). */
   mayMatch(buf: Uint8Array, start: number, end: number): boolean {
-    if (this.simple) {
-      const minDigits = this.minDigits;
-      const wantAt = this.wantAt;
-      let digits = 0;
-      for (let i = start; i < end; i++) {
-        const b = buf[i];
-        if (b <= 0x40 && b >= 0x30) {
-          if (b === 0x40) {
-            if (wantAt) return true;
-          } else if (b <= 0x39 && ++digits >= minDigits) return true;
-        }
-      }
-      return false;
-    }
-    return this.mayMatchFull(buf, start, end);
+    return this.candidates(buf, start, end) !== 0;
   }
 
-  private mayMatchFull(buf: Uint8Array, start: number, end: number): boolean {
+  /**
+   * Cheap byte scan: the enabled detectors that may match something in buf[start, end) (a bit
+   * mask; 0 = none). Fields without '@', with fewer than 9 digits (8 after a '+'), without
+   * "eyJ", an IBAN shape or a 20-character token run are ruled out here, without decoding.
+   */
+  candidates(buf: Uint8Array, start: number, end: number): number {
+    let digits = 0;
+    let at = false;
+    let dash = false;
+    let plus = false;
+    if (this.simple) {
+      for (let i = start; i < end; i++) {
+        const b = buf[i];
+        if (b <= 0x40) {
+          if (b >= 0x30) {
+            if (b <= 0x39) digits++;
+            else if (b === 0x40) at = true;
+          } else if (b === 0x2d) dash = true;
+          else if (b === 0x2b) plus = true;
+        }
+      }
+      return this.digitMask(digits, at, dash, plus);
+    }
     const bits = this.bits;
     const wantIban = (bits & BIT.iban) !== 0;
     const wantJwt = (bits & BIT.jwt) !== 0;
-    const wantKey = (bits & BIT.api_key) !== 0;
-    let digits = 0;
     let run = 0;
-    // IBAN shape: two upper-case letters then two digits. state = how many of those seen.
+    let maxRun = 0;
+    let iban = false;
+    let jwt = false;
+    // IBAN shape: two upper-case letters then two digits. ib = how many of those seen.
     let ib = 0;
     for (let i = start; i < end; i++) {
       const b = buf[i];
       const c = CLASS[b];
-      if (c & 1 && ++digits >= this.minDigits) return true;
-      if (b === 0x40 && this.wantAt) return true;
+      if (c & 1) digits++;
+      else if (b === 0x40) at = true;
+      else if (b === 0x2b) plus = true;
+      if (b === 0x2d) dash = true;
       if (c & 2) {
-        if (++run >= KEY_RUN && wantKey) return true;
-      } else {
-        run = 0;
-      }
+        if (++run > maxRun) maxRun = run;
+      } else run = 0;
       if (wantIban) {
         if (c & 4) ib = ib === 1 || ib === 2 ? 2 : 1;
         else if (c & 1 && ib >= 2) {
-          if (++ib === 4) return true;
+          if (++ib === 4) iban = true;
         } else ib = 0;
       }
-      if (wantJwt && b === 0x4a /* J */ && i >= start + 2 && buf[i - 1] === 0x79 && buf[i - 2] === 0x65) return true;
+      if (wantJwt && b === 0x4a /* J */ && i >= start + 2 && buf[i - 1] === 0x79 && buf[i - 2] === 0x65) jwt = true;
     }
-    return false;
+    let m = this.digitMask(digits, at, dash, plus);
+    if (iban) m |= BIT.iban;
+    if (jwt) m |= BIT.jwt;
+    if (maxRun >= KEY_RUN) m |= BIT.api_key;
+    return m & bits;
   }
 
-  /** Every match in `text`, overlaps resolved by priority, sorted by start. */
-  findIn(text: string): Span[] {
+  private digitMask(digits: number, at: boolean, dash: boolean, plus: boolean): number {
+    let m = 0;
+    if (at) m |= BIT.email;
+    if (digits >= 13) m |= BIT.credit_card;
+    if (digits >= 9 && dash) m |= BIT.ssn;
+    if (digits >= 10 || (plus && digits >= 8)) m |= BIT.phone;
+    return m & this.bits;
+  }
+
+  /** Every match in `text` (of the detectors in `mask`), overlaps resolved by priority, sorted by start. */
+  findIn(text: string, mask = this.bits): Span[] {
     const accepted: Span[] = [];
     const found: Span[] = [];
     for (const name of this.order) {
+      if ((mask & BIT[name]) === 0) continue;
       found.length = 0;
       FINDERS[name](text, found);
       for (const s of found) {
@@ -312,8 +333,9 @@ export class DetectorSet {
 
   /** Pre-filter, then exact checks on buf[start, end) read as latin1: byte offsets relative to start. */
   scan(buf: Buffer, start: number, end: number): Span[] | null {
-    if (!this.mayMatch(buf, start, end)) return null;
-    const spans = this.findIn(buf.toString('latin1', start, end));
+    const mask = this.candidates(buf, start, end);
+    if (mask === 0) return null;
+    const spans = this.findIn(buf.toString('latin1', start, end), mask);
     return spans.length > 0 ? spans : null;
   }
 }

@@ -27,7 +27,7 @@
 
 import { createHmac, randomBytes } from 'node:crypto';
 import { rewriteArrayBinary, rewriteArrayText } from './containers.js';
-import { ALL_DETECTORS } from './detectors.js';
+import { DetectorSet, luhnValid, type Span } from './detectors.js';
 import { maskJsonLeaves } from './json.js';
 import { ARRAY_ELEMENT, charLimit, numericPrecision, OID, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
 import type { DetectorName, MaskRule, Strategy } from './rules.js';
@@ -71,23 +71,24 @@ export class Hasher {
 // ---------------------------------------------------------------------------------------------
 // Text helpers
 
-/** Keeps the last `keep` characters matching `re`; every other one becomes '*'. */
-function starAllBut(s: string, re: RegExp, keep: number): string {
+/** Keeps the last `keep` characters of the class; every other one of it becomes '*'. */
+function starAllBut(s: string, cls: (c: number) => boolean, keep: number): string {
   let total = 0;
-  for (const c of s) if (re.test(c)) total++;
+  for (let i = 0; i < s.length; i++) if (cls(s.charCodeAt(i))) total++;
   let seen = 0;
   let out = '';
-  for (const c of s) {
-    if (re.test(c)) {
-      seen++;
-      out += seen > total - keep ? c : '*';
-    } else out += c;
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (cls(s.charCodeAt(i)) && ++seen <= total - keep) {
+      out += `${s.slice(from, i)}*`;
+      from = i + 1;
+    }
   }
-  return out;
+  return out + s.slice(from);
 }
 
-const DIGIT = /[0-9]/;
-const ALNUM = /[A-Za-z0-9]/;
+const DIGIT = (c: number) => c >= 48 && c <= 57;
+const ALNUM = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 
 /** The partial form of a detected value. */
 export function partialSpan(detector: DetectorName, s: string): string {
@@ -140,15 +141,42 @@ export function spanReplacement(detector: DetectorName, strategy: Strategy, s: s
   }
 }
 
+const DIGIT_DETECTORS = new DetectorSet(['credit_card', 'ssn', 'phone', 'iban']);
+const KEY_DETECTORS = new DetectorSet(['jwt', 'api_key', 'iban']);
+const WHOLE_EMAIL = /^[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$/;
+
+const WHOLE_SSN = /^\d{3}-\d{2}-\d{4}$/;
+const WHOLE_CARD = /^[2-6](?:[ -]?\d){12,18}$/;
+const WHOLE_NANP = /^(?:\+?1[-. ]?)?(?:\(\d{3}\)[-. ]?|\d{3}[-. ])\d{3}[-. ]\d{4}$/;
+
+/** The detector that recognises the whole of `s`, if any (anchored checks first: cheap). */
+function wholeValueDetector(s: string): DetectorName | null {
+  if (s.indexOf('@') > 0) return WHOLE_EMAIL.test(s) ? 'email' : null;
+  let digits = 0;
+  for (let i = 0; i < s.length; i++) if (DIGIT(s.charCodeAt(i))) digits++;
+  if (digits >= 8) {
+    if (WHOLE_SSN.test(s)) return 'ssn';
+    if (WHOLE_NANP.test(s)) return 'phone';
+    if (WHOLE_CARD.test(s) && luhnValid(s.replace(/\D/g, ''))) return 'credit_card';
+  }
+  let spans: Span[];
+  if (digits >= 8) spans = DIGIT_DETECTORS.findIn(s);
+  else if (s.length >= 20 && !/\s/.test(s)) spans = KEY_DETECTORS.findIn(s);
+  else return null;
+  return spans.length === 1 && spans[0].start === 0 && spans[0].end === s.length ? spans[0].detector : null;
+}
+
 /** Partial form of a whole text value: a detected value keeps its hint, anything else its first character. */
 export function partialText(value: string): string {
   const s = value.trim();
   if (s === '') return value;
-  const spans = ALL_DETECTORS.findIn(s);
-  if (spans.length === 1 && spans[0].start === 0 && spans[0].end === s.length) return partialSpan(spans[0].detector, s);
+  const d = wholeValueDetector(s);
+  if (d !== null) return partialSpan(d, s);
   if (/^[\d\s().+-]+$/.test(s) && s.replace(/\D/g, '').length >= 6) return starAllBut(s, DIGIT, 4);
-  const first = String.fromCodePoint(s.codePointAt(0) ?? 42);
-  if ([...s].length <= 2) return '*'.repeat([...s].length);
+  const cp = s.codePointAt(0) ?? 42;
+  const first = String.fromCodePoint(cp);
+  const len = s.length - first.length + 1;
+  if (len <= 2 && [...s].length <= 2) return '*'.repeat([...s].length);
   return `${first}***`;
 }
 
@@ -359,7 +387,8 @@ export interface MaskEnv {
 export const NULL_MASKER: ValueMasker = () => null;
 const NULL_TEXT: TextMasker = () => null;
 
-function jsonLeafFn(hasher: Hasher) {
+/** How a JSON leaf under a masked key is rewritten, per strategy. */
+export function jsonLeafFn(hasher: Hasher) {
   return (rule: MaskRule, kind: 'string' | 'number' | 'bool', v: string): string => {
     switch (rule.strategy) {
       case 'null':

@@ -478,8 +478,9 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       const name = str(b.name) ?? '';
       const reset = b.kind === 'VAR_RESET' || b.kind === 'VAR_RESET_ALL';
       const verb = reset ? 'RESET' : 'SET';
-      if (name === 'role') unit = newUnit('set_role', `${verb} ROLE`, false, env.via);
-      else if (name === 'session_authorization') {
+      // Setting names are case-insensitive: SET "Role" TO x is SET ROLE x.
+      if (name.toLowerCase() === 'role') unit = newUnit('set_role', `${verb} ROLE`, false, env.via);
+      else if (name.toLowerCase() === 'session_authorization') {
         unit = newUnit('set_session_authorization', `${verb} SESSION AUTHORIZATION`, false, env.via);
       } else {
         unit = newUnit('set', b.kind === 'VAR_RESET_ALL' ? 'RESET ALL' : `${verb} ${name}`, false, env.via);

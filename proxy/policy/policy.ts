@@ -5,6 +5,7 @@
 // consulted. Units that cannot be analysed (`unknown`, `unparseable`) are blocked unless a
 // guardrail matches them explicitly: fail closed.
 
+import { DEFAULT_MASKING_RULES, MaskingConfigError, type MaskingRule, parseMaskingRules } from '../masking/rules.js';
 import { GlobList, mayWrite, NamePatterns, SERVER_FUNCTION_PATTERNS } from './functions.js';
 import type { PreparedRegistry } from './prepared.js';
 import {
@@ -53,8 +54,8 @@ export interface Policy {
   guardrails: Rule[];
   /** How long a held statement waits for a decision. */
   approvalTimeoutMs: number;
-  /** The `masking` section as written (validated by the masking module); undefined = built-in detectors. */
-  masking: unknown;
+  /** The validated `masking` rules (omitted = the built-in detectors; an empty list = none). */
+  masking: readonly MaskingRule[];
   /** True for the built-in default policy. */
   builtin: boolean;
 }
@@ -141,7 +142,7 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   readOnlyFunctions: [],
   guardrails: [...DEFAULT_GUARDRAILS],
   approvalTimeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS,
-  masking: undefined,
+  masking: DEFAULT_MASKING_RULES,
   builtin: true,
 });
 
@@ -263,6 +264,15 @@ function parseGuardrails(raw: unknown, kp: string): Rule[] {
   return rules;
 }
 
+function parseMasking(raw: unknown, kp: string): MaskingRule[] {
+  try {
+    return parseMaskingRules(raw, kp);
+  } catch (e) {
+    if (e instanceof MaskingConfigError) throw new PolicyError(e.keyPath, e.problem);
+    throw e;
+  }
+}
+
 /**
  * Validates one policy as written under `policies.<name>`. null / undefined = the built-in
  * default policy (under that name). Throws PolicyError naming the key path.
@@ -290,7 +300,7 @@ export function parsePolicy(name: string, raw: unknown, keyPath = `policies.${na
       raw.approval_timeout === undefined
         ? DEFAULT_APPROVAL_TIMEOUT_MS
         : parseDurationMs(raw.approval_timeout, `${keyPath}.approval_timeout`),
-    masking: raw.masking,
+    masking: parseMasking(raw.masking, `${keyPath}.masking`),
     builtin: false,
   };
 }

@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { Approval } from '../../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
 import type { ApprovalQueue } from '../approvals/queue.js';
+import { MAX_TOKEN_LENGTH, type OidcVerifier, TokenError, type VerifiedToken } from '../auth/oidc.js';
 import type { ConnectionConfig, IdentityConfig, LimitsConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
 import { type GuardDecision, type Policy, policyFor, SessionGuard } from '../policy/index.js';
@@ -22,8 +23,17 @@ import * as msg from '../wire/messages.js';
 import { SegmentList } from '../wire/segments.js';
 import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
 import { parseStartupPacket, StartupParseError } from '../wire/startup.js';
+import {
+  type AccessGrant,
+  checkWindow,
+  type IdentityRegistry,
+  outsideWindow,
+  resolveGrant,
+  upstreamFor,
+} from './access.js';
 import type { CancelRegistry } from './cancel.js';
-import { scramAuthenticate, type VerifierCache } from './client-auth.js';
+import { redactedClient, scramAuthenticate, type VerifierCache } from './client-auth.js';
+import { assumeUpstreamRole, RoleLockedGuard } from './role-lock.js';
 import { StatementTracker, type Verdict } from './statements.js';
 import { connectUpstream, type UpstreamLink } from './upstream.js';
 
@@ -52,6 +62,10 @@ export interface SessionContext {
   events: SessionEvents;
   policies: ReadonlyMap<string, Policy>;
   approvals: ApprovalQueue;
+  /** Checks OIDC tokens (shared: one JWKS cache per issuer). */
+  oidc: OidcVerifier;
+  /** Active sessions per verified identity, across listeners; identity change notices. */
+  access: IdentityRegistry;
 }
 
 const Step = {
@@ -127,6 +141,8 @@ export class ClientSession {
   private cancelPid = 0;
   private endReason: string | null = null;
   private guard: SessionGuard | null = null;
+  /** What the verified identity may do (set by authenticate). */
+  private grant: AccessGrant | null = null;
   /** The statement waiting for approval, if any: client messages after it wait too. */
   private held: { approvalId: string } | null = null;
   /** The session's latest statements, shown to approvers. */
@@ -235,12 +251,27 @@ export class ClientSession {
       this.info.applicationName = params.application_name ?? null;
       await this.authenticate(reader, params, deadline);
       this.step = Step.Connecting;
-      const link = await connectUpstream(this.ctx.connection.upstream, this.forwardedParams(params), {
-        timeoutMs: Math.max(1000, deadline - Date.now()),
-        maxMessageSize: this.ctx.limits.maxMessageSize,
-      });
+      const grant = this.grant!;
+      const link = await connectUpstream(
+        upstreamFor(this.ctx.connection.upstream, grant.entry),
+        this.forwardedParams(params),
+        {
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+          maxMessageSize: this.ctx.limits.maxMessageSize,
+        },
+      );
+      if (grant.upstreamRole !== null) {
+        await assumeUpstreamRole(
+          link,
+          grant.upstreamRole,
+          Math.max(Date.now() + 1000, deadline),
+          this.ctx.limits.maxMessageSize,
+          (m) => this.ctx.log.warn(`session ${this.id}: identity "${grant.identity}": ${m}`),
+        );
+      }
       const leftover = reader.detach();
       this.beginRelay(link, minor, leftover);
+      this.watchAccessWindow();
     } catch (e) {
       reader.detach();
       this.failStartup(e);
@@ -294,13 +325,41 @@ export class ClientSession {
       );
     this.info.identity = user;
     const identity = this.ctx.identities.get(user);
+    let token: VerifiedToken | null = null;
     if (identity?.oidc) {
       this.info.authMethod = 'oidc';
+      token = await this.tokenAuthenticate(reader, user, identity, deadline);
+    } else {
+      await this.scram(reader, user, identity, deadline);
+    }
+    // Checked only after the password or token, so that none of it can be probed without them.
+    const grant = resolveGrant(identity!, token);
+    this.info.identity = grant.identity;
+    if (!grant.connections.includes(this.ctx.connection.name)) {
       throw new GatewayError(
         SqlState.InvalidAuthorization,
-        `identity "${user}" uses OIDC, which this gateway version cannot verify yet`,
+        `identity "${grant.identity}" is not allowed to use connection "${this.ctx.connection.name}"`,
       );
     }
+    checkWindow(identity!, grant.identity);
+    const release = this.ctx.access.acquire(grant);
+    this.done.then(release);
+    this.grant = grant;
+    const policy = policyFor(this.ctx.policies, grant.policy);
+    this.guard =
+      grant.upstreamRole === null
+        ? new SessionGuard(policy, grant.identity)
+        : new RoleLockedGuard(policy, grant.identity, grant.upstreamRole);
+    this.recorder.open({ ...this.info });
+    this.ctx.events.opened?.({ ...this.info });
+  }
+
+  private async scram(
+    reader: SocketReader,
+    user: string,
+    identity: IdentityConfig | undefined,
+    deadline: number,
+  ): Promise<void> {
     await scramAuthenticate(
       {
         reader,
@@ -319,16 +378,101 @@ export class ClientSession {
       this.ctx.verifiers,
       this.info.tls ? this.ctx.tls!.certDer : null,
     );
-    // Checked only after the password so that connection rights cannot be probed without it.
-    if (!identity!.connections.includes(this.ctx.connection.name)) {
+  }
+
+  /**
+   * An `oidc` identity: the password is a JWT from the identity provider. Only over TLS (the token
+   * is a bearer secret), asked for with AuthenticationCleartextPassword; recorded redacted.
+   */
+  private async tokenAuthenticate(
+    reader: SocketReader,
+    user: string,
+    identity: IdentityConfig,
+    deadline: number,
+  ): Promise<VerifiedToken> {
+    if (!this.info.tls) {
       throw new GatewayError(
         SqlState.InvalidAuthorization,
-        `identity "${user}" is not allowed to use connection "${this.ctx.connection.name}"`,
+        `identity "${user}" logs in with an OIDC token, which is accepted only over TLS`,
+        undefined,
+        'connect with sslmode=require (or stricter)',
       );
     }
-    this.guard = new SessionGuard(policyFor(this.ctx.policies, identity!.policy), identity!.name);
-    this.recorder.open({ ...this.info });
-    this.ctx.events.opened?.({ ...this.info });
+    this.send(msg.authenticationCleartext());
+    const m = await reader.readMessage(
+      Math.min(MAX_TOKEN_LENGTH + 5, this.ctx.limits.maxMessageSize),
+      deadline,
+    );
+    this.recorder.begin('client');
+    this.recorder.frameBytes(redactedClient('PasswordMessage (OIDC token)'));
+    this.recorder.end();
+    if (m.type !== Frontend.Password) {
+      throw new GatewayError(SqlState.ProtocolViolation, 'expected a password message');
+    }
+    const nul = m.body.indexOf(0);
+    const token = m.body.toString('utf8', 0, nul < 0 ? m.body.length : nul).trim();
+    try {
+      return await this.ctx.oidc.verify(token, identity.oidc!);
+    } catch (e) {
+      const why = e instanceof TokenError ? e : new TokenError((e as Error).message, true);
+      this.ctx.log.warn(`session ${this.id}: OIDC login as "${user}" refused: ${why.reason}`);
+      if (why.unavailable) {
+        throw new GatewayError(
+          SqlState.InvalidAuthorization,
+          `token authentication failed for user "${user}": the token could not be checked now`,
+          'the identity provider could not be reached; see the gateway log',
+        );
+      }
+      throw new GatewayError(
+        SqlState.InvalidPassword,
+        `token authentication failed for user "${user}": ${why.reason}`,
+      );
+    }
+  }
+
+  /**
+   * Ends the session when the identity's access window closes: at `valid_until`, or at once when
+   * the identity is changed (e.g. by an operator) so that it is no longer inside its window.
+   */
+  private watchAccessWindow(): void {
+    const grant = this.grant!;
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      clearTimeout(timer);
+      if (this.step === Step.Closed) return;
+      // An identity removed from the config keeps its open sessions, under the settings they began with.
+      const entry = this.ctx.identities.get(grant.entry.name) ?? grant.entry;
+      const why = outsideWindow(entry, grant.identity, Date.now());
+      if (why !== null) {
+        this.endAccess(why);
+        return;
+      }
+      if (entry.validUntil === undefined) return;
+      timer = setTimeout(check, Math.min(entry.validUntil - Date.now(), 0x7fffffff));
+      timer.unref();
+    };
+    const unwatch = this.ctx.access.watch(grant.entry.name, check);
+    this.done.then(() => {
+      clearTimeout(timer);
+      unwatch();
+    });
+    check();
+  }
+
+  private endAccess(why: string): void {
+    if (this.step === Step.Closed) return;
+    const reason = `access window closed: ${why}`;
+    this.endReason ??= reason;
+    this.fatal(
+      new GatewayError(
+        SqlState.AdminShutdown,
+        `terminating connection: ${why}`,
+        undefined,
+        'log in again once access is granted',
+      ),
+    );
+    this.upstream?.end(msg.terminate());
+    this.close(reason);
   }
 
   /** Records a startup-phase packet as a type-0 frame (see FrameChunk). */

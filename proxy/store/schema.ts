@@ -6,7 +6,7 @@
 
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Version 1: records, checkpoints and the sessions, statements and frame_chunks projections. */
 const V1 = `
@@ -137,8 +137,40 @@ CREATE INDEX approvals_by_time ON approvals (requested_at, request_record_id);
 CREATE INDEX approvals_by_state ON approvals (state, requested_at, request_record_id);
 `;
 
+/** The policy_changes projection's columns (shared by the table and its read-only stand-in). */
+const POLICY_CHANGES_COLUMNS = `
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  changed_by TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  diff TEXT NOT NULL,
+  yaml TEXT NOT NULL`;
+
+/**
+ * Version 3: search, and policy changes.
+ * - statements_fts: a full-text index over statements.sql. It is derived (like an index, it is not
+ *   attested by records and verify does not check it) and kept in step by append and prune.
+ *   Contentless (the text lives in statements); its rowid is the statement's record id, so a hit
+ *   finds its session through records (id = rowid) and newest first is rowid DESC.
+ * - partial indexes on statements for "sessions that have blocked / held / failed statements".
+ * - policy_changes: every change of policy is a chained `policy_change` record (who, when, the
+ *   diff and the whole new text); this projection lists them (id = the record's id).
+ */
+const V3 = `
+CREATE VIRTUAL TABLE statements_fts USING fts5(
+  sql, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO statements_fts (rowid, sql) SELECT record_id, sql FROM statements;
+CREATE INDEX statements_blocked ON statements (session_id) WHERE decision = 'block';
+CREATE INDEX statements_held ON statements (session_id) WHERE decision = 'review';
+CREATE INDEX statements_failed ON statements (session_id) WHERE error_code IS NOT NULL;
+
+CREATE TABLE policy_changes (${POLICY_CHANGES_COLUMNS}
+) STRICT;
+`;
+
 /** MIGRATIONS[v] brings a file at version v to version v + 1. */
-const MIGRATIONS: readonly string[] = [V1, V2];
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /**
  * What a read-only connection to a file at version v (>= 1) needs to read it as the current
@@ -149,6 +181,9 @@ const READ_ONLY_SHIMS: readonly string[] = [
   '',
   `CREATE TEMP VIEW statements AS SELECT *, NULL AS approval_id FROM main.statements;
    CREATE TEMP TABLE approvals (${APPROVALS_COLUMNS}
+   ) STRICT;`,
+  // No full-text index (search falls back to scanning statements: see SqliteSessionStore.fts).
+  `CREATE TEMP TABLE policy_changes (${POLICY_CHANGES_COLUMNS}
    ) STRICT;`,
 ];
 

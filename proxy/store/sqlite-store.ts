@@ -6,7 +6,14 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Approval, ApprovalState } from '../../shared/api.js';
+import {
+  type Approval,
+  type ApprovalState,
+  type LiveStatement,
+  type PolicyChange,
+  STATEMENT_MARK,
+  type SessionSearch,
+} from '../../shared/api.js';
 import type {
   AuthMethod,
   Decision,
@@ -34,13 +41,16 @@ import {
 } from './frames.js';
 import { decodePruneBody, PRUNE_KIND, type PruneBody, PruneLedger, removedRuns } from './retention.js';
 import { ensureSchema } from './schema.js';
+import { StoreSearch } from './search.js';
 import type {
   ApprovalQuery,
   ChainedRecord,
   PrunedSession,
   PruneInfo,
+  PolicyChangeRecord,
   PruneResult,
   SessionQuery,
+  SessionSearchPage,
   SessionStore,
   StoredFrame,
   StoreEntry,
@@ -85,6 +95,9 @@ export class SqliteSessionStore implements SessionStore {
   /** Approvals the last closeInterrupted cancelled. */
   private cancelled = 0;
   private readonly q: ReturnType<typeof prepareStatements>;
+  /** Whether the file has the full-text index over statements (schema version 3 on). */
+  readonly fts: boolean;
+  private readonly search: StoreSearch;
   /** listSessions statements by filter combination (at most 16), each prepared once. */
   private readonly listQueries = new Map<string, Database.Statement<[Row], Row>>();
   private readonly appendTx: Database.Transaction<(entries: readonly StoreEntry[]) => ChainLink>;
@@ -113,6 +126,9 @@ export class SqliteSessionStore implements SessionStore {
     }
     this.db = db;
     this.q = prepareStatements(db);
+    this.fts =
+      db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'statements_fts'").pluck().get() === 1;
+    this.search = new StoreSearch(db, this.fts, rowToSession, rowToStatement);
     this.head = (this.q.lastRecord.get() as ChainLink | undefined) ?? this.start;
     this.appendTx = db.transaction((entries: readonly StoreEntry[]) => this.write(entries));
     this.closeInterruptedTx = db.transaction((endedAt: number): [number, number, ChainLink] => {
@@ -299,6 +315,44 @@ export class SqliteSessionStore implements SessionStore {
     }
   }
 
+  searchSessions(query: SessionSearch = {}): SessionSearchPage {
+    return this.search.sessions(query);
+  }
+
+  searchStatements(text: string, limit: number, offset = 0): { statements: LiveStatement[]; more: boolean } {
+    return this.search.statements(text, limit, offset);
+  }
+
+  statementsPage(sessionId: string, fromSeq: number, limit: number): StatementRecord[] {
+    return (this.q.statementsPage.all(sessionId, fromSeq, limit) as Row[]).map(rowToStatement);
+  }
+
+  statementMarks(sessionId: string): number[] {
+    const out: number[] = [];
+    for (const r of this.q.statementMarks.iterate(sessionId) as Iterable<Row>) {
+      let flags = 0;
+      if (r.decision === 'block') flags |= STATEMENT_MARK.blocked;
+      else if (r.decision === 'review') flags |= STATEMENT_MARK.held;
+      else if (r.decision === 'warn') flags |= STATEMENT_MARK.warn;
+      if (r.failed === 1) flags |= STATEMENT_MARK.error;
+      out.push(r.seq as number, r.first_frame as number, r.last_frame as number, flags);
+    }
+    return out;
+  }
+
+  frameCount(sessionId: string): number {
+    return (this.q.lastFrameSeq.get(sessionId) as number | null) ?? 0;
+  }
+
+  policyChanges(limit = 100): PolicyChange[] {
+    return (this.q.policyChanges.all(limit) as Row[]).map(rowToPolicyChange);
+  }
+
+  getPolicyChange(id: number): (PolicyChange & { yaml: string }) | undefined {
+    const r = this.q.policyChangeById.get(id) as Row | undefined;
+    return r ? { ...rowToPolicyChange(r), yaml: r.yaml as string } : undefined;
+  }
+
   /** Runs a PRAGMA on this store's connection: diagnostics, and tests that make writes fail. */
   pragma(source: string): unknown {
     return this.db.pragma(source);
@@ -360,6 +414,15 @@ export class SqliteSessionStore implements SessionStore {
           approvalId: s.approvalId ?? null,
           recordId: id,
         });
+        if (this.fts) q.insertFts.run(id, s.sql);
+        break;
+      }
+      case 'policy_change': {
+        const c = policyChange(entry.change);
+        sessionId = '';
+        tUs = c.at;
+        body = jsonBody({ kind: entry.kind, change: c });
+        q.insertPolicyChange.run({ ...c, id });
         break;
       }
       case 'approval': {
@@ -462,6 +525,7 @@ export class SqliteSessionStore implements SessionStore {
     // The checkpoint first: the delete trigger allows removing records up to its record_id.
     q.insertCheckpoint.run(head.id, last, q.digestById.get(last) as Buffer, at);
     for (const v of victims) {
+      if (this.fts) q.deleteFts.run(v.id);
       q.deleteStatements.run(v.id);
       q.deleteChunks.run(v.id);
       q.deleteApprovals.run(v.id);
@@ -549,6 +613,7 @@ export class SqliteSessionStore implements SessionStore {
     for (const row of this.q.statementsAttested.iterate() as Iterable<Row>) note(checkStatementRow(row));
     for (const row of this.q.chunksAttested.iterate() as Iterable<Row>) note(checkChunkRow(row));
     for (const row of this.q.approvalsAttested.iterate() as Iterable<Row>) note(checkApprovalRow(row));
+    for (const row of this.q.policyChangesAttested.iterate() as Iterable<Row>) note(checkPolicyChangeRow(row));
     const orphan = this.q.unprojectedRecord.get() as Row | undefined;
     if (orphan) {
       note({ id: orphan.id as number, reason: `record ${orphan.id} (${orphan.kind}) has no projection row` });
@@ -670,10 +735,38 @@ function prepareStatements(db: Database.Database) {
          UNION ALL SELECT record_id FROM frame_chunks
          UNION ALL SELECT request_record_id FROM approvals
          UNION ALL SELECT record_id FROM approvals
+         UNION ALL SELECT id FROM policy_changes
          UNION ALL SELECT id FROM checkpoints)
        ORDER BY id LIMIT 1`,
       ),
     approvalById: () => db.prepare('SELECT * FROM approvals WHERE id = ?'),
+    insertFts: () =>
+      db.prepare('INSERT INTO statements_fts (rowid, sql) VALUES (?, ?)'),
+    deleteFts: () =>
+      db.prepare(
+        'DELETE FROM statements_fts WHERE rowid IN (SELECT record_id FROM statements WHERE session_id = ?)',
+      ),
+    statementsPage: () =>
+      db.prepare('SELECT * FROM statements WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?'),
+    statementMarks: () =>
+      db.prepare(
+        `SELECT seq, first_frame, last_frame, decision, error_code IS NOT NULL AS failed
+         FROM statements WHERE session_id = ? ORDER BY seq`,
+      ),
+    lastFrameSeq: () => db.prepare('SELECT max(seq_last) FROM frame_chunks WHERE session_id = ?').pluck(),
+    insertPolicyChange: () =>
+      db.prepare(
+        `INSERT INTO policy_changes (id, at, changed_by, summary, diff, yaml)
+         VALUES (@id, @at, @by, @summary, @diff, @yaml)`,
+      ),
+    policyChanges: () =>
+      db.prepare('SELECT id, at, changed_by, summary, diff FROM policy_changes ORDER BY id DESC LIMIT ?'),
+    policyChangeById: () => db.prepare('SELECT * FROM policy_changes WHERE id = ?'),
+    policyChangesAttested: () =>
+      db.prepare(
+        `SELECT p.*, r.kind AS r_kind, r.session_id AS r_sid, r.t_us AS r_t_us, r.body AS r_body
+         FROM policy_changes p LEFT JOIN records r ON r.id = p.id`,
+      ),
     insertApproval: () =>
       db.prepare(
         `INSERT INTO approvals (id, session_id, identity, connection, sql, rule, reason, client_reason,
@@ -843,6 +936,29 @@ function checkApprovalRow(row: Row): Bad | undefined {
   return undefined;
 }
 
+function checkPolicyChangeRow(row: Row): Bad | undefined {
+  const id = row.id as number;
+  const recorded = attestedBy(row.r_kind, row.r_sid, row.r_body, 'policy_change', '', (e) =>
+    policyChange(e.change as PolicyChangeRecord),
+  );
+  if (!recorded || row.r_t_us !== recorded.at) {
+    return { id, reason: `policy_changes row ${id} is not attested by record ${id}` };
+  }
+  const actual: PolicyChangeRecord = {
+    at: row.at as number,
+    by: row.changed_by as string,
+    summary: row.summary as string,
+    diff: row.diff as string,
+    yaml: row.yaml as string,
+  };
+  const differ = (Object.keys(recorded) as (keyof PolicyChangeRecord)[]).filter(
+    (k) => actual[k] !== recorded[k],
+  );
+  return differ.length
+    ? { id, reason: `policy_changes row ${id} differs from record ${id} in ${differ.join(', ')}` }
+    : undefined;
+}
+
 /** The normalized content of a JSON record of `kind` for `sessionId`, or undefined if it is not one. */
 function attestedBy<T>(
   kind: unknown,
@@ -915,6 +1031,26 @@ function statementRecord(s: StatementRecord): StatementRecord {
     uncapturedRows: int(s.uncapturedRows, 'statement.uncapturedRows'),
     uncapturedDigest: optText(s.uncapturedDigest, 'statement.uncapturedDigest'),
     masked,
+  };
+}
+
+function policyChange(c: PolicyChangeRecord): PolicyChangeRecord {
+  return {
+    at: int(c.at, 'change.at'),
+    by: nonEmpty(c.by, 'change.by'),
+    summary: text(c.summary, 'change.summary'),
+    diff: text(c.diff, 'change.diff'),
+    yaml: text(c.yaml, 'change.yaml'),
+  };
+}
+
+function rowToPolicyChange(r: Row): PolicyChange {
+  return {
+    id: r.id as number,
+    at: r.at as number,
+    by: r.changed_by as string,
+    summary: r.summary as string,
+    diff: r.diff as string,
   };
 }
 

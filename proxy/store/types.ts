@@ -1,4 +1,11 @@
-import type { Approval, ApprovalState } from '../../shared/api.js';
+import type {
+  Approval,
+  ApprovalState,
+  LiveStatement,
+  PolicyChange,
+  SessionHit,
+  SessionSearch,
+} from '../../shared/api.js';
 import type { Direction, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
 import type { ApprovalEntry } from '../report/types.js';
 
@@ -12,7 +19,29 @@ export type StoreEntry =
   | FrameChunk
   | { kind: 'statement'; statement: StatementRecord }
   | { kind: 'session_close'; sessionId: string; endedAt: number; endReason: string }
-  | ApprovalChange;
+  | ApprovalChange
+  | PolicyChangeEntry;
+
+/**
+ * A change of policy, made through the API (the policy editor): who, when, what (a unified diff
+ * of the policies' YAML) and the whole new text. Not tied to a session (the record's session id is
+ * empty); retention never removes it.
+ */
+export interface PolicyChangeEntry {
+  kind: 'policy_change';
+  change: PolicyChangeRecord;
+}
+
+export interface PolicyChangeRecord {
+  /** Epoch microseconds. */
+  at: number;
+  by: string;
+  /** One line: which policies changed. */
+  summary: string;
+  diff: string;
+  /** The policies section as saved. */
+  yaml: string;
+}
 
 /**
  * A state change of an approval: appended when it is requested (state 'pending') and again with
@@ -73,6 +102,17 @@ export interface SessionQuery {
   limit?: number;
   offset?: number;
 }
+
+/** A page of sessions from `searchSessions`. */
+export interface SessionSearchPage {
+  sessions: SessionHit[];
+  /** How many sessions match in all; null when counting them would mean reading every match. */
+  total: number | null;
+  /** Whether sessions beyond this page match. */
+  more: boolean;
+}
+
+export type { SessionSearch };
 
 /** What retention did in one `prune` call (see SessionStore.prune). */
 export interface PruneResult {
@@ -185,5 +225,24 @@ export interface SessionStore extends SessionReader {
   listPrunes(): PruneInfo[];
   /** The records of one session in chain order, each with its chain link (session export). */
   sessionRecords(sessionId: string): Iterable<ChainedRecord>;
+  /**
+   * Sessions by who, where, when and what was said: the SessionQuery filters, sessions that have
+   * blocked / held / failed statements, and `text` (full-text over their statements; then each
+   * session comes with its newest matching statement, and the order is by that statement, newest
+   * first). Paged with limit/offset; stays fast on millions of statements.
+   */
+  searchSessions(query: SessionSearch): SessionSearchPage;
+  /** Statements whose SQL holds every word of `text` (the last may be a prefix), newest first. */
+  searchStatements(text: string, limit: number, offset?: number): { statements: LiveStatement[]; more: boolean };
+  /** A session's statements from seq `fromSeq` on, at most `limit`. */
+  statementsPage(sessionId: string, fromSeq: number, limit: number): StatementRecord[];
+  /** Every statement of a session in seq order as [seq, firstFrame, lastFrame, STATEMENT_MARK flags], flattened. */
+  statementMarks(sessionId: string): number[];
+  /** The last frame seq of a session (0 when it has none). */
+  frameCount(sessionId: string): number;
+  /** Changes of policy, newest first. */
+  policyChanges(limit?: number): PolicyChange[];
+  /** One change of policy with its whole text, by id. */
+  getPolicyChange(id: number): (PolicyChange & { yaml: string }) | undefined;
   close(): void;
 }

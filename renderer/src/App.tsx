@@ -2,13 +2,17 @@
 // Global shortcuts live here; each screen adds its own while it is shown.
 
 import { useEffect } from 'react';
-import { Activity, Database, Gavel, Keyboard, Moon, Shield, Sun, X } from './components/icons.js';
+import { Activity, Database, FileText, Gavel, History, Keyboard, Moon, Shield, Sliders, Sun, X } from './components/icons.js';
 import { Modal, typingIn } from './components/ui.js';
 import { useApi, useApp, useAppStore } from './context.js';
 import { count } from './lib/format.js';
 import { Approvals } from './screens/Approvals.js';
 import { Connections } from './screens/Connections.js';
 import { Live } from './screens/Live.js';
+import { Policies } from './screens/Policies.js';
+import { Replay } from './screens/Replay.js';
+import { Reports } from './screens/Reports.js';
+import { Sessions } from './screens/Sessions.js';
 import { pendingCount } from './state/approvals.js';
 import type { Screen, Toast } from './state/ui.js';
 
@@ -26,14 +30,21 @@ export function App() {
         return;
       }
       if (typingIn(e) || e.metaKey || e.ctrlKey || e.altKey || document.querySelector('.backdrop')) return;
-      const screens: Record<string, Screen> = { '1': 'live', '2': 'approvals', '3': 'connections' };
+      const screens: Record<string, Screen> = {
+        '1': 'live',
+        '2': 'approvals',
+        '3': 'connections',
+        '4': 'sessions',
+        '5': 'policies',
+        '6': 'reports',
+      };
       if (screens[e.key]) {
         st.navigate({ screen: screens[e.key]!, id: null });
       } else if (e.key === 't') {
         st.toggleTheme();
       } else if (e.key === '?') {
         st.setHelpOpen(true);
-      } else if (e.key === '/') {
+      } else if (e.key === '/' && st.ui.route.screen !== 'sessions') {
         e.preventDefault();
         if (st.ui.route.screen !== 'live') st.navigate({ screen: 'live', id: null });
         setTimeout(() => document.getElementById('live-filter')?.focus(), 0);
@@ -55,6 +66,10 @@ export function App() {
         {screen === 'live' && <Live />}
         {screen === 'approvals' && <Approvals />}
         {screen === 'connections' && <Connections />}
+        {screen === 'sessions' && <Sessions />}
+        {screen === 'replay' && <Replay />}
+        {screen === 'policies' && <Policies />}
+        {screen === 'reports' && <Reports />}
       </main>
       <Toasts />
       <Help />
@@ -73,11 +88,18 @@ function Sidebar() {
   const rate = useApp((s) => s.inspector.rate);
   const transport = useApp((s) => s.ui.transport);
   const go = (screen: Screen) => store.getState().navigate({ screen, id: null });
-  const item = (s: Screen, icon: React.ReactNode, label: string, key: string, extra?: React.ReactNode) => (
+  const item = (
+    s: Screen,
+    icon: React.ReactNode,
+    label: string,
+    key: string,
+    extra?: React.ReactNode,
+    current = false,
+  ) => (
     <button
       type="button"
       className="nav-item"
-      aria-current={screen === s ? 'page' : undefined}
+      aria-current={screen === s || current ? 'page' : undefined}
       onClick={() => go(s)}
       title={`${label} (${key})`}
     >
@@ -124,6 +146,9 @@ function Sidebar() {
         '3',
         failed ? <span className="dot bad" title="A listener failed" /> : null,
       )}
+      {item('sessions', <History />, 'Sessions', '4', null, screen === 'replay')}
+      {item('policies', <Sliders />, 'Policies', '5')}
+      {item('reports', <FileText />, 'Reports', '6')}
       <div className="spacer" />
       <div className="sidebar-foot">
         <div className="row">
@@ -205,7 +230,8 @@ const SHORTCUTS: [string, [string, string][]][] = [
     'Anywhere',
     [
       ['1 2 3', 'Live, Approvals, Connections'],
-      ['/', 'Filter statements'],
+      ['4 5 6', 'Sessions, Policies, Reports'],
+      ['/', 'Filter or search statements'],
       ['t', 'Light or dark theme'],
       ['?', 'This help'],
     ],
@@ -227,6 +253,24 @@ const SHORTCUTS: [string, [string, string][]][] = [
       ['a', 'Approve'],
       ['d', 'Deny'],
       ['h', 'Pending or history'],
+    ],
+  ],
+  [
+    'Replay',
+    [
+      ['← →', 'Previous or next frame (shift: 10)'],
+      ['j k', 'Next or previous statement'],
+      ['space', 'Play or pause'],
+      ['Home End', 'First or last frame'],
+      ['b', 'Decoded or bytes'],
+      ['Esc', 'Back to the sessions'],
+    ],
+  ],
+  [
+    'Policies',
+    [
+      ['Ctrl S', 'Save and apply'],
+      ['F8', 'Next problem'],
     ],
   ],
   [

@@ -7,11 +7,12 @@ import { App } from './App.js';
 import { createClient } from './api/client.js';
 import { ApiContext, StoreContext } from './context.js';
 import { connectEvents, createAppStore, loadAll } from './state/store.js';
-import { parseRoute, routeHash, type Theme } from './state/ui.js';
+import { parseRoute, replayRoute, routeHash, type Theme } from './state/ui.js';
 import './styles.css';
 
 const THEME_KEY = 'bastion.theme';
 const DECIDER_KEY = 'bastion.decideAs';
+const CHANGED_BY_KEY = 'bastion.changedBy';
 
 function initialTheme(): Theme {
   const saved = localStorage.getItem(THEME_KEY);
@@ -24,6 +25,7 @@ const store = createAppStore(client, {
   theme: initialTheme(),
   route: parseRoute(window.location.hash),
   decideAs: localStorage.getItem(DECIDER_KEY) ?? '',
+  changedBy: localStorage.getItem(CHANGED_BY_KEY) ?? '',
 });
 
 // The first route may name a statement or an approval.
@@ -31,6 +33,10 @@ const store = createAppStore(client, {
   const r = store.getState().ui.route;
   if (r.screen === 'approvals') store.getState().selectApproval(r.id);
   if (r.screen === 'live') store.getState().selectStatement(r.id);
+  if (r.screen === 'replay' && r.id) {
+    const { sessionId, frame } = replayRoute(r.id);
+    void store.getState().openReplay(sessionId, frame ?? undefined);
+  }
 }
 
 connectEvents(store, client, (flush) => requestAnimationFrame(flush));
@@ -60,6 +66,8 @@ store.subscribe((s, prev) => {
   }
   if (s.approvals.decideAs !== prev.approvals.decideAs)
     localStorage.setItem(DECIDER_KEY, s.approvals.decideAs);
+  if (s.policies.changedBy !== prev.policies.changedBy)
+    localStorage.setItem(CHANGED_BY_KEY, s.policies.changedBy);
 });
 
 createRoot(document.getElementById('root')!).render(

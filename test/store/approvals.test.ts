@@ -346,12 +346,18 @@ describe('verify and approvals', () => {
 });
 
 /**
- * Makes `path` (written by this code, schema version 2) what schema version 1 left: no approvals
- * table, no statements.approval_id, user_version 1. Only valid while nothing used approvals.
+ * Makes `path` (written by this code, schema version 3) what schema version 1 left: no approvals
+ * table, no statements.approval_id, none of version 3's search index and policy changes,
+ * user_version 1. Only valid while nothing used approvals.
  */
 function downgradeToV1(path: string): void {
   const db = new Database(path);
   db.exec(`
+    DROP TABLE statements_fts;
+    DROP INDEX statements_blocked;
+    DROP INDEX statements_held;
+    DROP INDEX statements_failed;
+    DROP TABLE policy_changes;
     DROP INDEX statements_by_approval;
     ALTER TABLE statements DROP COLUMN approval_id;
     DROP TABLE approvals;

@@ -134,3 +134,59 @@ export const Plug = (p: P) => (
     <path d="M12 17v5" />
   </Icon>
 );
+export const History = (p: P) => (
+  <Icon {...p}>
+    <path d="M3 12a9 9 0 109-9 9.8 9.8 0 00-6.7 2.7L3 8" />
+    <path d="M3 3v5h5" />
+    <path d="M12 7v5l3 2" />
+  </Icon>
+);
+export const StepBack = (p: P) => (
+  <Icon {...p}>
+    <path d="M17 5L8 12l9 7z" />
+    <path d="M6 5v14" />
+  </Icon>
+);
+export const StepForward = (p: P) => (
+  <Icon {...p}>
+    <path d="M7 5l9 7-9 7z" />
+    <path d="M18 5v14" />
+  </Icon>
+);
+export const SkipBack = (p: P) => (
+  <Icon {...p}>
+    <path d="M11 5l-7 7 7 7z" />
+    <path d="M20 5l-7 7 7 7z" />
+  </Icon>
+);
+export const SkipForward = (p: P) => (
+  <Icon {...p}>
+    <path d="M13 5l7 7-7 7z" />
+    <path d="M4 5l7 7-7 7z" />
+  </Icon>
+);
+export const Sliders = (p: P) => (
+  <Icon {...p}>
+    <path d="M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0" />
+    <circle cx="16" cy="6" r="2" />
+    <circle cx="10" cy="12" r="2" />
+    <circle cx="18" cy="18" r="2" />
+  </Icon>
+);
+export const FileText = (p: P) => (
+  <Icon {...p}>
+    <path d="M14 3H7a2 2 0 00-2 2v14a2 2 0 002 2h10a2 2 0 002-2V8z" />
+    <path d="M14 3v5h5M9 13h6M9 17h6" />
+  </Icon>
+);
+export const Download = (p: P) => (
+  <Icon {...p}>
+    <path d="M12 4v11M7 10l5 5 5-5" />
+    <path d="M5 20h14" />
+  </Icon>
+);
+export const ArrowLeft = (p: P) => (
+  <Icon {...p}>
+    <path d="M19 12H5M11 6l-6 6 6 6" />
+  </Icon>
+);

@@ -6,15 +6,28 @@ import type { BastionApi, BastionEvent, BastionEventSource, LiveStatement } from
 import { type ApprovalsSlice, createApprovalsSlice } from './approvals.js';
 import { type ConnectionsSlice, createConnectionsSlice } from './connections.js';
 import { createInspectorSlice, type InspectorSlice } from './inspector.js';
+import { createPoliciesSlice, type PoliciesSlice } from './policies.js';
+import { createReplaySlice, type ReplaySlice } from './replay.js';
+import { createReportsSlice, type ReportsSlice } from './reports.js';
+import { createSessionsSlice, type SessionsSlice } from './sessions.js';
 import { createUiSlice, type Route, type Theme, type UiSlice } from './ui.js';
 
-export type AppState = UiSlice & ConnectionsSlice & InspectorSlice & ApprovalsSlice;
+export type AppState = UiSlice &
+  ConnectionsSlice &
+  InspectorSlice &
+  ApprovalsSlice &
+  SessionsSlice &
+  ReplaySlice &
+  PoliciesSlice &
+  ReportsSlice;
 export type AppStore = StoreApi<AppState>;
 
 export interface StoreOptions {
   theme?: Theme;
   route?: Route;
   decideAs?: string;
+  /** Who policy changes are recorded as ('' = the host's operator). */
+  changedBy?: string;
   now?: () => number;
 }
 
@@ -24,6 +37,10 @@ export function createAppStore(api: BastionApi, opts: StoreOptions = {}): AppSto
     ...createConnectionsSlice(api)(...a),
     ...createInspectorSlice(api, opts.now)(...a),
     ...createApprovalsSlice(api, opts.decideAs)(...a),
+    ...createSessionsSlice(api)(...a),
+    ...createReplaySlice(api)(...a),
+    ...createPoliciesSlice(api, opts.changedBy)(...a),
+    ...createReportsSlice(api, opts.now)(...a),
   }));
 }
 

@@ -1,17 +1,18 @@
 // Navigation, theme, toasts, the connection to the host. Routes live in the URL hash
-// (#/live, #/live/<statement>, #/approvals/<id>, #/connections) so that a notification can
-// open an approval directly.
+// (#/live, #/live/<statement>, #/approvals/<id>, #/connections, #/sessions,
+// #/replay/<session>[/<frame>], #/policies, #/reports) so that a notification can open an
+// approval directly and a replay position can be shared.
 
 import type { StateCreator } from 'zustand/vanilla';
 import type { AppState } from './store.js';
 
-export type Screen = 'live' | 'approvals' | 'connections';
+export type Screen = 'live' | 'approvals' | 'connections' | 'sessions' | 'replay' | 'policies' | 'reports';
 export type Theme = 'light' | 'dark';
 export type TransportStatus = 'connecting' | 'open' | 'closed';
 
 export interface Route {
   screen: Screen;
-  /** A statement key (live) or an approval id (approvals). */
+  /** A statement key (live), an approval id (approvals), a session id and frame (replay: "<id>/<frame>"). */
   id: string | null;
 }
 
@@ -42,18 +43,38 @@ export interface UiSlice {
   setHelpOpen(open: boolean): void;
 }
 
-const SCREENS: readonly Screen[] = ['live', 'approvals', 'connections'];
+const SCREENS: readonly Screen[] = [
+  'live',
+  'approvals',
+  'connections',
+  'sessions',
+  'replay',
+  'policies',
+  'reports',
+];
+/** Screens whose route carries no id. */
+const NO_ID: readonly Screen[] = ['connections', 'sessions', 'policies', 'reports'];
 export const MAX_TOASTS = 4;
 
 export function parseRoute(hash: string): Route {
   const [screen, ...rest] = hash.replace(/^#\/?/, '').split('/');
   const s = SCREENS.includes(screen as Screen) ? (screen as Screen) : 'live';
   const id = rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : null;
-  return { screen: s, id: s === 'connections' ? null : id };
+  return { screen: s, id: NO_ID.includes(s) ? null : id };
 }
 
 export function routeHash(r: Route): string {
+  if (r.screen === 'replay' && r.id) {
+    const { sessionId, frame } = replayRoute(r.id);
+    return `#/replay/${encodeURIComponent(sessionId)}${frame !== null ? `/${frame}` : ''}`;
+  }
   return `#/${r.screen}${r.id ? `/${encodeURIComponent(r.id)}` : ''}`;
+}
+
+/** A replay route's id: "<session id>" or "<session id>/<frame>". */
+export function replayRoute(id: string): { sessionId: string; frame: number | null } {
+  const m = /^(.*)\/(\d+)$/.exec(id);
+  return m ? { sessionId: m[1]!, frame: Number(m[2]) } : { sessionId: id, frame: null };
 }
 
 export function createUiSlice(initial: {
@@ -85,6 +106,10 @@ export function createUiSlice(initial: {
         // The screens keep their own selection in step with the route.
         if (route.screen === 'approvals') get().selectApproval(route.id);
         if (route.screen === 'live') get().selectStatement(route.id);
+        if (route.screen === 'replay' && route.id) {
+          const { sessionId, frame } = replayRoute(route.id);
+          void get().openReplay(sessionId, frame ?? undefined);
+        }
       },
       toast(kind, text) {
         const id = nextToast++;

@@ -1,0 +1,374 @@
+// The masking catalog of one upstream database: which (table OID, column number) pairs are
+// configured columns (inheritance children and partitions included), the column lists of those
+// relations, the definitions of every view and materialized view that depends on them (directly
+// or through other views), and the user-defined types that carry text. Loaded with three
+// queries the session runs on a separate upstream connection (the runner is injected: this
+// module opens no sockets), shared by every session of that upstream, invalidated on DDL (and
+// after maxAgeMs), and bound per policy (CatalogBinding) for the data path.
+
+import type { CompiledMasking } from './compile.js';
+import { type LineageResolver, outputLineage, type ResolvedRelation } from './lineage.js';
+import type { ColumnLineage, PlanContext } from './plan.js';
+import type { UserTypes } from './pgtypes.js';
+import { type ColumnName, type MaskRule, stricter } from './rules.js';
+import type { MaskEnv } from './strategies.js';
+
+/** Runs one query (simple protocol) and returns its rows as text (null for NULL). */
+export type QueryRunner = (sql: string) => Promise<(string | null)[][]>;
+
+/** A SQL string literal that means the same whatever standard_conforming_strings is. */
+export function sqlLiteral(s: string): string {
+  return `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+function cfgValues(columns: readonly ColumnName[]): string | null {
+  const seen = new Set<string>();
+  const rows: string[] = [];
+  for (const c of columns) {
+    const k = `${c.schema ?? ''}\0${c.table}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    rows.push(`(${c.schema === null ? 'NULL::text' : sqlLiteral(c.schema)}, ${sqlLiteral(c.table)})`);
+  }
+  return rows.length ? rows.join(', ') : null;
+}
+
+const TREE = (values: string) => `cfg(s, t) AS (VALUES ${values}),
+roots AS (
+  SELECT DISTINCT c.oid FROM cfg
+  JOIN pg_catalog.pg_class c ON c.relname = cfg.t
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND (cfg.s IS NULL OR n.nspname = cfg.s)
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+),
+tree(oid, root) AS (
+  SELECT oid, oid FROM roots
+  UNION
+  SELECT i.inhrelid, tree.root FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
+)`;
+
+export interface CatalogQueries {
+  /** oid, schema, name, relkind, root schema, root name, attnum, attname, type oid, typmod */
+  relations: string | null;
+  /** oid, schema, name, pg_get_viewdef */
+  views: string | null;
+  /** oid, typtype, typcategory, typelem */
+  types: string;
+}
+
+/** The catalog queries for a set of configured columns (null: nothing to ask). */
+export function catalogQueries(columns: readonly ColumnName[]): CatalogQueries {
+  const values = cfgValues(columns);
+  const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
+WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
+  if (values === null) return { relations: null, views: null, types };
+  return {
+    relations: `WITH RECURSIVE ${TREE(values)}
+SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
+  CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
+  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+FROM tree
+JOIN pg_catalog.pg_class c ON c.oid = tree.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class rc ON rc.oid = tree.root
+JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = tree.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+ORDER BY tree.oid, a.attnum`,
+    views: `WITH RECURSIVE ${TREE(values)},
+dep(oid) AS (
+  SELECT oid FROM tree
+  UNION
+  SELECT r.ev_class FROM dep
+  JOIN pg_catalog.pg_depend d ON d.refobjid = dep.oid
+    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+  WHERE r.ev_class <> dep.oid
+)
+SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid)
+FROM dep
+JOIN pg_catalog.pg_class c ON c.oid = dep.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm')`,
+    types,
+  };
+}
+
+export interface CatalogColumn {
+  attnum: number;
+  name: string;
+  typeOid: number;
+  typmod: number;
+}
+
+export interface CatalogRelation {
+  oid: number;
+  schema: string;
+  name: string;
+  relkind: string;
+  /** The configured relations it descends from (itself for a configured one). */
+  roots: { schema: string; name: string }[];
+  columns: CatalogColumn[];
+}
+
+export interface CatalogView {
+  oid: number;
+  schema: string;
+  name: string;
+  definition: string;
+}
+
+export interface CatalogRows {
+  relations: (string | null)[][];
+  views: (string | null)[][];
+  types: (string | null)[][];
+}
+
+class Snapshot implements UserTypes {
+  readonly byOid = new Map<number, CatalogRelation>();
+  readonly byName = new Map<string, CatalogRelation[]>();
+  readonly views = new Map<number, CatalogView>();
+  readonly viewsByName = new Map<string, CatalogView[]>();
+  readonly types = new Map<number, { typtype: string; category: string; elem: number }>();
+
+  constructor(rows: CatalogRows) {
+    for (const r of rows.relations) {
+      const oid = Number(r[0]);
+      let rel = this.byOid.get(oid);
+      if (rel === undefined) {
+        rel = { oid, schema: r[1] ?? '', name: r[2] ?? '', relkind: r[3] ?? 'r', roots: [], columns: [] };
+        this.byOid.set(oid, rel);
+        const list = this.byName.get(rel.name) ?? [];
+        list.push(rel);
+        this.byName.set(rel.name, list);
+      }
+      const root = { schema: r[4] ?? '', name: r[5] ?? '' };
+      if (!rel.roots.some((x) => x.schema === root.schema && x.name === root.name)) rel.roots.push(root);
+      const attnum = Number(r[6]);
+      if (!rel.columns.some((c) => c.attnum === attnum))
+        rel.columns.push({ attnum, name: r[7] ?? '', typeOid: Number(r[8]), typmod: Number(r[9] ?? -1) });
+    }
+    for (const rel of this.byOid.values()) rel.columns.sort((a, b) => a.attnum - b.attnum);
+    for (const r of rows.views) {
+      const v: CatalogView = { oid: Number(r[0]), schema: r[1] ?? '', name: r[2] ?? '', definition: r[3] ?? '' };
+      this.views.set(v.oid, v);
+      const list = this.viewsByName.get(v.name) ?? [];
+      list.push(v);
+      this.viewsByName.set(v.name, list);
+    }
+    for (const r of rows.types) this.types.set(Number(r[0]), { typtype: r[1] ?? '', category: r[2] ?? '', elem: Number(r[3] ?? 0) });
+  }
+
+  kind(oid: number): 'string' | 'enum' | 'composite' | 'array' | null {
+    const t = this.types.get(oid);
+    if (!t) return null;
+    if (t.typtype === 'c') return 'composite';
+    if (t.typtype === 'e') return 'enum';
+    if (t.category === 'A') return 'array';
+    if (t.category === 'S') return 'string';
+    return null;
+  }
+
+  element(oid: number): number | null {
+    const t = this.types.get(oid);
+    return t && t.category === 'A' && t.elem ? t.elem : null;
+  }
+}
+
+export interface MaskCatalogOptions {
+  /** Every configured column of every policy used with this upstream. */
+  columns: readonly ColumnName[];
+  /** Runs the catalog queries (on a connection of its own). */
+  run?: QueryRunner;
+  /** Reload after this long even without DDL (default 5 minutes; 0 = never). */
+  maxAgeMs?: number;
+  now?: () => number;
+}
+
+/** The masking catalog of one upstream. */
+export class MaskCatalog {
+  private snap: Snapshot | null = null;
+  private loadedAt = 0;
+  private invalid = true;
+  private loading: Promise<void> | null = null;
+  private bindings = new WeakMap<CompiledMasking, CatalogBinding>();
+  /** Bumped on every (re)load. */
+  version = 0;
+  lastError: Error | null = null;
+  readonly queries: CatalogQueries;
+
+  constructor(private readonly opts: MaskCatalogOptions) {
+    this.queries = catalogQueries(opts.columns);
+  }
+
+  /** Builds the catalog for the policies used with an upstream. */
+  static forPolicies(maskings: readonly CompiledMasking[], opts: Omit<MaskCatalogOptions, 'columns'> = {}): MaskCatalog {
+    return new MaskCatalog({ ...opts, columns: maskings.flatMap((m) => m.columns) });
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  /** Loaded and not invalidated nor older than maxAgeMs. */
+  get fresh(): boolean {
+    if (this.snap === null || this.invalid) return false;
+    const max = this.opts.maxAgeMs ?? 300_000;
+    return max <= 0 || this.now() - this.loadedAt < max;
+  }
+
+  get loaded(): boolean {
+    return this.snap !== null;
+  }
+
+  /** Marks the catalog stale (DDL seen): the next ensureLoaded() reloads it. */
+  invalidate(): void {
+    this.invalid = true;
+  }
+
+  /**
+   * Loads (or reloads, when stale) the catalog. Concurrent callers share one load. Rejects when
+   * the queries fail (the caller fails closed: no statement should run with an unknown catalog).
+   */
+  ensureLoaded(): Promise<void> {
+    if (this.fresh) return Promise.resolve();
+    if (this.loading) return this.loading;
+    const run = this.opts.run;
+    if (!run) return Promise.reject(new Error('the masking catalog has no query runner'));
+    this.invalid = false;
+    const q = this.queries;
+    this.loading = (async () => {
+      try {
+        const [relations, views, types] = await Promise.all([
+          q.relations ? run(q.relations) : Promise.resolve([]),
+          q.views ? run(q.views) : Promise.resolve([]),
+          run(q.types),
+        ]);
+        this.apply({ relations, views, types });
+        this.lastError = null;
+      } catch (e) {
+        this.invalid = true;
+        this.lastError = e as Error;
+        throw e;
+      } finally {
+        this.loading = null;
+      }
+    })();
+    return this.loading;
+  }
+
+  /** Installs query results directly (what ensureLoaded does after running the queries). */
+  apply(rows: CatalogRows): void {
+    this.snap = new Snapshot(rows);
+    this.loadedAt = this.now();
+    this.invalid = false;
+    this.version++;
+    this.bindings = new WeakMap();
+  }
+
+  get snapshot(): { relations: ReadonlyMap<number, CatalogRelation>; views: ReadonlyMap<number, CatalogView> } {
+    const s = this.snap ?? new Snapshot({ relations: [], views: [], types: [] });
+    return { relations: s.byOid, views: s.views };
+  }
+
+  /** The catalog seen through one policy's rules. */
+  bind(masking: CompiledMasking): CatalogBinding {
+    let b = this.bindings.get(masking);
+    if (b === undefined) {
+      b = new CatalogBinding(this.snap ?? new Snapshot({ relations: [], views: [], types: [] }), masking);
+      this.bindings.set(masking, b);
+    }
+    return b;
+  }
+}
+
+/** A catalog snapshot seen through one policy: column rules, the lineage resolver, plan contexts. */
+export class CatalogBinding {
+  readonly resolver: LineageResolver;
+  readonly env: MaskEnv;
+  private readonly rules = new Map<string, MaskRule | null>();
+  private readonly viewRules = new Map<number, ColumnLineage[] | null>();
+
+  constructor(
+    private readonly snap: Snapshot,
+    readonly masking: CompiledMasking,
+  ) {
+    this.env = { hasher: masking.hasher, userTypes: snap };
+    this.resolver = { relation: (schema, name) => this.relation(schema, name) };
+  }
+
+  get userTypes(): UserTypes {
+    return this.snap;
+  }
+
+  private configured(rel: CatalogRelation, column: string): MaskRule | null {
+    let r = this.masking.columnRule(rel.schema, rel.name, column);
+    for (const root of rel.roots) r = stricter(r, this.masking.columnRule(root.schema, root.name, column));
+    return r;
+  }
+
+  private viewLineage(oid: number): ColumnLineage[] | null {
+    if (this.viewRules.has(oid)) return this.viewRules.get(oid) ?? null;
+    this.viewRules.set(oid, null); // cycle guard
+    const v = this.snap.views.get(oid);
+    const l = v ? outputLineage(v.definition, this.resolver) : null;
+    this.viewRules.set(oid, l);
+    return l;
+  }
+
+  /** The rule of a column by the wire's table OID and column number (views through their definition). */
+  columnRule(tableOid: number, attnum: number): MaskRule | null {
+    const key = `${tableOid}:${attnum}`;
+    const hit = this.rules.get(key);
+    if (hit !== undefined) return hit;
+    let r: MaskRule | null = null;
+    const rel = this.snap.byOid.get(tableOid);
+    if (rel) {
+      const c = rel.columns.find((x) => x.attnum === attnum);
+      if (c) r = this.configured(rel, c.name);
+    }
+    if (this.snap.views.has(tableOid)) {
+      const l = this.viewLineage(tableOid);
+      if (l) {
+        if (l.some((e) => e.star)) for (const e of l) r = stricter(r, e.rule);
+        else r = stricter(r, l[attnum - 1]?.rule ?? null);
+      }
+    }
+    this.rules.set(key, r);
+    return r;
+  }
+
+  /** LineageResolver.relation over the snapshot. */
+  relation(schema: string | null, name: string): ResolvedRelation | null {
+    const rels = (this.snap.byName.get(name) ?? []).filter((r) => schema === null || r.schema === schema);
+    const views = (this.snap.viewsByName.get(name) ?? []).filter((v) => schema === null || v.schema === schema);
+    // A configured view: its own column rules merged with what its definition reads.
+    const pick = rels.find((r) => r.schema === 'public') ?? rels[0];
+    if (pick) {
+      const view = views.find((v) => v.oid === pick.oid);
+      const l = view ? this.viewLineage(view.oid) : null;
+      return {
+        kind: 'table',
+        columns: pick.columns.map((c, i) => {
+          let rule: MaskRule | null = null;
+          for (const r of rels) rule = stricter(rule, this.configured(r, c.name));
+          if (l && !l.some((e) => e.star)) rule = stricter(rule, l[i]?.rule ?? null);
+          return { name: c.name, typeOid: c.typeOid, rule };
+        }),
+      };
+    }
+    const v = views.find((x) => x.schema === 'public') ?? views[0];
+    if (v) return { kind: 'view', definition: v.definition };
+    return null;
+  }
+
+  /** The context buildMaskPlan needs, with the statement's lineage (or none). */
+  planContext(lineage: readonly ColumnLineage[] | null = null): PlanContext {
+    return {
+      env: this.env,
+      detection: this.masking.detection,
+      columnRule: (oid, attnum) => this.columnRule(oid, attnum),
+      lineage,
+    };
+  }
+}

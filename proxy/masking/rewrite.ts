@@ -1,0 +1,178 @@
+// Rewriting backend messages under a plan: DataRow, ErrorResponse / NoticeResponse,
+// NotificationResponse. Every function takes a framed message as (buf, start, end) with the type
+// byte at `start`, and returns the whole new message, or null when nothing changed (pass the
+// original bytes on: nothing is allocated for an unchanged row). Rows are rewritten one at a
+// time as they pass; nothing is buffered.
+
+import { bump, type Detection } from './compile.js';
+import { MaskError, type MaskPlan } from './plan.js';
+import type { MaskRule } from './rules.js';
+import { type Hasher, maskFreeText } from './strategies.js';
+
+export type Counts = Map<string, number>;
+
+/**
+ * DataRow ('D'): masks the fields the plan names. null = unchanged (also for a passthrough plan).
+ * Throws MaskError when the row does not match the plan (a protocol violation: fail closed).
+ */
+export function maskDataRow(plan: MaskPlan, buf: Buffer, start: number, end: number, counts: Counts | null): Buffer | null {
+  if (plan.passthrough) return null;
+  if (end - start < 7) throw new MaskError('DataRow is truncated');
+  const n = (buf[start + 5] << 8) | buf[start + 6];
+  if (n !== plan.fields.length)
+    throw new MaskError(`DataRow has ${n} fields but its RowDescription had ${plan.fields.length}`);
+  const ops = plan.ops;
+  const last = plan.last;
+  let p = start + 7;
+  let changes: (number | Buffer | null)[] | null = null;
+  for (let i = 0; i <= last; i++) {
+    if (p + 4 > end) throw new MaskError('DataRow is truncated');
+    const len = (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
+    const vs = p + 4;
+    const ve = len < 0 ? vs : vs + len;
+    if (ve > end) throw new MaskError('DataRow is truncated');
+    const op = ops[i];
+    if (op !== null && len >= 0) {
+      const r = op(buf, vs, ve, counts);
+      if (r !== undefined) {
+        if (changes === null) changes = [];
+        changes.push(p, ve, r);
+      }
+    }
+    p = ve;
+  }
+  if (changes === null) return null;
+  let size = end - start;
+  for (let k = 0; k < changes.length; k += 3) {
+    const r = changes[k + 2] as Buffer | null;
+    size += 4 + (r === null ? 0 : r.length) - ((changes[k + 1] as number) - (changes[k] as number));
+  }
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  let from = start;
+  for (let k = 0; k < changes.length; k += 3) {
+    const at = changes[k] as number;
+    o += buf.copy(out, o, from, at);
+    const r = changes[k + 2] as Buffer | null;
+    if (r === null) {
+      out.writeInt32BE(-1, o);
+      o += 4;
+    } else {
+      out.writeInt32BE(r.length, o);
+      o += 4;
+      o += r.copy(out, o);
+    }
+    from = changes[k + 1] as number;
+  }
+  o += buf.copy(out, o, from, end);
+  out.writeInt32BE(size - 1, 1);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ErrorResponse / NoticeResponse
+
+/** Fields that carry text which may echo data: message, detail, hint, context, internal query. */
+const TEXT_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
+
+export interface ErrorMaskOptions {
+  /** The detectors (null: none). */
+  detection: Detection | null;
+  /**
+   * The strictest rule of any masked column the statement reads (lineage `reads`, the plan's
+   * `strictest`), or null. When set, the values PostgreSQL echoes in data errors (class 22 and
+   * 23: `invalid input syntax for type integer: "..."`, `Key (email)=(...)`, `Failing row
+   * contains (...)`) are masked with it, whatever they look like.
+   */
+  strict?: MaskRule | null;
+  hasher: Hasher;
+}
+
+function maskEchoes(code: string, field: string, text: string, rule: MaskRule, hasher: Hasher, counts: Counts | null): string {
+  if (!/^2[23]/.test(code)) return text;
+  const m = (v: string) => {
+    bump(counts, rule.name);
+    return maskFreeText(v, rule.strategy, hasher);
+  };
+  let out = text;
+  if (field === 'D') {
+    out = out.replace(/^(Key \(.*?\)=\()(.*)(\) (?:already exists|is (?:not present|still referenced)|conflicts)[\s\S]*)$/, (_a, p, v, s) => p + m(v) + s);
+    out = out.replace(/^(Failing row contains \()(.*)(\)\.?)$/s, (_a, p, v, s) => p + m(v) + s);
+  }
+  if (field === 'M' || field === 'D') {
+    out = out.replace(/"((?:[^"]|"")*)"/g, (all, v: string, offset: number, whole: string) => {
+      // Keep quoted identifiers in the well-known templates naming them.
+      const before = whole.slice(Math.max(0, offset - 24), offset);
+      if (/(?:column|relation|constraint|table|type|index|function|schema|of relation|domain) $/.test(before)) return all;
+      return `"${m(v)}"`;
+    });
+  }
+  return out;
+}
+
+/**
+ * ErrorResponse ('E') / NoticeResponse ('N'): masks data in the text fields (detectors, and the
+ * echoed values of data errors under `strict`). null = unchanged.
+ */
+export function maskErrorOrNotice(buf: Buffer, start: number, end: number, opts: ErrorMaskOptions, counts: Counts | null): Buffer | null {
+  const det = opts.detection;
+  if (det === null && !opts.strict) return null;
+  const fields: [number, string][] = [];
+  let p = start + 5;
+  let code = '';
+  while (p < end && buf[p] !== 0) {
+    const c = buf[p];
+    const nul = buf.indexOf(0, p + 1);
+    if (nul < 0 || nul >= end) throw new MaskError('ErrorResponse is truncated');
+    const v = buf.toString('utf8', p + 1, nul);
+    if (c === 0x43) code = v;
+    fields.push([c, v]);
+    p = nul + 1;
+  }
+  let changed = false;
+  for (const f of fields) {
+    const k = String.fromCharCode(f[0]);
+    if (!TEXT_FIELDS.has(k)) continue;
+    let v = f[1];
+    if (opts.strict) v = maskEchoes(code, k, v, opts.strict, opts.hasher, counts);
+    if (det) {
+      const d = det.maskString(v, counts, false, false);
+      if (typeof d === 'string') v = d;
+    }
+    if (v !== f[1]) {
+      f[1] = v;
+      changed = true;
+    }
+  }
+  if (!changed) return null;
+  const parts: Buffer[] = [Buffer.from([buf[start], 0, 0, 0, 0])];
+  for (const [c, v] of fields) parts.push(Buffer.from([c]), Buffer.from(v, 'utf8'), Buffer.from([0]));
+  parts.push(Buffer.from([0]));
+  const out = Buffer.concat(parts);
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
+}
+
+/** NotificationResponse ('A'): masks detected values in the payload. null = unchanged. */
+export function maskNotification(buf: Buffer, start: number, end: number, detection: Detection | null, counts: Counts | null): Buffer | null {
+  if (detection === null) return null;
+  const ch = start + 9;
+  const chEnd = buf.indexOf(0, ch);
+  if (chEnd < 0 || chEnd >= end) throw new MaskError('NotificationResponse is truncated');
+  const pl = chEnd + 1;
+  const plEnd = buf.indexOf(0, pl);
+  if (plEnd < 0 || plEnd >= end) throw new MaskError('NotificationResponse is truncated');
+  if (!detection.set.mayMatch(buf, pl, plEnd)) return null;
+  const text = buf.toString('latin1', pl, plEnd);
+  const json = /^\s*[[{]/.test(text);
+  const r = detection.maskString(text, counts, json, false);
+  if (typeof r !== 'string') return null;
+  const body = Buffer.from(r, 'latin1');
+  const out = Buffer.allocUnsafe(pl - start + body.length + 1 + (end - plEnd - 1));
+  buf.copy(out, 0, start, pl);
+  body.copy(out, pl - start);
+  out[pl - start + body.length] = 0;
+  buf.copy(out, pl - start + body.length + 1, plEnd + 1, end);
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
+}

@@ -1,0 +1,259 @@
+// The policy editor: the policies section in YAML (Monaco), checked against its JSON schema as
+// you type and by the gateway when the text passes, problems underlined where they are; a
+// preview that runs the guardrails on pasted SQL with the text as edited (as `bastion check`);
+// saving applies to the running listeners (sessions that log in from then on) and is recorded
+// with who, when and the diff; the history of those changes.
+
+import { lazy, Suspense, useEffect, useRef, useState } from 'react';
+import type { PolicyChange } from '../../../shared/api.js';
+import { Check, History, Sliders } from '../components/icons.js';
+import { Empty, Pill } from '../components/ui.js';
+import { useApp, useAppStore } from '../context.js';
+import { dateTime } from '../lib/format.js';
+import { isDirty, visibleProblems } from '../state/policies.js';
+import { sortProblems } from '../state/policy-text.js';
+
+const PolicyEditor = lazy(() => import('../components/PolicyEditor.js'));
+
+export function Policies() {
+  const store = useAppStore();
+  const p = useApp((s) => s.policies);
+  const theme = useApp((s) => s.ui.theme);
+  const reveal = useRef<((line: number, column: number) => void) | null>(null);
+  const [tab, setTab] = useState<'preview' | 'history'>('preview');
+
+  useEffect(() => {
+    void store.getState().loadPolicies();
+  }, [store]);
+
+  // The gateway's own checks, once the text rests and passes the instant ones.
+  useEffect(() => {
+    if (!p.loaded) return;
+    const t = setTimeout(() => void store.getState().validatePolicyDraft(), 350);
+    return () => clearTimeout(t);
+  }, [p.draft, p.loaded, store]);
+
+  const problems = sortProblems(visibleProblems(p));
+  const dirty = isDirty(p);
+  const save = async () => {
+    const st = store.getState();
+    if (!isDirty(st.policies)) return;
+    const ok = await st.savePolicyDraft();
+    if (ok) st.toast('success', 'Policies saved: new sessions use them now. The change is recorded.');
+    else if (st.policies.saveError) st.toast('error', st.policies.saveError);
+  };
+
+  return (
+    <div className="page">
+      <header className="page-head">
+        <h1>Policies</h1>
+        <span className="sub">Guardrails and masking rules, checked as you type</span>
+        <span className="grow" />
+        <span className={`policy-status${problems.length ? ' bad' : ''}`} aria-live="polite">
+          {!p.loaded
+            ? ''
+            : problems.length
+              ? `${problems.length} problem${problems.length === 1 ? '' : 's'}`
+              : p.validating
+                ? 'Checking…'
+                : dirty
+                  ? 'Valid · not saved'
+                  : 'Saved'}
+        </span>
+        <label className="field-inline">
+          <span>Changed by</span>
+          <input
+            className="input"
+            style={{ width: 130 }}
+            aria-label="Changed by"
+            placeholder="you"
+            value={p.changedBy}
+            onChange={(e) => store.getState().setChangedBy(e.target.value)}
+          />
+        </label>
+        <button type="button" className="btn" disabled={!dirty || p.saving} onClick={() => store.getState().revertPolicyDraft()}>
+          Revert
+        </button>
+        <button
+          type="button"
+          className="btn primary"
+          disabled={!dirty || p.saving || p.clientProblems.length > 0}
+          onClick={() => void save()}
+          title="Save and apply (Ctrl+S)"
+        >
+          <Check size={14} /> {p.saving ? 'Saving…' : 'Save and apply'}
+        </button>
+      </header>
+      {p.error && (
+        <div className="banner" role="alert">
+          {p.error}
+        </div>
+      )}
+      <div className="policy-split">
+        <section className="policy-editor" aria-label="Policy text">
+          <div className="editor-frame">
+            {p.loaded ? (
+              <Suspense fallback={<div className="muted pad">Loading the editor…</div>}>
+                <PolicyEditor
+                  value={p.draft}
+                  onChange={(t) => store.getState().setPolicyDraft(t)}
+                  problems={problems}
+                  theme={theme}
+                  onSave={() => void save()}
+                  revealRef={reveal}
+                />
+              </Suspense>
+            ) : (
+              <div className="muted pad">Reading the policies…</div>
+            )}
+          </div>
+          <ul className="problems" aria-label="Problems">
+            {problems.map((x) => (
+              <li key={`${x.line}:${x.column}:${x.message}`}>
+                <button type="button" onClick={() => reveal.current?.(x.line, x.column)}>
+                  <span className="where mono">
+                    {x.line}:{x.column}
+                  </span>
+                  <span className="msg">{x.message}</span>
+                  {x.keyPath && <span className="kp mono">{x.keyPath}</span>}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+        <section className="policy-side" aria-label="Preview and history">
+          <div className="tabs" role="tablist" aria-label="Side panel">
+            <button type="button" role="tab" aria-selected={tab === 'preview'} onClick={() => setTab('preview')}>
+              <Sliders size={14} /> Guardrail preview
+            </button>
+            <button type="button" role="tab" aria-selected={tab === 'history'} onClick={() => setTab('history')}>
+              <History size={14} /> Changes
+            </button>
+          </div>
+          {tab === 'preview' ? <Preview /> : <Changes changes={p.history} />}
+        </section>
+      </div>
+    </div>
+  );
+}
+
+function Preview() {
+  const store = useAppStore();
+  const check = useApp((s) => s.policies.check);
+  const draft = useApp((s) => s.policies.draft);
+  const identities = useApp((s) => s.policies.identities);
+  const clientProblems = useApp((s) => s.policies.clientProblems.length);
+
+  useEffect(() => {
+    if (clientProblems > 0) return;
+    const t = setTimeout(() => void store.getState().runPolicyCheck(), 300);
+    return () => clearTimeout(t);
+  }, [check.sql, check.identity, draft, clientProblems, store]);
+
+  const r = check.result;
+  return (
+    <div className="preview">
+      <p className="muted">
+        Paste SQL: each statement is decided by the policies as edited here, not saved (as <code>bastion check</code>).
+      </p>
+      <textarea
+        className="input sql-input mono"
+        aria-label="SQL to check"
+        placeholder={'select * from customers;\ndelete from orders;'}
+        spellCheck={false}
+        value={check.sql}
+        onChange={(e) => store.getState().setPolicyCheck({ sql: e.target.value })}
+      />
+      <div className="toolbar">
+        <label className="field-inline">
+          <span>As identity</span>
+          <select
+            className="select"
+            aria-label="As identity"
+            value={check.identity}
+            onChange={(e) => store.getState().setPolicyCheck({ identity: e.target.value })}
+          >
+            <option value="">none (default policy)</option>
+            {identities.map((i) => (
+              <option key={i.name} value={i.name}>
+                {i.name} ({i.policy})
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="grow" />
+        {check.running && <span className="muted">Checking…</span>}
+        {r && !check.running && r.problems.length === 0 && <span className="muted">Policy: {r.policy}</span>}
+      </div>
+      {check.error && <div className="errbox">{check.error}</div>}
+      {clientProblems > 0 && check.sql.trim() !== '' && (
+        <div className="muted">Fix the problems in the text to see its decisions.</div>
+      )}
+      {r && r.problems.length > 0 && <div className="errbox">The text has problems: nothing was decided.</div>}
+      {r && r.statements.length > 0 && (
+        <table className="tbl compact" aria-label="Decisions">
+          <thead>
+            <tr>
+              <th>Statement</th>
+              <th>Decision</th>
+              <th>Rule</th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.statements.map((s, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: statements are positional
+              <tr key={i}>
+                <td>
+                  <div className="mono sqlcell" title={s.sql}>
+                    {s.sql}
+                  </div>
+                  <div className="reason">{s.reason}</div>
+                </td>
+                <td>
+                  <Pill kind={s.action} />
+                </td>
+                <td className="mono">{s.rule ?? '–'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+function Changes({ changes }: { changes: PolicyChange[] }) {
+  const [open, setOpen] = useState<number | null>(changes[0]?.id ?? null);
+  if (changes.length === 0) {
+    return (
+      <Empty small icon={<History size={20} />} title="No changes recorded yet">
+        <p>Every save is recorded in the store with who, when and what changed.</p>
+      </Empty>
+    );
+  }
+  return (
+    <ol className="changes" aria-label="Policy changes">
+      {changes.map((c) => (
+        <li key={c.id}>
+          <button type="button" className="change-line" aria-expanded={open === c.id} onClick={() => setOpen(open === c.id ? null : c.id)}>
+            <span className="mono dim">{dateTime(c.at)}</span>
+            <b>{c.by}</b>
+            <span className="grow">{c.summary}</span>
+            <span className="dim mono">#{c.id}</span>
+          </button>
+          {open === c.id && (
+            <pre className="diff mono">
+              {c.diff.split('\n').map((line, i) => (
+                // biome-ignore lint/suspicious/noArrayIndexKey: lines are positional
+                <span key={i} className={line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : line.startsWith('@@') ? 'hunk' : undefined}>
+                  {line}
+                  {'\n'}
+                </span>
+              ))}
+            </pre>
+          )}
+        </li>
+      ))}
+    </ol>
+  );
+}

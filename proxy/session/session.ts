@@ -486,7 +486,7 @@ export class ClientSession {
     this.recorder.end();
   }
 
-  /** Sends a message the gateway made, and records it. */
+  /** Sends a message the gateway made (outside the relay of upstream frames), and records it. */
   private send(b: Buffer): void {
     this.recorder.begin('server');
     this.recorder.frameBytes(b);
@@ -691,7 +691,7 @@ export class ClientSession {
     this.held = { approvalId: approval.id };
     this.client.pause();
     this.toUpstream.writeTo(this.upstream!);
-    this.sendNow(
+    this.send(
       msg.noticeResponse({
         code: '00000',
         message: `Bastion: this statement is held for approval (request ${approval.id}): ${d.reason}`,
@@ -713,14 +713,6 @@ export class ClientSession {
       this.client.resume();
       this.pumpClient();
     });
-  }
-
-  /** Sends and records a message the gateway makes, outside the relay of upstream frames. */
-  private sendNow(b: Buffer): void {
-    this.recorder.begin('server');
-    this.recorder.frameBytes(b);
-    this.recorder.end();
-    this.client.write(b);
   }
 
   /** Sends the upstream a message that fails in place of the refused one (see NEVER_RUNS). */

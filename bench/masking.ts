@@ -3,13 +3,25 @@
 // redact and partial), the default detectors (on rows with and without PII), and both.
 // Also the bare cost of walking the same frames (the floor any gateway pays).
 // Run: node dist/bench/masking.js [rows]
+// With --pg: end to end against a throwaway PostgreSQL 18, a 2,000,000-row SELECT read from the
+// socket and framed, directly and through a MaskingStream (catalog loaded, lineage analysed).
 
 import { compileMasking } from '../proxy/masking/compile.js';
-import { buildMaskPlan, type MaskPlan, parseRowDescription, type PlanContext } from '../proxy/masking/plan.js';
+import {
+  buildMaskPlan,
+  type MaskPlan,
+  type PlanContext,
+  parseRowDescription,
+} from '../proxy/masking/plan.js';
 import { maskDataRow } from '../proxy/masking/rewrite.js';
 import { DEFAULT_MASKING_RULES, type MaskRule } from '../proxy/masking/rules.js';
 
-const ROWS = Number(process.argv[2] ?? process.env.BENCH_ROWS ?? 1_000_000);
+const PG = process.argv.includes('--pg');
+const ROWS = Number(
+  process.argv.slice(2).find((a) => /^\d+$/.test(a)) ??
+    process.env.BENCH_ROWS ??
+    (PG ? 2_000_000 : 1_000_000),
+);
 
 function int16(n: number): Buffer {
   const b = Buffer.alloc(2);
@@ -36,7 +48,15 @@ const TABLE = 16400;
 function rowDescription(): Buffer {
   const body = Buffer.concat([
     int16(FIELDS.length),
-    ...FIELDS.flatMap(([name, att, type]) => [Buffer.from(`${name}\0`), int32(TABLE), int16(att), int32(type), int16(-1), int32(-1), int16(0)]),
+    ...FIELDS.flatMap(([name, att, type]) => [
+      Buffer.from(`${name}\0`),
+      int32(TABLE),
+      int16(att),
+      int32(type),
+      int16(-1),
+      int32(-1),
+      int16(0),
+    ]),
   ]);
   return Buffer.concat([Buffer.from('T'), int32(body.length + 4), body]);
 }
@@ -59,8 +79,24 @@ function makeChunks(pii: boolean): Buffer[] {
     const name = NAMES[i % NAMES.length];
     const row = dataRow(
       pii
-        ? [String(i + 1), name, `${name.split(' ')[0].toLowerCase()}.${i}@example.com`, `+1-555-${String(100 + (i % 900))}-${String(1000 + (i % 9000))}`, `9${String(i % 100).padStart(2, '0')}-${String(i % 90 + 10)}-${String(1000 + (i % 9000))}`, CITIES[i % 4], '2024-03-05 10:11:12.123456+00']
-        : [String(i + 1), name, `status paid ${i % 7}`, 'shipped', 'n/a', CITIES[i % 4], '2024-03-05 10:11:12.123456+00'],
+        ? [
+            String(i + 1),
+            name,
+            `${name.split(' ')[0].toLowerCase()}.${i}@example.com`,
+            `+1-555-${String(100 + (i % 900))}-${String(1000 + (i % 9000))}`,
+            `9${String(i % 100).padStart(2, '0')}-${String((i % 90) + 10)}-${String(1000 + (i % 9000))}`,
+            CITIES[i % 4],
+            '2024-03-05 10:11:12.123456+00',
+          ]
+        : [
+            String(i + 1),
+            name,
+            `status paid ${i % 7}`,
+            'shipped',
+            'n/a',
+            CITIES[i % 4],
+            '2024-03-05 10:11:12.123456+00',
+          ],
     );
     cur.push(row);
     size += row.length;
@@ -129,13 +165,148 @@ function ctx(m: typeof detectors, rules: Record<number, MaskRule>): PlanContext 
   };
 }
 
-console.log(`maskDataRow over ${ROWS.toLocaleString('en-US')} rows of ${FIELDS.length} fields (Node ${process.version})`);
-const pii = makeChunks(true);
-const clean = makeChunks(false);
-measure('walk only (no masking at all)', pii, null);
-measure('no plan (passthrough)', pii, buildMaskPlan(fields, ctx(none, {})));
-measure('two columns redact (email, ssn), no detectors', pii, buildMaskPlan(fields, ctx(none, { 3: REDACT, 5: REDACT })));
-measure('two columns partial (email, ssn), no detectors', pii, buildMaskPlan(fields, ctx(none, { 3: PARTIAL, 5: PARTIAL })));
-measure('default detectors, rows without PII', clean, buildMaskPlan(fields, ctx(detectors, {})));
-measure('default detectors, every row with PII', pii, buildMaskPlan(fields, ctx(detectors, {})));
-measure('two columns redact + default detectors, PII rows', pii, buildMaskPlan(fields, ctx(detectors, { 3: REDACT, 5: REDACT })));
+if (PG) await endToEnd();
+else inMemory();
+
+function inMemory(): void {
+  console.log(
+    `maskDataRow over ${ROWS.toLocaleString('en-US')} rows of ${FIELDS.length} fields (Node ${process.version})`,
+  );
+  const pii = makeChunks(true);
+  const clean = makeChunks(false);
+  measure('walk only (no masking at all)', pii, null);
+  measure('no plan (passthrough)', pii, buildMaskPlan(fields, ctx(none, {})));
+  measure(
+    'two columns redact (email, ssn), no detectors',
+    pii,
+    buildMaskPlan(fields, ctx(none, { 3: REDACT, 5: REDACT })),
+  );
+  measure(
+    'two columns partial (email, ssn), no detectors',
+    pii,
+    buildMaskPlan(fields, ctx(none, { 3: PARTIAL, 5: PARTIAL })),
+  );
+  measure('default detectors, rows without PII', clean, buildMaskPlan(fields, ctx(detectors, {})));
+  measure('default detectors, every row with PII', pii, buildMaskPlan(fields, ctx(detectors, {})));
+  measure(
+    'two columns redact + default detectors, PII rows',
+    pii,
+    buildMaskPlan(fields, ctx(detectors, { 3: REDACT, 5: REDACT })),
+  );
+}
+
+async function endToEnd(): Promise<void> {
+  const { startPostgres } = await import('../test/helpers/postgres.js');
+  const { RawClient, queryMessage } = await import('../test/helpers/raw-client.js');
+  const { MessageFramer } = await import('../proxy/wire/framer.js');
+  const { MaskCatalog } = await import('../proxy/masking/catalog.js');
+  const { MaskingStream } = await import('../proxy/masking/stream.js');
+  const { parseMaskingRules } = await import('../proxy/masking/rules.js');
+  const { initPolicyEngine } = await import('../proxy/policy/parser.js');
+  const pg = (await import('pg')).default;
+  await initPolicyEngine();
+  const db = await startPostgres({ version: 18 });
+  try {
+    const admin = new pg.Client({ connectionString: db.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    await admin.query(`CREATE TABLE big (id int4, full_name text, email text, phone text, ssn text, city text, created_at timestamptz);
+      INSERT INTO big SELECT g, 'Name ' || g, 'user' || g || '@example.com',
+        '+1-555-' || lpad((g % 1000)::text, 3, '0') || '-' || lpad((g % 10000)::text, 4, '0'),
+        '9' || lpad((g % 100)::text, 2, '0') || '-' || lpad((g % 90 + 10)::text, 2, '0') || '-' || lpad((g % 10000)::text, 4, '0'),
+        'Springfield', now() FROM generate_series(1, ${ROWS}) g;
+      CREATE TABLE small_orders AS SELECT g AS id, 'paid' AS status, (g % 1000)::numeric(10,2) AS amount, 'ref ' || (g % 97) AS note FROM generate_series(1, ${ROWS}) g;`);
+    await admin.query('VACUUM ANALYZE big');
+    await admin.query('VACUUM ANALYZE small_orders');
+    const run = async (sql: string) =>
+      (await admin.query({ text: sql, rowMode: 'array' })).rows as (string | null)[][];
+    const policies = {
+      none: compileMasking([], { hashKey: key }),
+      twoColumns: compileMasking(
+        parseMaskingRules(
+          [{ name: 'pii', columns: ['public.big.email', 'public.big.ssn'], strategy: 'redact' }],
+          'm',
+        ),
+        { hashKey: key },
+      ),
+      twoColumnsPartial: compileMasking(
+        parseMaskingRules(
+          [{ name: 'pii', columns: ['public.big.email', 'public.big.ssn'], strategy: 'partial' }],
+          'm',
+        ),
+        { hashKey: key },
+      ),
+      detectors: compileMasking(DEFAULT_MASKING_RULES, { hashKey: key }),
+    };
+    const catalog = MaskCatalog.forPolicies(Object.values(policies), { run });
+    await catalog.ensureLoaded();
+    const once = async (
+      sql: string,
+      masking: (typeof policies)[keyof typeof policies] | null,
+    ): Promise<[number, number]> => {
+      const raw = await RawClient.connect('127.0.0.1', db.port);
+      await raw.login({ user: db.user, password: db.password, database: db.database });
+      const ms = masking ? new MaskingStream({ masking, catalog }) : null;
+      const framer = new MessageFramer(1 << 30);
+      const counts = new Map<string, number>();
+      let rows = 0;
+      let done = false;
+      const t0 = process.hrtime.bigint();
+      const q = queryMessage(sql);
+      ms?.client(q[0], q, 0, q.length);
+      await new Promise<void>((resolve) => {
+        raw.socket.removeAllListeners('data');
+        raw.socket.on('data', (chunk: Buffer) => {
+          framer.push(chunk);
+          while (framer.next()) {
+            if (framer.type === 0x44) rows++;
+            if (ms) ms.server(framer.type, framer.buf, framer.start, framer.end, counts);
+            if (framer.type === 0x5a) done = true;
+          }
+          if (done) resolve();
+        });
+        raw.write(q);
+      });
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      raw.socket.destroy();
+      return [rows, secs];
+    };
+    const cases: [string, string, keyof typeof policies | null][] = [
+      ['big (PII rows): direct', 'SELECT * FROM big', null],
+      ['big: two columns redact (wire), no detectors', 'SELECT * FROM big', 'twoColumns'],
+      ['big: two columns partial (wire), no detectors', 'SELECT * FROM big', 'twoColumnsPartial'],
+      ['big: default detectors (every row has PII)', 'SELECT * FROM big', 'detectors'],
+      ['orders (no PII): direct', 'SELECT * FROM small_orders', null],
+      ['orders: default detectors', 'SELECT * FROM small_orders', 'detectors'],
+      ['orders: two-column policy (not on this table)', 'SELECT * FROM small_orders', 'twoColumns'],
+    ];
+    console.log(
+      `end to end, ${ROWS.toLocaleString('en-US')} rows, PostgreSQL 18 on 127.0.0.1 (Node ${process.version})`,
+    );
+    const direct = new Map<string, number>();
+    for (const [name, sql, pol] of cases) {
+      await once(sql, pol ? policies[pol] : null); // warm
+      const times: number[] = [];
+      let rows = 0;
+      for (let i = 0; i < 3; i++) {
+        const [r, t] = await once(sql, pol ? policies[pol] : null);
+        rows = r;
+        times.push(t);
+      }
+      const best = Math.min(...times);
+      if (pol === null) direct.set(sql, best);
+      const ratio = best / (direct.get(sql) ?? best);
+      console.log(
+        `${name.padEnd(50)} ${best.toFixed(2).padStart(6)} s ${Math.round(rows / best)
+          .toLocaleString('en-US')
+          .padStart(11)} rows/s  x${ratio.toFixed(2)}`,
+      );
+    }
+    await admin.end();
+  } catch (e) {
+    console.error(e);
+    process.exitCode = 1;
+  } finally {
+    await db.stop();
+  }
+}

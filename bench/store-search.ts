@@ -12,11 +12,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SessionSearch } from '../shared/api.js';
-import type { Decision, StatementRecord } from '../shared/types.js';
 import { openSqliteStore, type SqliteSessionStore } from '../proxy/store/sqlite-store.js';
 import type { StoreEntry } from '../proxy/store/types.js';
 import { decodeFrame } from '../proxy/wire/decode.js';
+import type { SessionSearch } from '../shared/api.js';
+import type { Decision, StatementRecord } from '../shared/types.js';
 
 const STATEMENTS = Number(process.env.BENCH_STATEMENTS ?? 1_000_000);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 20_000);
@@ -50,6 +50,20 @@ function frame(type: number, body: Buffer): Buffer {
   head[0] = type;
   head.writeInt32BE(body.length + 4, 1);
   return Buffer.concat([head, body]);
+}
+
+/** A RowDescription naming text columns (no table). */
+function rowDescription(names: string[]): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(2)];
+  parts[0].writeUInt16BE(names.length);
+  for (const n of names) {
+    const meta = Buffer.alloc(18);
+    meta.writeUInt32BE(25, 6); // text
+    meta.writeInt16BE(-1, 10);
+    meta.writeInt32BE(-1, 12);
+    parts.push(Buffer.from(`${n}\0`), meta);
+  }
+  return frame(0x54, Buffer.concat(parts));
 }
 
 function dataRow(values: string[]): Buffer {
@@ -165,7 +179,9 @@ function generate(file: string): void {
     }
     if (written % 100_000 < perSession * WAVE) {
       const s = (Date.now() - started) / 1000;
-      process.stderr.write(`\r  ${written.toLocaleString('en')} statements (${Math.round(written / s)}/s)   `);
+      process.stderr.write(
+        `\r  ${written.toLocaleString('en')} statements (${Math.round(written / s)}/s)   `,
+      );
     }
   }
   flush();
@@ -194,7 +210,7 @@ function generate(file: string): void {
   ]);
   let seq = 1;
   let st = 1;
-  const rd = frame(0x54, Buffer.alloc(2));
+  const rd = rowDescription(['id', 'email']);
   while (seq <= REPLAY_FRAMES - 12) {
     const first = seq;
     const q = frame(0x51, Buffer.from(`select id, email from customers where id > ${st}\0`));
@@ -208,7 +224,12 @@ function generate(file: string): void {
         count: 11,
         dir: 'server',
         tUs: st * 2000 + 700,
-        data: Buffer.concat([rd, ...rows, frame(0x43, Buffer.from('SELECT 8\0')), frame(0x5a, Buffer.from('I'))]),
+        data: Buffer.concat([
+          rd,
+          ...rows,
+          frame(0x43, Buffer.from('SELECT 8\0')),
+          frame(0x5a, Buffer.from('I')),
+        ]),
       },
     ];
     seq += 12;
@@ -258,31 +279,41 @@ function measure(name: string, fn: () => unknown, describe?: () => string): void
   const median = times[Math.floor(times.length / 2)];
   const worst = times[times.length - 1];
   const what = describe ? `  ${describe()}` : '';
-  console.log(`${name.padEnd(58)} ${median.toFixed(2).padStart(8)} ms  (worst ${worst.toFixed(2)} ms)${what}`);
+  console.log(
+    `${name.padEnd(58)} ${median.toFixed(2).padStart(8)} ms  (worst ${worst.toFixed(2)} ms)${what}`,
+  );
 }
 
 function main(): void {
-  const file = process.env.BENCH_STORE ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-bench-')), 'bastion.db');
+  const file =
+    process.env.BENCH_STORE ??
+    path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-bench-')), 'bastion.db');
   if (!fs.existsSync(file)) {
-    console.log(`generating ${STATEMENTS.toLocaleString('en')} statements in ${SESSIONS.toLocaleString('en')} sessions: ${file}`);
+    console.log(
+      `generating ${STATEMENTS.toLocaleString('en')} statements in ${SESSIONS.toLocaleString('en')} sessions: ${file}`,
+    );
     generate(file);
   }
   const store: SqliteSessionStore = openSqliteStore(file, { readonly: true });
   const mb = (fs.statSync(file).size / 1e6).toFixed(0);
   const count = (store as unknown as { pragma(s: string): unknown }).pragma('page_count');
   console.log(`store: ${file} (${mb} MB, ${JSON.stringify(count)})`);
-  const sessions = (q: SessionSearch) => () => store.searchSessions(q);
   let last: ReturnType<SqliteSessionStore['searchSessions']> | undefined;
   const keep = (q: SessionSearch) => () => {
     last = store.searchSessions(q);
   };
-  const shown = () => `${last?.sessions.length} shown, total ${last?.total ?? 'unknown'}${last?.more ? ', more' : ''}`;
+  const shown = () =>
+    `${last?.sessions.length} shown, total ${last?.total ?? 'unknown'}${last?.more ? ', more' : ''}`;
 
   console.log('\nsessions (page of 50, newest first, with total):');
   measure('all, first page', keep({ limit: 50 }), shown);
   measure('all, page 100 (offset 4,950)', keep({ limit: 50, offset: 4950 }), shown);
   measure('identity = agent-7', keep({ identity: 'agent-7', limit: 50 }), shown);
-  measure('connection = billing, one day', keep({ connection: 'billing', since: T0, until: T0 + 86_400_000_000, limit: 50 }), shown);
+  measure(
+    'connection = billing, one day',
+    keep({ connection: 'billing', since: T0, until: T0 + 86_400_000_000, limit: 50 }),
+    shown,
+  );
   measure('has blocked', keep({ hasBlocked: true, limit: 50 }), shown);
   measure('has held + identity agent-3', keep({ hasHeld: true, identity: 'agent-3', limit: 50 }), shown);
   measure('has errors, page 20', keep({ hasErrors: true, limit: 50, offset: 950 }), shown);
@@ -293,28 +324,58 @@ function main(): void {
   measure(`"${RARE}" (rare word)`, keep({ text: RARE, limit: 50 }), shown);
   measure('"invo" (prefix)', keep({ text: 'invo', limit: 50 }), shown);
   measure('"drop table invoices" (three words)', keep({ text: 'drop table invoices', limit: 50 }), shown);
-  measure('"customers" + identity agent-7 (probe 1,000 sessions)', keep({ text: 'customers', identity: 'agent-7', limit: 50 }), shown);
+  measure(
+    '"customers" + identity agent-7 (1,000 sessions)',
+    keep({ text: 'customers', identity: 'agent-7', limit: 50 }),
+    shown,
+  );
   measure('"orders" + has blocked', keep({ text: 'orders', hasBlocked: true, limit: 50 }), shown);
-  measure('"payments" + connection billing (5,000 sessions: scan)', keep({ text: 'payments', connection: 'billing', limit: 50 }), shown);
+  measure(
+    '"payments" + connection billing (5,000 sessions)',
+    keep({ text: 'payments', connection: 'billing', limit: 50 }),
+    shown,
+  );
+  measure(
+    '"customers" + agent-3 on one day (few sessions: exact total)',
+    keep({ text: 'customers', identity: 'agent-3', since: T0, until: T0 + 86_400_000_000, limit: 50 }),
+    shown,
+  );
+  measure(
+    '"customers" + identity agent-replay (1 session: worst case)',
+    keep({ text: 'customers', identity: 'agent-replay', limit: 50 }),
+    shown,
+  );
 
   console.log('\nstatements by text (page of 50, newest first):');
   let found = 0;
-  measure('"customers"', () => {
-    found = store.searchStatements('customers', 50).statements.length;
-  }, () => `${found} shown`);
+  measure(
+    '"customers"',
+    () => {
+      found = store.searchStatements('customers', 50).statements.length;
+    },
+    () => `${found} shown`,
+  );
   measure('"customers", offset 5,000', () => store.searchStatements('customers', 50, 5000));
-  measure(`"${RARE}"`, () => {
-    found = store.searchStatements(RARE, 50).statements.length;
-  }, () => `${found} shown`);
+  measure(
+    `"${RARE}"`,
+    () => {
+      found = store.searchStatements(RARE, 50).statements.length;
+    },
+    () => `${found} shown`,
+  );
   measure('"email customers archive"', () => store.searchStatements('email customers archive', 50));
 
   console.log('\nreplayer, one session of 100,000 frames:');
   const big = sessionId(SESSIONS + 1);
   let marks = 0;
-  measure('open: frame count + timeline marks of every statement', () => {
-    store.frameCount(big);
-    marks = store.statementMarks(big).length / 4;
-  }, () => `${marks.toLocaleString('en')} statements`);
+  measure(
+    'open: frame count + timeline marks of every statement',
+    () => {
+      store.frameCount(big);
+      marks = store.statementMarks(big).length / 4;
+    },
+    () => `${marks.toLocaleString('en')} statements`,
+  );
   for (const at of [1, 50_000, 99_500]) {
     measure(`page of 500 frames at ${at.toLocaleString('en')}, decoded`, () => {
       for (const f of store.readFrames(big, at, 500)) decodeFrame(f.dir, f.type, f.body);

@@ -81,8 +81,10 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
   const cookieName = () => `bastion_ui_${port}`; // cookies are per host, not per port
 
   const security = (): Record<string, string> => ({
+    // style-src allows inline styles: the policy editor (Monaco) writes its theme and decorations
+    // into <style> elements at run time. Scripts stay 'self' only.
     'Content-Security-Policy':
-      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+      "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; " +
       `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}; object-src 'none'; base-uri 'none'; ` +
       "form-action 'none'; frame-ancestors 'none'",
     'X-Content-Type-Options': 'nosniff',

@@ -37,7 +37,8 @@ const TRAY_ICON = path.resolve(import.meta.dirname, '../../electron/assets/tray.
 const CSP = [
   "default-src 'self'",
   "script-src 'self'",
-  "style-src 'self'",
+  // Inline styles: the policy editor (Monaco) writes its theme and decorations into <style> elements.
+  "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'self'",

@@ -2,6 +2,8 @@
 // through its methods and events, never to the parts behind it.
 
 import { EventEmitter } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Approval } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
@@ -9,7 +11,9 @@ import { OidcVerifier } from './auth/oidc.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { IdentityRegistry } from './session/access.js';
+import { CompiledMasking, compileMasking, generateMaskKey, MaskCatalog } from './masking/index.js';
 import { CancelRegistry } from './session/cancel.js';
+import { CatalogLink } from './session/catalog-link.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
@@ -58,6 +62,11 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** Compiled guardrail policies by name (always has the built-in `default`). */
   readonly policies: Map<string, Policy>;
   readonly approvals: ApprovalQueue;
+  /** The install's key for the `hash` masking strategy: stable, so hashed values still join. */
+  private readonly maskKey: Buffer;
+  private readonly compiledMasking = new WeakMap<Policy, CompiledMasking>();
+  /** One masking catalog (and the connection that reads it) per connection's upstream. */
+  private readonly catalogs = new Map<string, { catalog: MaskCatalog; link: CatalogLink }>();
   private started = false;
 
   constructor(
@@ -74,6 +83,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     }
     // Throws a PolicyError naming the key at fault; the config loader validates the same way.
     this.policies = compilePolicies(config.policies as Record<string, unknown>);
+    this.maskKey = loadMaskKey(path.join(path.dirname(config.store), 'bastion-mask.key'));
     // Through the writer (not store.append): ordered after session_open, and retried fail-closed.
     this.approvals = new ApprovalQueue({
       recordApproval: (a) => this.writer.enqueue({ kind: 'approval', approval: a }),
@@ -138,6 +148,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
       log: this.log,
       policies: this.policies,
       approvals: this.approvals,
+      masking: (p) => this.maskingFor(p),
+      catalog: (name) => this.catalogFor(name),
       oidc: this.oidc,
       access: this.access,
       events: {
@@ -146,6 +158,35 @@ export class AppCore extends EventEmitter<CoreEvents> {
         statement: (s) => this.emit('statement', s),
       },
     });
+  }
+
+  /** A policy's masking rules, compiled once. */
+  maskingFor(policy: Policy): CompiledMasking {
+    let m = this.compiledMasking.get(policy);
+    if (m === undefined) {
+      m = compileMasking(policy.masking, { hashKey: this.maskKey });
+      this.compiledMasking.set(policy, m);
+    }
+    return m;
+  }
+
+  /** The masking catalog of a connection's upstream, covering the columns of every policy. */
+  catalogFor(connection: string): MaskCatalog {
+    let c = this.catalogs.get(connection);
+    if (c === undefined) {
+      const config = this.config.connections.find((x) => x.name === connection);
+      if (!config) throw new Error(`no connection "${connection}"`);
+      const link = new CatalogLink(config.upstream);
+      const maskings = [...this.policies.values()].map((p) => this.maskingFor(p));
+      c = { catalog: MaskCatalog.forPolicies(maskings, { run: link.run }), link };
+      this.catalogs.set(connection, c);
+    }
+    return c.catalog;
+  }
+
+  private dropCatalogs(): void {
+    for (const c of this.catalogs.values()) c.link.close();
+    this.catalogs.clear();
   }
 
   /** The listener of a connection (once start() ran). */
@@ -249,6 +290,21 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.identities.delete(name);
   }
 
+  /**
+   * Replaces the policies (the config's `policies` section as written; throws a PolicyError
+   * naming the key at fault, changing nothing). Sessions look their policy up when they log in:
+   * every session from now on, on every listener, gets the new ones; open sessions keep theirs.
+   */
+  setPolicies(raw: Record<string, unknown>): void {
+    const compiled = compilePolicies(raw);
+    this.config.policies = raw;
+    // The listeners share this map: replacing its entries is what they see.
+    this.policies.clear();
+    for (const [name, p] of compiled) this.policies.set(name, p);
+    // New rules may name other columns: the next session loads a catalog that covers them.
+    this.dropCatalogs();
+  }
+
   /** Where each connection listens (the bound port, when the config said 0). */
   addresses(): { name: string; host: string; port: number }[] {
     return this.gateways.map((l) => ({ name: l.name, host: l.ctx.connection.listen.host, port: l.port }));
@@ -258,6 +314,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
   async stop(): Promise<void> {
     await Promise.all(this.gateways.map((l) => l.stop()));
     this.approvals.close();
+    this.dropCatalogs();
     const ok = this.writer.close();
     if (!ok)
       this.log.error(
@@ -285,4 +342,18 @@ function keepAccessSettings(old: IdentityConfig, next: IdentityConfig): Identity
   }
   // OIDC groups and claims live in the oidc block, which such hosts pass on unchanged.
   return out;
+}
+
+/** Reads the install's masking key, making it (mode 0600) on first run. */
+function loadMaskKey(file: string): Buffer {
+  try {
+    const k = readFileSync(file);
+    if (k.length >= 32) return k;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const key = generateMaskKey();
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, key, { mode: 0o600 });
+  return key;
 }

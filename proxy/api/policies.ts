@@ -35,7 +35,7 @@ export interface ReadPolicies {
  */
 export function readPolicies(text: string, identities: readonly IdentityConfig[] = []): ReadPolicies {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc });
   const problems: PolicyProblem[] = [];
   for (const e of doc.errors) {
     const [from, to] = e.linePos ?? [
@@ -145,8 +145,12 @@ export function locate(
   return { line: from.line, column: from.col, endLine: to.line, endColumn: empty ? from.col + 1 : to.col };
 }
 
+/** The message without the context lines and position that `yaml` adds (the editor shows where). */
 function firstLine(s: string): string {
-  return s.split('\n')[0].trim();
+  return s
+    .split('\n')[0]
+    .trim()
+    .replace(/ at line \d+, column \d+:?$/, '');
 }
 
 /** A unified diff (3 lines of context) of two texts, or '' when they are the same. */
@@ -166,16 +170,15 @@ export function unifiedDiff(before: string, after: string, names = ['before', 'a
     // A hunk: from CONTEXT lines before the change to CONTEXT lines after the last nearby change.
     let start = i;
     while (start > 0 && i - start < CONTEXT && ops[start - 1].op === ' ') start--;
+    // Changes closer than twice the context share a hunk.
     let end = i;
-    let quiet = 0;
+    let lastChange = i;
     while (end < ops.length) {
-      if (ops[end].op === ' ') {
-        quiet++;
-        if (quiet > CONTEXT * 2) break;
-      } else quiet = 0;
+      if (ops[end].op !== ' ') lastChange = end;
+      else if (end - lastChange > CONTEXT * 2) break;
       end++;
     }
-    end = Math.min(ops.length, end - Math.max(0, quiet - CONTEXT));
+    end = Math.min(ops.length, lastChange + 1 + CONTEXT);
     const hunk = ops.slice(start, end);
     const aStart = hunk[0].a;
     const bStart = hunk[0].b;
@@ -208,14 +211,19 @@ function diffLines(a: string[], b: string[]): DiffOp[] {
   let head = 0;
   while (head < a.length && head < b.length && a[head] === b[head]) head++;
   let tail = 0;
-  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+  while (
+    tail < a.length - head &&
+    tail < b.length - head &&
+    a[a.length - 1 - tail] === b[b.length - 1 - tail]
+  )
+    tail++;
   const am = a.slice(head, a.length - tail);
   const bm = b.slice(head, b.length - tail);
   const ops: DiffOp[] = [];
   for (let k = 0; k < head; k++) ops.push({ op: ' ', text: a[k], a: k, b: k });
   if (am.length * bm.length > 4_000_000) {
-    am.forEach((t, k) => ops.push({ op: '-', text: t, a: head + k, b: head }));
-    bm.forEach((t, k) => ops.push({ op: '+', text: t, a: head + am.length, b: head + k }));
+    for (let k = 0; k < am.length; k++) ops.push({ op: '-', text: am[k], a: head + k, b: head });
+    for (let k = 0; k < bm.length; k++) ops.push({ op: '+', text: bm[k], a: head + am.length, b: head + k });
   } else {
     const n = am.length;
     const m = bm.length;
@@ -232,12 +240,13 @@ function diffLines(a: string[], b: string[]): DiffOp[] {
         ops.push({ op: ' ', text: am[x], a: head + x, b: head + y });
         x++;
         y++;
-      } else if (y < m && (x === n || lcs[x][y + 1] >= lcs[x + 1][y])) {
-        ops.push({ op: '+', text: bm[y], a: head + x, b: head + y });
-        y++;
-      } else {
+      } else if (x < n && (y === m || lcs[x + 1][y] >= lcs[x][y + 1])) {
+        // Deletions before additions, as diff(1) prints them.
         ops.push({ op: '-', text: am[x], a: head + x, b: head + y });
         x++;
+      } else {
+        ops.push({ op: '+', text: bm[y], a: head + x, b: head + y });
+        y++;
       }
     }
   }

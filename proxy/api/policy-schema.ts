@@ -38,7 +38,10 @@ export function policiesSchema(): Record<string, unknown> {
         type: ['object', 'null'],
         additionalProperties: false,
         properties: {
-          read_only: { type: 'boolean', description: 'true: every write is blocked, whatever the transaction state' },
+          read_only: {
+            type: 'boolean',
+            description: 'true: every write is blocked, whatever the transaction state',
+          },
           read_only_functions: names('With read_only: functions (globs) known not to write'),
           approval_timeout: {
             type: ['string', 'number'],

@@ -40,7 +40,14 @@ import {
 } from '../config/types.js';
 import type { AppCore } from '../core.js';
 import { GatewayError } from '../errors.js';
-import { analyzeEach, decideStatement, initPolicyEngine, type Policy, PreparedRegistry, policyFor } from '../policy/index.js';
+import {
+  analyzeEach,
+  decideStatement,
+  initPolicyEngine,
+  type Policy,
+  PreparedRegistry,
+  policyFor,
+} from '../policy/index.js';
 import { buildReport, type ReportFilter, renderReport } from '../report/index.js';
 import { connectUpstream } from '../session/upstream.js';
 import { decodeFrame } from '../wire/decode.js';
@@ -378,7 +385,9 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (this.approvals !== this.core.approvals) return live;
     // History from before a restart lives only in the store; the queue is newer where both know an id.
     const seen = new Set(live.map((a) => a.id));
-    const stored = this.core.store.approvals({ state: state ?? undefined, limit: 1000 }).filter((a) => !seen.has(a.id));
+    const stored = this.core.store
+      .approvals({ state: state ?? undefined, limit: 1000 })
+      .filter((a) => !seen.has(a.id));
     return [...live, ...stored].sort((a, b) => b.requestedAt - a.requestedAt);
   }
 
@@ -413,7 +422,11 @@ export class CoreService implements BastionApi, BastionEventSource {
   async openReplay(sessionId: string): Promise<ReplayInfo | null> {
     const s = this.core.store.getSession(str(sessionId, 'session id', 100));
     if (!s) return null;
-    return { session: s, frames: this.core.store.frameCount(s.id), marks: this.core.store.statementMarks(s.id) };
+    return {
+      session: s,
+      frames: this.core.store.frameCount(s.id),
+      marks: this.core.store.statementMarks(s.id),
+    };
   }
 
   async statementsPage(sessionId: string, fromSeq: number, limit: number) {
@@ -462,7 +475,8 @@ export class CoreService implements BastionApi, BastionEventSource {
   async checkPolicy(yaml: string, sql: string, identity?: string | null): Promise<PolicyCheck> {
     const text = str(yaml, 'policies', MAX_POLICY_TEXT);
     const statements = str(sql, 'sql', 1_000_000);
-    const who = identity === undefined || identity === null || identity === '' ? '' : checkName(identity, 'identity');
+    const who =
+      identity === undefined || identity === null || identity === '' ? '' : checkName(identity, 'identity');
     const policyName = this.core.config.identities.find((i) => i.name === who)?.policy ?? 'default';
     // Who uses which policy does not matter for a dry run: only the text's own problems.
     const read = readPolicies(text);
@@ -475,7 +489,14 @@ export class CoreService implements BastionApi, BastionEventSource {
       policy: policyName,
       statements: analyzeEach(statements).map((st) => {
         const d = decideStatement(st, policy, { identity: who, prepared });
-        return { sql: st.sql, action: d.action, rule: d.rule, reason: d.reason, kind: d.kind, command: d.command };
+        return {
+          sql: st.sql,
+          action: d.action,
+          rule: d.rule,
+          reason: d.reason,
+          kind: d.kind,
+          command: d.command,
+        };
       }),
     };
   }
@@ -503,7 +524,8 @@ export class CoreService implements BastionApi, BastionEventSource {
           },
         },
       ]);
-      this.applyPolicies(read.value, read.compiled);
+      // Every session that logs in from now on, on every listener, gets the new policies.
+      this.core.setPolicies(read.value);
       this.persist();
       return { ok: true, problems: [], change: this.core.store.policyChanges(1)[0] ?? null };
     });
@@ -516,13 +538,16 @@ export class CoreService implements BastionApi, BastionEventSource {
   // --- reports --------------------------------------------------------------------------------
 
   async exportReport(request: ReportRequest): Promise<ReportFile> {
-    if (request === null || typeof request !== 'object') throw new InputError('the report request must be an object');
+    if (request === null || typeof request !== 'object')
+      throw new InputError('the report request must be an object');
     const format = request.format;
     if (!REPORT_TYPES[format]) throw new InputError('format must be one of pdf, html, csv, json');
     const filter: ReportFilter = {};
     const n = Number.MAX_SAFE_INTEGER;
-    if (request.since !== undefined && request.since !== null) filter.since = int(request.since, 'since', 0, n);
-    if (request.until !== undefined && request.until !== null) filter.until = int(request.until, 'until', 0, n);
+    if (request.since !== undefined && request.since !== null)
+      filter.since = int(request.since, 'since', 0, n);
+    if (request.until !== undefined && request.until !== null)
+      filter.until = int(request.until, 'until', 0, n);
     if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until)
       throw new InputError('since is after until');
     if (request.identity) filter.identity = str(request.identity, 'identity', 200);
@@ -562,21 +587,11 @@ export class CoreService implements BastionApi, BastionEventSource {
       const text = this.core.store.getPolicyChange(last.id)?.yaml;
       if (text !== undefined) {
         const read = readPolicies(text);
-        if (read.value && JSON.stringify(read.value) === JSON.stringify(this.core.config.policies)) return text;
+        if (read.value && JSON.stringify(read.value) === JSON.stringify(this.core.config.policies))
+          return text;
       }
     }
     return policiesToYaml(this.core.config.policies);
-  }
-
-  /**
-   * Makes new policies the running ones. Sessions look their policy up when they log in, so every
-   * session from now on (on every listener) gets the new one; open sessions keep theirs.
-   */
-  private applyPolicies(value: Record<string, unknown>, compiled: Map<string, Policy>): void {
-    this.core.config.policies = value;
-    // The listeners share the core's map: replacing its entries is what they see.
-    this.core.policies.clear();
-    for (const [name, p] of compiled) this.core.policies.set(name, p);
   }
 
   private connection(name: string): ConnectionConfig | undefined {

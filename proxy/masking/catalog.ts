@@ -8,8 +8,8 @@
 
 import type { CompiledMasking } from './compile.js';
 import { type LineageResolver, outputLineage, type ResolvedRelation } from './lineage.js';
-import type { ColumnLineage, PlanContext } from './plan.js';
 import type { UserTypes } from './pgtypes.js';
+import type { ColumnLineage, PlanContext } from './plan.js';
 import { type ColumnName, type MaskRule, stricter } from './rules.js';
 import type { MaskEnv } from './strategies.js';
 
@@ -150,13 +150,19 @@ class Snapshot implements UserTypes {
     }
     for (const rel of this.byOid.values()) rel.columns.sort((a, b) => a.attnum - b.attnum);
     for (const r of rows.views) {
-      const v: CatalogView = { oid: Number(r[0]), schema: r[1] ?? '', name: r[2] ?? '', definition: r[3] ?? '' };
+      const v: CatalogView = {
+        oid: Number(r[0]),
+        schema: r[1] ?? '',
+        name: r[2] ?? '',
+        definition: r[3] ?? '',
+      };
       this.views.set(v.oid, v);
       const list = this.viewsByName.get(v.name) ?? [];
       list.push(v);
       this.viewsByName.set(v.name, list);
     }
-    for (const r of rows.types) this.types.set(Number(r[0]), { typtype: r[1] ?? '', category: r[2] ?? '', elem: Number(r[3] ?? 0) });
+    for (const r of rows.types)
+      this.types.set(Number(r[0]), { typtype: r[1] ?? '', category: r[2] ?? '', elem: Number(r[3] ?? 0) });
   }
 
   kind(oid: number): 'string' | 'enum' | 'composite' | 'array' | null {
@@ -202,7 +208,10 @@ export class MaskCatalog {
   }
 
   /** Builds the catalog for the policies used with an upstream. */
-  static forPolicies(maskings: readonly CompiledMasking[], opts: Omit<MaskCatalogOptions, 'columns'> = {}): MaskCatalog {
+  static forPolicies(
+    maskings: readonly CompiledMasking[],
+    opts: Omit<MaskCatalogOptions, 'columns'> = {},
+  ): MaskCatalog {
     return new MaskCatalog({ ...opts, columns: maskings.flatMap((m) => m.columns) });
   }
 
@@ -239,11 +248,10 @@ export class MaskCatalog {
     const q = this.queries;
     this.loading = (async () => {
       try {
-        const [relations, views, types] = await Promise.all([
-          q.relations ? run(q.relations) : Promise.resolve([]),
-          q.views ? run(q.views) : Promise.resolve([]),
-          run(q.types),
-        ]);
+        // One after the other: the runner may be a single connection.
+        const relations = q.relations ? await run(q.relations) : [];
+        const views = q.views ? await run(q.views) : [];
+        const types = await run(q.types);
         this.apply({ relations, views, types });
         this.lastError = null;
       } catch (e) {
@@ -266,7 +274,10 @@ export class MaskCatalog {
     this.bindings = new WeakMap();
   }
 
-  get snapshot(): { relations: ReadonlyMap<number, CatalogRelation>; views: ReadonlyMap<number, CatalogView> } {
+  get snapshot(): {
+    relations: ReadonlyMap<number, CatalogRelation>;
+    views: ReadonlyMap<number, CatalogView>;
+  } {
     const s = this.snap ?? new Snapshot({ relations: [], views: [], types: [] });
     return { relations: s.byOid, views: s.views };
   }
@@ -341,7 +352,9 @@ export class CatalogBinding {
   /** LineageResolver.relation over the snapshot. */
   relation(schema: string | null, name: string): ResolvedRelation | null {
     const rels = (this.snap.byName.get(name) ?? []).filter((r) => schema === null || r.schema === schema);
-    const views = (this.snap.viewsByName.get(name) ?? []).filter((v) => schema === null || v.schema === schema);
+    const views = (this.snap.viewsByName.get(name) ?? []).filter(
+      (v) => schema === null || v.schema === schema,
+    );
     // A configured view: its own column rules merged with what its definition reads.
     const pick = rels.find((r) => r.schema === 'public') ?? rels[0];
     if (pick) {

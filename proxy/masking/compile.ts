@@ -2,7 +2,7 @@
 // with the rule each detector answers to, and the keyed hasher. One per (policy, install key);
 // immutable and shared by every session under that policy.
 
-import { DetectorSet } from './detectors.js';
+import { DetectorSet, wholeValue } from './detectors.js';
 import { numberTokenBounds, spansInJsonStrings } from './json.js';
 import {
   type ColumnName,
@@ -12,7 +12,31 @@ import {
   STRICTNESS,
   stricter,
 } from './rules.js';
-import { Hasher, spanReplacement } from './strategies.js';
+import { bytesAreEmail, Hasher, partialBytes, REDACTED, spanReplacement } from './strategies.js';
+
+const EMAIL_ONLY = 1; // DetectorSet bits: email 1, credit_card 2, ssn 4, phone 8
+const DIGIT_SHAPED = 2 | 4 | 8;
+
+/** Only digits and the separators SSNs, phones and cards are written with. */
+function digitShaped(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (
+      !(
+        (b >= 0x30 && b <= 0x39) ||
+        b === 0x20 ||
+        b === 0x28 ||
+        b === 0x29 ||
+        b === 0x2b ||
+        b === 0x2d ||
+        b === 0x2e
+      )
+    )
+      return false;
+  }
+  return true;
+}
+const REDACTED_BYTES = Buffer.from(REDACTED);
 
 export function bump(counts: Map<string, number> | null | undefined, rule: string): void {
   if (counts) counts.set(rule, (counts.get(rule) ?? 0) + 1);
@@ -48,6 +72,16 @@ export class Detection {
     allowNull = true,
     mask?: number,
   ): string | null | undefined {
+    if (!json) {
+      // Fast path: the value is one detected thing (an email column, a phone column).
+      const d = wholeValue(text, mask ?? this.set.bits);
+      if (d !== null) {
+        const rule = this.ruleOf(d);
+        bump(counts, rule.name);
+        if (allowNull && rule.strategy === 'null') return null;
+        return spanReplacement(d, rule.strategy, text, this.hasher);
+      }
+    }
     const spans = this.set.findIn(text, mask);
     if (spans.length === 0) return undefined;
     const fired = new Set<MaskRule>();
@@ -87,6 +121,39 @@ export class Detection {
   ): Buffer | null | undefined {
     const mask = this.set.candidates(buf, start, end);
     if (mask === 0) return undefined;
+    if (mask === EMAIL_ONLY && !json) {
+      // One email and nothing else (an email column): no decoding.
+      const at = buf.indexOf(0x40, start);
+      if (at < end && bytesAreEmail(buf, start, end, at)) {
+        const rule = this.ruleOf('email');
+        const out =
+          rule.strategy === 'redact'
+            ? REDACTED_BYTES
+            : rule.strategy === 'partial'
+              ? partialBytes(buf, start, end)
+              : null;
+        if (out !== null) {
+          bump(counts, rule.name);
+          return out;
+        }
+      }
+    } else if ((mask & ~DIGIT_SHAPED) === 0 && !json && end - start <= 24 && digitShaped(buf, start, end)) {
+      // One SSN / phone / card and nothing else (such a column): star the digits in place.
+      const d = wholeValue(buf.toString('latin1', start, end), mask);
+      if (d !== null) {
+        const rule = this.ruleOf(d);
+        const out =
+          rule.strategy === 'redact'
+            ? REDACTED_BYTES
+            : rule.strategy === 'partial'
+              ? partialBytes(buf, start, end)
+              : null;
+        if (out !== null) {
+          bump(counts, rule.name);
+          return out;
+        }
+      }
+    }
     const r = this.maskString(buf.toString('latin1', start, end), counts, json, allowNull, mask);
     if (r === undefined || r === null) return r;
     return Buffer.from(r, 'latin1');
@@ -156,6 +223,7 @@ export function compileMasking(rules: readonly MaskingRule[], opts: MaskingOptio
 /** The strictest of several rules (null when none). */
 export function strictest(rules: Iterable<MaskRule | null>): MaskRule | null {
   let best: MaskRule | null = null;
-  for (const r of rules) if (r && (best === null || STRICTNESS[r.strategy] > STRICTNESS[best.strategy])) best = r;
+  for (const r of rules)
+    if (r && (best === null || STRICTNESS[r.strategy] > STRICTNESS[best.strategy])) best = r;
   return best;
 }

@@ -186,7 +186,12 @@ export type BinaryElementFn = (
 ) => Buffer | null | undefined;
 
 /** array_send layout: ndim, hasnull, elemtype, (dim, lbound) * ndim, (len, bytes) * n. */
-export function rewriteArrayBinary(buf: Buffer, start: number, end: number, fn: BinaryElementFn): Buffer | undefined {
+export function rewriteArrayBinary(
+  buf: Buffer,
+  start: number,
+  end: number,
+  fn: BinaryElementFn,
+): Buffer | undefined {
   if (end - start < 12) throw new ContainerError('binary array too short');
   const ndim = buf.readInt32BE(start);
   const elemOid = buf.readUInt32BE(start + 8);
@@ -236,7 +241,12 @@ export function rewriteArrayBinary(buf: Buffer, start: number, end: number, fn: 
 }
 
 /** record_send layout: nfields, (oid, len, bytes) * n. */
-export function rewriteRecordBinary(buf: Buffer, start: number, end: number, fn: BinaryElementFn): Buffer | undefined {
+export function rewriteRecordBinary(
+  buf: Buffer,
+  start: number,
+  end: number,
+  fn: BinaryElementFn,
+): Buffer | undefined {
   if (end - start < 4) throw new ContainerError('binary record too short');
   const n = buf.readInt32BE(start);
   let p = start + 4;

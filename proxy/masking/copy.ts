@@ -5,10 +5,17 @@
 // CopyData. Nothing else is buffered.
 
 import { bump, type Detection } from './compile.js';
-import { MaskError, type ColumnLineage } from './plan.js';
-import { OID, detectable, typeKind } from './pgtypes.js';
+import { detectable, OID, typeKind } from './pgtypes.js';
+import { type ColumnLineage, MaskError } from './plan.js';
 import type { MaskRule } from './rules.js';
-import { type MaskEnv, maskJsonText, textMasker, valueMasker, type TextMasker, type ValueMasker } from './strategies.js';
+import {
+  type MaskEnv,
+  maskJsonText,
+  type TextMasker,
+  textMasker,
+  type ValueMasker,
+  valueMasker,
+} from './strategies.js';
 
 export interface CopyOptions {
   format: 'text' | 'csv' | 'binary';
@@ -33,7 +40,11 @@ export function defaultCopyOptions(format: CopyOptions['format'] = 'text'): Copy
 }
 
 /** CopyOutResponse ('H'): overall format (0 text / 1 binary) and per-column formats. */
-export function parseCopyOutResponse(buf: Buffer, start: number, end: number): { format: number; columns: number[] } {
+export function parseCopyOutResponse(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { format: number; columns: number[] } {
   if (end - start < 8) throw new MaskError('CopyOutResponse is truncated');
   const format = buf[start + 5];
   const n = buf.readInt16BE(start + 6);
@@ -195,7 +206,9 @@ export class CopyMasker {
   push(buf: Buffer, start: number, end: number, counts: Map<string, number> | null): Buffer | null {
     if (this.passthrough || this.finished) return null;
     const hadCarry = this.carry.length > 0;
-    const data = hadCarry ? Buffer.concat([this.carry, buf.subarray(start + 5, end)]) : buf.subarray(start + 5, end);
+    const data = hadCarry
+      ? Buffer.concat([this.carry, buf.subarray(start + 5, end)])
+      : buf.subarray(start + 5, end);
     const r = this.options.format === 'binary' ? this.binary(data, counts) : this.textual(data, counts);
     if (r === null && !hadCarry && this.carry.length === 0) return null;
     const body = r ?? data.subarray(0, data.length - this.carry.length);
@@ -296,7 +309,8 @@ export class CopyMasker {
         this.carry = Buffer.from(data);
         return EMPTY;
       }
-      if (data.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0') throw new MaskError('COPY binary: bad signature');
+      if (data.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0')
+        throw new MaskError('COPY binary: bad signature');
       const ext = data.readInt32BE(15);
       if (data.length < 19 + ext) {
         this.carry = Buffer.from(data);
@@ -343,7 +357,8 @@ export class CopyMasker {
           bump(counts, col.rule.name);
           r = col.binary ? col.binary(data, vs, ve) : null;
         } else if (col.detect && this.ctx.detection) {
-          if (!col.unknownType || looksLikeText(data, vs, ve)) r = this.ctx.detection.maskBytes(data, vs, ve, counts, col.jsonType);
+          if (!col.unknownType || looksLikeText(data, vs, ve))
+            r = this.ctx.detection.maskBytes(data, vs, ve, counts, col.jsonType);
         }
         if (r === undefined) continue;
         changed = true;

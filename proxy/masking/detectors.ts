@@ -61,13 +61,83 @@ export function luhnValid(digits: string): boolean {
 
 /** IBAN lengths by country (ISO 13616 registry). */
 const IBAN_LENGTH: Record<string, number> = {
-  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28, CH: 21,
-  CR: 22, CY: 28, CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27,
-  GB: 22, GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26,
-  IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MD: 24,
-  ME: 22, MK: 19, MR: 27, MT: 31, MU: 30, NL: 18, NO: 15, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29,
-  RO: 24, RS: 22, SA: 24, SC: 31, SE: 24, SI: 19, SK: 24, SM: 27, ST: 25, SV: 28, TL: 23, TN: 24,
-  TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
+  AD: 24,
+  AE: 23,
+  AL: 28,
+  AT: 20,
+  AZ: 28,
+  BA: 20,
+  BE: 16,
+  BG: 22,
+  BH: 22,
+  BR: 29,
+  BY: 28,
+  CH: 21,
+  CR: 22,
+  CY: 28,
+  CZ: 24,
+  DE: 22,
+  DK: 18,
+  DO: 28,
+  EE: 20,
+  EG: 29,
+  ES: 24,
+  FI: 18,
+  FO: 18,
+  FR: 27,
+  GB: 22,
+  GE: 22,
+  GI: 23,
+  GL: 18,
+  GR: 27,
+  GT: 28,
+  HR: 21,
+  HU: 28,
+  IE: 22,
+  IL: 23,
+  IQ: 23,
+  IS: 26,
+  IT: 27,
+  JO: 30,
+  KW: 30,
+  KZ: 20,
+  LB: 28,
+  LC: 32,
+  LI: 21,
+  LT: 20,
+  LU: 20,
+  LV: 21,
+  MC: 27,
+  MD: 24,
+  ME: 22,
+  MK: 19,
+  MR: 27,
+  MT: 31,
+  MU: 30,
+  NL: 18,
+  NO: 15,
+  PK: 24,
+  PL: 28,
+  PS: 29,
+  PT: 25,
+  QA: 29,
+  RO: 24,
+  RS: 22,
+  SA: 24,
+  SC: 31,
+  SE: 24,
+  SI: 19,
+  SK: 24,
+  SM: 27,
+  ST: 25,
+  SV: 28,
+  TL: 23,
+  TN: 24,
+  TR: 26,
+  UA: 29,
+  VA: 22,
+  VG: 24,
+  XK: 20,
 };
 
 export function ibanValid(text: string): boolean {
@@ -125,7 +195,8 @@ function highEntropyToken(s: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Patterns (global; `lastIndex` reset before each use)
 
-const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g;
+const EMAIL =
+  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9@-]|\.[A-Za-z0-9])/g;
 const CARD = /(?<![\w.+-])(?<!\d[ -])[2-6](?:[ -]?\d){12,18}(?![\w]|[ -]\d)/g;
 const SSN = /(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w]|-\d)/g;
 const PHONE_NANP = /(?<![\w+.-])(?:\+?1[-. ]?)?(?:\(\d{3}\)[-. ]?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w]|[-.]\d)/g;
@@ -136,6 +207,45 @@ const API_KEY_PREFIXED =
   /(?<![A-Za-z0-9_-])(?:sk-[A-Za-z0-9][A-Za-z0-9_-]{19,}|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_-])/g;
 const PEM = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/g;
 const LONG_TOKEN = /(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/-]{32,}={0,2}(?![A-Za-z0-9_+/=-])/g;
+
+// Anchored forms for a value that is one detected thing and nothing else (most PII columns):
+// checked before the global searches, which they would agree with.
+const WHOLE_EMAIL =
+  /^[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$/;
+const WHOLE_SSN = /^\d{3}-\d{2}-\d{4}$/;
+const WHOLE_NANP = /^(?:\+?1[-. ]?)?(?:\(\d{3}\)[-. ]?|\d{3}[-. ])\d{3}[-. ]\d{4}$/;
+const WHOLE_CARD =
+  /^[2-6](?:(?:\d{12,18})|(?:\d{4}(?: \d{4}){2,3}(?: \d{1,3})?)|(?:\d{4}(?:-\d{4}){2,3}(?:-\d{1,3})?)|(?:\d{4}[ -]\d{6}[ -]\d{5}))$/;
+
+function cardDigits(s: string): string | null {
+  const d = s.replace(/\D/g, '');
+  return d.length >= 13 && d.length <= 19 && !/^(\d)\1+$/.test(d) && luhnValid(d) ? d : null;
+}
+
+/**
+ * The detector (of those in `mask`) that recognises the whole of `s` as one value, by anchored
+ * checks only: email, SSN, NANP phone, card. null when `s` is anything else (search it then).
+ */
+export function wholeValue(s: string, mask: number = 0x7f): DetectorName | null {
+  const n = s.length;
+  if (n < 6 || n > 254) return null;
+  if (mask & BIT.email && s.indexOf('@') > 0) return WHOLE_EMAIL.test(s) ? 'email' : null;
+  const c = s.charCodeAt(0);
+  if (mask & BIT.ssn && n === 11 && WHOLE_SSN.test(s)) return 'ssn';
+  if (mask & BIT.phone && n <= 17 && (c === 43 || c === 40 || (c >= 48 && c <= 57)) && WHOLE_NANP.test(s))
+    return 'phone';
+  if (
+    mask & BIT.credit_card &&
+    n >= 13 &&
+    n <= 23 &&
+    c >= 50 &&
+    c <= 54 &&
+    WHOLE_CARD.test(s) &&
+    cardDigits(s)
+  )
+    return 'credit_card';
+  return null;
+}
 
 type Finder = (text: string, out: Span[]) => void;
 
@@ -154,10 +264,7 @@ const FINDERS: Record<DetectorName, Finder> = {
       const s = m[0];
       const seps = s.replace(/\d/g, '');
       if (seps.length > 0 && !/^( +|-+)$/.test(seps)) return; // mixed separators
-      const digits = s.replace(/\D/g, '');
-      if (digits.length < 13 || digits.length > 19) return;
-      if (/^(\d)\1+$/.test(digits)) return;
-      if (!luhnValid(digits)) return;
+      if (cardDigits(s) === null) return;
       out.push({ start: m.index, end: m.index + s.length, detector: 'credit_card' });
     });
   },
@@ -165,7 +272,9 @@ const FINDERS: Record<DetectorName, Finder> = {
     each(SSN, text, (m) => out.push({ start: m.index, end: m.index + m[0].length, detector: 'ssn' }));
   },
   phone(text, out) {
-    each(PHONE_NANP, text, (m) => out.push({ start: m.index, end: m.index + m[0].length, detector: 'phone' }));
+    each(PHONE_NANP, text, (m) =>
+      out.push({ start: m.index, end: m.index + m[0].length, detector: 'phone' }),
+    );
     if (text.indexOf('+') < 0) return;
     each(PHONE_E164, text, (m) => {
       const s = m[0];
@@ -200,7 +309,8 @@ const FINDERS: Record<DetectorName, Finder> = {
       out.push({ start: m.index, end: m.index + m[0].length, detector: 'api_key' }),
     );
     each(LONG_TOKEN, text, (m) => {
-      if (highEntropyToken(m[0])) out.push({ start: m.index, end: m.index + m[0].length, detector: 'api_key' });
+      if (highEntropyToken(m[0]))
+        out.push({ start: m.index, end: m.index + m[0].length, detector: 'api_key' });
     });
   },
 };
@@ -215,6 +325,13 @@ for (let b = 0x41; b <= 0x5a; b++) CLASS[b] = 2 | 4;
 for (let b = 0x61; b <= 0x7a; b++) CLASS[b] = 2;
 CLASS[0x5f] = 2;
 CLASS[0x2d] = 2;
+
+/** For the simple scan: 1 digit, 2 '@', 4 '-', 8 '+'. */
+const SIMPLE = new Uint8Array(256);
+for (let b = 0x30; b <= 0x39; b++) SIMPLE[b] = 1;
+SIMPLE[0x40] = 2;
+SIMPLE[0x2d] = 4;
+SIMPLE[0x2b] = 8;
 
 /** The shortest token run worth handing to the api_key detector. */
 const KEY_RUN = 20;
@@ -260,17 +377,15 @@ export class DetectorSet {
     let dash = false;
     let plus = false;
     if (this.simple) {
+      let seen = 0;
       for (let i = start; i < end; i++) {
-        const b = buf[i];
-        if (b <= 0x40) {
-          if (b >= 0x30) {
-            if (b <= 0x39) digits++;
-            else if (b === 0x40) at = true;
-          } else if (b === 0x2d) dash = true;
-          else if (b === 0x2b) plus = true;
+        const c = SIMPLE[buf[i]];
+        if (c !== 0) {
+          if (c === 1) digits++;
+          else seen |= c;
         }
       }
-      return this.digitMask(digits, at, dash, plus);
+      return this.digitMask(digits, (seen & 2) !== 0, (seen & 4) !== 0, (seen & 8) !== 0);
     }
     const bits = this.bits;
     const wantIban = (bits & BIT.iban) !== 0;
@@ -297,7 +412,8 @@ export class DetectorSet {
           if (++ib === 4) iban = true;
         } else ib = 0;
       }
-      if (wantJwt && b === 0x4a /* J */ && i >= start + 2 && buf[i - 1] === 0x79 && buf[i - 2] === 0x65) jwt = true;
+      if (wantJwt && b === 0x4a /* J */ && i >= start + 2 && buf[i - 1] === 0x79 && buf[i - 2] === 0x65)
+        jwt = true;
     }
     let m = this.digitMask(digits, at, dash, plus);
     if (iban) m |= BIT.iban;

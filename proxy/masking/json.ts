@@ -20,7 +20,11 @@ class Bad extends Error {}
  * `keys`; the key `*` covers the whole document. Returns the new text (the same string when
  * nothing changed), or null if the text is not JSON.
  */
-export function maskJsonLeaves(text: string, keys: ReadonlyMap<string, MaskRule>, leaf: JsonLeafFn): string | null {
+export function maskJsonLeaves(
+  text: string,
+  keys: ReadonlyMap<string, MaskRule>,
+  leaf: JsonLeafFn,
+): string | null {
   let i = 0;
   const n = text.length;
   let out = '';
@@ -61,7 +65,16 @@ export function maskJsonLeaves(text: string, keys: ReadonlyMap<string, MaskRule>
           v += String.fromCharCode(Number.parseInt(h, 16));
           i += 6;
         } else {
-          const m: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+          const m: Record<string, string> = {
+            '"': '"',
+            '\\': '\\',
+            '/': '/',
+            b: '\b',
+            f: '\f',
+            n: '\n',
+            r: '\r',
+            t: '\t',
+          };
           if (e === undefined || !(e in m)) throw new Bad();
           v += m[e];
           i += 2;
@@ -165,7 +178,10 @@ export function maskJsonLeaves(text: string, keys: ReadonlyMap<string, MaskRule>
  * token. Works on any string view in which '"' and '\\' are single units (latin1 views of UTF-8
  * included).
  */
-export function spansInJsonStrings(text: string, spans: readonly { start: number; end: number }[]): boolean[] {
+export function spansInJsonStrings(
+  text: string,
+  spans: readonly { start: number; end: number }[],
+): boolean[] {
   const out: boolean[] = [];
   let i = 0;
   let inString = false;

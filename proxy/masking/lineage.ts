@@ -13,11 +13,11 @@
 // scope has is taken to be that column; what cannot be resolved is unmasked here (the wire
 // mapping and the value detectors still apply). Pure and synchronous (initPolicyEngine() first).
 
+import { type Json, type JsonObject, parseSql } from '../policy/parser.js';
 import type { CopyOptions } from './copy.js';
 import { defaultCopyOptions } from './copy.js';
-import type { ColumnLineage } from './plan.js';
 import { TYPE_NAMES } from './pgtypes.js';
-import { type Json, type JsonObject, parseSql } from '../policy/parser.js';
+import type { ColumnLineage } from './plan.js';
 import { type MaskRule, stricter } from './rules.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -109,7 +109,8 @@ function names(v: Json | undefined): string[] {
 function constString(v: Json | undefined): string | null {
   const w = wrapper(v);
   if (!w) return null;
-  if (w[0] === 'A_Const') return isObj(w[1].sval) && typeof w[1].sval.sval === 'string' ? w[1].sval.sval : null;
+  if (w[0] === 'A_Const')
+    return isObj(w[1].sval) && typeof w[1].sval.sval === 'string' ? w[1].sval.sval : null;
   if (w[0] === 'TypeCast') return constString(w[1].arg);
   return null;
 }
@@ -141,7 +142,10 @@ function whole(...ts: Taint[]): Taint {
   return rule === null ? CLEAN : { rule, json: null, record: null, typeOid: null };
 }
 
-function mergeMaps(a: ReadonlyMap<string, MaskRule> | null, b: ReadonlyMap<string, MaskRule> | null): Map<string, MaskRule> {
+function mergeMaps(
+  a: ReadonlyMap<string, MaskRule> | null,
+  b: ReadonlyMap<string, MaskRule> | null,
+): Map<string, MaskRule> {
   const m = new Map(a ?? []);
   for (const [k, r] of b ?? []) m.set(k, stricter(m.get(k) ?? null, r) as MaskRule);
   return m;
@@ -243,7 +247,8 @@ function renameCols(cols: OutCol[], alias: JsonObject | null): OutCol[] {
 }
 
 function wholeRow(rel: Rel): Taint {
-  if (rel.columns === null) return rel.unknown ? { rule: rel.unknown, json: null, record: null, typeOid: null } : CLEAN;
+  if (rel.columns === null)
+    return rel.unknown ? { rule: rel.unknown, json: null, record: null, typeOid: null } : CLEAN;
   let rule: MaskRule | null = null;
   for (const c of rel.columns) rule = stricter(rule, c.taint.rule);
   if (rule === null) return CLEAN;
@@ -314,7 +319,8 @@ function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Taint {
     const col = parts[parts.length - 1] ?? '';
     const rel = findRel(scope, relName);
     if (rel) {
-      if (rel.columns === null) t = rel.unknown ? { rule: rel.unknown, json: null, record: null, typeOid: null } : CLEAN;
+      if (rel.columns === null)
+        t = rel.unknown ? { rule: rel.unknown, json: null, record: null, typeOid: null } : CLEAN;
       else {
         const c = rel.columns.find((x) => x.name === col);
         t = c ? c.taint : CLEAN;
@@ -343,7 +349,12 @@ const JSON_FROM_VALUE = new Set([
 ]);
 const JSON_BUILD_OBJECT = new Set(['json_build_object', 'jsonb_build_object']);
 const JSON_BUILD_ARRAY = new Set(['json_build_array', 'jsonb_build_array']);
-const JSON_OBJECT_AGG = new Set(['json_object_agg', 'jsonb_object_agg', 'json_object_agg_strict', 'jsonb_object_agg_strict']);
+const JSON_OBJECT_AGG = new Set([
+  'json_object_agg',
+  'jsonb_object_agg',
+  'json_object_agg_strict',
+  'jsonb_object_agg_strict',
+]);
 /** Functions that reveal nothing about their argument's value. */
 const VALUE_FREE = new Set(['count']);
 const JSON_FIELD_OPS = new Set(['->', '->>', '#>', '#>>']);
@@ -387,10 +398,21 @@ function expr(node: Json | undefined, scope: Scope | null, ctx: Ctx, d = 0): Tai
         if (r.rule !== null) return whole(l, r);
         const key = constString(b.rexpr);
         const star = l.json.get('*');
-        if (star) return { rule: star, json: op.endsWith('>>') ? null : new Map([['*', star]]), record: null, typeOid: null };
+        if (star)
+          return {
+            rule: star,
+            json: op.endsWith('>>') ? null : new Map([['*', star]]),
+            record: null,
+            typeOid: null,
+          };
         if (key !== null && l.json.has(key)) {
           const kr = l.json.get(key) as MaskRule;
-          return { rule: kr, json: op.endsWith('>>') ? null : new Map([['*', kr]]), record: null, typeOid: null };
+          return {
+            rule: kr,
+            json: op.endsWith('>>') ? null : new Map([['*', kr]]),
+            record: null,
+            typeOid: null,
+          };
         }
         // Another key: masked keys may still sit deeper inside it.
         return { rule: l.rule, json: l.json, record: null, typeOid: null };
@@ -455,14 +477,17 @@ function expr(node: Json | undefined, scope: Scope | null, ctx: Ctx, d = 0): Tai
       const ind = list(b.indirection);
       for (const x of ind) {
         const iw = wrapper(x);
-        if (iw?.[0] === 'A_Indices') whole(expr(iw[1].lidx, scope, ctx, d + 1), expr(iw[1].uidx, scope, ctx, d + 1));
+        if (iw?.[0] === 'A_Indices')
+          whole(expr(iw[1].lidx, scope, ctx, d + 1), expr(iw[1].uidx, scope, ctx, d + 1));
       }
       const field = ind.length === 1 ? sval(ind[0]) : null;
       if (field !== null && t.record) {
         const i = t.record.names.indexOf(field);
         if (i >= 0) {
           const r = t.record.rules[i];
-          return r === null ? CLEAN : { rule: r, json: t.record.json[i], record: null, typeOid: t.record.types[i] };
+          return r === null
+            ? CLEAN
+            : { rule: r, json: t.record.json[i], record: null, typeOid: t.record.types[i] };
         }
       }
       return whole(t);
@@ -631,19 +656,27 @@ function relationRel(rv: JsonObject, scope: Scope | null, ctx: Ctx, ctes: CteSco
   const cte = schema === null ? lookupCte(ctes, name) : null;
   if (cte) cols = cte;
   else {
-    const r = (ctx.session?.relation(schema, name, ctx.resolve) ?? ctx.resolve.relation(schema, name)) as ResolvedRelation | LocalView | null;
+    const r = (ctx.session?.relation(schema, name, ctx.resolve) ?? ctx.resolve.relation(schema, name)) as
+      | ResolvedRelation
+      | LocalView
+      | null;
     if (r === null) cols = null;
     else if (r.kind === 'table')
       cols = r.columns.map((c) => ({
         name: c.name,
-        taint: c.rule ? { rule: c.rule, json: null, record: null, typeOid: c.typeOid ?? null } : { ...CLEAN, typeOid: c.typeOid ?? null },
+        taint: c.rule
+          ? { rule: c.rule, json: null, record: null, typeOid: c.typeOid ?? null }
+          : { ...CLEAN, typeOid: c.typeOid ?? null },
       }));
     else if (r.kind === 'opaque') unknown = r.rule;
     else {
       const key = `${schema ?? ''}.${name}`;
       const vc = viewColumns(key, r.kind === 'view' ? r.definition : r.query, ctx);
       if (vc) {
-        const named = r.kind === 'local-view' ? renameCols(vc, { colnames: r.aliases.map((a) => ({ String: { sval: a } })) }) : vc;
+        const named =
+          r.kind === 'local-view'
+            ? renameCols(vc, { colnames: r.aliases.map((a) => ({ String: { sval: a } })) })
+            : vc;
         const rc = relColumnsFromOut(named);
         cols = rc.columns;
         unknown = rc.unknown;
@@ -673,7 +706,11 @@ function fromItem(node: Json, scope: Scope, ctx: Ctx, ctes: CteScope | null): Fr
       const alias = isObj(b.alias) ? b.alias : null;
       const cols = renameCols(query(b.subquery, b.lateral ? scope : scope.parent, ctx, ctes), alias);
       const rc = relColumnsFromOut(cols);
-      const rel: Rel = { alias: (alias && str(alias.aliasname)) ?? '', columns: rc.columns, unknown: rc.unknown };
+      const rel: Rel = {
+        alias: (alias && str(alias.aliasname)) ?? '',
+        columns: rc.columns,
+        unknown: rc.unknown,
+      };
       return { rels: [rel], star: cols };
     }
     case 'RangeFunction': {
@@ -694,7 +731,10 @@ function fromItem(node: Json, scope: Scope, ctx: Ctx, ctes: CteScope | null): Fr
       const alias = isObj(b.alias) ? b.alias : null;
       const colnames = alias ? names(alias.colnames) : [];
       const known = colnames.length > 0 ? colnames : coldefs;
-      const aliasName = (alias && str(alias.aliasname)) ?? (names(wrapper(list(list(b.functions)[0])[0])?.[1].funcname).pop() ?? '');
+      const aliasName =
+        (alias && str(alias.aliasname)) ??
+        names(wrapper(list(list(b.functions)[0])[0])?.[1].funcname).pop() ??
+        '';
       const rel: Rel =
         known.length > 0
           ? { alias: aliasName, columns: known.map((n) => ({ name: n, taint: whole(t) })), unknown: null }
@@ -733,7 +773,10 @@ function fromItem(node: Json, scope: Scope, ctx: Ctx, ctes: CteScope | null): Fr
       if (alias) {
         const cols = renameCols(star, alias);
         const rc = relColumnsFromOut(cols);
-        return { rels: [{ alias: str(alias.aliasname) ?? '', columns: rc.columns, unknown: rc.unknown }], star: cols };
+        return {
+          rels: [{ alias: str(alias.aliasname) ?? '', columns: rc.columns, unknown: rc.unknown }],
+          star: cols,
+        };
       }
       return { rels: [...l.rels, ...r.rels], star };
     }
@@ -747,7 +790,12 @@ function fromItem(node: Json, scope: Scope, ctx: Ctx, ctes: CteScope | null): Fr
   }
 }
 
-function withCtes(withClause: Json | undefined, scope: Scope | null, ctx: Ctx, ctes: CteScope | null): CteScope | null {
+function withCtes(
+  withClause: Json | undefined,
+  scope: Scope | null,
+  ctx: Ctx,
+  ctes: CteScope | null,
+): CteScope | null {
   if (!isObj(withClause)) return ctes;
   const layer: CteScope = { ctes: new Map(), parent: ctes };
   const recursive = withClause.recursive === true;
@@ -766,7 +814,10 @@ function withCtes(withClause: Json | undefined, scope: Scope | null, ctx: Ctx, c
         layer.ctes.set(name, cols);
         const next = analyse();
         const same = next.length === cols.length && next.every((c, j) => c.taint.rule === cols[j].taint.rule);
-        cols = next.map((c, j) => ({ ...c, taint: j < cols.length ? whole(c.taint, cols[j].taint) : c.taint }));
+        cols = next.map((c, j) => ({
+          ...c,
+          taint: j < cols.length ? whole(c.taint, cols[j].taint) : c.taint,
+        }));
         if (same) break;
       }
       layer.ctes.set(name, cols);
@@ -786,7 +837,7 @@ function setOpMerge(a: OutCol[], b: OutCol[]): OutCol[] {
 
 /** Output columns of a query (SelectStmt, or a DML statement's RETURNING). */
 function query(node: Json | undefined, parent: Scope | null, ctx: Ctx, ctes: CteScope | null): OutCol[] {
-  let w = wrapper(node);
+  const w = wrapper(node);
   let b: JsonObject;
   let type: string;
   if (w) [type, b] = w;
@@ -863,8 +914,10 @@ function dml(type: string, b: JsonObject, parent: Scope | null, ctx: Ctx, ctes: 
   const cs = withCtes(b.withClause, parent, ctx, ctes);
   const scope: Scope = { rels: [], parent };
   if (isObj(b.relation)) scope.rels.push(relationRel(b.relation, scope, ctx, cs));
-  for (const f of [...list(b.fromClause), ...list(b.usingClause)]) scope.rels.push(...fromItem(f, scope, ctx, cs).rels);
-  if (type === 'MergeStmt' && b.sourceRelation) scope.rels.push(...fromItem(b.sourceRelation, scope, ctx, cs).rels);
+  for (const f of [...list(b.fromClause), ...list(b.usingClause)])
+    scope.rels.push(...fromItem(f, scope, ctx, cs).rels);
+  if (type === 'MergeStmt' && b.sourceRelation)
+    scope.rels.push(...fromItem(b.sourceRelation, scope, ctx, cs).rels);
   expr(b.whereClause, scope, ctx);
   const out: OutCol[] = [];
   for (const t of returningList(b)) {
@@ -875,7 +928,10 @@ function dml(type: string, b: JsonObject, parent: Scope | null, ctx: Ctx, ctes: 
     if (cr && cr[0] === 'ColumnRef') {
       const fields = list(cr[1].fields);
       if (wrapper(fields[fields.length - 1])?.[0] === 'A_Star') {
-        const rels = fields.length === 1 ? scope.rels.slice(0, 1) : [findRel(scope, sval(fields[fields.length - 2]) ?? '')];
+        const rels =
+          fields.length === 1
+            ? scope.rels.slice(0, 1)
+            : [findRel(scope, sval(fields[fields.length - 2]) ?? '')];
         for (const rel of rels) {
           const cols = rel ? starOf(rel) : [{ name: null, taint: CLEAN, star: true }];
           for (const c of cols) ctx.reads = stricter(ctx.reads, c.taint.rule);
@@ -1001,7 +1057,10 @@ export class LineageSession {
     if (r.kind === 'table')
       return {
         kind: 'table',
-        columns: r.columns.map((c) => ({ ...c, rule: stricter(stricter(c.rule, extra.get(c.name) ?? null), all) })),
+        columns: r.columns.map((c) => ({
+          ...c,
+          rule: stricter(stricter(c.rule, extra.get(c.name) ?? null), all),
+        })),
       };
     return r;
   }
@@ -1010,7 +1069,8 @@ export class LineageSession {
   note(stmtType: string, b: JsonObject, result: StatementLineage, outputs: OutCol[] | null, ctx: Ctx): void {
     switch (stmtType) {
       case 'DeclareCursorStmt':
-        if (typeof b.portalname === 'string') this.cursors.set(b.portalname, outputs ? toLineage(outputs) : null);
+        if (typeof b.portalname === 'string')
+          this.cursors.set(b.portalname, outputs ? toLineage(outputs) : null);
         break;
       case 'ClosePortalStmt':
         if (typeof b.portalname === 'string') this.cursors.delete(b.portalname);
@@ -1040,10 +1100,18 @@ export class LineageSession {
         } else {
           this.local.set(key, {
             kind: 'table',
-            columns: cols.map((c, i) => ({ name: colnames[i] ?? c.name ?? `?column?`, rule: c.taint.rule, typeOid: c.taint.typeOid })),
+            columns: cols.map((c, i) => ({
+              name: colnames[i] ?? c.name ?? `?column?`,
+              rule: c.taint.rule,
+              typeOid: c.taint.typeOid,
+            })),
           });
         }
-        if (str(rel.schemaname) !== null) this.local.set(LineageSession.key(null, str(rel.relname) ?? ''), this.local.get(key) as ResolvedRelation);
+        if (str(rel.schemaname) !== null)
+          this.local.set(
+            LineageSession.key(null, str(rel.relname) ?? ''),
+            this.local.get(key) as ResolvedRelation,
+          );
         break;
       }
       case 'ViewStmt': {
@@ -1093,7 +1161,11 @@ export class LineageSession {
   }
 }
 
-function analyseStatement(stmt: JsonObject, resolve: LineageResolver, session: LineageSession | null): StatementLineage {
+function analyseStatement(
+  stmt: JsonObject,
+  resolve: LineageResolver,
+  session: LineageSession | null,
+): StatementLineage {
   const w = wrapper(stmt);
   const result: StatementLineage = { columns: null, reads: null, copy: null, ddl: false };
   if (!w) return result;
@@ -1122,7 +1194,8 @@ function analyseStatement(stmt: JsonObject, resolve: LineageResolver, session: L
       outputs = query(b.query, null, ctx, null);
       break;
     case 'FetchStmt':
-      if (b.ismove !== true && typeof b.portalname === 'string') result.columns = session?.cursors.get(b.portalname) ?? null;
+      if (b.ismove !== true && typeof b.portalname === 'string')
+        result.columns = session?.cursors.get(b.portalname) ?? null;
       break;
     case 'ExecuteStmt': {
       const p = typeof b.name === 'string' ? session?.prepared.get(b.name) : undefined;
@@ -1151,7 +1224,10 @@ function analyseStatement(stmt: JsonObject, resolve: LineageResolver, session: L
       else if (isObj(b.relation)) {
         const rel = relationRel(b.relation, null, ctx, null);
         const att = names(b.attlist);
-        if (rel.columns) cols = att.length ? att.map((a) => rel.columns?.find((c) => c.name === a) ?? { name: a, taint: CLEAN }) : rel.columns;
+        if (rel.columns)
+          cols = att.length
+            ? att.map((a) => rel.columns?.find((c) => c.name === a) ?? { name: a, taint: CLEAN })
+            : rel.columns;
         else if (rel.unknown) cols = [{ name: null, taint: { ...CLEAN, rule: rel.unknown }, star: true }];
         for (const c of cols ?? []) ctx.reads = stricter(ctx.reads, c.taint.rule);
       }
@@ -1175,18 +1251,36 @@ function analyseStatement(stmt: JsonObject, resolve: LineageResolver, session: L
   return result;
 }
 
+/** Parse trees by SQL text (agents repeat themselves); read-only, bounded. */
+const parseCache = new Map<string, readonly { stmt: JsonObject }[] | null>();
+const PARSE_CACHE_SIZE = 512;
+
+function parsed(sql: string): readonly { stmt: JsonObject }[] | null {
+  let p = parseCache.get(sql);
+  if (p === undefined) {
+    try {
+      p = parseSql(sql);
+    } catch {
+      p = null;
+    }
+    if (parseCache.size >= PARSE_CACHE_SIZE) parseCache.delete(parseCache.keys().next().value as string);
+    if (sql.length <= 64 * 1024) parseCache.set(sql, p);
+  }
+  return p;
+}
+
 /**
  * The lineage of every statement of a SQL text, in order. Statements the parser refuses give
  * an empty list (the guardrails block them). `session` (optional) tracks cursors, SQL-level
  * prepared statements and relations the session derived from masked data.
  */
-export function statementLineages(sql: string, resolve: LineageResolver, session: LineageSession | null = null): StatementLineage[] {
-  let stmts: { stmt: JsonObject }[];
-  try {
-    stmts = parseSql(sql);
-  } catch {
-    return [];
-  }
+export function statementLineages(
+  sql: string,
+  resolve: LineageResolver,
+  session: LineageSession | null = null,
+): StatementLineage[] {
+  const stmts = parsed(sql);
+  if (stmts === null) return [];
   return stmts.map((s) => analyseStatement(s.stmt, resolve, session));
 }
 

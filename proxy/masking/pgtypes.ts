@@ -61,7 +61,15 @@ export const ARRAY_ELEMENT: ReadonlyMap<number, number> = new Map([
 ]);
 
 /** Types whose text is free text (and whose binary format is that same text). */
-const TEXTUAL = new Set<number>([OID.name, OID.text, OID.unknown, OID.bpchar, OID.varchar, OID.xml, OID.json]);
+const TEXTUAL = new Set<number>([
+  OID.name,
+  OID.text,
+  OID.unknown,
+  OID.bpchar,
+  OID.varchar,
+  OID.xml,
+  OID.json,
+]);
 
 export type TypeKind =
   /** text, varchar, bpchar, name, unknown, xml, and user types of the string category (citext) */

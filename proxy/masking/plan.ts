@@ -4,11 +4,11 @@
 // + column number, or the statement's lineage), masked inside (JSON keys, record fields) by
 // lineage, or scanned by the value detectors when its type can carry free text.
 
-import { type Detection, bump } from './compile.js';
+import { bump, type Detection } from './compile.js';
 import { ContainerError, rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
+import { maskJsonLeaves } from './json.js';
 import { detectable, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
 import { type MaskRule, stricter } from './rules.js';
-import { maskJsonLeaves } from './json.js';
 import { jsonLeafFn, type MaskEnv, textMasker, valueMasker } from './strategies.js';
 
 export class MaskError extends Error {}
@@ -88,7 +88,7 @@ export function parseBindResultFormats(buf: Buffer, start: number, end: number):
   for (let i = 0; i < np; i++) {
     need(4);
     const len = buf.readInt32BE(p);
-    p += 4 + (len > 0 ? len : 0);
+    p += 4 + Math.max(len, 0);
   }
   need(2);
   const nr = buf.readInt16BE(p);
@@ -116,7 +116,10 @@ export function resolveFormats(codes: readonly number[], n: number): number[] {
  * (more lineage than fields, masked entries between two unknown stars that no field name
  * matches) fails closed: its rule covers every field it could be.
  */
-export function alignLineage(lineage: readonly ColumnLineage[], names: readonly string[]): (ColumnLineage | null)[] {
+export function alignLineage(
+  lineage: readonly ColumnLineage[],
+  names: readonly string[],
+): (ColumnLineage | null)[] {
   const n = names.length;
   const out: (ColumnLineage | null)[] = new Array(n).fill(null);
   const firstStar = lineage.findIndex((l) => l.star);
@@ -177,7 +180,12 @@ function merge(a: ColumnLineage | null, b: ColumnLineage): ColumnLineage {
  * Rewrites one field: new bytes, null for SQL NULL, undefined for unchanged. Counts one masked
  * value per rule that changed it.
  */
-export type FieldOp = (buf: Buffer, start: number, end: number, counts: Map<string, number> | null) => Buffer | null | undefined;
+export type FieldOp = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  counts: Map<string, number> | null,
+) => Buffer | null | undefined;
 
 export interface PlanContext {
   env: MaskEnv;
@@ -254,9 +262,17 @@ export const PASSTHROUGH_PLAN = new MaskPlan([], [], { env: null as unknown as M
  * whose type can carry free text.
  */
 export function buildMaskPlan(fields: readonly RowField[], ctx: PlanContext): MaskPlan {
-  const aligned = ctx.lineage ? alignLineage(ctx.lineage, fields.map((f) => f.name)) : null;
+  const aligned = ctx.lineage
+    ? alignLineage(
+        ctx.lineage,
+        fields.map((f) => f.name),
+      )
+    : null;
   const decisions: FieldDecision[] = fields.map((f, i) => {
-    const wire = ctx.columnRule && f.tableOid !== 0 && f.columnAttr > 0 ? ctx.columnRule(f.tableOid, f.columnAttr) : null;
+    const wire =
+      ctx.columnRule && f.tableOid !== 0 && f.columnAttr > 0
+        ? ctx.columnRule(f.tableOid, f.columnAttr)
+        : null;
     const l = aligned?.[i] ?? null;
     // A wire rule masks the whole value; lineage structure only refines a lineage-only rule.
     if (wire !== null) return { rule: stricter(wire, l?.rule ?? null), json: null, record: null };
@@ -276,7 +292,12 @@ function wholeOp(rule: MaskRule, f: RowField, env: MaskEnv): FieldOp {
 }
 
 /** Detectors over one value of a type in a format. */
-function detectOp(kind: TypeKind, typeOid: number, format: number, det: Detection, user: UserTypes | null | undefined): FieldOp | null {
+function detectOp(
+  kind: TypeKind,
+  format: number,
+  det: Detection,
+  user: UserTypes | null | undefined,
+): FieldOp | null {
   if (!detectable(kind, format)) return null;
   if (format === 0) {
     const json = kind === 'json' || kind === 'jsonb';
@@ -288,7 +309,8 @@ function detectOp(kind: TypeKind, typeOid: number, format: number, det: Detectio
     case 'text':
     case 'json':
     case 'enum':
-      return (buf, start, end, counts) => det.maskBytes(buf, start, end, counts, kind === 'json', kind !== 'enum');
+      return (buf, start, end, counts) =>
+        det.maskBytes(buf, start, end, counts, kind === 'json', kind !== 'enum');
     case 'jsonb':
       return (buf, start, end, counts) => {
         if (end - start < 1 || buf[start] !== 1) return undefined;
@@ -303,7 +325,7 @@ function detectOp(kind: TypeKind, typeOid: number, format: number, det: Detectio
         let op = inner.get(oid);
         if (op === undefined) {
           const k = typeKind(oid, user);
-          op = detectOp(k, oid, 1, det, user);
+          op = detectOp(k, 1, det, user);
           inner.set(oid, op);
         }
         return op;
@@ -318,7 +340,8 @@ function detectOp(kind: TypeKind, typeOid: number, format: number, det: Detectio
             return r;
           });
         } catch (e) {
-          if (e instanceof ContainerError) throw new MaskError(`cannot mask a binary ${kind} value: ${e.message}`);
+          if (e instanceof ContainerError)
+            throw new MaskError(`cannot mask a binary ${kind} value: ${e.message}`);
           throw e;
         }
       };
@@ -328,7 +351,13 @@ function detectOp(kind: TypeKind, typeOid: number, format: number, det: Detectio
   }
 }
 
-function jsonOp(rule: MaskRule, keys: ReadonlyMap<string, MaskRule>, f: RowField, kind: TypeKind, ctx: PlanContext): FieldOp {
+function jsonOp(
+  rule: MaskRule,
+  keys: ReadonlyMap<string, MaskRule>,
+  f: RowField,
+  kind: TypeKind,
+  ctx: PlanContext,
+): FieldOp {
   const h = ctx.env.hasher;
   const det = ctx.detection;
   void rule;
@@ -357,7 +386,12 @@ function jsonOp(rule: MaskRule, keys: ReadonlyMap<string, MaskRule>, f: RowField
   };
 }
 
-function recordOp(rec: NonNullable<ColumnLineage['record']>, rule: MaskRule, f: RowField, ctx: PlanContext): FieldOp {
+function recordOp(
+  rec: NonNullable<ColumnLineage['record']>,
+  rule: MaskRule,
+  f: RowField,
+  ctx: PlanContext,
+): FieldOp {
   const env = ctx.env;
   const det = ctx.detection;
   if (f.format === 1) {
@@ -369,7 +403,7 @@ function recordOp(rec: NonNullable<ColumnLineage['record']>, rule: MaskRule, f: 
           if (rr === null) {
             if (!det) return undefined;
             const k = typeKind(oid, env.userTypes);
-            const op = detectOp(k, oid, 1, det, env.userTypes);
+            const op = detectOp(k, 1, det, env.userTypes);
             return op ? op(b, s, e, counts) : undefined;
           }
           const key = `${rr.strategy}:${oid}`;
@@ -383,7 +417,8 @@ function recordOp(rec: NonNullable<ColumnLineage['record']>, rule: MaskRule, f: 
         });
         return r;
       } catch (e) {
-        if (e instanceof ContainerError) throw new MaskError(`cannot mask a binary record value: ${e.message}`);
+        if (e instanceof ContainerError)
+          throw new MaskError(`cannot mask a binary record value: ${e.message}`);
         throw e;
       }
     };
@@ -418,12 +453,13 @@ function recordOp(rec: NonNullable<ColumnLineage['record']>, rule: MaskRule, f: 
 function fieldOp(f: RowField, d: FieldDecision, ctx: PlanContext): FieldOp | null {
   const kind = typeKind(f.typeOid, ctx.env?.userTypes);
   if (d.rule !== null) {
-    if (d.json && (kind === 'json' || kind === 'jsonb' || kind === 'text')) return jsonOp(d.rule, d.json, f, kind, ctx);
+    if (d.json && (kind === 'json' || kind === 'jsonb' || kind === 'text'))
+      return jsonOp(d.rule, d.json, f, kind, ctx);
     // A whole-row reference: the value is a record (of the relation's composite type).
     if (d.record && (kind === 'record' || kind === 'opaque-text' || (kind === 'text' && f.format === 0)))
       return recordOp(d.record, d.rule, f, ctx);
     return wholeOp(d.rule, f, ctx.env);
   }
   if (ctx.detection === null) return null;
-  return detectOp(kind, f.typeOid, f.format, ctx.detection, ctx.env.userTypes);
+  return detectOp(kind, f.format, ctx.detection, ctx.env.userTypes);
 }

@@ -15,7 +15,13 @@ export type Counts = Map<string, number>;
  * DataRow ('D'): masks the fields the plan names. null = unchanged (also for a passthrough plan).
  * Throws MaskError when the row does not match the plan (a protocol violation: fail closed).
  */
-export function maskDataRow(plan: MaskPlan, buf: Buffer, start: number, end: number, counts: Counts | null): Buffer | null {
+export function maskDataRow(
+  plan: MaskPlan,
+  buf: Buffer,
+  start: number,
+  end: number,
+  counts: Counts | null,
+): Buffer | null {
   if (plan.passthrough) return null;
   if (end - start < 7) throw new MaskError('DataRow is truncated');
   const n = (buf[start + 5] << 8) | buf[start + 6];
@@ -88,7 +94,14 @@ export interface ErrorMaskOptions {
   hasher: Hasher;
 }
 
-function maskEchoes(code: string, field: string, text: string, rule: MaskRule, hasher: Hasher, counts: Counts | null): string {
+function maskEchoes(
+  code: string,
+  field: string,
+  text: string,
+  rule: MaskRule,
+  hasher: Hasher,
+  counts: Counts | null,
+): string {
   if (!/^2[23]/.test(code)) return text;
   const m = (v: string) => {
     bump(counts, rule.name);
@@ -96,14 +109,18 @@ function maskEchoes(code: string, field: string, text: string, rule: MaskRule, h
   };
   let out = text;
   if (field === 'D') {
-    out = out.replace(/^(Key \(.*?\)=\()(.*)(\) (?:already exists|is (?:not present|still referenced)|conflicts)[\s\S]*)$/, (_a, p, v, s) => p + m(v) + s);
+    out = out.replace(
+      /^(Key \(.*?\)=\()(.*)(\) (?:already exists|is (?:not present|still referenced)|conflicts)[\s\S]*)$/,
+      (_a, p, v, s) => p + m(v) + s,
+    );
     out = out.replace(/^(Failing row contains \()(.*)(\)\.?)$/s, (_a, p, v, s) => p + m(v) + s);
   }
   if (field === 'M' || field === 'D') {
     out = out.replace(/"((?:[^"]|"")*)"/g, (all, v: string, offset: number, whole: string) => {
       // Keep quoted identifiers in the well-known templates naming them.
       const before = whole.slice(Math.max(0, offset - 24), offset);
-      if (/(?:column|relation|constraint|table|type|index|function|schema|of relation|domain) $/.test(before)) return all;
+      if (/(?:column|relation|constraint|table|type|index|function|schema|of relation|domain) $/.test(before))
+        return all;
       return `"${m(v)}"`;
     });
   }
@@ -114,7 +131,13 @@ function maskEchoes(code: string, field: string, text: string, rule: MaskRule, h
  * ErrorResponse ('E') / NoticeResponse ('N'): masks data in the text fields (detectors, and the
  * echoed values of data errors under `strict`). null = unchanged.
  */
-export function maskErrorOrNotice(buf: Buffer, start: number, end: number, opts: ErrorMaskOptions, counts: Counts | null): Buffer | null {
+export function maskErrorOrNotice(
+  buf: Buffer,
+  start: number,
+  end: number,
+  opts: ErrorMaskOptions,
+  counts: Counts | null,
+): Buffer | null {
   const det = opts.detection;
   if (det === null && !opts.strict) return null;
   const fields: [number, string][] = [];
@@ -154,7 +177,13 @@ export function maskErrorOrNotice(buf: Buffer, start: number, end: number, opts:
 }
 
 /** NotificationResponse ('A'): masks detected values in the payload. null = unchanged. */
-export function maskNotification(buf: Buffer, start: number, end: number, detection: Detection | null, counts: Counts | null): Buffer | null {
+export function maskNotification(
+  buf: Buffer,
+  start: number,
+  end: number,
+  detection: Detection | null,
+  counts: Counts | null,
+): Buffer | null {
   if (detection === null) return null;
   const ch = start + 9;
   const chEnd = buf.indexOf(0, ch);

@@ -164,7 +164,10 @@ export function parseMaskingRules(raw: unknown, keyPath: string): MaskingRule[] 
       throw new MaskingConfigError(ikp, 'must be a mapping with name, columns or detect, and strategy');
     for (const k of Object.keys(item)) {
       if (!['name', 'columns', 'detect', 'strategy'].includes(k))
-        throw new MaskingConfigError(`${ikp}.${k}`, 'unknown key (expected one of: name, columns, detect, strategy)');
+        throw new MaskingConfigError(
+          `${ikp}.${k}`,
+          'unknown key (expected one of: name, columns, detect, strategy)',
+        );
     }
     if (typeof item.name !== 'string' || !RULE_NAME.test(item.name)) {
       throw new MaskingConfigError(
@@ -175,7 +178,10 @@ export function parseMaskingRules(raw: unknown, keyPath: string): MaskingRule[] 
     const hasColumns = item.columns !== undefined;
     const hasDetect = item.detect !== undefined;
     if (hasColumns === hasDetect)
-      throw new MaskingConfigError(ikp, 'needs exactly one of columns (a list of schema.table.column) or detect');
+      throw new MaskingConfigError(
+        ikp,
+        'needs exactly one of columns (a list of schema.table.column) or detect',
+      );
     let strategy: Strategy = hasColumns ? 'redact' : 'partial';
     if (item.strategy !== undefined) {
       if (typeof item.strategy !== 'string' || !(STRATEGIES as readonly string[]).includes(item.strategy)) {

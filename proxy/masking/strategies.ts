@@ -27,9 +27,17 @@
 
 import { createHmac, randomBytes } from 'node:crypto';
 import { rewriteArrayBinary, rewriteArrayText } from './containers.js';
-import { DetectorSet, luhnValid, type Span } from './detectors.js';
+import { DetectorSet, type Span, wholeValue } from './detectors.js';
 import { maskJsonLeaves } from './json.js';
-import { ARRAY_ELEMENT, charLimit, numericPrecision, OID, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
+import {
+  ARRAY_ELEMENT,
+  charLimit,
+  numericPrecision,
+  OID,
+  type TypeKind,
+  typeKind,
+  type UserTypes,
+} from './pgtypes.js';
 import type { DetectorName, MaskRule, Strategy } from './rules.js';
 
 export const REDACTED = '[REDACTED]';
@@ -64,7 +72,9 @@ export class Hasher {
   }
 
   hex(input: string, chars = 16): string {
-    return this.digest(input).toString('hex', 0, Math.ceil(chars / 2)).slice(0, chars);
+    return this.digest(input)
+      .toString('hex', 0, Math.ceil(chars / 2))
+      .slice(0, chars);
   }
 }
 
@@ -107,7 +117,10 @@ export function partialSpan(detector: DetectorName, s: string): string {
       return 'eyJ***';
     case 'api_key': {
       if (s.startsWith('-----')) return REDACTED;
-      const m = /^(?:sk-(?:ant-|proj-)?|(?:sk|pk|rk)_(?:live|test)_|gh[pousr]_|github_pat_|xox[abposr]-|glpat-|SG\.|npm_|AIza|A[KS]IA)/.exec(s);
+      const m =
+        /^(?:sk-(?:ant-|proj-)?|(?:sk|pk|rk)_(?:live|test)_|gh[pousr]_|github_pat_|xox[abposr]-|glpat-|SG\.|npm_|AIza|A[KS]IA)/.exec(
+          s,
+        );
       return `${m ? m[0] : ''}***${s.slice(-4)}`;
     }
   }
@@ -130,12 +143,18 @@ function spanCanonical(detector: DetectorName, s: string): string {
 }
 
 /** What a detected span becomes (strategy `null` is handled by the caller; here it redacts). */
-export function spanReplacement(detector: DetectorName, strategy: Strategy, s: string, hasher: Hasher): string {
+export function spanReplacement(
+  detector: DetectorName,
+  strategy: Strategy,
+  s: string,
+  hasher: Hasher,
+): string {
   switch (strategy) {
     case 'partial':
       return partialSpan(detector, s);
     case 'hash':
-      return `${detector}_${hasher.hex(spanCanonical(detector, s))}`;
+      // Bracketed: never part of a longer token (which could look like a key).
+      return `[${detector}:${hasher.hex(spanCanonical(detector, s))}]`;
     default:
       return REDACTED;
   }
@@ -143,22 +162,13 @@ export function spanReplacement(detector: DetectorName, strategy: Strategy, s: s
 
 const DIGIT_DETECTORS = new DetectorSet(['credit_card', 'ssn', 'phone', 'iban']);
 const KEY_DETECTORS = new DetectorSet(['jwt', 'api_key', 'iban']);
-const WHOLE_EMAIL = /^[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$/;
-
-const WHOLE_SSN = /^\d{3}-\d{2}-\d{4}$/;
-const WHOLE_CARD = /^[2-6](?:[ -]?\d){12,18}$/;
-const WHOLE_NANP = /^(?:\+?1[-. ]?)?(?:\(\d{3}\)[-. ]?|\d{3}[-. ])\d{3}[-. ]\d{4}$/;
 
 /** The detector that recognises the whole of `s`, if any (anchored checks first: cheap). */
 function wholeValueDetector(s: string): DetectorName | null {
-  if (s.indexOf('@') > 0) return WHOLE_EMAIL.test(s) ? 'email' : null;
+  const w = wholeValue(s);
+  if (w !== null || s.indexOf('@') > 0) return w;
   let digits = 0;
   for (let i = 0; i < s.length; i++) if (DIGIT(s.charCodeAt(i))) digits++;
-  if (digits >= 8) {
-    if (WHOLE_SSN.test(s)) return 'ssn';
-    if (WHOLE_NANP.test(s)) return 'phone';
-    if (WHOLE_CARD.test(s) && luhnValid(s.replace(/\D/g, ''))) return 'credit_card';
-  }
   let spans: Span[];
   if (digits >= 8) spans = DIGIT_DETECTORS.findIn(s);
   else if (s.length >= 20 && !/\s/.test(s)) spans = KEY_DETECTORS.findIn(s);
@@ -178,6 +188,100 @@ export function partialText(value: string): string {
   const len = s.length - first.length + 1;
   if (len <= 2 && [...s].length <= 2) return '*'.repeat([...s].length);
   return `${first}***`;
+}
+
+const STAR = 0x2a;
+/** Bytes of an email local part / domain label. */
+const LOCAL = new Uint8Array(256);
+const LABEL = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  const alnum = (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122);
+  LABEL[b] = alnum || b === 0x2d ? 1 : 0;
+  LOCAL[b] = alnum || b === 0x2e || b === 0x5f || b === 0x25 || b === 0x2b || b === 0x2d ? 1 : 0;
+}
+
+/** True when buf[start, end) is exactly one email address (same as the email detector's anchored form). */
+export function bytesAreEmail(buf: Buffer, start: number, end: number, at: number): boolean {
+  if (at === start || at - start > 64 || buf[start] === 0x2e) return false;
+  for (let i = start; i < at; i++) if (LOCAL[buf[i]] === 0) return false;
+  // domain: labels of [A-Za-z0-9-] (not starting or ending with '-'), then a TLD of 2-24 letters
+  let labelStart = at + 1;
+  let labels = 0;
+  for (let i = at + 1; i <= end; i++) {
+    const b = i < end ? buf[i] : 0x2e;
+    if (b === 0x2e) {
+      const len = i - labelStart;
+      if (len === 0 || len > 63 || buf[labelStart] === 0x2d || buf[i - 1] === 0x2d) return false;
+      labels++;
+      if (i === end) {
+        if (labels < 2 || len < 2 || len > 24) return false;
+        for (let k = labelStart; k < i; k++) {
+          const c = buf[k] | 0x20;
+          if (c < 0x61 || c > 0x7a) return false;
+        }
+        return true;
+      }
+      labelStart = i + 1;
+    } else if (LABEL[b] === 0) return false;
+  }
+  return false;
+}
+
+/**
+ * partialText on bytes, for the common shapes (one email; digits with separators, as SSNs,
+ * phones and cards are written; short ASCII text), without decoding; null = use partialText.
+ * Gives exactly what partialText gives.
+ */
+export function partialBytes(buf: Buffer, start: number, end: number): Buffer | null {
+  const n = end - start;
+  if (n === 0 || n > 254) return null;
+  const b0 = buf[start];
+  const bl = buf[end - 1];
+  if (b0 <= 0x20 || bl <= 0x20 || b0 >= 0x80) return null;
+  const at = buf.indexOf(0x40, start);
+  if (at >= 0 && at < end) {
+    if (!bytesAreEmail(buf, start, end, at)) return null;
+    const out = Buffer.allocUnsafe(4 + end - at);
+    out[0] = b0;
+    out[1] = STAR;
+    out[2] = STAR;
+    out[3] = STAR;
+    buf.copy(out, 4, at, end);
+    return out;
+  }
+  let digits = 0;
+  let other = false;
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (b >= 0x30 && b <= 0x39) digits++;
+    else if (!(b === 0x20 || b === 0x28 || b === 0x29 || b === 0x2b || b === 0x2d || b === 0x2e)) {
+      other = true;
+      if (b >= 0x80) ascii = false;
+    }
+  }
+  if (!other) {
+    if (digits < 6) return null;
+    // ssn, phone, card or any digit string: every digit but the last four becomes '*'.
+    const out = Buffer.from(buf.subarray(start, end));
+    let left = digits - 4;
+    for (let i = 0; i < n && left > 0; i++) {
+      const b = out[i];
+      if (b >= 0x30 && b <= 0x39) {
+        out[i] = STAR;
+        left--;
+      }
+    }
+    return out;
+  }
+  // Short text with few digits: no detector can recognise it as a whole.
+  if (!ascii || digits >= 8 || n >= 20 || n <= 2) return null;
+  const out = Buffer.allocUnsafe(4);
+  out[0] = b0;
+  out[1] = STAR;
+  out[2] = STAR;
+  out[3] = STAR;
+  return out;
 }
 
 /** A strategy applied to free text (error fields, notification payloads): never NULL. */
@@ -253,7 +357,8 @@ function isoTimestamp(ms: number, micros: number, tz: boolean): string {
   return s;
 }
 
-const TS_TEXT = /^(\d{4,})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d):(\d\d)(\.\d+)?)?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/;
+const TS_TEXT =
+  /^(\d{4,})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d):(\d\d)(\.\d+)?)?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/;
 
 /** Microseconds since 2000-01-01 UTC of an ISO date / timestamp text; null if not ISO. */
 function parseIsoMicros(s: string): bigint | null {
@@ -261,7 +366,14 @@ function parseIsoMicros(s: string): bigint | null {
   if (!m) return null;
   let y = Number(m[1]);
   if (m[9]) y = 1 - y;
-  const base = Date.UTC(0, Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  const base = Date.UTC(
+    0,
+    Number(m[2]) - 1,
+    Number(m[3]),
+    Number(m[4] ?? 0),
+    Number(m[5] ?? 0),
+    Number(m[6] ?? 0),
+  );
   const d = new Date(base);
   d.setUTCFullYear(y);
   let ms = d.getTime();
@@ -365,7 +477,7 @@ export function numericTextToBinary(s: string): Buffer {
   b.writeInt16BE(weight, 2);
   b.writeUInt16BE(neg && groups.length > 0 ? 0x4000 : 0, 4);
   b.writeInt16BE(dscale, 6);
-  groups.forEach((g, i) => b.writeInt16BE(g, 8 + i * 2));
+  for (let i = 0; i < groups.length; i++) b.writeInt16BE(groups[i], 8 + i * 2);
   return b;
 }
 
@@ -491,7 +603,9 @@ export function textMasker(strategy: Strategy, typeOid: number, typmod: number, 
       const tz = kind === 'timestamptz';
       if (strategy === 'partial')
         return (s) => {
-          const m = /^(\d{4,})-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/.exec(s.trim());
+          const m = /^(\d{4,})-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/.exec(
+            s.trim(),
+          );
           return m ? `${m[1]}-01-01 00:00:00${m[2] ?? ''}${m[3] ?? ''}` : null;
         };
       if (strategy === 'hash')
@@ -576,20 +690,38 @@ function binaryToText(kind: TypeKind, buf: Buffer, start: number, end: number): 
 }
 
 /** The masker of a strategy for a field of a type in a wire format (0 text, 1 binary). */
-export function valueMasker(strategy: Strategy, typeOid: number, typmod: number, format: number, env: MaskEnv): ValueMasker {
+export function valueMasker(
+  strategy: Strategy,
+  typeOid: number,
+  typmod: number,
+  format: number,
+  env: MaskEnv,
+): ValueMasker {
   if (strategy === 'null') return NULL_MASKER;
   const kind = typeKind(typeOid, env.userTypes);
   if (format === 0) {
     const tm = textMasker(strategy, typeOid, typmod, env);
     if (tm === NULL_TEXT) return NULL_MASKER;
     // Constant results (redact of text, uuid, json): encode once.
-    if (strategy === 'redact' && (kind === 'text' || kind === 'json' || kind === 'jsonb' || kind === 'uuid')) {
+    if (
+      strategy === 'redact' &&
+      (kind === 'text' || kind === 'json' || kind === 'jsonb' || kind === 'uuid')
+    ) {
       const c = tm('');
       if (c === null) return NULL_MASKER;
       const b = Buffer.from(c, 'utf8');
       return () => b;
     }
+    const viaBytes =
+      strategy === 'partial' &&
+      kind === 'text' &&
+      charLimit(typeOid, typmod) === null &&
+      typeOid !== OID.bpchar;
     return (buf, start, end) => {
+      if (viaBytes) {
+        const b = partialBytes(buf, start, end);
+        if (b !== null) return b;
+      }
       const r = tm(buf.toString('utf8', start, end));
       return r === null ? null : Buffer.from(r, 'utf8');
     };
@@ -597,7 +729,13 @@ export function valueMasker(strategy: Strategy, typeOid: number, typmod: number,
   return binaryMasker(strategy, kind, typeOid, typmod, env);
 }
 
-function binaryMasker(strategy: Strategy, kind: TypeKind, typeOid: number, typmod: number, env: MaskEnv): ValueMasker {
+function binaryMasker(
+  strategy: Strategy,
+  kind: TypeKind,
+  typeOid: number,
+  typmod: number,
+  env: MaskEnv,
+): ValueMasker {
   const h = env.hasher;
   const viaText = (encode: (s: string) => Buffer | null): ValueMasker => {
     const tm = textMasker(strategy, typeOid, typmod, env);
@@ -609,7 +747,11 @@ function binaryMasker(strategy: Strategy, kind: TypeKind, typeOid: number, typmo
     };
   };
   switch (kind) {
-    case 'text':
+    case 'text': {
+      const t = viaText((s) => Buffer.from(s, 'utf8'));
+      if (strategy !== 'partial' || charLimit(typeOid, typmod) !== null || typeOid === OID.bpchar) return t;
+      return (buf, start, end) => partialBytes(buf, start, end) ?? t(buf, start, end);
+    }
     case 'json':
       return viaText((s) => Buffer.from(s, 'utf8'));
     case 'jsonb':
@@ -647,7 +789,10 @@ function binaryMasker(strategy: Strategy, kind: TypeKind, typeOid: number, typmo
         if (days === 0x7fffffff || days === -0x80000000) return Buffer.from(buf.subarray(start, end));
         let out: number | null;
         if (strategy === 'partial') out = yearStartDays(days);
-        else out = Number(hashInt(h.digest(isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000))), 32) % 36525n) - PG_EPOCH_DAYS;
+        else
+          out =
+            Number(hashInt(h.digest(isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000))), 32) % 36525n) -
+            PG_EPOCH_DAYS;
         if (out === null) return null;
         const b = Buffer.allocUnsafe(4);
         b.writeInt32BE(out);

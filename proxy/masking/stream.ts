@@ -20,7 +20,14 @@ import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { LineageSession, type StatementLineage, statementLineages } from './lineage.js';
-import { buildMaskPlan, MaskError, type MaskPlan, PASSTHROUGH_PLAN, parseBindResultFormats, parseRowDescription } from './plan.js';
+import {
+  buildMaskPlan,
+  MaskError,
+  type MaskPlan,
+  PASSTHROUGH_PLAN,
+  parseBindResultFormats,
+  parseRowDescription,
+} from './plan.js';
 import { type Counts, maskDataRow, maskErrorOrNotice, maskNotification } from './rewrite.js';
 import { type MaskRule, stricter } from './rules.js';
 
@@ -145,7 +152,13 @@ export class MaskingStream {
         // Parse
         const [name, p] = cstring(buf, start + 5, end);
         const [sql] = cstring(buf, p, end);
-        const stmt: Statement = { sql, lineage: this.lineages(sql)[0] ?? null, fields: null, plan: null, version: this.catalog.version };
+        const stmt: Statement = {
+          sql,
+          lineage: this.lineages(sql)[0] ?? null,
+          fields: null,
+          plan: null,
+          version: this.catalog.version,
+        };
         this.statements.set(name, stmt);
         this.queue.push({ k: 'parse' });
         return null;
@@ -154,8 +167,20 @@ export class MaskingStream {
         // Bind
         const [portal, p] = cstring(buf, start + 5, end);
         const [stmtName] = cstring(buf, p, end);
-        const stmt = this.statements.get(stmtName) ?? { sql: '', lineage: null, fields: null, plan: null, version: -1 };
-        this.portals.set(portal, { name: portal, stmt, formats: parseBindResultFormats(buf, start, end), plan: null, copy: null });
+        const stmt = this.statements.get(stmtName) ?? {
+          sql: '',
+          lineage: null,
+          fields: null,
+          plan: null,
+          version: -1,
+        };
+        this.portals.set(portal, {
+          name: portal,
+          stmt,
+          formats: parseBindResultFormats(buf, start, end),
+          plan: null,
+          copy: null,
+        });
         this.queue.push({ k: 'bind' });
         return null;
       }
@@ -164,7 +189,13 @@ export class MaskingStream {
         const what = buf[start + 5];
         const [name] = cstring(buf, start + 6, end);
         if (what === 0x53) {
-          const stmt = this.statements.get(name) ?? { sql: '', lineage: null, fields: null, plan: null, version: -1 };
+          const stmt = this.statements.get(name) ?? {
+            sql: '',
+            lineage: null,
+            fields: null,
+            plan: null,
+            version: -1,
+          };
           this.queue.push({ k: 'describeS', stmt });
         } else {
           const portal = this.portals.get(name) ?? this.unknownPortal(name);
@@ -177,7 +208,12 @@ export class MaskingStream {
         const [name] = cstring(buf, start + 5, end);
         const portal = this.portals.get(name) ?? this.unknownPortal(name);
         let inject: Buffer | null = null;
-        if (this.active && portal.plan === null && portal.stmt.fields === null && !this.describePending(portal)) {
+        if (
+          this.active &&
+          portal.plan === null &&
+          portal.stmt.fields === null &&
+          !this.describePending(portal)
+        ) {
           // Never described: ask, so that its rows come with a plan.
           this.queue.push({ k: 'describeP', portal, injected: true });
           inject = describePortalMessage(name);
@@ -206,7 +242,13 @@ export class MaskingStream {
   }
 
   private unknownPortal(name: string): Portal {
-    return { name, stmt: { sql: '', lineage: null, fields: null, plan: null, version: -1 }, formats: [], plan: null, copy: null };
+    return {
+      name,
+      stmt: { sql: '', lineage: null, fields: null, plan: null, version: -1 },
+      formats: [],
+      plan: null,
+      copy: null,
+    };
   }
 
   private describePending(portal: Portal): boolean {
@@ -336,7 +378,13 @@ export class MaskingStream {
       case 0x45: {
         // ErrorResponse
         const b = this.binding;
-        const out = maskErrorOrNotice(buf, start, end, { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher }, counts);
+        const out = maskErrorOrNotice(
+          buf,
+          start,
+          end,
+          { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher },
+          counts,
+        );
         const head = this.queue[0];
         if (head && head.k !== 'query' && head.k !== 'fcall' && head.k !== 'sync') {
           // Extended protocol: the server skips everything up to Sync.
@@ -347,7 +395,13 @@ export class MaskingStream {
       case 0x4e: {
         // NoticeResponse
         const b = this.binding;
-        return maskErrorOrNotice(buf, start, end, { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher }, counts);
+        return maskErrorOrNotice(
+          buf,
+          start,
+          end,
+          { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher },
+          counts,
+        );
       }
       case 0x41:
         // NotificationResponse
@@ -355,6 +409,8 @@ export class MaskingStream {
       case 0x5a: {
         // ReadyForQuery
         this.shift('sync', 'query', 'fcall');
+        // Idle: the transaction is over, and with it every portal (queued work keeps its own).
+        if (buf[start + 5] === 0x49 && this.queue.length === 0) this.portals.clear();
         if (this.ddlPending && buf[start + 5] === 0x49) {
           // Committed (or rolled back): what the catalog connection sees may have changed.
           this.catalog.invalidate();
@@ -366,12 +422,20 @@ export class MaskingStream {
         // CopyOutResponse
         const head = this.queue[0];
         const { columns } = parseCopyOutResponse(buf, start, end);
-        const lin = head?.k === 'query' ? head.stmts[head.idx] : head?.k === 'execute' ? head.portal.stmt.lineage : null;
+        const lin =
+          head?.k === 'query'
+            ? head.stmts[head.idx]
+            : head?.k === 'execute'
+              ? head.portal.stmt.lineage
+              : null;
         const cl = lin?.copy ?? null;
         const b = this.binding;
         const cols = cl?.all ? columns.map(() => ({ name: null, rule: cl.all })) : (cl?.columns ?? null);
         const options = cl?.options ?? defaultCopyOptions(buf[start + 5] === 1 ? 'binary' : 'text');
-        const masker = new CopyMasker(options, cols, columns.length, { env: b.env, detection: b.masking.detection });
+        const masker = new CopyMasker(options, cols, columns.length, {
+          env: b.env,
+          detection: b.masking.detection,
+        });
         if (head?.k === 'query') head.copy = masker;
         else if (head?.k === 'execute') head.portal.copy = masker;
         return null;

@@ -5,7 +5,12 @@
 // consulted. Units that cannot be analysed (`unknown`, `unparseable`) are blocked unless a
 // guardrail matches them explicitly: fail closed.
 
-import { DEFAULT_MASKING_RULES, MaskingConfigError, type MaskingRule, parseMaskingRules } from '../masking/rules.js';
+import {
+  DEFAULT_MASKING_RULES,
+  MaskingConfigError,
+  type MaskingRule,
+  parseMaskingRules,
+} from '../masking/rules.js';
 import { GlobList, mayWrite, NamePatterns, SERVER_FUNCTION_PATTERNS } from './functions.js';
 import type { PreparedRegistry } from './prepared.js';
 import {

@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { Approval } from '../../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
 import type { ApprovalQueue } from '../approvals/queue.js';
+import { type CompiledMasking, type Counts, type MaskCatalog, MaskError, MaskingStream } from '../masking/index.js';
 import { MAX_TOKEN_LENGTH, type OidcVerifier, TokenError, type VerifiedToken } from '../auth/oidc.js';
 import type { ConnectionConfig, IdentityConfig, LimitsConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
@@ -62,6 +63,10 @@ export interface SessionContext {
   events: SessionEvents;
   policies: ReadonlyMap<string, Policy>;
   approvals: ApprovalQueue;
+  /** The compiled masking rules of a policy. */
+  masking: (policy: Policy) => CompiledMasking;
+  /** The masking catalog of a connection's upstream. */
+  catalog: (connection: string) => MaskCatalog;
   /** Checks OIDC tokens (shared: one JWKS cache per issuer). */
   oidc: OidcVerifier;
   /** Active sessions per verified identity, across listeners; identity change notices. */
@@ -149,6 +154,12 @@ export class ClientSession {
   private readonly recent: Approval['recent'] = [];
   /** The upstream already told the client why it is closing (e.g. 57P01 on a server restart). */
   private upstreamSentFatal = false;
+  /** Rewrites sensitive values in what the server sends; null when the policy masks nothing. */
+  private masker: MaskingStream | null = null;
+  private catalog: MaskCatalog | null = null;
+  private waitingCatalog = false;
+  /** Values masked since the last look, by rule (added to the current statement). */
+  private readonly maskCounts: Counts = new Map();
   private readonly clientFramer: MessageFramer;
   private readonly serverFramer: MessageFramer;
   private readonly toUpstream = new SegmentList();
@@ -269,6 +280,7 @@ export class ClientSession {
           (m) => this.ctx.log.warn(`session ${this.id}: identity "${grant.identity}": ${m}`),
         );
       }
+      await this.startMasking(link.socket);
       const leftover = reader.detach();
       this.beginRelay(link, minor, leftover);
       this.watchAccessWindow();
@@ -589,7 +601,8 @@ export class ClientSession {
 
   /** Relays complete client messages, deciding statements on the way; stops at a held one. */
   private pumpClient(): void {
-    if (this.held !== null || this.step !== Step.Ready) return;
+    if (this.held !== null || this.waitingCatalog || this.step !== Step.Ready) return;
+    if (this.masker !== null && this.refreshCatalog()) return;
     const framer = this.clientFramer;
     const tracker = this.tracker!;
     const rec = this.recorder;
@@ -639,7 +652,7 @@ export class ClientSession {
           this.guard!.close(closeTarget(buf, start, end).name);
         }
         tracker.onClient(type, buf, start, end, seq, verdict);
-        this.toUpstream.pass(buf, start, end);
+        this.forward(buf, start, end);
         if (type === Frontend.Terminate) {
           this.endReason = 'client terminated';
           break;
@@ -704,7 +717,7 @@ export class ClientSession {
       this.recorder.begin('client');
       if (done.state === 'approved') {
         this.tracker!.onClient(type, message, 0, message.length, seq, verdict);
-        this.toUpstream.pass(message, 0, message.length);
+        this.forward(message, 0, message.length);
       } else {
         this.refuse(type, message, 0, message.length, seq, verdict, approvalError(done));
       }
@@ -728,42 +741,123 @@ export class ClientSession {
     this.tracker!.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error));
     if (type === Frontend.Parse) {
       const name = buf.subarray(start + 5, buf.indexOf(0, start + 5) + 1);
-      this.toUpstream.add(msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]));
+      const stand = msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]);
+      this.forward(stand, 0, stand.length);
     } else {
-      this.toUpstream.add(msg.query(NEVER_RUNS));
+      const stand = msg.query(NEVER_RUNS);
+      this.forward(stand, 0, stand.length);
     }
   }
 
   private onServerData(chunk: Buffer): void {
     if (this.step !== Step.Ready) return;
     const framer = this.serverFramer;
-    const tracker = this.tracker!;
-    const rec = this.recorder;
+    const masker = this.masker;
     framer.push(chunk);
-    rec.begin('server');
+    this.recorder.begin('server');
     try {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
-        const capture = tracker.onServer(type, buf, start, end, rec.nextSeq);
-        if (tracker.replacement !== null) {
-          const r = tracker.replacement;
-          tracker.replacement = null;
-          rec.frameBytes(r);
-          this.toClient.add(r);
+        if (masker === null) {
+          this.relayServerMessage(type, buf, start, end);
           continue;
         }
-        if (capture) rec.frame(buf, start, end);
-        this.toClient.pass(buf, start, end);
-        if (type === Backend.ErrorResponse && isFatal(buf, start, end)) this.upstreamSentFatal = true;
+        const masked = masker.server(type, buf, start, end, this.maskCounts);
+        if (this.maskCounts.size > 0) {
+          this.tracker!.addMasked(this.maskCounts);
+          this.maskCounts.clear();
+        }
+        if (masked === null) this.relayServerMessage(type, buf, start, end);
+        else {
+          // Empty = the answer to a Describe the gateway injected; several messages = a COPY row
+          // held back from the previous CopyData, in front of this message.
+          for (let o = 0; o < masked.length; ) {
+            const next = o + 1 + masked.readInt32BE(o + 1);
+            this.relayServerMessage(masked[o], masked, o, next);
+            o = next;
+          }
+        }
       }
     } catch (e) {
-      rec.end();
+      this.recorder.end();
       this.toClient.writeTo(this.client);
       this.upstreamViolation(e);
       return;
     }
-    rec.end();
+    this.recorder.end();
     if (!this.toClient.writeTo(this.client)) this.upstream!.pause();
+  }
+
+  /** One server message as the client gets it: statement tracking, recording, relay. */
+  private relayServerMessage(type: number, buf: Buffer, start: number, end: number): void {
+    const tracker = this.tracker!;
+    const rec = this.recorder;
+    const capture = tracker.onServer(type, buf, start, end, rec.nextSeq);
+    if (tracker.replacement !== null) {
+      const r = tracker.replacement;
+      tracker.replacement = null;
+      rec.frameBytes(r);
+      this.toClient.add(r);
+      return;
+    }
+    if (capture) rec.frame(buf, start, end);
+    this.toClient.pass(buf, start, end);
+    if (type === Backend.ErrorResponse && isFatal(buf, start, end)) this.upstreamSentFatal = true;
+  }
+
+  /** Sends a client message (or the gateway's stand-in for it) upstream, telling the masker first. */
+  private forward(buf: Buffer, start: number, end: number): void {
+    if (this.masker !== null) {
+      const injected = this.masker.client(buf[start], buf, start, end);
+      if (injected !== null) this.toUpstream.add(injected);
+    }
+    this.toUpstream.pass(buf, start, end);
+  }
+
+  /**
+   * Masking needs the upstream's catalog (table OIDs, view definitions): no statement may run
+   * with it unknown, so a session that cannot load it is refused (fail closed).
+   */
+  private async startMasking(upstream: net.Socket): Promise<void> {
+    const masking = this.ctx.masking(this.guard!.policy);
+    if (masking.inactive) return;
+    const catalog = this.ctx.catalog(this.ctx.connection.name);
+    try {
+      await catalog.ensureLoaded();
+    } catch (e) {
+      upstream.destroy();
+      this.ctx.log.error(`session ${this.id}: masking catalog: ${(e as Error).message}`);
+      throw new GatewayError(
+        SqlState.UnableToConnect,
+        'the gateway cannot read the database catalog it needs to mask results',
+        'see the gateway log',
+      );
+    }
+    this.catalog = catalog;
+    this.masker = new MaskingStream({ masking, catalog });
+  }
+
+  /** After DDL (or when old) the catalog reloads before the next statement is relayed. */
+  private refreshCatalog(): boolean {
+    const catalog = this.catalog!;
+    if (catalog.fresh) return false;
+    this.waitingCatalog = true;
+    this.client.pause();
+    catalog.ensureLoaded().then(
+      () => {
+        this.waitingCatalog = false;
+        this.client.resume();
+        this.pumpClient();
+      },
+      (e: Error) => {
+        this.ctx.log.error(`session ${this.id}: masking catalog: ${e.message}`);
+        this.endReason = 'masking catalog unavailable';
+        this.upstream?.end(msg.terminate());
+        this.fatal(new GatewayError(SqlState.UnableToConnect, 'the gateway cannot reload the catalog it needs to mask results'));
+        this.close(this.endReason);
+      },
+    );
+    return true;
   }
 
   private onStatement(s: StatementRecord): void {
@@ -788,6 +882,14 @@ export class ClientSession {
   }
 
   private upstreamViolation(e: unknown): void {
+    if (e instanceof MaskError) {
+      // A row the masker cannot rewrite safely must not reach the client raw: end the session.
+      this.ctx.log.error(`session ${this.id}: masking: ${e.message}`);
+      this.endReason = 'masking refused a row';
+      this.upstream?.destroy();
+      this.fatal(new GatewayError(SqlState.InternalError, `the gateway cannot mask this result safely: ${e.message}`));
+      return;
+    }
     this.ctx.log.error(`session ${this.id}: invalid data from upstream: ${(e as Error).message}`);
     this.endReason = 'upstream protocol violation';
     this.upstream?.destroy();

@@ -44,6 +44,7 @@ interface Running {
   /** Set when the gateway refused the statement: the upstream's error is replaced by this one. */
   refusal: Buffer | null;
   approvalId: string | null;
+  masked: Record<string, number>;
 }
 
 /** The guardrail decision a statement ran (or was refused) under. */
@@ -163,6 +164,7 @@ export class StatementTracker {
       rule: null,
       refusal: null,
       approvalId: null,
+      masked: {},
     };
     this.queue.push(s);
     return s;
@@ -235,6 +237,13 @@ export class StatementTracker {
         break;
       }
     }
+  }
+
+  /** Values the masker rewrote, by rule, for the statement the server is answering. */
+  addMasked(counts: ReadonlyMap<string, number>): void {
+    const s = this.head();
+    if (s === null) return;
+    for (const [rule, n] of counts) s.masked[rule] = (s.masked[rule] ?? 0) + n;
   }
 
   private head(): Running | null {
@@ -346,7 +355,7 @@ export class StatementTracker {
       uncapturedBytes: s.uncapturedBytes,
       uncapturedRows: s.uncapturedRows,
       uncapturedDigest: s.digest ? s.digest.digest('hex') : null,
-      masked: {},
+      masked: s.masked,
     });
   }
 

@@ -163,9 +163,15 @@ export class StoreSearch {
     const matches: Iterable<[number, string | null]> =
       fts !== null ? this.ftsMatches(fts, candidates) : this.likeMatches(likes);
     const inCandidates = candidates ? new Set(candidates.map((r) => r.id as string)) : null;
-    const check = this.stmt(`check:${c.key}`, () => `SELECT s.* FROM sessions s WHERE s.id = @id AND ${c.where}`);
+    const check = this.stmt(
+      `check:${c.key}`,
+      () => `SELECT s.* FROM sessions s WHERE s.id = @id AND ${c.where}`,
+    );
     const byId = this.stmt('session-by-id', () => 'SELECT * FROM sessions WHERE id = ?');
-    const sessionOf = this.stmt('session-of-record', () => 'SELECT session_id FROM records WHERE id = ?').pluck();
+    const sessionOf = this.stmt(
+      'session-of-record',
+      () => 'SELECT session_id FROM records WHERE id = ?',
+    ).pluck();
     const seen = new Set<string>();
     const page: SessionHit[] = [];
     let matched = 0;
@@ -187,7 +193,8 @@ export class StoreSearch {
         if (!row) continue;
       }
       // Only the sessions of this page are completed (counts, matching statement).
-      if (matched >= offset && matched < offset + limit) page.push(this.hit(row ?? (byId.get(id) as Row), record));
+      if (matched >= offset && matched < offset + limit)
+        page.push(this.hit(row ?? (byId.get(id) as Row), record));
       matched++;
       if (matched > offset + limit) {
         exhausted = false;
@@ -213,7 +220,10 @@ export class StoreSearch {
       return;
     }
     const ranges = mergeRanges(
-      candidates.map((r) => [r.open_record_id as number, (r.close_record_id as number | null) ?? Number.MAX_SAFE_INTEGER]),
+      candidates.map((r) => [
+        r.open_record_id as number,
+        (r.close_record_id as number | null) ?? Number.MAX_SAFE_INTEGER,
+      ]),
     );
     const inRange = this.stmt(
       'matches-in-range',
@@ -222,7 +232,11 @@ export class StoreSearch {
          ORDER BY rowid DESC`,
     ).pluck();
     let i = 0;
-    const rows = inRange.iterate({ match, lo: ranges[ranges.length - 1][0], hi: ranges[0][1] }) as Iterable<number>;
+    const rows = inRange.iterate({
+      match,
+      lo: ranges[ranges.length - 1][0],
+      hi: ranges[0][1],
+    }) as Iterable<number>;
     for (const rowid of rows) {
       while (i < ranges.length && ranges[i][0] > rowid) i++;
       if (i === ranges.length) return;
@@ -237,7 +251,8 @@ export class StoreSearch {
       () =>
         `SELECT record_id, session_id FROM statements WHERE ${likeWhere(likes.length)} ORDER BY record_id DESC`,
     ).raw();
-    for (const [record, sid] of stmt.iterate(likeParams(likes)) as Iterable<[number, string]>) yield [record, sid];
+    for (const [record, sid] of stmt.iterate(likeParams(likes)) as Iterable<[number, string]>)
+      yield [record, sid];
   }
 
   statements(text: string, limit: number, offset: number): { statements: LiveStatement[]; more: boolean } {
@@ -253,7 +268,10 @@ export class StoreSearch {
            FROM statements_fts JOIN records r ON r.id = statements_fts.rowid
            WHERE statements_fts MATCH @match ORDER BY statements_fts.rowid DESC LIMIT @limit OFFSET @offset`,
       ).all({ match, limit: limit + 1, offset }) as Row[];
-      const one = this.stmt('statement-by-key', () => 'SELECT * FROM statements WHERE session_id = ? AND seq = ?');
+      const one = this.stmt(
+        'statement-by-key',
+        () => 'SELECT * FROM statements WHERE session_id = ? AND seq = ?',
+      );
       rows = keys.map((k) => one.get(k.session_id, Number(k.seq)) as Row).filter((r) => r !== undefined);
     } else {
       const likes = likePatterns(t);

@@ -11,8 +11,8 @@ import {
   type ApprovalState,
   type LiveStatement,
   type PolicyChange,
-  STATEMENT_MARK,
   type SessionSearch,
+  STATEMENT_MARK,
 } from '../../shared/api.js';
 import type {
   AuthMethod,
@@ -45,9 +45,9 @@ import { StoreSearch } from './search.js';
 import type {
   ApprovalQuery,
   ChainedRecord,
+  PolicyChangeRecord,
   PrunedSession,
   PruneInfo,
-  PolicyChangeRecord,
   PruneResult,
   SessionQuery,
   SessionSearchPage,
@@ -613,7 +613,8 @@ export class SqliteSessionStore implements SessionStore {
     for (const row of this.q.statementsAttested.iterate() as Iterable<Row>) note(checkStatementRow(row));
     for (const row of this.q.chunksAttested.iterate() as Iterable<Row>) note(checkChunkRow(row));
     for (const row of this.q.approvalsAttested.iterate() as Iterable<Row>) note(checkApprovalRow(row));
-    for (const row of this.q.policyChangesAttested.iterate() as Iterable<Row>) note(checkPolicyChangeRow(row));
+    for (const row of this.q.policyChangesAttested.iterate() as Iterable<Row>)
+      note(checkPolicyChangeRow(row));
     const orphan = this.q.unprojectedRecord.get() as Row | undefined;
     if (orphan) {
       note({ id: orphan.id as number, reason: `record ${orphan.id} (${orphan.kind}) has no projection row` });
@@ -740,8 +741,7 @@ function prepareStatements(db: Database.Database) {
        ORDER BY id LIMIT 1`,
       ),
     approvalById: () => db.prepare('SELECT * FROM approvals WHERE id = ?'),
-    insertFts: () =>
-      db.prepare('INSERT INTO statements_fts (rowid, sql) VALUES (?, ?)'),
+    insertFts: () => db.prepare('INSERT INTO statements_fts (rowid, sql) VALUES (?, ?)'),
     deleteFts: () =>
       db.prepare(
         'DELETE FROM statements_fts WHERE rowid IN (SELECT record_id FROM statements WHERE session_id = ?)',

@@ -233,7 +233,11 @@ export interface SessionStore extends SessionReader {
    */
   searchSessions(query: SessionSearch): SessionSearchPage;
   /** Statements whose SQL holds every word of `text` (the last may be a prefix), newest first. */
-  searchStatements(text: string, limit: number, offset?: number): { statements: LiveStatement[]; more: boolean };
+  searchStatements(
+    text: string,
+    limit: number,
+    offset?: number,
+  ): { statements: LiveStatement[]; more: boolean };
   /** A session's statements from seq `fromSeq` on, at most `limit`. */
   statementsPage(sessionId: string, fromSeq: number, limit: number): StatementRecord[];
   /** Every statement of a session in seq order as [seq, firstFrame, lastFrame, STATEMENT_MARK flags], flattened. */

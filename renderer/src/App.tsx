@@ -2,7 +2,19 @@
 // Global shortcuts live here; each screen adds its own while it is shown.
 
 import { useEffect } from 'react';
-import { Activity, Database, FileText, Gavel, History, Keyboard, Moon, Shield, Sliders, Sun, X } from './components/icons.js';
+import {
+  Activity,
+  Database,
+  FileText,
+  Gavel,
+  History,
+  Keyboard,
+  Moon,
+  Shield,
+  Sliders,
+  Sun,
+  X,
+} from './components/icons.js';
 import { Modal, typingIn } from './components/ui.js';
 import { useApi, useApp, useAppStore } from './context.js';
 import { count } from './lib/format.js';

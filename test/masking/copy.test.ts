@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compileMasking } from '../../proxy/masking/compile.js';
-import { CopyMasker, copyTextDecode, copyTextEncode, defaultCopyOptions, parseCopyOutResponse } from '../../proxy/masking/copy.js';
+import {
+  CopyMasker,
+  copyTextDecode,
+  copyTextEncode,
+  defaultCopyOptions,
+  parseCopyOutResponse,
+} from '../../proxy/masking/copy.js';
 import type { ColumnLineage } from '../../proxy/masking/plan.js';
 import { DEFAULT_MASKING_RULES, type MaskRule } from '../../proxy/masking/rules.js';
 import { REDACTED } from '../../proxy/masking/strategies.js';
@@ -19,7 +25,11 @@ const cols: ColumnLineage[] = [
   { name: 'notes', rule: null, typeOid: 25 },
 ];
 
-function run(masker: CopyMasker, chunks: string[] | Buffer[], counts: Map<string, number> | null = null): Buffer {
+function run(
+  masker: CopyMasker,
+  chunks: string[] | Buffer[],
+  counts: Map<string, number> | null = null,
+): Buffer {
   const out: Buffer[] = [];
   for (const c of chunks) {
     const msg = copyData(c);
@@ -69,7 +79,11 @@ describe('COPY text', () => {
 describe('COPY csv', () => {
   test('quotes, embedded newlines and delimiters, NULL vs empty string', () => {
     const masker = new CopyMasker({ ...defaultCopyOptions('csv'), header: true }, cols, 3, ctx);
-    const out = run(masker, ['id,email,notes\n', '1,ada@example.com,"line1\nmail bob@example.com, ok"\n', '2,,""\n']).toString();
+    const out = run(masker, [
+      'id,email,notes\n',
+      '1,ada@example.com,"line1\nmail bob@example.com, ok"\n',
+      '2,,""\n',
+    ]).toString();
     assert.equal(out, `id,email,notes\n1,${REDACTED},"line1\nmail b***@example.com, ok"\n2,,""\n`);
   });
   test('a quoted masked value that needs no quotes any more', () => {
@@ -77,14 +91,23 @@ describe('COPY csv', () => {
     assert.equal(run(masker, ['1,"a,b@example.com",x\n']).toString(), `1,${REDACTED},x\n`);
   });
   test('custom delimiter, quote and null', () => {
-    const masker = new CopyMasker({ ...defaultCopyOptions('csv'), delimiter: ';', null: 'NULL', quote: "'", escape: "'" }, cols, 3, ctx);
-    assert.equal(run(masker, ["1;'x@y.io';'it''s 912-34-5678'\n"]).toString(), `1;${REDACTED};'it''s ***-**-5678'\n`);
+    const masker = new CopyMasker(
+      { ...defaultCopyOptions('csv'), delimiter: ';', null: 'NULL', quote: "'", escape: "'" },
+      cols,
+      3,
+      ctx,
+    );
+    assert.equal(
+      run(masker, ["1;'x@y.io';'it''s 912-34-5678'\n"]).toString(),
+      `1;${REDACTED};'it''s ***-**-5678'\n`,
+    );
   });
 });
 
 describe('COPY binary', () => {
   const header = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), i32(0), i32(0)]);
-  const field = (v: Buffer | string | null) => (v === null ? i32(-1) : Buffer.concat([i32(Buffer.byteLength(v)), Buffer.from(v)]));
+  const field = (v: Buffer | string | null) =>
+    v === null ? i32(-1) : Buffer.concat([i32(Buffer.byteLength(v)), Buffer.from(v)]);
   const tuple = (...vs: (Buffer | string | null)[]) => Buffer.concat([i16(vs.length), ...vs.map(field)]);
   const trailer = i16(-1);
   const id = (n: number) => {
@@ -129,16 +152,29 @@ describe('COPY binary', () => {
     assert.equal(rows[1][2]?.toString(), 'nothing');
   });
   test('split anywhere, even inside the header', () => {
-    const whole = Buffer.concat([header, tuple(id(1), 'ada@example.com', 'y'), tuple(id(2), 'bob@example.com', 'z'), trailer]);
+    const whole = Buffer.concat([
+      header,
+      tuple(id(1), 'ada@example.com', 'y'),
+      tuple(id(2), 'bob@example.com', 'z'),
+      trailer,
+    ]);
     for (const cut of [3, 15, 21, 30, whole.length - 1]) {
       const masker = new CopyMasker(defaultCopyOptions('binary'), cols, 3, ctx);
       const rows = parse(run(masker, [whole.subarray(0, cut), whole.subarray(cut)] as unknown as Buffer[]));
-      assert.deepEqual(rows.map((r) => r[1]?.toString()), [REDACTED, REDACTED], `cut at ${cut}`);
+      assert.deepEqual(
+        rows.map((r) => r[1]?.toString()),
+        [REDACTED, REDACTED],
+        `cut at ${cut}`,
+      );
     }
   });
   test('unknown column types: text-looking fields are scanned, binary ones left alone', () => {
     const masker = new CopyMasker(defaultCopyOptions('binary'), null, 2, ctx);
-    const rows = parse(run(masker, [Buffer.concat([header, tuple(Buffer.from([0, 0, 0, 64]), 'ada@example.com'), trailer])] as unknown as Buffer[]));
+    const rows = parse(
+      run(masker, [
+        Buffer.concat([header, tuple(Buffer.from([0, 0, 0, 64]), 'ada@example.com'), trailer]),
+      ] as unknown as Buffer[]),
+    );
     assert.deepEqual(rows[0][0], Buffer.from([0, 0, 0, 64]));
     assert.equal(rows[0][1]?.toString(), 'a***@example.com');
   });

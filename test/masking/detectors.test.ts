@@ -178,9 +178,16 @@ describe('pre-filter', () => {
     const arb = fc.oneof(
       fc.array(alphabet, { maxLength: 60 }).map((a) => a.join('')),
       fc.constantFrom(...POSITIVE.map((p) => p[0])),
-      fc.tuple(fc.string(), fc.constantFrom(...POSITIVE.map((p) => p[2])), fc.string()).map(([a, b, c]) => a + b + c),
+      fc
+        .tuple(fc.string(), fc.constantFrom(...POSITIVE.map((p) => p[2])), fc.string())
+        .map(([a, b, c]) => a + b + c),
     );
-    for (const names of [DETECTORS, ['email', 'credit_card', 'ssn', 'phone'] as const, ['iban'] as const, ['jwt', 'api_key'] as const]) {
+    for (const names of [
+      DETECTORS,
+      ['email', 'credit_card', 'ssn', 'phone'] as const,
+      ['iban'] as const,
+      ['jwt', 'api_key'] as const,
+    ]) {
       const set = new DetectorSet(names);
       fc.assert(
         fc.property(arb, (s) => {

@@ -4,7 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { type LineageResolver, LineageSession, lineageResolver, outputLineage, statementLineages } from '../../proxy/masking/lineage.js';
+import {
+  type LineageResolver,
+  LineageSession,
+  lineageResolver,
+  outputLineage,
+  statementLineages,
+} from '../../proxy/masking/lineage.js';
 import type { MaskRule } from '../../proxy/masking/rules.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 
@@ -35,7 +41,9 @@ const resolve: LineageResolver = {
     if (schema !== null && schema !== 'public') return null;
     if (VIEWS[name]) return { kind: 'view', definition: VIEWS[name] };
     const t = TABLES[name];
-    return t ? { kind: 'table', columns: t.map(([n, rule]) => ({ name: n, rule, typeOid: n === 'id' ? 23 : 25 })) } : null;
+    return t
+      ? { kind: 'table', columns: t.map(([n, rule]) => ({ name: n, rule, typeOid: n === 'id' ? 23 : 25 })) }
+      : null;
   },
 };
 
@@ -55,42 +63,63 @@ const CASES: [string, string[]][] = [
   ['SELECT * FROM customer_contacts', ['-', '-', 'pii']],
   ['SELECT shout FROM contacts_of_contacts', ['pii']],
   ['SELECT * FROM loop_a', ['*']],
-  ['SELECT x FROM (SELECT email || \'!\' AS x FROM customers) s', ['pii']],
+  ["SELECT x FROM (SELECT email || '!' AS x FROM customers) s", ['pii']],
   ['SELECT a FROM (SELECT email, city FROM customers) s(a, b)', ['pii']],
   ['WITH t AS (SELECT ssn AS s FROM customers) SELECT s, 1 FROM t', ['pii', '-']],
   ['WITH t(a) AS (SELECT card_number FROM customers) SELECT * FROM t', ['card']],
   ['SELECT email FROM customers UNION SELECT name FROM other', ['pii']],
   ['SELECT name FROM other UNION ALL SELECT email FROM customers', ['pii']],
   ['SELECT id FROM customers INTERSECT SELECT id FROM customers', ['-']],
-  ['SELECT concat(full_name, email), format(\'%s\', ssn), coalesce(city, email) FROM customers', ['pii', 'pii', 'pii']],
-  ['SELECT email::varchar(10), CAST(ssn AS text), lower(email) COLLATE "C" FROM customers', ['pii', 'pii', 'pii']],
-  ['SELECT CASE WHEN id > 1 THEN email ELSE \'x\' END, CASE WHEN ssn IS NULL THEN 1 ELSE 0 END FROM customers', ['pii', '-']],
-  ['SELECT count(email), count(*), max(email), string_agg(ssn, \',\'), array_agg(card_number) FROM customers', ['-', '-', 'pii', 'pii', 'card']],
+  [
+    "SELECT concat(full_name, email), format('%s', ssn), coalesce(city, email) FROM customers",
+    ['pii', 'pii', 'pii'],
+  ],
+  [
+    'SELECT email::varchar(10), CAST(ssn AS text), lower(email) COLLATE "C" FROM customers',
+    ['pii', 'pii', 'pii'],
+  ],
+  [
+    "SELECT CASE WHEN id > 1 THEN email ELSE 'x' END, CASE WHEN ssn IS NULL THEN 1 ELSE 0 END FROM customers",
+    ['pii', '-'],
+  ],
+  [
+    "SELECT count(email), count(*), max(email), string_agg(ssn, ','), array_agg(card_number) FROM customers",
+    ['-', '-', 'pii', 'pii', 'card'],
+  ],
   ['SELECT sum(length(email)) OVER (PARTITION BY city) FROM customers', ['pii']],
-  ['SELECT (SELECT email FROM customers LIMIT 1), EXISTS (SELECT 1 FROM customers WHERE ssn = \'1\')', ['pii', '-']],
+  [
+    "SELECT (SELECT email FROM customers LIMIT 1), EXISTS (SELECT 1 FROM customers WHERE ssn = '1')",
+    ['pii', '-'],
+  ],
   ['SELECT ARRAY(SELECT ssn FROM customers)', ['pii']],
-  ['SELECT c.id FROM customers c WHERE c.email LIKE \'%x%\' ORDER BY ssn', ['-']],
-  ['SELECT greatest(email, city), nullif(ssn, \'\') FROM customers', ['pii', 'pii']],
+  ["SELECT c.id FROM customers c WHERE c.email LIKE '%x%' ORDER BY ssn", ['-']],
+  ["SELECT greatest(email, city), nullif(ssn, '') FROM customers", ['pii', 'pii']],
   ['SELECT a.*, c.email FROM accounts a JOIN customers c ON a.cid = c.id', ['*', 'pii']],
   ['SELECT * FROM customers JOIN orders USING (id)', ['-', '-', 'pii', 'pii', 'card', '-', '*']],
-  ['SELECT * FROM customers c1 JOIN customers c2 USING (email)', ['pii', '-', '-', 'pii', 'card', '-', '-', '-', 'pii', 'card', '-']],
+  [
+    'SELECT * FROM customers c1 JOIN customers c2 USING (email)',
+    ['pii', '-', '-', 'pii', 'card', '-', '-', '-', 'pii', 'card', '-'],
+  ],
   ['SELECT * FROM (customers JOIN orders o ON true) j', ['-', '-', 'pii', 'pii', 'card', '-', '*']],
   ['SELECT j.email FROM (customers JOIN orders o ON true) j', ['pii']],
   ['SELECT u.* FROM customers c, unnest(ARRAY[c.email, c.city]) AS u', ['*:pii']],
   ['SELECT u FROM customers c, LATERAL unnest(ARRAY[c.email]) AS u', ['pii']],
   ['SELECT x FROM customers c CROSS JOIN LATERAL (SELECT c.ssn AS x) s', ['pii']],
   ['SELECT r.* FROM customers c, jsonb_to_record(to_jsonb(c)) AS r(email text, city text)', ['pii', 'pii']],
-  ['SELECT * FROM (VALUES (1, \'a\')) v(a, b)', ['-', '-']],
+  ["SELECT * FROM (VALUES (1, 'a')) v(a, b)", ['-', '-']],
   ['SELECT v.* FROM customers c, LATERAL (VALUES (c.email)) v(e)', ['pii']],
   ['TABLE customers', ['-', '-', 'pii', 'pii', 'card', '-']],
   ['SELECT row(email, id)::text FROM customers', ['pii']],
   ['SELECT (c).email FROM (SELECT c FROM customers c) s', ['pii']],
   ['SELECT (c).city FROM (SELECT c FROM customers c) s', ['-']],
-  ['UPDATE customers SET city = \'x\' WHERE id = 1 RETURNING id, email', ['-', 'pii']],
+  ["UPDATE customers SET city = 'x' WHERE id = 1 RETURNING id, email", ['-', 'pii']],
   ['DELETE FROM customers WHERE id = 1 RETURNING *', ['-', '-', 'pii', 'pii', 'card', '-']],
-  ['INSERT INTO customers (full_name) VALUES (\'x\') RETURNING ssn', ['pii']],
-  ['WITH RECURSIVE r(n, e) AS (SELECT 1, \'\'::text UNION ALL SELECT n + 1, (SELECT email FROM customers LIMIT 1) FROM r WHERE n < 3) SELECT * FROM r', ['-', 'pii']],
-  ['SELECT id FROM customers WHERE id IN (SELECT id FROM customers WHERE ssn = \'x\')', ['-']],
+  ["INSERT INTO customers (full_name) VALUES ('x') RETURNING ssn", ['pii']],
+  [
+    "WITH RECURSIVE r(n, e) AS (SELECT 1, ''::text UNION ALL SELECT n + 1, (SELECT email FROM customers LIMIT 1) FROM r WHERE n < 3) SELECT * FROM r",
+    ['-', 'pii'],
+  ],
+  ["SELECT id FROM customers WHERE id IN (SELECT id FROM customers WHERE ssn = 'x')", ['-']],
   ['SELECT DISTINCT ON (email) id FROM customers', ['-']],
   ['SELECT email FROM staging.customers', ['-']],
   ['SELECT xmlelement(name e, email) FROM customers', ['pii']],
@@ -105,16 +134,28 @@ describe('output lineage', () => {
 describe('JSON builders mask only the keys that hold masked values', () => {
   const json = (sql: string) => {
     const l = outputLineage(sql, resolve) ?? [];
-    return l.map((c) => (c.json ? Object.fromEntries([...c.json].map(([k, r]) => [k, r.name])) : c.rule?.name ?? null));
+    return l.map((c) =>
+      c.json ? Object.fromEntries([...c.json].map(([k, r]) => [k, r.name])) : (c.rule?.name ?? null),
+    );
   };
   test('row_to_json / to_jsonb / json_agg of a row', () => {
-    assert.deepEqual(json('SELECT row_to_json(c) FROM customers c'), [{ email: 'pii', ssn: 'pii', card_number: 'card' }]);
-    assert.deepEqual(json('SELECT to_jsonb(c.*) FROM customers c'), [{ email: 'pii', ssn: 'pii', card_number: 'card' }]);
-    assert.deepEqual(json('SELECT json_agg(t) FROM (SELECT id, email AS mail FROM customers) t'), [{ mail: 'pii' }]);
-    assert.deepEqual(json('SELECT jsonb_agg(customers) FROM customers'), [{ email: 'pii', ssn: 'pii', card_number: 'card' }]);
+    assert.deepEqual(json('SELECT row_to_json(c) FROM customers c'), [
+      { email: 'pii', ssn: 'pii', card_number: 'card' },
+    ]);
+    assert.deepEqual(json('SELECT to_jsonb(c.*) FROM customers c'), [
+      { email: 'pii', ssn: 'pii', card_number: 'card' },
+    ]);
+    assert.deepEqual(json('SELECT json_agg(t) FROM (SELECT id, email AS mail FROM customers) t'), [
+      { mail: 'pii' },
+    ]);
+    assert.deepEqual(json('SELECT jsonb_agg(customers) FROM customers'), [
+      { email: 'pii', ssn: 'pii', card_number: 'card' },
+    ]);
   });
   test('json_build_object keys, nesting, arrays and aggregates', () => {
-    assert.deepEqual(json("SELECT json_build_object('mail', email, 'n', full_name) FROM customers"), [{ mail: 'pii' }]);
+    assert.deepEqual(json("SELECT json_build_object('mail', email, 'n', full_name) FROM customers"), [
+      { mail: 'pii' },
+    ]);
     assert.deepEqual(json("SELECT jsonb_build_object('c', row_to_json(c), 'x', 1) FROM customers c"), [
       { email: 'pii', ssn: 'pii', card_number: 'card' },
     ]);
@@ -124,9 +165,14 @@ describe('JSON builders mask only the keys that hold masked values', () => {
     assert.deepEqual(json('SELECT jsonb_object_agg(email, id) FROM customers'), ['pii']);
   });
   test('field access', () => {
-    assert.deepEqual(json("SELECT to_jsonb(c)->>'email', to_jsonb(c)->'card_number' FROM customers c"), ['pii', { '*': 'card' }]);
+    assert.deepEqual(json("SELECT to_jsonb(c)->>'email', to_jsonb(c)->'card_number' FROM customers c"), [
+      'pii',
+      { '*': 'card' },
+    ]);
     // Another key: masked keys might still sit inside it; the plan lets non-JSON scalars through.
-    assert.deepEqual(json("SELECT to_jsonb(c)->>'city' FROM customers c"), [{ email: 'pii', ssn: 'pii', card_number: 'card' }]);
+    assert.deepEqual(json("SELECT to_jsonb(c)->>'city' FROM customers c"), [
+      { email: 'pii', ssn: 'pii', card_number: 'card' },
+    ]);
   });
   test('whole-row records carry per-field rules', () => {
     const l = outputLineage('SELECT c FROM customers c', resolve) ?? [];
@@ -139,9 +185,15 @@ describe('JSON builders mask only the keys that hold masked values', () => {
 
 describe('statements', () => {
   test('one lineage per statement; reads cover WHERE; DDL flagged', () => {
-    const l = statementLineages("SELECT id FROM customers WHERE ssn = '1'; SELECT 1; CREATE VIEW v AS SELECT 1", resolve);
+    const l = statementLineages(
+      "SELECT id FROM customers WHERE ssn = '1'; SELECT 1; CREATE VIEW v AS SELECT 1",
+      resolve,
+    );
     assert.equal(l.length, 3);
-    assert.deepEqual(l[0].columns?.map((c) => c.rule), [null]);
+    assert.deepEqual(
+      l[0].columns?.map((c) => c.rule),
+      [null],
+    );
     assert.equal(l[0].reads?.name, 'pii');
     assert.equal(l[1].reads, null);
     assert.equal(l[2].ddl, true);
@@ -154,12 +206,30 @@ describe('statements', () => {
     const [a] = statementLineages('COPY customers (id, email) TO STDOUT WITH CSV HEADER', resolve);
     assert.equal(a.copy?.options.format, 'csv');
     assert.equal(a.copy?.options.header, true);
-    assert.deepEqual(a.copy?.columns?.map((c) => c.rule?.name ?? null), [null, 'pii']);
-    const [b] = statementLineages("COPY (SELECT ssn, id FROM customers) TO STDOUT (FORMAT binary, DELIMITER '|')", resolve);
+    assert.deepEqual(
+      a.copy?.columns?.map((c) => c.rule?.name ?? null),
+      [null, 'pii'],
+    );
+    const [b] = statementLineages(
+      "COPY (SELECT ssn, id FROM customers) TO STDOUT (FORMAT binary, DELIMITER '|')",
+      resolve,
+    );
     assert.equal(b.copy?.options.format, 'binary');
-    assert.deepEqual(b.copy?.columns?.map((c) => [c.rule?.name ?? null, c.typeOid]), [['pii', 25], [null, 23]]);
-    const [c] = statementLineages("COPY customers TO STDOUT (FORMAT csv, DELIMITER ';', NULL 'N', QUOTE '''')", resolve);
-    assert.deepEqual([c.copy?.options.delimiter, c.copy?.options.null, c.copy?.options.quote, c.copy?.options.escape], [';', 'N', "'", "'"]);
+    assert.deepEqual(
+      b.copy?.columns?.map((c) => [c.rule?.name ?? null, c.typeOid]),
+      [
+        ['pii', 25],
+        [null, 23],
+      ],
+    );
+    const [c] = statementLineages(
+      "COPY customers TO STDOUT (FORMAT csv, DELIMITER ';', NULL 'N', QUOTE '''')",
+      resolve,
+    );
+    assert.deepEqual(
+      [c.copy?.options.delimiter, c.copy?.options.null, c.copy?.options.quote, c.copy?.options.escape],
+      [';', 'N', "'", "'"],
+    );
     const [d] = statementLineages('COPY customers FROM STDIN', resolve);
     assert.equal(d.copy, null);
   });
@@ -167,28 +237,54 @@ describe('statements', () => {
     const s = new LineageSession();
     statementLineages('DECLARE cur CURSOR FOR SELECT ssn, id FROM customers', resolve, s);
     const [f] = statementLineages('FETCH 10 FROM cur', resolve, s);
-    assert.deepEqual(f.columns?.map((c) => c.rule?.name ?? null), ['pii', null]);
+    assert.deepEqual(
+      f.columns?.map((c) => c.rule?.name ?? null),
+      ['pii', null],
+    );
     statementLineages('CLOSE cur', resolve, s);
     assert.equal(statementLineages('FETCH 10 FROM cur', resolve, s)[0].columns, null);
     statementLineages('PREPARE p(int) AS SELECT email FROM customers WHERE id = $1', resolve, s);
-    assert.deepEqual(statementLineages('EXECUTE p(1)', resolve, s)[0].columns?.map((c) => c.rule?.name), ['pii']);
+    assert.deepEqual(
+      statementLineages('EXECUTE p(1)', resolve, s)[0].columns?.map((c) => c.rule?.name),
+      ['pii'],
+    );
     statementLineages('DEALLOCATE ALL', resolve, s);
     assert.equal(statementLineages('EXECUTE p(1)', resolve, s)[0].columns, null);
   });
   test('relations derived from masked data stay masked in the session', () => {
     const s = new LineageSession();
     statementLineages('CREATE TEMP TABLE x AS SELECT email AS e, id FROM customers', resolve, s);
-    assert.deepEqual(statementLineages('SELECT * FROM x', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null), ['pii', null]);
+    assert.deepEqual(
+      statementLineages('SELECT * FROM x', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null),
+      ['pii', null],
+    );
     statementLineages('SELECT ssn INTO y FROM customers', resolve, s);
-    assert.deepEqual(statementLineages('SELECT ssn FROM y', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null), ['pii']);
+    assert.deepEqual(
+      statementLineages('SELECT ssn FROM y', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null),
+      ['pii'],
+    );
     statementLineages('CREATE VIEW v2 (a, b) AS SELECT id, card_number FROM customers', resolve, s);
-    assert.deepEqual(statementLineages('SELECT b, a FROM v2', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null), ['card', null]);
+    assert.deepEqual(
+      statementLineages('SELECT b, a FROM v2', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null),
+      ['card', null],
+    );
     statementLineages('INSERT INTO notes (body) SELECT email FROM customers', resolve, s);
-    assert.deepEqual(statementLineages('SELECT body FROM notes', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null), ['pii']);
+    assert.deepEqual(
+      statementLineages('SELECT body FROM notes', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null),
+      ['pii'],
+    );
     statementLineages('UPDATE customers SET city = ssn', resolve, s);
-    assert.deepEqual(statementLineages('SELECT city FROM customers', resolve, s)[0].columns?.map((c) => c.rule?.name ?? null), ['pii']);
+    assert.deepEqual(
+      statementLineages('SELECT city FROM customers', resolve, s)[0].columns?.map(
+        (c) => c.rule?.name ?? null,
+      ),
+      ['pii'],
+    );
     // Another session knows nothing of it.
-    assert.deepEqual(statementLineages('SELECT city FROM customers', resolve)[0].columns?.map((c) => c.rule?.name ?? null), [null]);
+    assert.deepEqual(
+      statementLineages('SELECT city FROM customers', resolve)[0].columns?.map((c) => c.rule?.name ?? null),
+      [null],
+    );
   });
   test('the three-function resolver form', () => {
     const r = lineageResolver({

@@ -12,8 +12,8 @@ import { seedDemoData } from '../../cli/demo-data.js';
 import { MaskCatalog } from '../../proxy/masking/catalog.js';
 import { compileMasking } from '../../proxy/masking/compile.js';
 import { parseMaskingRules } from '../../proxy/masking/rules.js';
-import { MaskingStream } from '../../proxy/masking/stream.js';
 import { REDACTED } from '../../proxy/masking/strategies.js';
+import { MaskingStream } from '../../proxy/masking/stream.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
@@ -36,7 +36,11 @@ const RULES = parseMaskingRules(
   [
     { name: 'customer-pii', columns: ['public.customers.email', 'public.customers.ssn'], strategy: 'redact' },
     { name: 'people-hash', columns: ['people.id', 'people.uid', 'people.tags'], strategy: 'hash' },
-    { name: 'people-partial', columns: ['people.born', 'people.ts', 'people.score', 'people.doc', 'people.nick'], strategy: 'partial' },
+    {
+      name: 'people-partial',
+      columns: ['people.born', 'people.ts', 'people.score', 'people.doc', 'people.nick'],
+      strategy: 'partial',
+    },
     'default',
   ],
   'masking',
@@ -67,7 +71,10 @@ before(async () => {
     CREATE VIEW people_view AS SELECT id, upper(nick) AS n FROM people;
     CREATE TABLE customers_archive () INHERITS (customers);
     INSERT INTO customers_archive SELECT * FROM customers WHERE id <= 3;`);
-  const r = await admin.query({ text: 'SELECT email, ssn, phone, card_number FROM customers', rowMode: 'array' });
+  const r = await admin.query({
+    text: 'SELECT email, ssn, phone, card_number FROM customers',
+    rowMode: 'array',
+  });
   secrets = (r.rows as string[][]).flat();
   catalog = MaskCatalog.forPolicies([masking], {
     run: async (sql) => (await admin.query({ text: sql, rowMode: 'array' })).rows as (string | null)[][],
@@ -105,7 +112,7 @@ async function send(s: Session, frames: Buffer[], expectReady = 1): Promise<RawM
     const m = await s.raw.readMessage(10_000);
     if (m.type === 'Z') {
       ready++;
-      if (!s.ms['catalog'].fresh) await catalog.ensureLoaded();
+      if (!catalog.fresh) await catalog.ensureLoaded();
     }
     const r = s.ms.server(m.raw[0], m.raw, 0, m.raw.length, s.counts);
     const bytes = r === null ? m.raw : r;
@@ -170,12 +177,15 @@ describe('through a real session', () => {
       "SELECT jsonb_build_object('who', email, 'id', id) FROM customers",
       'SELECT c FROM customers c',
       'WITH x AS (SELECT ssn AS s FROM customers) SELECT * FROM x',
-      'SELECT (SELECT max(email) FROM customers), string_agg(ssn, \',\') FROM customers',
+      "SELECT (SELECT max(email) FROM customers), string_agg(ssn, ',') FROM customers",
       "SELECT to_jsonb(c)->>'email' FROM customers c",
-      'SELECT encode(convert_to(email, \'UTF8\'), \'base64\') FROM customers',
+      "SELECT encode(convert_to(email, 'UTF8'), 'base64') FROM customers",
     ]) {
       const out = await q(s, sql);
-      assert.ok(!out.some((m) => m.type === 'E'), `${sql}: ${JSON.stringify(out.filter((m) => m.type === 'E').map((m) => errorFields(m.body)))}`);
+      assert.ok(
+        !out.some((m) => m.type === 'E'),
+        `${sql}: ${JSON.stringify(out.filter((m) => m.type === 'E').map((m) => errorFields(m.body)))}`,
+      );
       assertNoSecrets(out);
     }
     const j = rows(await q(s, 'SELECT row_to_json(c) FROM customers c WHERE id = 1'))[0][0] ?? '';
@@ -185,7 +195,17 @@ describe('through a real session', () => {
     assert.match(doc.city, /^[A-Z][a-z]+$/);
   });
   test('extended protocol: binary formats, re-execution without Describe, portal suspension', async () => {
-    const bindBinary = message('B', cstr(''), cstr('s1'), int16(0), int16(1), int32(1), Buffer.from('5'), int16(1), int16(1));
+    const bindBinary = message(
+      'B',
+      cstr(''),
+      cstr('s1'),
+      int16(0),
+      int16(1),
+      int32(1),
+      Buffer.from('5'),
+      int16(1),
+      int16(1),
+    );
     let out = await send(s, [
       parseMessage('s1', 'SELECT id, email, ssn, phone FROM ONLY customers WHERE id <= $1 ORDER BY id', [23]),
       message('D', Buffer.from('S'), cstr('s1')),
@@ -204,7 +224,13 @@ describe('through a real session', () => {
     assertNoSecrets(out);
     assert.equal(out.filter((m) => m.type === 'D').length, 5);
     // Portal suspension: 2 rows, then the rest.
-    out = await send(s, [bindMessage('p1', 's1', ['9']), executeMessage('p1', 2), executeMessage('p1', 3), executeMessage('p1', 0), syncMessage()]);
+    out = await send(s, [
+      bindMessage('p1', 's1', ['9']),
+      executeMessage('p1', 2),
+      executeMessage('p1', 3),
+      executeMessage('p1', 0),
+      syncMessage(),
+    ]);
     assertNoSecrets(out);
     assert.equal(out.filter((m) => m.type === 's').length, 2);
     r = out.filter((m) => m.type === 'D');
@@ -212,7 +238,12 @@ describe('through a real session', () => {
     assert.ok(r.every((m) => dataRowValues(m.body)[1] === REDACTED));
   });
   test('a statement never described: the gateway asks, the client sees no extra messages', async () => {
-    const out = await send(s, [parseMessage('', 'SELECT email, notes FROM customers'), bindMessage('', '', []), executeMessage(''), syncMessage()]);
+    const out = await send(s, [
+      parseMessage('', 'SELECT email, notes FROM customers'),
+      bindMessage('', '', []),
+      executeMessage(''),
+      syncMessage(),
+    ]);
     assertNoSecrets(out);
     assert.deepEqual([...new Set(out.map((m) => m.type))], ['1', '2', 'D', 'C', 'Z']);
   });
@@ -235,7 +266,10 @@ describe('through a real session', () => {
     assertNoSecrets(out);
     const e = out.find((m) => m.type === 'E');
     assert.ok(e);
-    assert.match(errorFields(e.body).M, /invalid input syntax for type integer: "(\[REDACTED\]|\*\*\*-\*\*-\d{4})"/);
+    assert.match(
+      errorFields(e.body).M,
+      /invalid input syntax for type integer: "(\[REDACTED\]|\*\*\*-\*\*-\d{4})"/,
+    );
     assert.equal(out.filter((m) => m.type === 'D').length, 43);
   });
   test('a failed cast of a masked column that no detector recognises', async () => {
@@ -245,7 +279,11 @@ describe('through a real session', () => {
     assert.equal(errorFields(e.body).M, `invalid input syntax for type integer: "${REDACTED}"`);
   });
   test('cursors', async () => {
-    const out = await send(s, [queryMessage('BEGIN; DECLARE cur CURSOR FOR SELECT id, upper(email) FROM customers; FETCH 5 FROM cur; FETCH ALL FROM cur; COMMIT')]);
+    const out = await send(s, [
+      queryMessage(
+        'BEGIN; DECLARE cur CURSOR FOR SELECT id, upper(email) FROM customers; FETCH 5 FROM cur; FETCH ALL FROM cur; COMMIT',
+      ),
+    ]);
     assertNoSecrets(out);
     assert.equal(rows(out).length, 43);
     assert.ok(rows(out).every((r) => r[1] === REDACTED));
@@ -259,10 +297,15 @@ describe('through a real session', () => {
       'COPY (SELECT * FROM customer_contacts) TO STDOUT',
     ]) {
       const out = await q(s, sql);
-      assert.ok(out.some((m) => m.type === 'd'), sql);
+      assert.ok(
+        out.some((m) => m.type === 'd'),
+        sql,
+      );
       assertNoSecrets(out);
     }
-    const csv = (await q(s, 'COPY (SELECT id, email FROM ONLY customers WHERE id = 1) TO STDOUT (FORMAT csv)'))
+    const csv = (
+      await q(s, 'COPY (SELECT id, email FROM ONLY customers WHERE id = 1) TO STDOUT (FORMAT csv)')
+    )
       .filter((m) => m.type === 'd')
       .map((m) => m.body.toString())
       .join('');
@@ -270,11 +313,16 @@ describe('through a real session', () => {
   });
   test('notices and notifications', async () => {
     const out = await send(s, [
-      queryMessage("LISTEN ch; NOTIFY ch, 'customer ada@example.com paid with 4242 4242 4242 4242'; DO $$ BEGIN RAISE NOTICE 'ssn %', (SELECT ssn FROM customers LIMIT 1); END $$"),
+      queryMessage(
+        "LISTEN ch; NOTIFY ch, 'customer ada@example.com paid with 4242 4242 4242 4242'; DO $$ BEGIN RAISE NOTICE 'ssn %', (SELECT ssn FROM customers LIMIT 1); END $$",
+      ),
     ]);
     const a = out.find((m) => m.type === 'A');
     assert.ok(a);
-    assert.match(a.body.toString(), /customer a\*\*\*@example\.com paid with \*\*\*\* \*\*\*\* \*\*\*\* 4242/);
+    assert.match(
+      a.body.toString(),
+      /customer a\*\*\*@example\.com paid with \*\*\*\* \*\*\*\* \*\*\*\* 4242/,
+    );
     const n = out.find((m) => m.type === 'N');
     assert.ok(n);
     assert.match(errorFields(n.body).M, /^ssn \*\*\*-\*\*-\d{4}$/);
@@ -290,7 +338,13 @@ describe('through a real session', () => {
     // Another session (no local knowledge) masks it through the catalog.
     const other = await session();
     try {
-      out = await send(other, [parseMessage('', 'SELECT * FROM new_view'), bindMessage('', '', []), message('D', Buffer.from('P'), cstr('')), executeMessage(''), syncMessage()]);
+      out = await send(other, [
+        parseMessage('', 'SELECT * FROM new_view'),
+        bindMessage('', '', []),
+        message('D', Buffer.from('P'), cstr('')),
+        executeMessage(''),
+        syncMessage(),
+      ]);
       assertNoSecrets(out);
     } finally {
       other.raw.socket.destroy();
@@ -311,7 +365,7 @@ describe('types: masked binary values are valid for PostgreSQL and agree with th
 
   test('round trip', async () => {
     const sql = `SELECT ${COLS.join(', ')} FROM people ORDER BY 1`;
-    const text = rows(await q(s, "SET TimeZone = 'UTC'; " + sql));
+    const text = rows(await q(s, `SET TimeZone = 'UTC'; ${sql}`));
     const binOut = await send(s, [
       parseMessage('', sql),
       message('B', cstr(''), cstr(''), int16(0), int16(0), int16(1), int16(1)),

@@ -4,16 +4,39 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compileMasking } from '../../proxy/masking/compile.js';
-import { buildMaskPlan, type ColumnLineage, MaskError, type PlanContext, parseBindResultFormats, parseRowDescription } from '../../proxy/masking/plan.js';
+import {
+  buildMaskPlan,
+  type ColumnLineage,
+  MaskError,
+  type PlanContext,
+  parseBindResultFormats,
+  parseRowDescription,
+} from '../../proxy/masking/plan.js';
 import { maskDataRow, maskErrorOrNotice, maskNotification } from '../../proxy/masking/rewrite.js';
 import { DEFAULT_MASKING_RULES, type MaskRule, parseMaskingRules } from '../../proxy/masking/rules.js';
 import { REDACTED } from '../../proxy/masking/strategies.js';
-import { cstr, dataRow, errorFieldsOf, errorResponse, type FieldSpec, i16, i32, message, notification, rowDescription, rowText, rowValues } from './wire.js';
+import {
+  cstr,
+  dataRow,
+  errorFieldsOf,
+  errorResponse,
+  type FieldSpec,
+  i16,
+  i32,
+  message,
+  notification,
+  rowDescription,
+  rowText,
+  rowValues,
+} from './wire.js';
 
 const KEY = 'k'.repeat(32);
 const withDetectors = compileMasking(DEFAULT_MASKING_RULES, { hashKey: KEY });
 const columnsOnly = compileMasking(
-  parseMaskingRules([{ name: 'pii', columns: ['public.customers.email', 'public.customers.ssn'], strategy: 'redact' }], 'm'),
+  parseMaskingRules(
+    [{ name: 'pii', columns: ['public.customers.email', 'public.customers.ssn'], strategy: 'redact' }],
+    'm',
+  ),
   { hashKey: KEY },
 );
 const PII: MaskRule = { name: 'pii', strategy: 'redact' };
@@ -49,7 +72,20 @@ describe('RowDescription and Bind parsing', () => {
     ]);
   });
   test('Bind result formats', () => {
-    const bind = message('B', cstr('p'), cstr('s'), i16(1), i16(1), i16(2), i32(3), Buffer.from('abc'), i32(-1), i16(2), i16(0), i16(1));
+    const bind = message(
+      'B',
+      cstr('p'),
+      cstr('s'),
+      i16(1),
+      i16(1),
+      i16(2),
+      i32(3),
+      Buffer.from('abc'),
+      i32(-1),
+      i16(2),
+      i16(0),
+      i16(1),
+    );
     assert.deepEqual(parseBindResultFormats(bind, 0, bind.length), [0, 1]);
   });
 });
@@ -127,18 +163,36 @@ describe('DataRow', () => {
     assert.deepEqual(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer), ['1', 'A***']);
   });
   test('lineage with a star of unknown width aligns prefix and suffix', () => {
-    const lineage: ColumnLineage[] = [{ name: null, rule: null, star: true }, { name: 'email', rule: PII }];
+    const lineage: ColumnLineage[] = [
+      { name: null, rule: null, star: true },
+      { name: 'email', rule: PII },
+    ];
     const plan = planOf([{ name: 'a' }, { name: 'b' }, { name: 'email' }], ctx(columnsOnly, { lineage }));
     const row = dataRow(['x', 'y', 'z@example.com']);
     assert.deepEqual(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer), ['x', 'y', REDACTED]);
   });
   test('JSON lineage masks only the masked keys, and keeps JSON valid', () => {
-    const lineage: ColumnLineage[] = [{ name: 'j', rule: PII, json: new Map([['email', PII], ['ssn', PII]]) }];
+    const lineage: ColumnLineage[] = [
+      {
+        name: 'j',
+        rule: PII,
+        json: new Map([
+          ['email', PII],
+          ['ssn', PII],
+        ]),
+      },
+    ];
     const plan = planOf([{ name: 'j', typeOid: 114 }], ctx(withDetectors, { lineage }));
-    const doc = '{"id": 1, "email": "ada@example.com", "nested": {"ssn": "912-34-5678"}, "notes": "mail bob@example.com"}';
+    const doc =
+      '{"id": 1, "email": "ada@example.com", "nested": {"ssn": "912-34-5678"}, "notes": "mail bob@example.com"}';
     const row = dataRow([doc]);
     const out = JSON.parse(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer)[0] ?? '');
-    assert.deepEqual(out, { id: 1, email: REDACTED, nested: { ssn: REDACTED }, notes: 'mail b***@example.com' });
+    assert.deepEqual(out, {
+      id: 1,
+      email: REDACTED,
+      nested: { ssn: REDACTED },
+      notes: 'mail b***@example.com',
+    });
     // ->> 'notes' (a scalar, not JSON) passes to the detectors.
     const row2 = dataRow(['Springfield']);
     assert.equal(maskDataRow(plan, row2, 0, row2.length, null), null);
@@ -163,10 +217,15 @@ describe('DataRow', () => {
     ];
     const plan = planOf([{ name: 'c', typeOid: 16402 }], ctx(columnsOnly, { lineage }));
     const row = dataRow(['(1,"Ada Lovelace",ada@example.com,912-34-5678,Salem)']);
-    assert.deepEqual(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer), [`(1,"Ada Lovelace",${REDACTED},${REDACTED},Salem)`]);
+    assert.deepEqual(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer), [
+      `(1,"Ada Lovelace",${REDACTED},${REDACTED},Salem)`,
+    ]);
   });
   test('a null strategy gives SQL NULL', () => {
-    const m = compileMasking(parseMaskingRules([{ name: 'gone', detect: ['email'], strategy: 'null' }], 'm'), { hashKey: KEY });
+    const m = compileMasking(
+      parseMaskingRules([{ name: 'gone', detect: ['email'], strategy: 'null' }], 'm'),
+      { hashKey: KEY },
+    );
     const plan = planOf([{ name: 'a' }], ctx(m, { columnRule: null }));
     const row = dataRow(['x a@b.io']);
     assert.deepEqual(rowValues(maskDataRow(plan, row, 0, row.length, null) as Buffer), [null]);
@@ -176,13 +235,26 @@ describe('DataRow', () => {
 describe('ErrorResponse / NoticeResponse', () => {
   const opts = { detection: withDetectors.detection, hasher: withDetectors.hasher };
   test('a failed cast echoing a masked value (strict rule of the statement)', () => {
-    const e = errorResponse('E', { S: 'ERROR', V: 'ERROR', C: '22P02', M: 'invalid input syntax for type integer: "Ada Lovelace"', P: '8' });
+    const e = errorResponse('E', {
+      S: 'ERROR',
+      V: 'ERROR',
+      C: '22P02',
+      M: 'invalid input syntax for type integer: "Ada Lovelace"',
+      P: '8',
+    });
     const out = maskErrorOrNotice(e, 0, e.length, { ...opts, strict: PII }, new Map()) as Buffer;
     assert.equal(errorFieldsOf(out).M, `invalid input syntax for type integer: "${REDACTED}"`);
     assert.equal(errorFieldsOf(out).P, '8');
     // Without a strict rule the detectors still see detectable values.
-    const e2 = errorResponse('E', { S: 'ERROR', C: '22P02', M: 'invalid input syntax for type integer: "912-34-5678"' });
-    assert.equal(errorFieldsOf(maskErrorOrNotice(e2, 0, e2.length, opts, null) as Buffer).M, 'invalid input syntax for type integer: "***-**-5678"');
+    const e2 = errorResponse('E', {
+      S: 'ERROR',
+      C: '22P02',
+      M: 'invalid input syntax for type integer: "912-34-5678"',
+    });
+    assert.equal(
+      errorFieldsOf(maskErrorOrNotice(e2, 0, e2.length, opts, null) as Buffer).M,
+      'invalid input syntax for type integer: "***-**-5678"',
+    );
   });
   test('unique violation detail and failing row', () => {
     const e = errorResponse('E', {
@@ -198,12 +270,27 @@ describe('ErrorResponse / NoticeResponse', () => {
     assert.equal(f.M, 'duplicate key value violates unique constraint "customers_email_key"');
     assert.equal(f.n, 'customers_email_key');
     assert.equal(counts.get('pii'), 1);
-    const e2 = errorResponse('E', { C: '23502', M: 'null value in column "x" of relation "t" violates not-null constraint', D: 'Failing row contains (1, Ada, null).' });
-    assert.equal(errorFieldsOf(maskErrorOrNotice(e2, 0, e2.length, { ...opts, strict: PII }, null) as Buffer).D, `Failing row contains (${REDACTED}).`);
+    const e2 = errorResponse('E', {
+      C: '23502',
+      M: 'null value in column "x" of relation "t" violates not-null constraint',
+      D: 'Failing row contains (1, Ada, null).',
+    });
+    assert.equal(
+      errorFieldsOf(maskErrorOrNotice(e2, 0, e2.length, { ...opts, strict: PII }, null) as Buffer).D,
+      `Failing row contains (${REDACTED}).`,
+    );
   });
   test('notices, hints and context from functions', () => {
-    const n = errorResponse('N', { S: 'NOTICE', C: '00000', M: 'customer ada@example.com updated', W: 'PL/pgSQL function f() line 3 at RAISE' });
-    assert.equal(errorFieldsOf(maskErrorOrNotice(n, 0, n.length, opts, null) as Buffer).M, 'customer a***@example.com updated');
+    const n = errorResponse('N', {
+      S: 'NOTICE',
+      C: '00000',
+      M: 'customer ada@example.com updated',
+      W: 'PL/pgSQL function f() line 3 at RAISE',
+    });
+    assert.equal(
+      errorFieldsOf(maskErrorOrNotice(n, 0, n.length, opts, null) as Buffer).M,
+      'customer a***@example.com updated',
+    );
   });
   test('unchanged -> null', () => {
     const e = errorResponse('E', { S: 'ERROR', C: '42P01', M: 'relation "nope" does not exist' });
@@ -219,7 +306,10 @@ describe('NotificationResponse', () => {
     assert.equal(out.readInt32BE(5), 42);
     const ch = out.indexOf(0, 9);
     assert.equal(out.toString('utf8', 9, ch), 'events');
-    assert.deepEqual(JSON.parse(out.toString('utf8', ch + 1, out.length - 1)), { who: 'a***@example.com', card: '************4242' });
+    assert.deepEqual(JSON.parse(out.toString('utf8', ch + 1, out.length - 1)), {
+      who: 'a***@example.com',
+      card: '************4242',
+    });
     const clean = notification(1, 'c', 'hello');
     assert.equal(maskNotification(clean, 0, clean.length, withDetectors.detection, null), null);
   });

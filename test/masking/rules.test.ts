@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compileMasking } from '../../proxy/masking/compile.js';
-import { DEFAULT_MASKING_RULES, parseColumnName, parseMaskingRules, stricter } from '../../proxy/masking/rules.js';
+import {
+  DEFAULT_MASKING_RULES,
+  parseColumnName,
+  parseMaskingRules,
+  stricter,
+} from '../../proxy/masking/rules.js';
 import { DEFAULT_POLICY, PolicyError, parsePolicy } from '../../proxy/policy/policy.js';
 
 describe('masking rules', () => {
@@ -23,7 +28,11 @@ describe('masking rules', () => {
   test('the CONTRACT example', () => {
     const p = parsePolicy('default', {
       masking: [
-        { name: 'customer-pii', columns: ['public.customers.email', 'public.customers.ssn'], strategy: 'redact' },
+        {
+          name: 'customer-pii',
+          columns: ['public.customers.email', 'public.customers.ssn'],
+          strategy: 'redact',
+        },
         { name: 'detectors', detect: ['email', 'credit_card', 'ssn', 'phone'], strategy: 'partial' },
       ],
     });
@@ -37,10 +46,15 @@ describe('masking rules', () => {
     assert.equal(b.kind === 'detect' && b.detect.length, 4);
   });
   test('defaults per kind, `default` spliced in, one name a string', () => {
-    const r = parseMaskingRules(['default', { name: 'x', columns: 'Public."Odd Table".Email' }, { name: 'y', detect: 'IBAN' }], 'm');
+    const r = parseMaskingRules(
+      ['default', { name: 'x', columns: 'Public."Odd Table".Email' }, { name: 'y', detect: 'IBAN' }],
+      'm',
+    );
     assert.equal(r[0], DEFAULT_MASKING_RULES[0]);
     assert.equal(r[1].strategy, 'redact');
-    assert.deepEqual(r[1].kind === 'columns' && r[1].parsed, [{ schema: 'public', table: 'Odd Table', column: 'email' }]);
+    assert.deepEqual(r[1].kind === 'columns' && r[1].parsed, [
+      { schema: 'public', table: 'Odd Table', column: 'email' },
+    ]);
     assert.equal(r[2].strategy, 'partial');
     assert.deepEqual(r[2].kind === 'detect' && r[2].detect, ['iban']);
   });
@@ -53,9 +67,20 @@ describe('masking rules', () => {
     [[{ name: 'a', columns: ['customers'] }], 'policies.p.masking[0].columns[0]', /column name/],
     [[{ name: 'a', columns: [] }], 'policies.p.masking[0].columns', /non-empty/],
     [[{ name: 'a', detect: ['dna'] }], 'policies.p.masking[0].detect[0]', /not a detector/],
-    [[{ name: 'a', detect: ['email'], strategy: 'shred' }], 'policies.p.masking[0].strategy', /not a strategy/],
+    [
+      [{ name: 'a', detect: ['email'], strategy: 'shred' }],
+      'policies.p.masking[0].strategy',
+      /not a strategy/,
+    ],
     [[{ name: 'a', detect: ['email'], action: 'x' }], 'policies.p.masking[0].action', /unknown key/],
-    [[{ name: 'a', detect: ['email'] }, { name: 'a', detect: ['ssn'] }], 'policies.p.masking[1].name', /duplicate/],
+    [
+      [
+        { name: 'a', detect: ['email'] },
+        { name: 'a', detect: ['ssn'] },
+      ],
+      'policies.p.masking[1].name',
+      /duplicate/,
+    ],
   ];
   for (const [raw, kp, re] of bad) {
     test(`bad: ${JSON.stringify(raw)}`, () => {
@@ -70,7 +95,11 @@ describe('masking rules', () => {
     });
   }
   test('column names', () => {
-    assert.deepEqual(parseColumnName('customers.email'), { schema: null, table: 'customers', column: 'email' });
+    assert.deepEqual(parseColumnName('customers.email'), {
+      schema: null,
+      table: 'customers',
+      column: 'email',
+    });
     assert.deepEqual(parseColumnName('"a.b"."C""d".e'), { schema: 'a.b', table: 'C"d', column: 'e' });
     assert.equal(parseColumnName('a..b'), null);
     assert.equal(parseColumnName('"unterminated.a.b'), null);

@@ -59,7 +59,8 @@ export function rowValues(msg: Buffer): (Buffer | null)[] {
   return out;
 }
 
-export const rowText = (msg: Buffer): (string | null)[] => rowValues(msg).map((v) => (v === null ? null : v.toString('utf8')));
+export const rowText = (msg: Buffer): (string | null)[] =>
+  rowValues(msg).map((v) => (v === null ? null : v.toString('utf8')));
 
 export function errorResponse(type: 'E' | 'N', fields: Record<string, string>): Buffer {
   return message(type, ...Object.entries(fields).map(([k, v]) => cstr(k + v)), Buffer.from([0]));

@@ -8,7 +8,16 @@ import type {
   ConnectionView,
   IdentityView,
   LiveStatement,
+  PolicyCheck,
+  PolicyDocument,
+  PolicyProblem,
+  PolicySaveResult,
+  ReplayInfo,
+  ReportFile,
+  SessionSearchResult,
+  StatementSearchResult,
 } from '../../shared/api.js';
+import type { FrameView, StatementRecord } from '../../shared/types.js';
 
 export function statement(over: Partial<LiveStatement> & { seq: number }): LiveStatement {
   return {
@@ -77,6 +86,17 @@ export interface FakeApi extends BastionApi, BastionEventSource {
     identities: IdentityView[];
     recent: LiveStatement[];
     approvals: Approval[];
+    sessionResult: SessionSearchResult;
+    statementResult: StatementSearchResult;
+    replay: ReplayInfo | null;
+    /** Frames of the replayed session, by seq (readFrames reads from here). */
+    frames: FrameView[];
+    statements: StatementRecord[];
+    policies: PolicyDocument;
+    validate: PolicyProblem[];
+    check: PolicyCheck;
+    save: PolicySaveResult;
+    report: ReportFile;
   };
   emit(e: BastionEvent): void;
   /** Makes the next call of `method` fail with `message`. */
@@ -86,7 +106,37 @@ export interface FakeApi extends BastionApi, BastionEventSource {
 export function fakeApi(): FakeApi {
   const listeners = new Set<(e: BastionEvent) => void>();
   const failures = new Map<string, string>();
-  const data: FakeApi['data'] = { connections: [], identities: [], recent: [], approvals: [] };
+  const data: FakeApi['data'] = {
+    connections: [],
+    identities: [],
+    recent: [],
+    approvals: [],
+    sessionResult: { sessions: [], total: 0, more: false },
+    statementResult: { statements: [], more: false },
+    replay: null,
+    frames: [],
+    statements: [],
+    policies: { yaml: 'default: {}\n', schema: {}, identities: [], history: [] },
+    validate: [],
+    check: { problems: [], policy: 'default', statements: [] },
+    save: { ok: true, problems: [], change: null },
+    report: {
+      fileName: 'bastion-report.pdf',
+      mime: 'application/pdf',
+      base64: 'JVBERg==',
+      bytes: 4,
+      summary: {
+        sessions: 1,
+        statements: 2,
+        blocked: 0,
+        held: 0,
+        errors: 0,
+        masked: 0,
+        verified: true,
+        digest: 'ab',
+      },
+    },
+  };
   const calls: FakeApi['calls'] = [];
   const call = async <T>(method: string, args: unknown[], answer: () => T): Promise<T> => {
     calls.push({ method, args });
@@ -141,7 +191,10 @@ export function fakeApi(): FakeApi {
     listSessions: () => call('listSessions', [], () => []),
     getSession: () => call('getSession', [], () => null),
     listStatements: () => call('listStatements', [], () => []),
-    readFrames: () => call('readFrames', [], () => []),
+    readFrames: (id, fromSeq, limit) =>
+      call('readFrames', [id, fromSeq, limit], () =>
+        data.frames.filter((f) => f.seq >= fromSeq).slice(0, limit),
+      ),
     recentStatements: (limit) => call('recentStatements', [limit], () => data.recent.slice(0, limit)),
     listApprovals: (state) =>
       call('listApprovals', [state], () => data.approvals.filter((a) => !state || a.state === state)),
@@ -156,5 +209,25 @@ export function fakeApi(): FakeApi {
         };
       }),
     verifyStore: () => call('verifyStore', [], () => ({ ok: true, records: 0, head: null })),
+    searchSessions: (filter) => call('searchSessions', [filter], () => data.sessionResult),
+    searchStatements: (text, limit, offset) =>
+      call('searchStatements', [text, limit, offset], () => data.statementResult),
+    openReplay: (id) => call('openReplay', [id], () => data.replay),
+    statementsPage: (id, fromSeq, limit) =>
+      call('statementsPage', [id, fromSeq, limit], () =>
+        data.statements.filter((s) => s.seq >= fromSeq).slice(0, limit),
+      ),
+    readFrameBytes: (id, seq) =>
+      call('readFrameBytes', [id, seq], () => {
+        const f = data.frames.find((x) => x.seq === seq);
+        return f ? { seq, dir: f.dir, type: f.type, hex: '5100000009', length: 5, truncated: false } : null;
+      }),
+    getPolicies: () => call('getPolicies', [], () => data.policies),
+    validatePolicies: (yaml) => call('validatePolicies', [yaml], () => data.validate),
+    checkPolicy: (yaml, sql, identity) => call('checkPolicy', [yaml, sql, identity], () => data.check),
+    savePolicies: (yaml, by) => call('savePolicies', [yaml, by], () => data.save),
+    listPolicyChanges: (limit) =>
+      call('listPolicyChanges', [limit], () => data.policies.history.slice(0, limit)),
+    exportReport: (request) => call('exportReport', [request], () => data.report),
   };
 }

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { STATEMENT_MARK } from '../../shared/api.js';
 import { SCHEMA_VERSION } from '../../proxy/store/schema.js';
 import { ftsQuery, likePatterns } from '../../proxy/store/search.js';
 import { openSqliteStore, type SqliteSessionStore } from '../../proxy/store/sqlite-store.js';
 import type { StoreEntry } from '../../proxy/store/types.js';
+import { STATEMENT_MARK } from '../../shared/api.js';
 import { chunk, frame, session, statement, tempStorePath } from './fixtures.js';
 
 const T0 = 1_750_000_000_000_000;
@@ -61,7 +61,12 @@ function populated(): { store: SqliteSessionStore; path: string } {
       });
     });
     if (n !== 6) {
-      entries.push({ kind: 'session_close', sessionId: id(n), endedAt: T0 + n * 60 * SEC + 30 * SEC, endReason: 'client terminated' });
+      entries.push({
+        kind: 'session_close',
+        sessionId: id(n),
+        endedAt: T0 + n * 60 * SEC + 30 * SEC,
+        endReason: 'client terminated',
+      });
     }
   }
   store.append(entries);
@@ -142,7 +147,8 @@ describe('search', () => {
         [0, 0, 0, null],
       ],
     );
-    const ids = (q: Parameters<typeof store.searchSessions>[0]) => store.searchSessions(q).sessions.map((s) => s.id);
+    const ids = (q: Parameters<typeof store.searchSessions>[0]) =>
+      store.searchSessions(q).sessions.map((s) => s.id);
     assert.deepEqual(ids({ identity: 'agent-2' }), [6, 4, 2].map(id));
     assert.deepEqual(ids({ connection: 'reporting' }), [6, 4].map(id));
     assert.deepEqual(ids({ since: T0 + 2 * 60 * SEC, until: T0 + 4 * 60 * SEC }), [4, 3, 2].map(id));

@@ -24,7 +24,11 @@ export function PolicyEditor(p: Props) {
   // biome-ignore lint/correctness/useExhaustiveDependencies: created once; later props go through `latest`
   useEffect(() => {
     if (!host.current) return;
-    const model = monaco.editor.createModel(p.value, 'yaml', monaco.Uri.parse('inmemory://bastion/policies.yaml'));
+    const model = monaco.editor.createModel(
+      p.value,
+      'yaml',
+      monaco.Uri.parse('inmemory://bastion/policies.yaml'),
+    );
     const ed = monaco.editor.create(host.current, {
       model,
       theme: p.theme === 'dark' ? 'bastion-dark' : 'bastion-light',

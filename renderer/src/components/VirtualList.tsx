@@ -26,7 +26,11 @@ export function VirtualList(p: Props) {
   const measure = useCallback(() => {
     const el = ref.current;
     if (!el) return;
-    setView((v) => (v.top === el.scrollTop && v.height === el.clientHeight ? v : { top: el.scrollTop, height: el.clientHeight }));
+    setView((v) =>
+      v.top === el.scrollTop && v.height === el.clientHeight
+        ? v
+        : { top: el.scrollTop, height: el.clientHeight },
+    );
   }, []);
 
   useLayoutEffect(() => {
@@ -66,7 +70,8 @@ export function VirtualList(p: Props) {
   }, [first, last, p.count, onRange]);
 
   const rows: ReactNode[] = [];
-  for (let i = first; i < last; i++) rows.push(p.renderRow(i, { transform: `translateY(${i * p.rowHeight}px)` }));
+  for (let i = first; i < last; i++)
+    rows.push(p.renderRow(i, { transform: `translateY(${i * p.rowHeight}px)` }));
 
   return (
     // biome-ignore lint/a11y/useSemanticElements: a virtualized list places its rows absolutely; a <table> cannot

@@ -9,6 +9,7 @@ import type { PolicyChange } from '../../../shared/api.js';
 import { Check, History, Sliders } from '../components/icons.js';
 import { Empty, Pill } from '../components/ui.js';
 import { useApp, useAppStore } from '../context.js';
+import { useDomTheme } from '../lib/dom-theme.js';
 import { dateTime } from '../lib/format.js';
 import { isDirty, visibleProblems } from '../state/policies.js';
 import { sortProblems } from '../state/policy-text.js';
@@ -18,7 +19,7 @@ const PolicyEditor = lazy(() => import('../components/PolicyEditor.js'));
 export function Policies() {
   const store = useAppStore();
   const p = useApp((s) => s.policies);
-  const theme = useApp((s) => s.ui.theme);
+  const theme = useDomTheme();
   const reveal = useRef<((line: number, column: number) => void) | null>(null);
   const [tab, setTab] = useState<'preview' | 'history'>('preview');
 
@@ -27,6 +28,7 @@ export function Policies() {
   }, [store]);
 
   // The gateway's own checks, once the text rests and passes the instant ones.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs again for every new text
   useEffect(() => {
     if (!p.loaded) return;
     const t = setTimeout(() => void store.getState().validatePolicyDraft(), 350);
@@ -71,7 +73,12 @@ export function Policies() {
             onChange={(e) => store.getState().setChangedBy(e.target.value)}
           />
         </label>
-        <button type="button" className="btn" disabled={!dirty || p.saving} onClick={() => store.getState().revertPolicyDraft()}>
+        <button
+          type="button"
+          className="btn"
+          disabled={!dirty || p.saving}
+          onClick={() => store.getState().revertPolicyDraft()}
+        >
           Revert
         </button>
         <button
@@ -123,10 +130,20 @@ export function Policies() {
         </section>
         <section className="policy-side" aria-label="Preview and history">
           <div className="tabs" role="tablist" aria-label="Side panel">
-            <button type="button" role="tab" aria-selected={tab === 'preview'} onClick={() => setTab('preview')}>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={tab === 'preview'}
+              onClick={() => setTab('preview')}
+            >
               <Sliders size={14} /> Guardrail preview
             </button>
-            <button type="button" role="tab" aria-selected={tab === 'history'} onClick={() => setTab('history')}>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={tab === 'history'}
+              onClick={() => setTab('history')}
+            >
               <History size={14} /> Changes
             </button>
           </div>
@@ -144,6 +161,7 @@ function Preview() {
   const identities = useApp((s) => s.policies.identities);
   const clientProblems = useApp((s) => s.policies.clientProblems.length);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs again when the SQL, identity or text changes
   useEffect(() => {
     if (clientProblems > 0) return;
     const t = setTimeout(() => void store.getState().runPolicyCheck(), 300);
@@ -154,7 +172,8 @@ function Preview() {
   return (
     <div className="preview">
       <p className="muted">
-        Paste SQL: each statement is decided by the policies as edited here, not saved (as <code>bastion check</code>).
+        Paste SQL: each statement is decided by the policies as edited here, not saved (as{' '}
+        <code>bastion check</code>).
       </p>
       <textarea
         className="input sql-input mono"
@@ -189,7 +208,9 @@ function Preview() {
       {clientProblems > 0 && check.sql.trim() !== '' && (
         <div className="muted">Fix the problems in the text to see its decisions.</div>
       )}
-      {r && r.problems.length > 0 && <div className="errbox">The text has problems: nothing was decided.</div>}
+      {r && r.problems.length > 0 && (
+        <div className="errbox">The text has problems: nothing was decided.</div>
+      )}
       {r && r.statements.length > 0 && (
         <table className="tbl compact" aria-label="Decisions">
           <thead>
@@ -207,18 +228,46 @@ function Preview() {
                   <div className="mono sqlcell" title={s.sql}>
                     {s.sql}
                   </div>
-                  <div className="reason">{s.reason}</div>
+                  <div className="why">{s.reason}</div>
                 </td>
                 <td>
                   <Pill kind={s.action} />
                 </td>
-                <td className="mono">{s.rule ?? '–'}</td>
+                <td className="mono nowrap">{s.rule ?? '–'}</td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
     </div>
+  );
+}
+
+/** A unified diff, additions and removals coloured. */
+function DiffText({ diff }: { diff: string }) {
+  const seen = new Map<string, number>();
+  return (
+    <pre className="diff mono">
+      {diff.split('\n').map((line) => {
+        // Lines repeat (blank context lines): the nth copy of a line is its key.
+        const n = (seen.get(line) ?? 0) + 1;
+        seen.set(line, n);
+        const kind =
+          line.startsWith('+') && !line.startsWith('+++')
+            ? 'add'
+            : line.startsWith('-') && !line.startsWith('---')
+              ? 'del'
+              : line.startsWith('@@')
+                ? 'hunk'
+                : undefined;
+        return (
+          <span key={`${n}:${line}`} className={kind}>
+            {line}
+            {'\n'}
+          </span>
+        );
+      })}
+    </pre>
   );
 }
 
@@ -235,23 +284,18 @@ function Changes({ changes }: { changes: PolicyChange[] }) {
     <ol className="changes" aria-label="Policy changes">
       {changes.map((c) => (
         <li key={c.id}>
-          <button type="button" className="change-line" aria-expanded={open === c.id} onClick={() => setOpen(open === c.id ? null : c.id)}>
+          <button
+            type="button"
+            className="change-line"
+            aria-expanded={open === c.id}
+            onClick={() => setOpen(open === c.id ? null : c.id)}
+          >
             <span className="mono dim">{dateTime(c.at)}</span>
             <b>{c.by}</b>
             <span className="grow">{c.summary}</span>
             <span className="dim mono">#{c.id}</span>
           </button>
-          {open === c.id && (
-            <pre className="diff mono">
-              {c.diff.split('\n').map((line, i) => (
-                // biome-ignore lint/suspicious/noArrayIndexKey: lines are positional
-                <span key={i} className={line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : line.startsWith('@@') ? 'hunk' : undefined}>
-                  {line}
-                  {'\n'}
-                </span>
-              ))}
-            </pre>
-          )}
+          {open === c.id && <DiffText diff={c.diff} />}
         </li>
       ))}
     </ol>

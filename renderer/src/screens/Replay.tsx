@@ -19,6 +19,7 @@ import {
 import { CopyButton, Empty, Pill, typingIn } from '../components/ui.js';
 import { VirtualList } from '../components/VirtualList.js';
 import { useApp, useAppStore } from '../context.js';
+import { useDomTheme } from '../lib/dom-theme.js';
 import { count, dateTime, duration, oneLine } from '../lib/format.js';
 import { highlightSql } from '../lib/sql.js';
 import {
@@ -118,8 +119,8 @@ export function Replay() {
         </h1>
         <span className="sub">
           {s.identity} on {s.connection} from {s.clientAddress} · {dateTime(s.startedAt)} ·{' '}
-          {s.endedAt === null ? 'open' : duration(s.endedAt - s.startedAt)} · {count(s.statements)} statements ·{' '}
-          {count(info.frames)} frames
+          {s.endedAt === null ? 'open' : duration(s.endedAt - s.startedAt)} · {count(s.statements)} statements
+          · {count(info.frames)} frames
         </span>
       </header>
       {error && (
@@ -150,10 +151,22 @@ function Controls() {
   const st = store.getState();
   return (
     <div className="replay-bar" role="toolbar" aria-label="Playback">
-      <button type="button" className="btn icon small" onClick={() => st.stepStatement(-1)} title="Previous statement (k)" aria-label="Previous statement">
+      <button
+        type="button"
+        className="btn icon small"
+        onClick={() => st.stepStatement(-1)}
+        title="Previous statement (k)"
+        aria-label="Previous statement"
+      >
         <SkipBack size={14} />
       </button>
-      <button type="button" className="btn icon small" onClick={() => st.stepFrame(-1)} title="Previous frame (←)" aria-label="Previous frame">
+      <button
+        type="button"
+        className="btn icon small"
+        onClick={() => st.stepFrame(-1)}
+        title="Previous frame (←)"
+        aria-label="Previous frame"
+      >
         <StepBack size={14} />
       </button>
       <button
@@ -164,23 +177,48 @@ function Controls() {
       >
         {playing ? <Pause size={14} /> : <Play size={14} />} {playing ? 'Pause' : 'Play'}
       </button>
-      <button type="button" className="btn icon small" onClick={() => st.stepFrame(1)} title="Next frame (→)" aria-label="Next frame">
+      <button
+        type="button"
+        className="btn icon small"
+        onClick={() => st.stepFrame(1)}
+        title="Next frame (→)"
+        aria-label="Next frame"
+      >
         <StepForward size={14} />
       </button>
-      <button type="button" className="btn icon small" onClick={() => st.stepStatement(1)} title="Next statement (j)" aria-label="Next statement">
+      <button
+        type="button"
+        className="btn icon small"
+        onClick={() => st.stepStatement(1)}
+        title="Next statement (j)"
+        aria-label="Next statement"
+      >
         <SkipForward size={14} />
       </button>
-      <div className="seg" role="group" aria-label="Speed">
+      <fieldset className="seg" aria-label="Speed">
         {SPEEDS.map((x) => (
           <button key={x} type="button" aria-pressed={speed === x} onClick={() => st.setSpeed(x)}>
             ×{x}
           </button>
         ))}
-      </div>
+      </fieldset>
       <span className="grow" />
-      <span className="mono" aria-live="off">
-        Frame <b aria-label="Current frame">{count(cursor)}</b> of {count(frames)}
-      </span>
+      <label className="field-inline mono">
+        Frame
+        <input
+          className="input frame-input"
+          type="number"
+          min={1}
+          max={frames}
+          aria-label="Current frame"
+          value={cursor}
+          onChange={(e) => {
+            const n = Number(e.target.value);
+            if (Number.isInteger(n) && n >= 1) st.seekFrame(n);
+          }}
+        />
+        of {count(frames)}
+      </label>
       <span className="mono dim">{f ? `+${(f.t_us / 1e6).toFixed(3)} s` : ''}</span>
     </div>
   );
@@ -190,7 +228,7 @@ function Timeline() {
   const store = useAppStore();
   const info = useApp((s) => s.replay.info);
   const cursor = useApp((s) => s.replay.cursor);
-  const theme = useApp((s) => s.ui.theme);
+  const theme = useDomTheme();
   const canvas = useRef<HTMLCanvasElement>(null);
   const frames = info?.frames ?? 0;
 
@@ -220,7 +258,8 @@ function Timeline() {
       const width = Math.max(1, (m.lastFrame - m.firstFrame + 1) * scale);
       const special = m.blocked || m.held || m.error || m.warn;
       g.globalAlpha = special ? 1 : 0.45;
-      g.fillStyle = m.blocked || m.error ? color('--red') : m.held ? color('--violet') : m.warn ? color('--amber') : base;
+      g.fillStyle =
+        m.blocked || m.error ? color('--red') : m.held ? color('--violet') : m.warn ? color('--amber') : base;
       g.fillRect(x, special ? 2 : 8, width, special ? h - 4 : h - 16);
     }
     g.globalAlpha = 1;
@@ -245,14 +284,14 @@ function Timeline() {
   if (!info || frames === 0) return null;
   return (
     <div className="timeline">
-      <canvas ref={canvas} aria-hidden="true" />
+      <canvas ref={canvas} />
       <input
         type="range"
         min={1}
         max={frames}
         step={1}
         value={cursor}
-        aria-label="Frame"
+        aria-label="Scrubber"
         aria-valuetext={`frame ${cursor} of ${frames}`}
         onChange={(e) => store.getState().seekFrame(Number(e.target.value), false)}
       />
@@ -278,7 +317,7 @@ function FrameList() {
     <section className="replay-frames" aria-label="Frames">
       <div className="frame-row frame-head" aria-hidden="true">
         <div>#</div>
-        <div>Time</div>
+        <div title="Milliseconds since the previous frame">+ms</div>
         <div />
         <div>Message</div>
         <div>Content</div>
@@ -307,7 +346,11 @@ function FrameList() {
             >
               <div className="dim mono">{seq}</div>
               <div className="dim mono" title={f ? `+${(f.t_us / 1e6).toFixed(6)} s` : undefined}>
-                {f ? (prev ? `+${((f.t_us - prev.t_us) / 1000).toFixed(2)}` : (f.t_us / 1000).toFixed(2)) : ''}
+                {f
+                  ? prev
+                    ? `+${((f.t_us - prev.t_us) / 1000).toFixed(2)}`
+                    : (f.t_us / 1000).toFixed(2)
+                  : ''}
               </div>
               <div className={`dir ${f?.dir ?? ''}`}>{f ? (f.dir === 'client' ? '→' : '←') : ''}</div>
               <div className="type">{f ? f.type : '…'}</div>
@@ -356,7 +399,8 @@ function StatementList() {
         renderRow={(i, style) => {
           const m = markOf(data.marks, i);
           const st = data.statements.get(i + 1);
-          const decision = st?.decision ?? (m.blocked ? 'block' : m.held ? 'review' : m.warn ? 'warn' : 'allow');
+          const decision =
+            st?.decision ?? (m.blocked ? 'block' : m.held ? 'review' : m.warn ? 'warn' : 'allow');
           return (
             // biome-ignore lint/a11y/useSemanticElements: rows of a virtualized grid
             <div
@@ -404,7 +448,9 @@ function FramePanel() {
   // The statement's frames (for its result grid), up to a page or two past its start.
   useEffect(() => {
     if (!mark || !inside) return;
-    void store.getState().ensureFrames(mark.firstFrame, Math.min(mark.lastFrame, mark.firstFrame + 2 * FRAME_PAGE));
+    void store
+      .getState()
+      .ensureFrames(mark.firstFrame, Math.min(mark.lastFrame, mark.firstFrame + 2 * FRAME_PAGE));
   }, [mark?.firstFrame, mark?.lastFrame, inside, store, mark]);
 
   useEffect(() => {
@@ -488,9 +534,9 @@ function BytesView({ seq }: { seq: number }) {
         </span>
         <CopyButton text={bytes.hex} label="Copy as hex" />
       </div>
-      <pre className="hexdump mono" aria-label="Bytes">
-        {hexDump(bytes.hex)}
-      </pre>
+      <section aria-label="Bytes">
+        <pre className="hexdump mono">{hexDump(bytes.hex)}</pre>
+      </section>
     </>
   );
 }
@@ -500,7 +546,7 @@ function StatementFacts({ index, statement }: { index: number; statement: Statem
   const data = store.getState().replayData;
   const m = markOf(data.marks, index);
   return (
-    <div className="st-box" aria-label="Statement">
+    <section className="st-box" aria-label="Statement">
       <div className="st-top">
         <b>Statement #{m.seq}</b>
         {statement && <Pill kind={statement.decision} />}
@@ -533,7 +579,7 @@ function StatementFacts({ index, statement }: { index: number; statement: Statem
       ) : (
         <div className="muted">Reading the statement…</div>
       )}
-    </div>
+    </section>
   );
 }
 
@@ -585,12 +631,7 @@ function Grid({ grid }: { grid: ResultGrid }) {
 
 function KV({ rows }: { rows: [string, React.ReactNode][] }) {
   return (
-    <dl className="kv">
-      {rows.map(([k, v]) => [
-        <dt key={`${k}-k`}>{k}</dt>,
-        <dd key={`${k}-v`}>{v}</dd>,
-      ])}
-    </dl>
+    <dl className="kv">{rows.map(([k, v]) => [<dt key={`${k}-k`}>{k}</dt>, <dd key={`${k}-v`}>{v}</dd>])}</dl>
   );
 }
 
@@ -625,7 +666,12 @@ function Decoded({ f }: { f: FrameView }) {
       <pre className="sqlbox mono">{highlightSql(sql)}</pre>
     </>
   );
-  if (d.malformed) return <div className="errbox">This frame does not parse as a {f.type} ({String(d.length)} bytes).</div>;
+  if (d.malformed)
+    return (
+      <div className="errbox">
+        This frame does not parse as a {f.type} ({String(d.length)} bytes).
+      </div>
+    );
   switch (f.type) {
     case 'Query':
       return sqlBox(String(d.sql ?? ''));
@@ -634,8 +680,13 @@ function Decoded({ f }: { f: FrameView }) {
         <>
           <KV
             rows={[
-              ['Statement', d.name ? <code>{String(d.name)}</code> : <span className="dim">unnamed</span>],
-              ['Parameter types', (d.paramTypes as number[] | undefined)?.length ? (d.paramTypes as number[]).join(', ') : 'inferred'],
+              ['Statement', name(d.name)],
+              [
+                'Parameter types',
+                (d.paramTypes as number[] | undefined)?.length
+                  ? (d.paramTypes as number[]).join(', ')
+                  : 'inferred',
+              ],
             ]}
           />
           {sqlBox(String(d.sql ?? ''))}
@@ -647,8 +698,8 @@ function Decoded({ f }: { f: FrameView }) {
         <>
           <KV
             rows={[
-              ['Portal', d.portal ? <code>{String(d.portal)}</code> : <span className="dim">unnamed</span>],
-              ['Statement', d.statement ? <code>{String(d.statement)}</code> : <span className="dim">unnamed</span>],
+              ['Portal', name(d.portal)],
+              ['Statement', name(d.statement)],
               ['Parameter formats', formats(d.paramFormats)],
               ['Result formats', formats(d.resultFormats)],
             ]}
@@ -725,10 +776,20 @@ function Decoded({ f }: { f: FrameView }) {
       return <KV rows={[['Command tag', <code key="t">{String(d.tag)}</code>]]} />;
     case 'ErrorResponse':
     case 'NoticeResponse': {
-      const keys = [...ERROR_FIELDS.filter((k) => k in d), ...Object.keys(d).filter((k) => !ERROR_FIELDS.includes(k))];
+      const keys = [
+        ...ERROR_FIELDS.filter((k) => k in d),
+        ...Object.keys(d).filter((k) => !ERROR_FIELDS.includes(k)),
+      ];
       return (
         <div className={f.type === 'ErrorResponse' ? 'err-fields' : undefined}>
-          <KV rows={keys.map((k) => [k, <span key={k} className={k === 'message' ? 'strong' : 'mono'}>{String(d[k])}</span>])} />
+          <KV
+            rows={keys.map((k) => [
+              k,
+              <span key={k} className={k === 'message' ? 'strong' : 'mono'}>
+                {String(d[k])}
+              </span>,
+            ])}
+          />
         </div>
       );
     }
@@ -760,9 +821,27 @@ function Decoded({ f }: { f: FrameView }) {
     default: {
       const entries = Object.entries(d);
       if (entries.length === 0) return <div className="muted">No content: the message type says it all.</div>;
-      return <KV rows={entries.map(([k, v]) => [k, <code key={k}>{typeof v === 'string' ? v : JSON.stringify(v)}</code>])} />;
+      return (
+        <KV
+          rows={entries.map(([k, v]) => [
+            k,
+            <code key={k}>{typeof v === 'string' ? v : JSON.stringify(v)}</code>,
+          ])}
+        />
+      );
     }
   }
+}
+
+/** A prepared statement's or portal's name ('' = the unnamed one). */
+function name(v: unknown): React.ReactNode {
+  return v ? (
+    <code key="name">{String(v)}</code>
+  ) : (
+    <span key="name" className="dim">
+      unnamed
+    </span>
+  );
 }
 
 function formats(v: unknown): string {

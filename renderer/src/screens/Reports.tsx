@@ -79,7 +79,12 @@ export function Reports() {
               </label>
               <label>
                 <span>Identity</span>
-                <select className="select" aria-label="Identity" value={o.identity} onChange={(e) => set({ identity: e.target.value })}>
+                <select
+                  className="select"
+                  aria-label="Identity"
+                  value={o.identity}
+                  onChange={(e) => set({ identity: e.target.value })}
+                >
                   <option value="">All identities</option>
                   {identities.map((i) => (
                     <option key={i.name} value={i.name}>
@@ -105,22 +110,36 @@ export function Reports() {
                 </select>
               </label>
             </div>
-            <p className="muted">Empty fields cover everything: the whole store, every identity and connection.</p>
+            <p className="muted">
+              Empty fields cover everything: the whole store, every identity and connection.
+            </p>
           </section>
           <section className="form-card" aria-label="Format">
             <h2>Format</h2>
             <div className="format-list" role="radiogroup" aria-label="Format">
               {FORMATS.map((f) => (
                 <label key={f.id} className={`format${o.format === f.id ? ' on' : ''}`}>
-                  <input type="radio" name="format" value={f.id} checked={o.format === f.id} onChange={() => set({ format: f.id })} />
+                  <input
+                    type="radio"
+                    name="format"
+                    value={f.id}
+                    checked={o.format === f.id}
+                    onChange={() => set({ format: f.id })}
+                  />
                   <b>{f.label}</b>
                   <span className="muted">{f.what}</span>
                 </label>
               ))}
             </div>
             <div className="toolbar">
-              <button type="button" className="btn primary big" disabled={r.running} onClick={() => void run()}>
-                <Download size={15} /> {r.running ? 'Building the report…' : `Export ${o.format.toUpperCase()}`}
+              <button
+                type="button"
+                className="btn primary big"
+                disabled={r.running}
+                onClick={() => void run()}
+              >
+                <Download size={15} />{' '}
+                {r.running ? 'Building the report…' : `Export ${o.format.toUpperCase()}`}
               </button>
             </div>
             {r.error && <div className="errbox">{r.error}</div>}
@@ -142,7 +161,11 @@ export function Reports() {
               </div>
               <p>
                 Store integrity:{' '}
-                {r.last.summary.verified ? <Pill kind="allow">verified</Pill> : <Pill kind="block">failed</Pill>}
+                {r.last.summary.verified ? (
+                  <Pill kind="allow">verified</Pill>
+                ) : (
+                  <Pill kind="block">failed</Pill>
+                )}
               </p>
               <p className="muted mono small-print">digest {r.last.summary.digest}</p>
             </section>

@@ -49,8 +49,12 @@ export function Sessions() {
         <h1>Sessions</h1>
         <span className="sub">Find any session by who, where, when or what was said</span>
         <span className="grow" />
-        <div className="seg" role="group" aria-label="Search for">
-          <button type="button" aria-pressed={query.mode === 'sessions'} onClick={() => set({ mode: 'sessions' })}>
+        <fieldset className="seg" aria-label="Search for">
+          <button
+            type="button"
+            aria-pressed={query.mode === 'sessions'}
+            onClick={() => set({ mode: 'sessions' })}
+          >
             Sessions
           </button>
           <button
@@ -60,7 +64,7 @@ export function Sessions() {
           >
             Statements
           </button>
-        </div>
+        </fieldset>
       </header>
       <div className="filters">
         <div className="search grow-search">
@@ -128,17 +132,29 @@ export function Sessions() {
                 onChange={(e) => set({ until: e.target.value })}
               />
             </label>
-            <div className="seg" role="group" aria-label="Only sessions with">
-              <button type="button" aria-pressed={query.hasBlocked} onClick={() => set({ hasBlocked: !query.hasBlocked })}>
+            <fieldset className="seg" aria-label="Only sessions with">
+              <button
+                type="button"
+                aria-pressed={query.hasBlocked}
+                onClick={() => set({ hasBlocked: !query.hasBlocked })}
+              >
                 Blocked
               </button>
-              <button type="button" aria-pressed={query.hasHeld} onClick={() => set({ hasHeld: !query.hasHeld })}>
+              <button
+                type="button"
+                aria-pressed={query.hasHeld}
+                onClick={() => set({ hasHeld: !query.hasHeld })}
+              >
                 Held
               </button>
-              <button type="button" aria-pressed={query.hasErrors} onClick={() => set({ hasErrors: !query.hasErrors })}>
+              <button
+                type="button"
+                aria-pressed={query.hasErrors}
+                onClick={() => set({ hasErrors: !query.hasErrors })}
+              >
                 Errors
               </button>
-            </div>
+            </fieldset>
           </>
         )}
         {!isQueryEmpty(query) && (
@@ -185,7 +201,9 @@ function Pager({ loading }: { loading: boolean }) {
   return (
     <footer className="pager">
       <span className="muted" aria-live="polite">
-        {loading ? 'Searching…' : pageLabel(query.page, SESSIONS_PAGE, shown, total, more, isSessions ? 'sessions' : 'statements')}
+        {loading
+          ? 'Searching…'
+          : pageLabel(query.page, SESSIONS_PAGE, shown, total, more, isSessions ? 'sessions' : 'statements')}
       </span>
       <span className="grow" />
       <button
@@ -243,7 +261,12 @@ function SessionTable() {
         </thead>
         <tbody>
           {result.sessions.map((s) => (
-            <SessionRow key={s.id} s={s} withMatch={text !== ''} onOpen={(frame) => openReplay(store, s.id, frame)} />
+            <SessionRow
+              key={s.id}
+              s={s}
+              withMatch={text !== ''}
+              onOpen={(frame) => openReplay(store, s.id, frame)}
+            />
           ))}
         </tbody>
       </table>
@@ -251,7 +274,15 @@ function SessionTable() {
   );
 }
 
-function SessionRow({ s, withMatch, onOpen }: { s: SessionHit; withMatch: boolean; onOpen(frame?: number): void }) {
+function SessionRow({
+  s,
+  withMatch,
+  onOpen,
+}: {
+  s: SessionHit;
+  withMatch: boolean;
+  onOpen(frame?: number): void;
+}) {
   return (
     <tr
       className="clickable"
@@ -268,7 +299,9 @@ function SessionRow({ s, withMatch, onOpen }: { s: SessionHit; withMatch: boolea
       <td>{s.identity}</td>
       <td>{s.connection}</td>
       <td className="mono dim">{s.clientAddress}</td>
-      <td className="num">{s.endedAt === null ? <Pill kind="listening">open</Pill> : duration(s.endedAt - s.startedAt)}</td>
+      <td className="num">
+        {s.endedAt === null ? <Pill kind="listening">open</Pill> : duration(s.endedAt - s.startedAt)}
+      </td>
       <td className="num">{count(s.statements)}</td>
       <td className="nowrap">
         {s.blocked > 0 && <Pill kind="block">{s.blocked} blocked</Pill>}{' '}
@@ -297,7 +330,10 @@ function StatementTable() {
     return (
       <div className="page-body">
         <Empty icon={<Search size={22} />} title="Search the statements">
-          <p>Type words that appear in a statement: every one must be there; the last may be the start of a word.</p>
+          <p>
+            Type words that appear in a statement: every one must be there; the last may be the start of a
+            word.
+          </p>
         </Empty>
       </div>
     );

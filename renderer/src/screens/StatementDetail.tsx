@@ -3,6 +3,7 @@
 
 import { useEffect, useState } from 'react';
 import type { FrameView } from '../../../shared/types.js';
+import { History } from '../components/icons.js';
 import { CloseButton, CopyButton, Pill } from '../components/ui.js';
 import { useApi, useApp, useAppStore } from '../context.js';
 import { clockTime, count, dateTime, duration } from '../lib/format.js';
@@ -73,6 +74,16 @@ export function StatementDetail({ statementKey, onClose }: { statementKey: strin
         </h2>
         <Pill kind={s.decision} />
         {s.errorCode && <Pill kind="error">error</Pill>}
+        <button
+          type="button"
+          className="btn small"
+          title="Open its session in the replayer, at this statement"
+          onClick={() =>
+            store.getState().navigate({ screen: 'replay', id: `${s.sessionId}/${s.firstFrame}` })
+          }
+        >
+          <History size={14} /> Replay
+        </button>
         <CloseButton onClick={onClose} />
       </div>
       <div className="detail-body">

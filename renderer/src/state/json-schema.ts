@@ -48,7 +48,9 @@ function show(v: unknown): string {
 
 /** Enum values as a person reads them (both cases are accepted; list the lower-case ones). */
 function listValues(values: unknown[]): string {
-  const shown = values.filter((v) => typeof v !== 'string' || v === v.toLowerCase() || !values.includes(v.toLowerCase()));
+  const shown = values.filter(
+    (v) => typeof v !== 'string' || v === v.toLowerCase() || !values.includes(v.toLowerCase()),
+  );
   return shown.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
 }
 
@@ -62,7 +64,10 @@ function resolve(ref: string, root: Schema): Schema {
   if (!ref.startsWith('#/')) return true;
   let node: unknown = root;
   for (const part of ref.slice(2).split('/')) {
-    node = node !== null && typeof node === 'object' ? (node as S)[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+    node =
+      node !== null && typeof node === 'object'
+        ? (node as S)[part.replace(/~1/g, '/').replace(/~0/g, '~')]
+        : undefined;
   }
   return (node as Schema | undefined) ?? true;
 }
@@ -150,7 +155,8 @@ function check(schema: Schema, v: unknown, path: Path, root: Schema, out: Schema
       if (s.propertyNames !== undefined) {
         const e: SchemaError[] = [];
         check(s.propertyNames as Schema, k, at, root, e);
-        if (e.length > 0) out.push({ path: at, message: `"${k}" is not a valid name (letters, digits, _ . -)`, onKey: true });
+        if (e.length > 0)
+          out.push({ path: at, message: `"${k}" is not a valid name (letters, digits, _ . -)`, onKey: true });
       }
       if (Object.hasOwn(props, k)) check(props[k], child, at, root, out);
       else if (s.additionalProperties === false) {
@@ -166,10 +172,13 @@ function check(schema: Schema, v: unknown, path: Path, root: Schema, out: Schema
   } else if (t === 'array') {
     const arr = v as unknown[];
     if (typeof s.minItems === 'number' && arr.length < s.minItems) {
-      out.push({ path, message: s.minItems === 1 ? 'must not be an empty list' : `needs at least ${s.minItems} items` });
+      out.push({
+        path,
+        message: s.minItems === 1 ? 'must not be an empty list' : `needs at least ${s.minItems} items`,
+      });
     }
     if (s.items !== undefined && !Array.isArray(s.items)) {
-      arr.forEach((item, i) => check(s.items as Schema, item, [...path, i], root, out));
+      for (const [i, item] of arr.entries()) check(s.items as Schema, item, [...path, i], root, out);
     }
   } else if (t === 'string') {
     const str = v as string;
@@ -182,7 +191,13 @@ function check(schema: Schema, v: unknown, path: Path, root: Schema, out: Schema
 }
 
 /** The errors of the anyOf branch meant for this value (its type), else "must be A or B". */
-function bestBranch(branches: Schema[], results: SchemaError[][], v: unknown, path: Path, root: Schema): SchemaError[] {
+function bestBranch(
+  branches: Schema[],
+  results: SchemaError[][],
+  v: unknown,
+  path: Path,
+  root: Schema,
+): SchemaError[] {
   const t = typeOf(v);
   const meant = branches
     .map((b, i) => ({ types: declaredTypes(b, root), errors: results[i] }))

@@ -3,12 +3,7 @@
 // with the text as it is, unsaved) and saving (validated again, recorded, applied).
 
 import type { StateCreator } from 'zustand/vanilla';
-import type {
-  BastionApi,
-  PolicyChange,
-  PolicyCheck,
-  PolicyProblem,
-} from '../../../shared/api.js';
+import type { BastionApi, PolicyChange, PolicyCheck, PolicyProblem } from '../../../shared/api.js';
 import type { Schema } from './json-schema.js';
 import { policyTextProblems } from './policy-text.js';
 import type { AppState } from './store.js';
@@ -78,8 +73,7 @@ export function createPoliciesSlice(
   let checkSerial = 0;
   return (set, get) => {
     const patch = (p: Partial<PoliciesState>) => set({ policies: { ...get().policies, ...p } });
-    const patchCheck = (p: Partial<PolicyCheckState>) =>
-      patch({ check: { ...get().policies.check, ...p } });
+    const patchCheck = (p: Partial<PolicyCheckState>) => patch({ check: { ...get().policies.check, ...p } });
     return {
       policies: {
         loaded: false,
@@ -132,7 +126,11 @@ export function createPoliciesSlice(
 
       setPolicyDraft(text) {
         if (text === get().policies.draft) return;
-        patch({ draft: text, clientProblems: policyTextProblems(text, get().policies.schema), saveError: null });
+        patch({
+          draft: text,
+          clientProblems: policyTextProblems(text, get().policies.schema),
+          saveError: null,
+        });
       },
 
       async validatePolicyDraft() {
@@ -142,7 +140,8 @@ export function createPoliciesSlice(
         patch({ validating: true });
         try {
           const problems = await api.validatePolicies(text);
-          if (get().policies.draft === text) patch({ serverProblems: problems, serverFor: text, validating: false });
+          if (get().policies.draft === text)
+            patch({ serverProblems: problems, serverFor: text, validating: false });
           else patch({ validating: false });
         } catch (e) {
           patch({ validating: false, saveError: (e as Error).message });
@@ -173,7 +172,9 @@ export function createPoliciesSlice(
         const p = get().policies;
         if (p.saving) return false;
         if (p.clientProblems.length > 0) {
-          patch({ saveError: `Fix the ${p.clientProblems.length === 1 ? 'problem' : `${p.clientProblems.length} problems`} first` });
+          patch({
+            saveError: `Fix the ${p.clientProblems.length === 1 ? 'problem' : `${p.clientProblems.length} problems`} first`,
+          });
           return false;
         }
         const text = p.draft;
@@ -181,7 +182,12 @@ export function createPoliciesSlice(
         try {
           const r = await api.savePolicies(text, p.changedBy);
           if (!r.ok) {
-            patch({ saving: false, serverProblems: r.problems, serverFor: text, saveError: 'Not saved: the policies have problems' });
+            patch({
+              saving: false,
+              serverProblems: r.problems,
+              serverFor: text,
+              saveError: 'Not saved: the policies have problems',
+            });
             return false;
           }
           const history = r.change ? [r.change, ...get().policies.history] : get().policies.history;

@@ -8,12 +8,16 @@ import { keyPathOf, type Schema, validate } from './json-schema.js';
 
 export function policyTextProblems(text: string, schema: Schema | null): PolicyProblem[] {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc });
   if (doc.errors.length > 0) {
     return doc.errors.map((e) => {
       const [from, to] = e.linePos ?? [{ line: 1, col: 1 }];
       return {
-        message: e.message.split('\n')[0].trim(),
+        // Without the context lines and position `yaml` adds: the editor shows where.
+        message: e.message
+          .split('\n')[0]
+          .trim()
+          .replace(/ at line \d+, column \d+:?$/, ''),
         keyPath: null,
         line: from.line,
         column: from.col,
@@ -29,7 +33,18 @@ export function policyTextProblems(text: string, schema: Schema | null): PolicyP
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    return [{ message: (e as Error).message, keyPath: null, line: 1, column: 1, endLine: 1, endColumn: 2, severity: 'error', source: 'yaml' }];
+    return [
+      {
+        message: (e as Error).message,
+        keyPath: null,
+        line: 1,
+        column: 1,
+        endLine: 1,
+        endColumn: 2,
+        severity: 'error',
+        source: 'yaml',
+      },
+    ];
   }
   return validate(schema, value ?? null).map((err) => {
     const keyPath = keyPathOf(err.path);

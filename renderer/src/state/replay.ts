@@ -144,7 +144,8 @@ export function advance(
     if (c >= last) return { cursor: last, clockUs: clock, need: null, done: true };
     const cur = frames.get(c);
     const next = frames.get(c + 1);
-    if (!next || !cur) return { cursor: c, clockUs: clock, need: frames.pageOf(next ? c : c + 1), done: false };
+    if (!next || !cur)
+      return { cursor: c, clockUs: clock, need: frames.pageOf(next ? c : c + 1), done: false };
     if (next.t_us - cur.t_us > MAX_IDLE_US) clock = Math.max(clock, next.t_us - MAX_IDLE_US);
     if (next.t_us > clock) return { cursor: c, clockUs: clock, need: null, done: false };
     c++;
@@ -203,9 +204,11 @@ export function resultGrid(
     }
   }
   if (columns === null && rows.length === 0) return null;
-  const width = Math.max(columns?.length ?? 0, ...rows.map((r) => r.values.length));
+  let width = columns?.length ?? 0;
+  for (const r of rows) width = Math.max(width, r.values.length);
   return {
-    columns: columns ?? Array.from({ length: width }, (_, i) => `column ${i + 1}`),
+    // Columns the RowDescription does not name (or no RowDescription was recorded) get a number.
+    columns: Array.from({ length: width }, (_, i) => columns?.[i] ?? `column ${i + 1}`),
     rows,
     total,
     current,
@@ -220,8 +223,10 @@ export function frameSummary(f: FrameView): string {
   if (typeof d.tag === 'string') return d.tag;
   if (typeof d.message === 'string') return `${d.code ?? ''} ${d.message}`.trim();
   if (Array.isArray(d.fields)) return (d.fields as { name?: string }[]).map((x) => x.name).join(', ');
-  if (Array.isArray(d.values)) return (d.values as unknown[]).map((v) => (v === null ? 'NULL' : String(v))).join(' | ');
-  if (Array.isArray(d.params)) return (d.params as unknown[]).map((v, i) => `$${i + 1}=${v === null ? 'NULL' : String(v)}`).join(' ');
+  if (Array.isArray(d.values))
+    return (d.values as unknown[]).map((v) => (v === null ? 'NULL' : String(v))).join(' | ');
+  if (Array.isArray(d.params))
+    return (d.params as unknown[]).map((v, i) => `$${i + 1}=${v === null ? 'NULL' : String(v)}`).join(' ');
   if (typeof d.status === 'string') return `status ${d.status}`;
   if (typeof d.text === 'string') return d.text;
   if (d.parameters && typeof d.parameters === 'object') {
@@ -329,7 +334,16 @@ export function createReplaySlice(
         }
         const token = ++opened;
         data.clear();
-        patch({ id, info: null, loading: true, error: null, cursor: 0, playing: false, clockUs: 0, bytes: null });
+        patch({
+          id,
+          info: null,
+          loading: true,
+          error: null,
+          cursor: 0,
+          playing: false,
+          clockUs: 0,
+          bytes: null,
+        });
         try {
           const info = await api.openReplay(id);
           if (token !== opened) return;

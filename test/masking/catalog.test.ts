@@ -1,0 +1,156 @@
+// The masking catalog: its queries, how rows become column rules (children and views too), the
+// lineage resolver it gives, user types, and (re)loading.
+
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { catalogQueries, MaskCatalog, sqlLiteral } from '../../proxy/masking/catalog.js';
+import { compileMasking } from '../../proxy/masking/compile.js';
+import { outputLineage } from '../../proxy/masking/lineage.js';
+import { typeKind } from '../../proxy/masking/pgtypes.js';
+import { parseMaskingRules } from '../../proxy/masking/rules.js';
+import { initPolicyEngine } from '../../proxy/policy/parser.js';
+
+before(async () => {
+  await initPolicyEngine();
+});
+
+const masking = compileMasking(
+  parseMaskingRules(
+    [
+      { name: 'pii', columns: ['public.customers.email', "public.o'dd.x"], strategy: 'redact' },
+      { name: 'cards', columns: ['customers.card'], strategy: 'partial' },
+    ],
+    'm',
+  ),
+  { hashKey: 'k'.repeat(32) },
+);
+
+const ROWS = {
+  relations: [
+    // oid, schema, name, relkind, root schema, root name, attnum, attname, type, typmod
+    ['100', 'public', 'customers', 'r', 'public', 'customers', '1', 'id', '23', '-1'],
+    ['100', 'public', 'customers', 'r', 'public', 'customers', '2', 'email', '25', '-1'],
+    ['100', 'public', 'customers', 'r', 'public', 'customers', '3', 'card', '1043', '23'],
+    ['101', 'public', 'customers_2024', 'r', 'public', 'customers', '1', 'id', '23', '-1'],
+    ['101', 'public', 'customers_2024', 'r', 'public', 'customers', '3', 'email', '25', '-1'],
+  ],
+  views: [
+    [
+      '200',
+      'public',
+      'contacts',
+      ' SELECT customers.id,\n    lower(customers.email) AS mail\n   FROM customers;',
+    ],
+  ],
+  types: [
+    ['16500', 'b', 'S', '0'],
+    ['16501', 'e', 'E', '0'],
+    ['16502', 'c', 'C', '0'],
+    ['16503', 'b', 'A', '16500'],
+  ],
+};
+
+describe('catalog queries', () => {
+  test('literals survive any standard_conforming_strings, configured tables listed once', () => {
+    assert.equal(sqlLiteral("o'd\\d"), "E'o''d\\\\d'");
+    const q = catalogQueries(masking.columns);
+    assert.match(
+      q.relations ?? '',
+      /VALUES \(E'public', E'customers'\), \(E'public', E'o''dd'\), \(NULL::text, E'customers'\)/,
+    );
+    assert.match(q.views ?? '', /pg_get_viewdef/);
+    assert.match(q.views ?? '', /pg_rewrite/);
+    assert.match(q.relations ?? '', /pg_inherits/);
+    const none = catalogQueries([]);
+    assert.equal(none.relations, null);
+    assert.equal(none.views, null);
+    assert.match(none.types, /typcategory/);
+  });
+});
+
+describe('bound to a policy', () => {
+  const cat = new MaskCatalog({ columns: masking.columns });
+  cat.apply(ROWS);
+  const b = cat.bind(masking);
+  test('column rules by table OID and column number, children by their root, views by definition', () => {
+    assert.equal(b.columnRule(100, 1), null);
+    assert.equal(b.columnRule(100, 2)?.name, 'pii');
+    assert.equal(b.columnRule(100, 3)?.name, 'cards');
+    assert.equal(b.columnRule(101, 3)?.name, 'pii');
+    assert.equal(b.columnRule(200, 2)?.name, 'pii');
+    assert.equal(b.columnRule(200, 1), null);
+    assert.equal(b.columnRule(999, 1), null);
+  });
+  test('resolver: tables with types and rules, views by definition', () => {
+    const r = b.resolver.relation(null, 'customers');
+    assert.equal(r?.kind, 'table');
+    assert.deepEqual(r?.kind === 'table' && r.columns.map((c) => [c.name, c.typeOid, c.rule?.name ?? null]), [
+      ['id', 23, null],
+      ['email', 25, 'pii'],
+      ['card', 1043, 'cards'],
+    ]);
+    assert.equal(b.resolver.relation('public', 'contacts')?.kind, 'view');
+    assert.equal(b.resolver.relation('other', 'customers'), null);
+    assert.deepEqual(
+      outputLineage('SELECT * FROM contacts', b.resolver)?.map((c) => c.rule?.name ?? null),
+      [null, 'pii'],
+    );
+  });
+  test('user types', () => {
+    assert.equal(typeKind(16500, b.userTypes), 'text');
+    assert.equal(typeKind(16501, b.userTypes), 'enum');
+    assert.equal(typeKind(16502, b.userTypes), 'record');
+    assert.equal(typeKind(16503, b.userTypes), 'array');
+    assert.equal(b.userTypes.element?.(16503), 16500);
+    assert.equal(typeKind(16999, b.userTypes), 'opaque-text');
+  });
+  test('one binding per policy per load', () => {
+    assert.equal(cat.bind(masking), b);
+    cat.apply(ROWS);
+    assert.notEqual(cat.bind(masking), b);
+  });
+});
+
+describe('loading', () => {
+  test('loads once, reloads after invalidate() or maxAgeMs, shares concurrent loads', async () => {
+    let calls = 0;
+    let now = 0;
+    const cat = new MaskCatalog({
+      columns: masking.columns,
+      maxAgeMs: 1000,
+      now: () => now,
+      run: async (sql) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 5));
+        if (sql.includes('pg_get_viewdef')) return ROWS.views;
+        if (sql.includes('pg_attribute')) return ROWS.relations;
+        return ROWS.types;
+      },
+    });
+    assert.equal(cat.fresh, false);
+    await Promise.all([cat.ensureLoaded(), cat.ensureLoaded()]);
+    assert.equal(calls, 3);
+    assert.equal(cat.version, 1);
+    await cat.ensureLoaded();
+    assert.equal(calls, 3);
+    cat.invalidate();
+    await cat.ensureLoaded();
+    assert.equal(cat.version, 2);
+    now = 5000;
+    assert.equal(cat.fresh, false);
+    await cat.ensureLoaded();
+    assert.equal(cat.version, 3);
+  });
+  test('a failing load rejects and leaves the catalog stale', async () => {
+    const cat = new MaskCatalog({
+      columns: masking.columns,
+      run: async () => {
+        throw new Error('connection refused');
+      },
+    });
+    await assert.rejects(cat.ensureLoaded(), /connection refused/);
+    assert.equal(cat.fresh, false);
+    assert.match(cat.lastError?.message ?? '', /refused/);
+    await assert.rejects(new MaskCatalog({ columns: [] }).ensureLoaded(), /no query runner/);
+  });
+});

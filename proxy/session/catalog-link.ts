@@ -44,10 +44,14 @@ export class CatalogLink {
 
   private async open(): Promise<{ socket: net.Socket; reader: SocketReader }> {
     if (this.link && !this.link.socket.destroyed) return this.link;
-    const l = await connectUpstream(this.upstream, { application_name: 'bastion catalog' }, {
-      timeoutMs: TIMEOUT_MS,
-      maxMessageSize: MAX_MESSAGE,
-    });
+    const l = await connectUpstream(
+      this.upstream,
+      { application_name: 'bastion catalog' },
+      {
+        timeoutMs: TIMEOUT_MS,
+        maxMessageSize: MAX_MESSAGE,
+      },
+    );
     if (l.leftover.length > 0) l.socket.unshift(l.leftover);
     l.socket.on('error', () => {});
     this.link = { socket: l.socket, reader: new SocketReader(l.socket) };

@@ -9,10 +9,16 @@ import tls from 'node:tls';
 import type { Approval } from '../../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
 import type { ApprovalQueue } from '../approvals/queue.js';
-import { type CompiledMasking, type Counts, type MaskCatalog, MaskError, MaskingStream } from '../masking/index.js';
 import { MAX_TOKEN_LENGTH, type OidcVerifier, TokenError, type VerifiedToken } from '../auth/oidc.js';
 import type { ConnectionConfig, IdentityConfig, LimitsConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
+import {
+  type CompiledMasking,
+  type Counts,
+  type MaskCatalog,
+  MaskError,
+  MaskingStream,
+} from '../masking/index.js';
 import { type GuardDecision, type Policy, policyFor, SessionGuard } from '../policy/index.js';
 import { FrameRecorder } from '../store/recorder.js';
 import type { StoreWriter } from '../store/writer.js';
@@ -853,7 +859,12 @@ export class ClientSession {
         this.ctx.log.error(`session ${this.id}: masking catalog: ${e.message}`);
         this.endReason = 'masking catalog unavailable';
         this.upstream?.end(msg.terminate());
-        this.fatal(new GatewayError(SqlState.UnableToConnect, 'the gateway cannot reload the catalog it needs to mask results'));
+        this.fatal(
+          new GatewayError(
+            SqlState.UnableToConnect,
+            'the gateway cannot reload the catalog it needs to mask results',
+          ),
+        );
         this.close(this.endReason);
       },
     );
@@ -887,7 +898,9 @@ export class ClientSession {
       this.ctx.log.error(`session ${this.id}: masking: ${e.message}`);
       this.endReason = 'masking refused a row';
       this.upstream?.destroy();
-      this.fatal(new GatewayError(SqlState.InternalError, `the gateway cannot mask this result safely: ${e.message}`));
+      this.fatal(
+        new GatewayError(SqlState.InternalError, `the gateway cannot mask this result safely: ${e.message}`),
+      );
       return;
     }
     this.ctx.log.error(`session ${this.id}: invalid data from upstream: ${(e as Error).message}`);

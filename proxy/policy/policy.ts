@@ -104,6 +104,13 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     reason: 'role and privilege changes are not allowed',
   },
   {
+    // UPDATE pg_settings is set_config() in disguise (e.g. name = 'role'): the same as SET ROLE.
+    name: 'no-settings-writes',
+    match: { kind: ['update', 'insert', 'delete', 'merge'], relation: ['pg_catalog.pg_settings'] },
+    action: 'block',
+    reason: 'writing pg_settings changes session settings such as role',
+  },
+  {
     name: 'no-server-programs-or-files',
     match: { copy: ['program', 'file'] },
     action: 'block',

@@ -17,6 +17,7 @@ import { CatalogLink } from './session/catalog-link.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
+import { RetentionJob } from './store/retention.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
 import { StoreWriter } from './store/writer.js';
@@ -67,6 +68,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
   private readonly compiledMasking = new WeakMap<Policy, CompiledMasking>();
   /** One masking catalog (and the connection that reads it) per connection's upstream. */
   private readonly catalogs = new Map<string, { catalog: MaskCatalog; link: CatalogLink }>();
+  private retention: RetentionJob | null = null;
   private started = false;
 
   constructor(
@@ -107,6 +109,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.started = true;
     // The parser (WASM) loads once; after this every decision is synchronous.
     await initPolicyEngine();
+    this.startRetention();
     for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
     for (const identity of this.config.identities) this.verifiers.get(identity);
@@ -158,6 +161,18 @@ export class AppCore extends EventEmitter<CoreEvents> {
         statement: (s) => this.emit('statement', s),
       },
     });
+  }
+
+  /** Prunes each connection's sessions past its `retention`, now and hourly; each prune is a chained record. */
+  private startRetention(): void {
+    const periods = new Map<string, number>();
+    for (const c of this.config.connections) if (c.retentionMs) periods.set(c.name, c.retentionMs);
+    if (periods.size === 0) return;
+    this.retention = new RetentionJob(this.store, periods, {
+      onPrune: (r) => this.log.info(`retention: pruned ${JSON.stringify(r)}`),
+      onError: (e, connection) => this.log.error(`retention of "${connection}": ${e.message}`),
+    });
+    this.retention.start();
   }
 
   /** A policy's masking rules, compiled once. */
@@ -313,6 +328,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** Stops listeners, ends sessions, flushes every recording, closes the store. */
   async stop(): Promise<void> {
     await Promise.all(this.gateways.map((l) => l.stop()));
+    this.retention?.stop();
     this.approvals.close();
     this.dropCatalogs();
     const ok = this.writer.close();

@@ -130,7 +130,7 @@ function parseListen(r: ConfigReader, value: string, keyPath: string): { host: s
 
 function readConnection(r: ConfigReader, raw: Json, kp: string, baseDir: string): ConnectionConfig {
   const c = r.map(raw, kp);
-  r.onlyKeys(c, ['name', 'listen', 'upstream', 'tls'], kp);
+  r.onlyKeys(c, ['name', 'listen', 'upstream', 'tls', 'retention'], kp);
   const name = r.str(c, 'name', kp, true);
   if (!NAME.test(name)) r.fail(`${kp}.name`, `"${name}" is not a valid name (letters, digits, _ . -)`);
   const listen = parseListen(r, r.str(c, 'listen', kp, true), `${kp}.listen`);
@@ -145,7 +145,12 @@ function readConnection(r: ConfigReader, raw: Json, kp: string, baseDir: string)
       key: path.resolve(baseDir, r.str(t, 'key', `${kp}.tls`, true)),
     };
   }
-  return { name, listen, upstream, tls };
+  const out: ConnectionConfig = { name, listen, upstream, tls };
+  if (c.retention !== undefined && c.retention !== null) {
+    out.retentionMs = parseDuration(r, c.retention, `${kp}.retention`);
+    if (out.retentionMs <= 0) r.fail(`${kp}.retention`, 'must be longer than 0');
+  }
+  return out;
 }
 
 /** `${NAME}`, alone: how an upstream secret must be written (never in plain text). */

@@ -21,6 +21,8 @@ export interface ConnectionConfig {
   upstream: UpstreamConfig;
   /** Client-facing TLS: configured files, or null = a self-signed certificate made and kept. */
   tls: { cert: string; key: string } | null;
+  /** How long its sessions are kept (pruned past it, with a chained checkpoint); absent = forever. */
+  retentionMs?: number;
 }
 
 export interface OidcConfig {

@@ -331,7 +331,10 @@ describe('CSV', () => {
       assert.equal(Number(row.rows), st.rows);
       assert.equal(row.tag, st.tag ?? '');
       assert.equal(row.error_code, st.errorCode ?? '');
-      assert.equal(Number(row.masked), Object.values(st.masked).reduce((a, b) => a + b, 0));
+      assert.equal(
+        Number(row.masked),
+        Object.values(st.masked).reduce((a, b) => a + b, 0),
+      );
       assert.equal(row.sql, st.sql);
       assert.equal(row.params, st.params === null ? '' : JSON.stringify(st.params));
       assert.equal(row.chain_head, report.integrity.chainHead);

@@ -206,6 +206,20 @@ export interface PolicyCheck {
   statements: PolicyCheckStatement[];
 }
 
+export interface MaskPreview {
+  problems: PolicyProblem[];
+  /** The policy whose masking rules applied (the identity's, else `default`). */
+  policy: string;
+  /** Why nothing (or not everything) could be shown; null when the query ran. */
+  error: string | null;
+  columns: string[];
+  /** Masked values, as text. */
+  rows: (string | null)[][];
+  /** Values masked, by rule. */
+  masked: Record<string, number>;
+  truncated: boolean;
+}
+
 export interface PolicySaveResult {
   ok: boolean;
   problems: PolicyProblem[];
@@ -284,6 +298,11 @@ export interface BastionApi {
   /** Decides `sql` with the policies in `yaml` (not saved), as `bastion check` does. */
   checkPolicy(yaml: string, sql: string, identity?: string | null): Promise<PolicyCheck>;
   /**
+   * Runs one read-only SELECT on a connection's upstream with the (unsaved) policy's masking rules
+   * and returns only the masked result, as a client would get it.
+   */
+  previewMasking(yaml: string, connection: string, sql: string, identity?: string | null): Promise<MaskPreview>;
+  /**
    * Validates, records the change (who, when, diff) and applies it to the running listeners
    * (sessions that log in from now on); saved to the app config when the host keeps one.
    */
@@ -343,6 +362,7 @@ export const API_METHODS = [
   'getPolicies',
   'validatePolicies',
   'checkPolicy',
+  'previewMasking',
   'savePolicies',
   'listPolicyChanges',
   'exportReport',

@@ -17,6 +17,7 @@ import {
   type IdentityInput,
   type IdentityView,
   type LiveStatement,
+  type MaskPreview,
   type PolicyChange,
   type PolicyCheck,
   type PolicyDocument,
@@ -54,6 +55,7 @@ import { decodeFrame } from '../wire/decode.js';
 import * as msg from '../wire/messages.js';
 import type { ConfigPersistence } from './app-config.js';
 import { EventHub } from './events.js';
+import { previewMasking } from './mask-preview.js';
 import { changeSummary, policiesToYaml, readPolicies, unifiedDiff } from './policies.js';
 import { policiesSchema } from './policy-schema.js';
 import {
@@ -499,6 +501,34 @@ export class CoreService implements BastionApi, BastionEventSource {
         };
       }),
     };
+  }
+
+  async previewMasking(
+    yaml: string,
+    connection: string,
+    sql: string,
+    identity?: string | null,
+  ): Promise<MaskPreview> {
+    const text = str(yaml, 'policies', MAX_POLICY_TEXT);
+    const query = str(sql, 'sql', 100_000);
+    const name = checkName(connection, 'connection');
+    const who =
+      identity === undefined || identity === null || identity === '' ? '' : checkName(identity, 'identity');
+    const policyName = this.core.config.identities.find((i) => i.name === who)?.policy ?? 'default';
+    const empty = { policy: policyName, columns: [], rows: [], masked: {}, truncated: false };
+    const read = readPolicies(text);
+    if (!read.compiled) return { ...empty, problems: read.problems, error: 'the policies have errors' };
+    const conn = this.core.config.connections.find((c) => c.name === name);
+    if (!conn) throw new InputError(`no connection "${name}"`);
+    await initPolicyEngine();
+    const masking = this.core.maskingFor(policyFor(read.compiled, policyName));
+    try {
+      return { problems: [], policy: policyName, ...(await previewMasking(conn, masking, query)) };
+    } catch (e) {
+      const m =
+        e instanceof GatewayError ? `${e.message}${e.detail ? ` (${e.detail})` : ''}` : (e as Error).message;
+      return { ...empty, problems: [], error: m };
+    }
   }
 
   async savePolicies(yaml: string, by: string): Promise<PolicySaveResult> {

@@ -477,6 +477,26 @@ describe('sessions, replayer, policy editor, reports (Chromium)', { timeout: 120
     await shots('policy-history');
   });
 
+  it('previews masking: a SELECT on a connection comes back masked by the rules as edited', async () => {
+    await page.getByRole('tab', { name: /Masking preview/ }).click();
+    await page.getByLabel('SELECT to preview').fill('select id, email from customers order by id limit 3');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    const grid = page.getByRole('table', { name: 'Masked result' });
+    await grid.locator('tbody tr').nth(2).waitFor();
+    const cells = await grid.locator('tbody td').allTextContents();
+    assert.deepEqual(
+      cells.filter((_, i) => i % 2 === 1),
+      ['c***@example.com', 'c***@example.com', 'c***@example.com'],
+    );
+    assert.ok(!cells.some((c) => /^c\d+@example\.com$/.test(c)), cells.join(','));
+    await page.getByLabel('Masked by rule').waitFor();
+    await shots('policy-masking-preview');
+    // A write is refused, not run.
+    await page.getByLabel('SELECT to preview').fill('delete from customers');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.getByText(/only a read-only SELECT can be previewed/).waitFor();
+  });
+
   it('opens a session of 100,000 frames at once and scrubs it without long tasks', async () => {
     const id = 'b16b16b1-0000-4000-8000-000000100000';
     bigSession(gw, id, 100_000);

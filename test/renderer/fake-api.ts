@@ -225,6 +225,16 @@ export function fakeApi(): FakeApi {
     getPolicies: () => call('getPolicies', [], () => data.policies),
     validatePolicies: (yaml) => call('validatePolicies', [yaml], () => data.validate),
     checkPolicy: (yaml, sql, identity) => call('checkPolicy', [yaml, sql, identity], () => data.check),
+    previewMasking: (yaml, connection, sql, identity) =>
+      call('previewMasking', [yaml, connection, sql, identity], () => ({
+        problems: [],
+        policy: 'default',
+        error: null,
+        columns: ['email'],
+        rows: [['a***@example.com']],
+        masked: { detectors: 1 },
+        truncated: false,
+      })),
     savePolicies: (yaml, by) => call('savePolicies', [yaml, by], () => data.save),
     listPolicyChanges: (limit) =>
       call('listPolicyChanges', [limit], () => data.policies.history.slice(0, limit)),

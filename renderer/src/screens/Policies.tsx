@@ -1,14 +1,15 @@
 // The policy editor: the policies section in YAML (Monaco), checked against its JSON schema as
 // you type and by the gateway when the text passes, problems underlined where they are; a
-// preview that runs the guardrails on pasted SQL with the text as edited (as `bastion check`);
+// preview that runs the guardrails on pasted SQL with the text as edited (as `bastion check`), and
+// one that runs a SELECT on a connection with its masking rules (masked values only);
 // saving applies to the running listeners (sessions that log in from then on) and is recorded
 // with who, when and the diff; the history of those changes.
 
 import { lazy, Suspense, useEffect, useRef, useState } from 'react';
-import type { PolicyChange } from '../../../shared/api.js';
+import type { MaskPreview, PolicyChange } from '../../../shared/api.js';
 import { Check, History, Sliders } from '../components/icons.js';
 import { Empty, Pill } from '../components/ui.js';
-import { useApp, useAppStore } from '../context.js';
+import { useApi, useApp, useAppStore } from '../context.js';
 import { useDomTheme } from '../lib/dom-theme.js';
 import { dateTime } from '../lib/format.js';
 import { isDirty, visibleProblems } from '../state/policies.js';
@@ -21,7 +22,7 @@ export function Policies() {
   const p = useApp((s) => s.policies);
   const theme = useDomTheme();
   const reveal = useRef<((line: number, column: number) => void) | null>(null);
-  const [tab, setTab] = useState<'preview' | 'history'>('preview');
+  const [tab, setTab] = useState<'preview' | 'masking' | 'history'>('preview');
 
   useEffect(() => {
     void store.getState().loadPolicies();
@@ -141,15 +142,150 @@ export function Policies() {
             <button
               type="button"
               role="tab"
+              aria-selected={tab === 'masking'}
+              onClick={() => setTab('masking')}
+            >
+              <Sliders size={14} /> Masking preview
+            </button>
+            <button
+              type="button"
+              role="tab"
               aria-selected={tab === 'history'}
               onClick={() => setTab('history')}
             >
               <History size={14} /> Changes
             </button>
           </div>
-          {tab === 'preview' ? <Preview /> : <Changes changes={p.history} />}
+          {tab === 'preview' && <Preview />}
+          {tab === 'masking' && <MaskingPreview />}
+          {tab === 'history' && <Changes changes={p.history} />}
         </section>
       </div>
+    </div>
+  );
+}
+
+/**
+ * Runs one SELECT on a connection with the masking rules as edited (unsaved): the gateway returns
+ * only the masked grid and the counts by rule, never raw values.
+ */
+function MaskingPreview() {
+  const api = useApi();
+  const draft = useApp((s) => s.policies.draft);
+  const identities = useApp((s) => s.policies.identities);
+  const connections = useApp((s) => s.conn.list);
+  const [connection, setConnection] = useState('');
+  const [identity, setIdentity] = useState('');
+  const [sql, setSql] = useState('');
+  const [running, setRunning] = useState(false);
+  const [result, setResult] = useState<MaskPreview | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const target = connection || connections[0]?.name || '';
+
+  const run = async () => {
+    setRunning(true);
+    setFailure(null);
+    try {
+      setResult(await api.previewMasking(draft, target, sql, identity || null));
+    } catch (e) {
+      setFailure((e as Error).message);
+    } finally {
+      setRunning(false);
+    }
+  };
+
+  return (
+    <div className="preview">
+      <p className="muted">
+        Runs one read-only SELECT on the connection with the masking rules as edited here, not saved. Only
+        masked values are shown.
+      </p>
+      <textarea
+        className="input sql-input mono"
+        aria-label="SELECT to preview"
+        placeholder="select * from customers limit 20"
+        spellCheck={false}
+        value={sql}
+        onChange={(e) => setSql(e.target.value)}
+      />
+      <div className="toolbar">
+        <label className="field-inline">
+          <span>Connection</span>
+          <select
+            className="select"
+            aria-label="Connection"
+            value={target}
+            onChange={(e) => setConnection(e.target.value)}
+          >
+            {connections.map((c) => (
+              <option key={c.name} value={c.name}>
+                {c.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field-inline">
+          <span>As identity</span>
+          <select
+            className="select"
+            aria-label="Masking as identity"
+            value={identity}
+            onChange={(e) => setIdentity(e.target.value)}
+          >
+            <option value="">none (default policy)</option>
+            {identities.map((i) => (
+              <option key={i.name} value={i.name}>
+                {i.name} ({i.policy})
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="grow" />
+        <button
+          type="button"
+          className="btn primary"
+          disabled={running || !target || sql.trim() === ''}
+          onClick={() => void run()}
+        >
+          {running ? 'Running…' : 'Run'}
+        </button>
+      </div>
+      {failure && <div className="errbox">{failure}</div>}
+      {result?.error && <div className="errbox">{result.error}</div>}
+      {result && Object.keys(result.masked).length > 0 && (
+        <div className="muted" aria-label="Masked by rule">
+          Masked:{' '}
+          {Object.entries(result.masked)
+            .map(([rule, n]) => `${rule} ${n}`)
+            .join(', ')}
+          {result.truncated && ' (first 200 rows shown)'}
+        </div>
+      )}
+      {result && result.columns.length > 0 && (
+        <table className="tbl compact" aria-label="Masked result">
+          <thead>
+            <tr>
+              {result.columns.map((c, i) => (
+                // biome-ignore lint/suspicious/noArrayIndexKey: columns are positional
+                <th key={i}>{c}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {result.rows.map((row, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: rows are positional
+              <tr key={i}>
+                {row.map((v, j) => (
+                  // biome-ignore lint/suspicious/noArrayIndexKey: cells are positional
+                  <td key={j} className="mono">
+                    {v ?? 'NULL'}
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }

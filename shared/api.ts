@@ -301,7 +301,12 @@ export interface BastionApi {
    * Runs one read-only SELECT on a connection's upstream with the (unsaved) policy's masking rules
    * and returns only the masked result, as a client would get it.
    */
-  previewMasking(yaml: string, connection: string, sql: string, identity?: string | null): Promise<MaskPreview>;
+  previewMasking(
+    yaml: string,
+    connection: string,
+    sql: string,
+    identity?: string | null,
+  ): Promise<MaskPreview>;
   /**
    * Validates, records the change (who, when, diff) and applies it to the running listeners
    * (sessions that log in from now on); saved to the app config when the host keeps one.

@@ -253,7 +253,7 @@ function MaskingPreview() {
       {failure && <div className="errbox">{failure}</div>}
       {result?.error && <div className="errbox">{result.error}</div>}
       {result && Object.keys(result.masked).length > 0 && (
-        <div className="muted" aria-label="Masked by rule">
+        <div className="muted" role="status" aria-label="Masked by rule">
           Masked:{' '}
           {Object.entries(result.masked)
             .map(([rule, n]) => `${rule} ${n}`)

@@ -9,7 +9,7 @@ import { analyzeEach } from '../policy/index.js';
 import { CatalogLink } from '../session/catalog-link.js';
 import { connectUpstream } from '../session/upstream.js';
 import { Backend } from '../wire/codes.js';
-import { noticeFields } from '../wire/fields.js';
+import { dataRowText, noticeFields } from '../wire/fields.js';
 import * as msg from '../wire/messages.js';
 import { SocketReader } from '../wire/socket-reader.js';
 
@@ -47,19 +47,6 @@ function rowDescriptionNames(body: Buffer): string[] {
     p = nul + 1 + 18;
   }
   return names;
-}
-
-function dataRowValues(body: Buffer): (string | null)[] {
-  const n = body.readInt16BE(0);
-  const out: (string | null)[] = [];
-  let p = 2;
-  for (let i = 0; i < n; i++) {
-    const len = body.readInt32BE(p);
-    p += 4;
-    out.push(len < 0 ? null : body.toString('utf8', p, p + len));
-    if (len > 0) p += len;
-  }
-  return out;
 }
 
 export async function previewMasking(
@@ -112,7 +99,7 @@ export async function previewMasking(
         if (type === Backend.ReadyForQuery) ready++;
         else if (type === Backend.RowDescription && ready === 2) result.columns = rowDescriptionNames(body);
         else if (type === Backend.DataRow && ready === 2) {
-          if (result.rows.length < MAX_ROWS) result.rows.push(dataRowValues(body));
+          if (result.rows.length < MAX_ROWS) result.rows.push(dataRowText(body));
           else result.truncated = true;
         } else if (type === Backend.ErrorResponse && result.error === null) {
           result.error = noticeFields(out, o, next).get('M') ?? 'error';

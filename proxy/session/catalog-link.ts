@@ -5,29 +5,13 @@
 import type net from 'node:net';
 import type { UpstreamConfig } from '../config/types.js';
 import { Backend } from '../wire/codes.js';
-import { noticeFields } from '../wire/fields.js';
+import { dataRowText, noticeFields } from '../wire/fields.js';
 import * as msg from '../wire/messages.js';
 import { SocketReader } from '../wire/socket-reader.js';
 import { connectUpstream } from './upstream.js';
 
 const TIMEOUT_MS = 15_000;
 const MAX_MESSAGE = 64 * 1024 * 1024;
-
-function dataRow(body: Buffer): (string | null)[] {
-  const n = body.readInt16BE(0);
-  const out: (string | null)[] = [];
-  let p = 2;
-  for (let i = 0; i < n; i++) {
-    const len = body.readInt32BE(p);
-    p += 4;
-    if (len < 0) out.push(null);
-    else {
-      out.push(body.toString('utf8', p, p + len));
-      p += len;
-    }
-  }
-  return out;
-}
 
 export class CatalogLink {
   private link: { socket: net.Socket; reader: SocketReader } | null = null;
@@ -67,7 +51,7 @@ export class CatalogLink {
     try {
       for (;;) {
         const m = await reader.readMessage(MAX_MESSAGE, deadline);
-        if (m.type === Backend.DataRow) rows.push(dataRow(m.body));
+        if (m.type === Backend.DataRow) rows.push(dataRowText(m.body));
         else if (m.type === Backend.ErrorResponse) {
           const f = noticeFields(m.raw, 0, m.raw.length);
           error = `${f.get('C') ?? ''} ${f.get('M') ?? 'error'}`;

@@ -109,3 +109,20 @@ export function tagRows(tag: string): number | null {
   const m = /^(?:SELECT|INSERT \d+|UPDATE|DELETE|MERGE|COPY|FETCH|MOVE) (\d+)$/.exec(tag);
   return m ? Number(m[1]) : null;
 }
+
+/** DataRow body (after the length) as text values, null for SQL NULL. */
+export function dataRowText(body: Buffer): (string | null)[] {
+  const n = body.readInt16BE(0);
+  const out: (string | null)[] = [];
+  let p = 2;
+  for (let i = 0; i < n; i++) {
+    const len = body.readInt32BE(p);
+    p += 4;
+    if (len < 0) out.push(null);
+    else {
+      out.push(body.toString('utf8', p, p + len));
+      p += len;
+    }
+  }
+  return out;
+}

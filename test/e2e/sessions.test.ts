@@ -4,55 +4,22 @@
 // screenshots of each screen, in both themes, to docs/screenshots/.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startUiHost, type UiHost } from '../../cli/ui-host.js';
 import { CoreService } from '../../proxy/api/service.js';
 import type { StoreEntry } from '../../proxy/store/types.js';
+import { ensureRendererBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser.js';
 import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const STATIC = path.join(ROOT, 'dist/renderer');
 const SHOTS = path.join(ROOT, 'docs/screenshots');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const AUDITOR = { name: 'auditor-bot', password: 'auditor-bot-Secret-pw' };
-
-/** Builds the renderer when dist/renderer is missing or older than its sources. */
-function ensureRendererBuilt(): void {
-  const index = path.join(STATIC, 'index.html');
-  const built = fs.statSync(index, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const newest = (dir: string): number =>
-    fs
-      .readdirSync(dir, { withFileTypes: true })
-      .map((e) =>
-        e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs,
-      )
-      .reduce((a, b) => Math.max(a, b), 0);
-  const sources = Math.max(
-    newest(path.join(ROOT, 'renderer')),
-    fs.statSync(path.join(ROOT, 'shared/api.ts')).mtimeMs,
-  );
-  if (built >= sources) return;
-  const r = spawnSync(
-    path.join(ROOT, 'node_modules/.bin/vite'),
-    ['build', '-c', 'renderer/vite.config.ts', '--logLevel', 'error'],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`vite build failed:\n${r.stderr}${r.stdout}`);
-}
 
 /** One wire message: type byte, int32 length (counting itself), body. */
 function wire(type: number, body: string | Buffer): Buffer {
@@ -221,10 +188,7 @@ describe('sessions, replayer, policy editor, reports (Chromium)', { timeout: 120
   before(async () => {
     ensureRendererBuilt();
     fs.mkdirSync(SHOTS, { recursive: true });
-    [pgServer, browser] = await Promise.all([
-      startPostgres({ version: 18 }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
-    ]);
+    [pgServer, browser] = await Promise.all([startPostgres({ version: 18 }), launchChromium()]);
     gw = await startGateway(pgServer, {
       identities: [
         { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'default' },
@@ -238,7 +202,7 @@ describe('sessions, replayer, policy editor, reports (Chromium)', { timeout: 120
       ],
     });
     service = new CoreService(gw.core, { operator: 'ops-lead' });
-    host = await startUiHost(service, { port: 0, staticDir: STATIC });
+    host = await startUiHost(service, { port: 0, staticDir: RENDERER_DIR });
     page = await browser.newPage({
       viewport: { width: 1440, height: 860 },
       colorScheme: 'dark',

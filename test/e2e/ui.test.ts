@@ -4,7 +4,6 @@
 // themes, to docs/screenshots/.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { startUiHost, type UiHost } from '../../cli/ui-host.js';
 import { ConfigPersistence, emptyAppConfig, loadAppConfig } from '../../proxy/api/app-config.js';
@@ -20,46 +19,11 @@ import { CoreService } from '../../proxy/api/service.js';
 import { FileSecretVault } from '../../proxy/api/vault.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
+import { ensureRendererBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const STATIC = path.join(ROOT, 'dist/renderer');
 const SHOTS = path.join(ROOT, 'docs/screenshots');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
-/** Builds the renderer when dist/renderer is missing or older than its sources (about 1 s). */
-function ensureRendererBuilt(): void {
-  const index = path.join(STATIC, 'index.html');
-  const built = fs.statSync(index, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const newest = (dir: string): number =>
-    fs
-      .readdirSync(dir, { withFileTypes: true })
-      .map((e) =>
-        e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs,
-      )
-      .reduce((a, b) => Math.max(a, b), 0);
-  const sources = Math.max(
-    newest(path.join(ROOT, 'renderer')),
-    fs.statSync(path.join(ROOT, 'shared/api.ts')).mtimeMs,
-  );
-  if (built >= sources) return;
-  const r = spawnSync(
-    path.join(ROOT, 'node_modules/.bin/vite'),
-    ['build', '-c', 'renderer/vite.config.ts', '--logLevel', 'error'],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-    },
-  );
-  if (r.status !== 0) throw new Error(`vite build failed:\n${r.stderr}${r.stdout}`);
-}
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -128,10 +92,7 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
   before(async () => {
     ensureRendererBuilt();
     fs.mkdirSync(SHOTS, { recursive: true });
-    [pgServer, browser] = await Promise.all([
-      startPostgres({ version: 18 }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
-    ]);
+    [pgServer, browser] = await Promise.all([startPostgres({ version: 18 }), launchChromium()]);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-ui-'));
     // A fresh install: nothing configured; everything is added through the UI.
     const config = emptyAppConfig(path.join(dir, 'bastion.app.yaml'));
@@ -142,7 +103,7 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
       persistence: ConfigPersistence.beside(config.store),
       operator: 'ops-lead',
     });
-    host = await startUiHost(service, { port: 0, staticDir: STATIC });
+    host = await startUiHost(service, { port: 0, staticDir: RENDERER_DIR });
     listenPort = await freePort();
     page = await browser.newPage({ viewport: { width: 1440, height: 860 }, colorScheme: 'dark' });
     page.setDefaultTimeout(10_000);

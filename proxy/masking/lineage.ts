@@ -13,7 +13,7 @@
 // scope has is taken to be that column; what cannot be resolved is unmasked here (the wire
 // mapping and the value detectors still apply). Pure and synchronous (initPolicyEngine() first).
 
-import { type Json, type JsonObject, parseSql } from '../policy/parser.js';
+import { isObj, type Json, type JsonObject, list, parseSql, sval, wrapper } from '../policy/parser.js';
 import type { CopyOptions } from './copy.js';
 import { defaultCopyOptions } from './copy.js';
 import { TYPE_NAMES } from './pgtypes.js';
@@ -68,34 +68,6 @@ export function lineageResolver(r: SimpleResolver): LineageResolver {
 
 // ---------------------------------------------------------------------------------------------
 // Parse-tree helpers
-
-function isObj(v: Json | undefined): v is JsonObject {
-  return v !== null && v !== undefined && typeof v === 'object' && !Array.isArray(v);
-}
-
-function wrapper(v: Json | undefined): [string, JsonObject] | null {
-  if (!isObj(v)) return null;
-  const keys = Object.keys(v);
-  if (keys.length !== 1) return null;
-  const k = keys[0];
-  const c = k.charCodeAt(0);
-  if (c < 65 || c > 90) return null;
-  const body = v[k];
-  return isObj(body) ? [k, body] : null;
-}
-
-function list(v: Json | undefined): Json[] {
-  if (Array.isArray(v)) return v;
-  const w = wrapper(v);
-  if (w && w[0] === 'List' && Array.isArray(w[1].items)) return w[1].items;
-  return [];
-}
-
-function sval(v: Json | undefined): string | null {
-  const w = wrapper(v);
-  if (w && w[0] === 'String' && typeof w[1].sval === 'string') return w[1].sval;
-  return null;
-}
 
 function str(v: Json | undefined): string | null {
   return typeof v === 'string' ? v : null;

@@ -8,14 +8,18 @@
 import { FIRST_NORMAL_OBJECT_ID, VOLATILE_BUILTIN_OIDS } from './builtins.js';
 import { SQL_TEXT_ARGUMENT, splitName } from './functions.js';
 import {
+  isObj,
   type Json,
   type JsonObject,
+  list,
   parsePlpgsql,
   parseSql,
   type RawStatement,
   SqlSyntaxError,
   scanSql,
+  sval,
   Utf8Text,
+  wrapper,
 } from './parser.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
@@ -25,35 +29,6 @@ const MAX_DEPTH = 12;
 
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
-
-function isObj(v: Json | undefined): v is JsonObject {
-  return v !== null && v !== undefined && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** `{ Type: body }` -> [Type, body]. */
-function wrapper(v: Json | undefined): [string, JsonObject] | null {
-  if (!isObj(v)) return null;
-  const keys = Object.keys(v);
-  if (keys.length !== 1) return null;
-  const k = keys[0];
-  const c = k.charCodeAt(0);
-  if (c < 65 || c > 90) return null;
-  const body = v[k];
-  return isObj(body) ? [k, body] : null;
-}
-
-function list(v: Json | undefined): Json[] {
-  if (Array.isArray(v)) return v;
-  const w = wrapper(v);
-  if (w && w[0] === 'List' && Array.isArray(w[1].items)) return w[1].items;
-  return [];
-}
-
-function sval(v: Json | undefined): string | null {
-  const w = wrapper(v);
-  if (w && w[0] === 'String' && typeof w[1].sval === 'string') return w[1].sval;
-  return null;
-}
 
 function names(v: Json | undefined): string {
   return list(v)

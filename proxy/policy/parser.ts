@@ -30,6 +30,39 @@ function ensureReady(): void {
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
+// Walking libpg-query's JSON parse tree: nodes are `{ TypeName: body }` objects.
+
+export function isObj(v: Json | undefined): v is JsonObject {
+  return v !== null && v !== undefined && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `{ Type: body }` -> [Type, body]; null for anything else. */
+export function wrapper(v: Json | undefined): [string, JsonObject] | null {
+  if (!isObj(v)) return null;
+  const keys = Object.keys(v);
+  if (keys.length !== 1) return null;
+  const k = keys[0];
+  const c = k.charCodeAt(0);
+  if (c < 65 || c > 90) return null;
+  const body = v[k];
+  return isObj(body) ? [k, body] : null;
+}
+
+/** A plain array or a `List` node's items. */
+export function list(v: Json | undefined): Json[] {
+  if (Array.isArray(v)) return v;
+  const w = wrapper(v);
+  if (w && w[0] === 'List' && Array.isArray(w[1].items)) return w[1].items;
+  return [];
+}
+
+/** A `String` node's value. */
+export function sval(v: Json | undefined): string | null {
+  const w = wrapper(v);
+  if (w && w[0] === 'String' && typeof w[1].sval === 'string') return w[1].sval;
+  return null;
+}
+
 export interface RawStatement {
   stmt: JsonObject;
   /** Byte offset of the statement's first token (0 when absent). */

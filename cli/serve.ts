@@ -7,7 +7,7 @@ import { CoreService } from '../proxy/api/service.js';
 import { loadConfig } from '../proxy/config/load.js';
 import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
-import { API_METHODS } from '../shared/api.js';
+import { callApi, isApiMethod } from './api-call.js';
 import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import { controlSocketPath, startControlServer } from './control.js';
 import type { Demo } from './demo.js';
@@ -105,10 +105,9 @@ async function serve(p: Parsed, fromFile: GatewayConfig | null, signal: StopSign
   let control: { close(): Promise<void> } | null = null;
   try {
     // `bastion approvals` (and other local tools) reach this gateway through an owner-only socket.
-    const methods: ReadonlySet<string> = new Set(API_METHODS);
     control = await startControlServer(controlSocketPath(config.store), async (method, params) => {
-      if (!methods.has(method)) throw new Error(`unknown method "${method}"`);
-      return (service as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](...params);
+      if (!isApiMethod(method)) throw new Error(`unknown method "${method}"`);
+      return callApi(service, method, params);
     });
     if (!p.flags['no-ui']) ui = await startUi(service, str(p, 'ui-port'));
   } catch (e) {

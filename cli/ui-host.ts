@@ -11,7 +11,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { API_METHODS, type BastionApi, type BastionEventSource } from '../shared/api.js';
+import type { BastionApi, BastionEventSource } from '../shared/api.js';
+import { callApi, isApiMethod } from './api-call.js';
 
 export type UiService = BastionApi & BastionEventSource;
 
@@ -32,7 +33,6 @@ export interface UiHost {
   close(): Promise<void>;
 }
 
-const METHODS: ReadonlySet<string> = new Set(API_METHODS);
 const MAX_MESSAGE = 4 * 1024 * 1024;
 /** A client that does not read its events is dropped past this (it reconnects and backfills). */
 const MAX_BUFFERED = 64 * 1024 * 1024;
@@ -223,7 +223,7 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ id, ...body }));
       };
       const method = req.method;
-      if (typeof method !== 'string' || !METHODS.has(method)) {
+      if (!isApiMethod(method)) {
         reply({ error: { message: `unknown method ${JSON.stringify(String(method)).slice(0, 80)}` } });
         return;
       }
@@ -232,19 +232,16 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
         reply({ error: { message: 'params must be an array' } });
         return;
       }
-      const fn = service[method as keyof BastionApi] as (...a: unknown[]) => Promise<unknown>;
-      Promise.resolve()
-        .then(() => fn.apply(service, params))
-        .then(
-          (result) => reply({ result: result === undefined ? null : result }),
-          (e: unknown) => {
-            const message = e instanceof Error ? e.message : String(e);
-            if (!(e instanceof Error) || e.constructor === Error || e.constructor === TypeError) {
-              log(`UI call ${method} failed: ${message}`);
-            }
-            reply({ error: { message } });
-          },
-        );
+      callApi(service, method, params).then(
+        (result) => reply({ result: result === undefined ? null : result }),
+        (e: unknown) => {
+          const message = e instanceof Error ? e.message : String(e);
+          if (!(e instanceof Error) || e.constructor === Error || e.constructor === TypeError) {
+            log(`UI call ${method} failed: ${message}`);
+          }
+          reply({ error: { message } });
+        },
+      );
     });
   };
 

@@ -5,6 +5,9 @@
 // Run: node dist/bench/masking.js [rows]
 // With --pg: end to end against a throwaway PostgreSQL 18, a 2,000,000-row SELECT read from the
 // socket and framed, directly and through a MaskingStream (catalog loaded, lineage analysed).
+// With --gateway: the same 2,000,000 rows read by node-postgres directly and through a real
+// `bastion serve` (no masking; the default detectors), with the gateway's peak RSS per run
+// (VmHWM, reset before each run). Targets: default detectors <= 1.5x direct, RSS < 150 MB.
 
 import { compileMasking } from '../proxy/masking/compile.js';
 import {
@@ -16,7 +19,8 @@ import {
 import { maskDataRow } from '../proxy/masking/rewrite.js';
 import { DEFAULT_MASKING_RULES, type MaskRule } from '../proxy/masking/rules.js';
 
-const PG = process.argv.includes('--pg');
+const GATEWAY = process.argv.includes('--gateway');
+const PG = process.argv.includes('--pg') || GATEWAY;
 const ROWS = Number(
   process.argv.slice(2).find((a) => /^\d+$/.test(a)) ??
     process.env.BENCH_ROWS ??
@@ -165,7 +169,8 @@ function ctx(m: typeof detectors, rules: Record<number, MaskRule>): PlanContext 
   };
 }
 
-if (PG) await endToEnd();
+if (GATEWAY) await throughGateway();
+else if (PG) await endToEnd();
 else inMemory();
 
 function inMemory(): void {
@@ -308,5 +313,107 @@ async function endToEnd(): Promise<void> {
     process.exitCode = 1;
   } finally {
     await db.stop();
+  }
+}
+
+function bigTableSql(rows: number): string {
+  return `CREATE TABLE big (id int4, full_name text, email text, phone text, ssn text, city text, created_at timestamptz);
+  INSERT INTO big SELECT g, 'Name ' || g, 'user' || g || '@example.com',
+    '+1-555-' || lpad((g % 1000)::text, 3, '0') || '-' || lpad((g % 10000)::text, 4, '0'),
+    '9' || lpad((g % 100)::text, 2, '0') || '-' || lpad((g % 90 + 10)::text, 2, '0') || '-' || lpad((g % 10000)::text, 4, '0'),
+    'Springfield', now() FROM generate_series(1, ${rows}) g;`;
+}
+
+async function throughGateway(): Promise<void> {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const pg = (await import('pg')).default;
+  const { startPostgres } = await import('../test/helpers/postgres.js');
+  const { fmtMb, resetPeakRss, startServe, statusKb } = await import('./common.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-bench-masking-'));
+  const db = await startPostgres({ version: 18 });
+  let serve: Awaited<ReturnType<typeof startServe>> | null = null;
+  try {
+    const admin = new pg.Client({ connectionString: db.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    await admin.query(bigTableSql(ROWS));
+    await admin.query('VACUUM ANALYZE big');
+    await admin.end();
+    const plain = { name: 'bench-plain', password: 'bench-plain-secret', policy: 'plain' };
+    const detect = { name: 'bench-detect', password: 'bench-detect-secret' }; // built-in default policy
+    serve = await startServe({
+      db,
+      dir,
+      identities: [plain, detect],
+      policiesYaml: '  plain:\n    masking: []\n',
+    });
+    const s = serve;
+    const read = async (port: number, user: string, password: string): Promise<[number, string[]]> => {
+      const c = new pg.Client({ host: '127.0.0.1', port, user, password, database: db.database, ssl: false });
+      c.on('error', () => {});
+      await c.connect();
+      const t0 = performance.now();
+      let n = 0;
+      let sample: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const q = new pg.Query({ text: 'SELECT * FROM big', rowMode: 'array' } as ConstructorParameters<
+          typeof pg.Query
+        >[0]);
+        q.on('row', (row: string[]) => {
+          if (n++ === 0) sample = row;
+        });
+        q.on('end', () => resolve());
+        q.on('error', reject);
+        c.query(q);
+      });
+      const secs = (performance.now() - t0) / 1000;
+      await c.end();
+      if (n !== ROWS) throw new Error(`${user}: ${n} rows, expected ${ROWS}`);
+      return [secs, sample];
+    };
+    const cases: [string, number, string, string][] = [
+      ['direct', db.port, db.user, db.password],
+      ['bastion, no masking', s.port, plain.name, plain.password],
+      ['bastion, default detectors', s.port, detect.name, detect.password],
+    ];
+    console.log(
+      `through bastion serve, ${ROWS.toLocaleString('en-US')} rows of PII, node-postgres (Node ${process.version})`,
+    );
+    const best = new Map<string, number>();
+    let peak = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const [name, port, user, password] of cases) {
+        const gateway = port === s.port;
+        if (gateway) resetPeakRss(s.pid);
+        const [secs, sample] = await read(port, user, password);
+        if (name.includes('detectors') && sample[2]?.startsWith('user'))
+          throw new Error(`not masked: ${sample.join(', ')}`);
+        const rss = gateway ? statusKb(s.pid, 'VmHWM') : 0;
+        if (rss > peak) peak = rss;
+        best.set(name, Math.min(best.get(name) ?? Number.POSITIVE_INFINITY, secs));
+        console.error(
+          `round ${round + 1}: ${name} ${secs.toFixed(2)} s${gateway ? `, gateway peak RSS ${fmtMb(rss)}` : ''}`,
+        );
+      }
+    }
+    const direct = best.get('direct') ?? 1;
+    for (const [name] of cases) {
+      const t = best.get(name) ?? 0;
+      console.log(
+        `${name.padEnd(30)} ${t.toFixed(2).padStart(6)} s ${Math.round(ROWS / t)
+          .toLocaleString('en-US')
+          .padStart(11)} rows/s  x${(t / direct).toFixed(2)}`,
+      );
+    }
+    console.log(`gateway peak RSS (worst run): ${fmtMb(peak)} (target < 150 MB)`);
+  } catch (e) {
+    console.error(e);
+    process.exitCode = 1;
+  } finally {
+    await serve?.stop();
+    await db.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }

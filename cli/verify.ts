@@ -1,5 +1,6 @@
 // `bastion verify`: exit 0 if the chain is intact, 1 naming the first bad record.
 
+import { PgSessionStore } from '../proxy/store/pg/pg-store.js';
 import type { VerifyResult } from '../shared/types.js';
 import { parseArgs, UsageError } from './args.js';
 import { openStoreForReading, resolveStorePath } from './store-path.js';
@@ -9,6 +10,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const store = openStoreForReading(p);
   try {
+    if (store instanceof PgSessionStore) return verifyShared(store, p.flags.json === true);
     let r: VerifyResult;
     try {
       r = store.verify();
@@ -33,4 +35,30 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   } finally {
     store.close();
   }
+}
+
+/** The shared store: every gateway's chain on its own; exit 1 naming each gateway that fails. */
+function verifyShared(store: PgSessionStore, json: boolean): number {
+  let results: ReturnType<PgSessionStore['verifyGateways']>;
+  try {
+    results = store.verifyGateways();
+  } catch (e) {
+    const reason = `the store cannot be read: ${(e as Error).message.split('\n')[0]}`;
+    process.stdout.write(json ? `${JSON.stringify({ ok: false, error: reason })}\n` : `FAILED: ${reason}\n`);
+    return 1;
+  }
+  const ok = results.every((r) => r.ok);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ ok, store: store.path, gateways: results })}\n`);
+    return ok ? 0 : 1;
+  }
+  if (results.length === 0) process.stdout.write(`ok: no gateway has shipped to ${store.path} yet\n`);
+  for (const r of results) {
+    process.stdout.write(
+      r.ok
+        ? `ok: gateway "${r.gateway}": ${r.records} records intact; chain head ${r.head ?? '(empty)'}\n`
+        : `FAILED: gateway "${r.gateway}": record ${r.firstBad!.id}: ${r.firstBad!.reason} (${r.records} records checked before it)\n`,
+    );
+  }
+  return ok ? 0 : 1;
 }

@@ -17,10 +17,12 @@ import { CatalogLink } from './session/catalog-link.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
+import { TeamLink } from './store/pg/team-link.js';
 import { RetentionJob } from './store/retention.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
-import { StoreWriter } from './store/writer.js';
+import { WorkerStoreWriter } from './store/worker-writer.js';
+import type { RecordWriter } from './store/writer.js';
 import { serverTls } from './tls/server-tls.js';
 
 export interface CoreEvents {
@@ -51,7 +53,7 @@ export const consoleLogger: Logger = {
 
 export class AppCore extends EventEmitter<CoreEvents> {
   readonly store: SessionStore;
-  readonly writer: StoreWriter;
+  readonly writer: RecordWriter;
   readonly gateways: ConnectionListener[] = [];
   private readonly cancels = new CancelRegistry();
   private readonly verifiers = new VerifierCache();
@@ -69,6 +71,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** One masking catalog (and the connection that reads it) per connection's upstream. */
   private readonly catalogs = new Map<string, { catalog: MaskCatalog; link: CatalogLink }>();
   private retention: RetentionJob | null = null;
+  /** Team mode (config.team): the shipper to the shared store and the approvals bridge. */
+  readonly team: TeamLink | null;
   private started = false;
 
   constructor(
@@ -91,7 +95,12 @@ export class AppCore extends EventEmitter<CoreEvents> {
       recordApproval: (a) => this.writer.enqueue({ kind: 'approval', approval: a }),
     });
     this.approvals.on('changed', (a) => this.emit('approval-changed', a));
-    this.writer = new StoreWriter(this.store, {
+    // Team mode: the store above is the local spool; this ships it and carries remote decisions.
+    this.team = config.team ? new TeamLink(config.team, config.store, this.approvals, log) : null;
+    // Recording is written on its own thread (the event loop only relays); the store opened
+    // above stays for reading and keeps its idea of the chain head current.
+    this.writer = new WorkerStoreWriter(config.store, {
+      onHead: (id, digest) => this.store.observeHead?.(id, digest),
       onError: (e) => {
         log.error(`recording failed, refusing new statements until the store works again: ${e.message}`);
         this.emit('store-failed', e);
@@ -110,6 +119,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     // The parser (WASM) loads once; after this every decision is synchronous.
     await initPolicyEngine();
     this.startRetention();
+    this.team?.start();
     for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
     for (const identity of this.config.identities) this.verifiers.get(identity);
@@ -168,7 +178,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     const periods = new Map<string, number>();
     for (const c of this.config.connections) if (c.retentionMs) periods.set(c.name, c.retentionMs);
     if (periods.size === 0) return;
-    this.retention = new RetentionJob(this.store, periods, {
+    this.retention = new RetentionJob(this.writer, periods, {
       onPrune: (r) => this.log.info(`retention: pruned ${JSON.stringify(r)}`),
       onError: (e, connection) => this.log.error(`retention of "${connection}": ${e.message}`),
     });
@@ -336,6 +346,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
       this.log.error(
         `could not flush ${this.writer.backlog} recording entries: ${this.writer.lastError?.message}`,
       );
+    await this.team?.stop();
     this.store.close();
   }
 }

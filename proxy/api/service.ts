@@ -33,6 +33,7 @@ import {
   type StatementSearchResult,
 } from '../../shared/api.js';
 import type { FrameView, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
+import { ApprovalError } from '../approvals/queue.js';
 import {
   type ConnectionConfig,
   describeUpstream,
@@ -399,7 +400,15 @@ export class CoreService implements BastionApi, BastionEventSource {
       throw new InputError('decision must be approve or deny');
     const who = (by === undefined || by === null ? '' : str(by, 'decided by', 100)).trim() || this.operator;
     if (!this.approvals) throw new Error('approvals are not available in this gateway');
-    return this.approvals.decide(approvalId, decision, who);
+    try {
+      return await this.approvals.decide(approvalId, decision, who);
+    } catch (e) {
+      // Team mode: a statement held by another gateway of the fleet is decided through the shared store.
+      const elsewhere =
+        e instanceof ApprovalError && e.code === 'not-found' && this.approvals === this.core.approvals;
+      if (elsewhere && this.core.team) return this.core.team.decide(approvalId, decision, who);
+      throw e;
+    }
   }
 
   async verifyStore(): Promise<VerifyResult> {
@@ -541,8 +550,7 @@ export class CoreService implements BastionApi, BastionEventSource {
       const beforeValue = this.core.config.policies;
       if (before === text) return { ok: true, problems: [], change: null };
       // Recorded first: a change that cannot be recorded is not made.
-      this.core.writer.flush();
-      this.core.store.append([
+      this.core.writer.commit([
         {
           kind: 'policy_change',
           change: {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { compilePolicies, PolicyError } from '../policy/policy.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../wire/codes.js';
+import { readStoreSettings, TEAM_KEYS } from './team.js';
 import type {
   ConnectionConfig,
   GatewayConfig,
@@ -50,12 +51,27 @@ function indexLines(root: Node | null, lc: LineCounter): Map<string, number> {
   return lines;
 }
 
+/** Shorter expanded values are left in messages: replacing them would garble the words around. */
+const MIN_HIDDEN_VALUE = 3;
+
 export class ConfigReader {
+  /** Values ${NAME} references expanded to (often secrets), by name, to keep them out of errors. */
+  private readonly expanded = new Map<string, string>();
+
   constructor(
     private readonly file: string,
     private readonly lines: Map<string, number>,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
+
+  /** The message with every expanded value shown as the ${NAME} it came from. */
+  private hideExpanded(message: string): string {
+    const byLength = [...this.expanded].sort((a, b) => b[1].length - a[1].length);
+    for (const [name, value] of byLength) {
+      if (value.length >= MIN_HIDDEN_VALUE) message = message.replaceAll(value, () => `\${${name}}`);
+    }
+    return message;
+  }
 
   /** `shown`: the key path as printed, when it differs from the one the lines are indexed by. */
   fail(keyPath: string, message: string, shown = keyPath): never {
@@ -68,7 +84,10 @@ export class ConfigReader {
       p = up.length < p.length ? up : '';
       line = this.lines.get(p);
     }
-    throw new ConfigError(`${this.file}:${line ?? 1}: ${shown || '(top level)'}: ${message}`);
+    // A value that fails a check may hold an expanded secret (a password pasted into a name).
+    throw new ConfigError(
+      `${this.file}:${line ?? 1}: ${shown || '(top level)'}: ${this.hideExpanded(message)}`,
+    );
   }
 
   /** Replaces ${NAME} with the environment variable; a missing one is an error. */
@@ -76,6 +95,7 @@ export class ConfigReader {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const v = this.env[name];
       if (v === undefined) this.fail(keyPath, `environment variable ${name} is not set`);
+      this.expanded.set(name, v);
       return v;
     });
   }
@@ -408,9 +428,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(`${file}:${line}: (yaml): ${(e as Error).message.split('\n')[0]}`);
   }
   const top = r.map(js ?? {}, '');
-  r.onlyKeys(top, ['store', 'tls_dir', 'connections', 'identities', 'policies', 'limits'], '');
+  r.onlyKeys(top, ['store', 'tls_dir', 'connections', 'identities', 'policies', 'limits', ...TEAM_KEYS], '');
   const baseDir = path.dirname(path.resolve(file));
-  const store = path.resolve(baseDir, r.str(top, 'store', '', false) ?? 'bastion.db');
+  const { store, team } = readStoreSettings(r, top, baseDir);
   const tlsDir = path.resolve(
     baseDir,
     r.str(top, 'tls_dir', '', false) ?? path.join(path.dirname(store), 'bastion-tls'),
@@ -453,7 +473,16 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (idNames.has(id.name)) r.fail(`identities[${i}].name`, `duplicate identity "${id.name}"`);
     idNames.add(id.name);
   });
-  return { file, store, tlsDir, connections, identities, policies, limits: readLimits(r, top.limits) };
+  return {
+    file,
+    store,
+    ...(team ? { team } : {}),
+    tlsDir,
+    connections,
+    identities,
+    policies,
+    limits: readLimits(r, top.limits),
+  };
 }
 
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {

@@ -82,10 +82,21 @@ export interface LimitsConfig {
   startupTimeoutMs: number;
 }
 
+/** Team mode: the shared PostgreSQL audit store this gateway ships its records to. */
+export interface TeamConfig {
+  /** The shared store's address and credentials (the password is never logged: see describeStore). */
+  target: UpstreamConfig;
+  /** This gateway's name in the fleet (its chain's key in the shared store). */
+  gateway: string;
+}
+
 export interface GatewayConfig {
   /** The file it came from, or null for the demo / built in code. */
   file: string | null;
+  /** The SQLite store; in team mode the local spool the shipper copies to the shared store. */
   store: string;
+  /** Set in team mode (`store: postgres://...`). */
+  team?: TeamConfig;
   /** Where a generated self-signed certificate is kept. */
   tlsDir: string;
   connections: ConnectionConfig[];

@@ -1,13 +1,21 @@
 // The masking catalog of one upstream database: which (table OID, column number) pairs are
 // configured columns (inheritance children and partitions included), the column lists of those
 // relations, the definitions of every view and materialized view that depends on them (directly
-// or through other views), and the user-defined types that carry text. Loaded with three
-// queries the session runs on a separate upstream connection (the runner is injected: this
+// or through other views), the user-defined types that carry text, and the functions (return
+// types; SQL and PL/pgSQL definitions, analysed like views; the built-ins that run a query or
+// dump relations given as arguments). Loaded with four queries the session runs on a separate upstream connection (the runner is injected: this
 // module opens no sockets), shared by every session of that upstream, invalidated on DDL (and
 // after maxAgeMs), and bound per policy (CatalogBinding) for the data path.
 
 import type { CompiledMasking } from './compile.js';
-import { type LineageResolver, outputLineage, type ResolvedRelation } from './lineage.js';
+import {
+  type FunctionLineage,
+  functionLineage,
+  type LineageResolver,
+  outputLineage,
+  type ResolvedFunction,
+  type ResolvedRelation,
+} from './lineage.js';
 import type { UserTypes } from './pgtypes.js';
 import type { ColumnLineage, PlanContext } from './plan.js';
 import { type ColumnName, type MaskRule, stricter } from './rules.js';
@@ -53,6 +61,48 @@ export interface CatalogQueries {
   views: string | null;
   /** oid, typtype, typcategory, typelem */
   types: string;
+  /** oid, schema, name, return type, returns a set, kind, language, security definer, definition */
+  functions: string;
+}
+
+/**
+ * Built-ins that read relations named by their arguments (a query text, a regclass, a cursor, a
+ * schema, the whole database): their output carries whatever those relations hold.
+ */
+export const DATA_DUMPING_BUILTINS: readonly string[] = [
+  'query_to_xml',
+  'query_to_xml_and_xmlschema',
+  'table_to_xml',
+  'table_to_xml_and_xmlschema',
+  'cursor_to_xml',
+  'schema_to_xml',
+  'schema_to_xml_and_xmlschema',
+  'database_to_xml',
+  'database_to_xml_and_xmlschema',
+  'ts_stat',
+  'ts_rewrite',
+];
+
+/**
+ * Functions: every user function (its return type, for FunctionCall), with the definition of
+ * those whose body can be analysed (LANGUAGE sql / plpgsql, not part of an extension), and the
+ * data-dumping built-ins. Definitions only when some rule names columns (else nothing to find).
+ */
+function functionsQuery(withBodies: boolean): string {
+  const body = withBodies
+    ? `CASE WHEN p.prokind IN ('f', 'p') AND l.lanname IN ('sql', 'plpgsql')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+      WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')
+  THEN pg_catalog.pg_get_functiondef(p.oid) END`
+    : 'NULL';
+  const dumping = DATA_DUMPING_BUILTINS.map((f) => `'${f}'`).join(', ');
+  return `SELECT p.oid, n.nspname, p.proname, p.prorettype, p.proretset, p.prokind, l.lanname, p.prosecdef,
+  ${body}
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE p.prokind IN ('f', 'p') AND (p.oid >= 16384 OR (n.nspname = 'pg_catalog' AND p.proname IN (${dumping})))`;
 }
 
 /** The catalog queries for a set of configured columns (null: nothing to ask). */
@@ -60,8 +110,9 @@ export function catalogQueries(columns: readonly ColumnName[]): CatalogQueries {
   const values = cfgValues(columns);
   const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
 WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
-  if (values === null) return { relations: null, views: null, types };
+  if (values === null) return { relations: null, views: null, types, functions: functionsQuery(false) };
   return {
+    functions: functionsQuery(true),
     relations: `WITH RECURSIVE ${TREE(values)}
 SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
   CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
@@ -118,10 +169,26 @@ export interface CatalogView {
   definition: string;
 }
 
+export interface CatalogFunction {
+  oid: number;
+  schema: string;
+  name: string;
+  returnType: number;
+  returnsSet: boolean;
+  /** f function, p procedure */
+  kind: string;
+  language: string;
+  securityDefiner: boolean;
+  /** pg_get_functiondef (CREATE OR REPLACE FUNCTION ...) when the body can be analysed. */
+  definition: string | null;
+}
+
 export interface CatalogRows {
   relations: (string | null)[][];
   views: (string | null)[][];
   types: (string | null)[][];
+  /** Absent: no function is known (every function's output is left to the detectors). */
+  functions?: (string | null)[][];
 }
 
 class Snapshot implements UserTypes {
@@ -130,6 +197,8 @@ class Snapshot implements UserTypes {
   readonly views = new Map<number, CatalogView>();
   readonly viewsByName = new Map<string, CatalogView[]>();
   readonly types = new Map<number, { typtype: string; category: string; elem: number }>();
+  readonly functions = new Map<number, CatalogFunction>();
+  readonly functionsByName = new Map<string, CatalogFunction[]>();
 
   constructor(rows: CatalogRows) {
     for (const r of rows.relations) {
@@ -163,6 +232,23 @@ class Snapshot implements UserTypes {
     }
     for (const r of rows.types)
       this.types.set(Number(r[0]), { typtype: r[1] ?? '', category: r[2] ?? '', elem: Number(r[3] ?? 0) });
+    for (const r of rows.functions ?? []) {
+      const f: CatalogFunction = {
+        oid: Number(r[0]),
+        schema: r[1] ?? '',
+        name: r[2] ?? '',
+        returnType: Number(r[3] ?? 0),
+        returnsSet: r[4] === 't',
+        kind: r[5] ?? 'f',
+        language: r[6] ?? '',
+        securityDefiner: r[7] === 't',
+        definition: r[8] ?? null,
+      };
+      this.functions.set(f.oid, f);
+      const list = this.functionsByName.get(f.name) ?? [];
+      list.push(f);
+      this.functionsByName.set(f.name, list);
+    }
   }
 
   kind(oid: number): 'string' | 'enum' | 'composite' | 'array' | null {
@@ -252,7 +338,8 @@ export class MaskCatalog {
         const relations = q.relations ? await run(q.relations) : [];
         const views = q.views ? await run(q.views) : [];
         const types = await run(q.types);
-        this.apply({ relations, views, types });
+        const functions = await run(q.functions);
+        this.apply({ relations, views, types, functions });
         this.lastError = null;
       } catch (e) {
         this.invalid = true;
@@ -277,9 +364,10 @@ export class MaskCatalog {
   get snapshot(): {
     relations: ReadonlyMap<number, CatalogRelation>;
     views: ReadonlyMap<number, CatalogView>;
+    functions: ReadonlyMap<number, CatalogFunction>;
   } {
     const s = this.snap ?? new Snapshot({ relations: [], views: [], types: [] });
-    return { relations: s.byOid, views: s.views };
+    return { relations: s.byOid, views: s.views, functions: s.functions };
   }
 
   /** The catalog seen through one policy's rules. */
@@ -299,13 +387,78 @@ export class CatalogBinding {
   readonly env: MaskEnv;
   private readonly rules = new Map<string, MaskRule | null>();
   private readonly viewRules = new Map<number, ColumnLineage[] | null>();
+  /** Function OID -> its output lineage; null = cannot be analysed (or being analysed: recursion). */
+  private readonly functionRules = new Map<number, FunctionLineage | null>();
+  private anyRuleCache: MaskRule | null | undefined;
 
   constructor(
     private readonly snap: Snapshot,
     readonly masking: CompiledMasking,
   ) {
     this.env = { hasher: masking.hasher, userTypes: snap };
-    this.resolver = { relation: (schema, name) => this.relation(schema, name) };
+    this.resolver = {
+      relation: (schema, name) => this.relation(schema, name),
+      function: (schema, name) => this.function(schema, name),
+      anyRule: () => this.anyRule(),
+    };
+  }
+
+  /** The strictest rule of any configured column (what a dump of everything must be masked with). */
+  anyRule(): MaskRule | null {
+    if (this.anyRuleCache === undefined) {
+      let r: MaskRule | null = null;
+      for (const rel of this.snap.byOid.values())
+        for (const c of rel.columns) r = stricter(r, this.configured(rel, c.name));
+      this.anyRuleCache = r;
+    }
+    return this.anyRuleCache;
+  }
+
+  /** A function by OID (FunctionCall): its return type and what its output carries. */
+  functionByOid(oid: number): { fn: CatalogFunction; lineage: FunctionLineage | null } | null {
+    const fn = this.snap.functions.get(oid);
+    if (!fn) return null;
+    return { fn, lineage: this.functionOutput(fn) };
+  }
+
+  /** What a function returns, from its body (analysed once per snapshot; recursion = unknown). */
+  private functionOutput(fn: CatalogFunction): FunctionLineage | null {
+    if (fn.definition === null) return null;
+    if (this.functionRules.has(fn.oid)) return this.functionRules.get(fn.oid) ?? null;
+    this.functionRules.set(fn.oid, null);
+    const l = functionLineage(fn.definition, fn.language, this.resolver);
+    this.functionRules.set(fn.oid, l);
+    return l;
+  }
+
+  /** LineageResolver.function: every overload of the name (strictest wins), null if none is analysable. */
+  function(schema: string | null, name: string): ResolvedFunction | null {
+    const fns = (this.snap.functionsByName.get(name) ?? []).filter(
+      (f) => (schema === null || f.schema === schema) && f.schema !== 'pg_catalog',
+    );
+    const outs: FunctionLineage[] = [];
+    for (const f of fns) {
+      const l = this.functionOutput(f);
+      if (l) outs.push(l);
+    }
+    if (outs.length === 0) return null;
+    if (outs.length === 1) return outs[0];
+    // Overloads: one shape if they agree, else every column carries the strictest rule.
+    const same = outs.every(
+      (o) => o.composite === outs[0].composite && o.columns.length === outs[0].columns.length,
+    );
+    if (same)
+      return {
+        composite: outs[0].composite,
+        columns: outs[0].columns.map((c, i) => {
+          let rule: MaskRule | null = null;
+          for (const o of outs) rule = stricter(rule, o.columns[i].rule);
+          return { ...c, rule };
+        }),
+      };
+    let rule: MaskRule | null = null;
+    for (const o of outs) for (const c of o.columns) rule = stricter(rule, c.rule);
+    return { composite: false, columns: [{ name, typeOid: null, rule }], unknownShape: true };
   }
 
   get userTypes(): UserTypes {

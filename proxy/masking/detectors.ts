@@ -11,12 +11,14 @@
 //                glpat-, SG., npm_), PEM private keys, and long high-entropy tokens
 //
 // The pre-filter rules out most fields without decoding them: no '@', fewer digits than the
-// shortest digit detector needs, no "eyJ", no IBAN shape, no 20-character token run. Exact
+// shortest digit detector needs, no "eyJ", no IBAN shape, no 20-character token run, no run of
+// base64 / hex long enough to hide a value (see encoded.ts: ENCODED in the candidate mask). Exact
 // checks run on a latin1 view of the bytes, so spans are byte offsets, and the patterns are
 // ASCII: a match never splits a UTF-8 sequence. The patterns use only characters that never
 // need escaping in COPY text/CSV, array/record literals or JSON strings, except where noted, so a
 // span can be replaced inside any of those encodings without breaking them.
 
+import { MIN_RUN } from './encoded.js';
 import type { DetectorName } from './rules.js';
 import { DETECTORS } from './rules.js';
 
@@ -29,6 +31,9 @@ export interface Span {
 
 /** Priority when matches overlap: the first detector listed wins. */
 const PRIORITY: readonly DetectorName[] = ['jwt', 'api_key', 'iban', 'email', 'credit_card', 'ssn', 'phone'];
+
+/** In a candidate mask: the field has a base64 / hex run worth decoding (not a detector). */
+export const ENCODED = 128;
 
 const BIT: Record<DetectorName, number> = {
   email: 1,
@@ -247,6 +252,90 @@ export function wholeValue(s: string, mask: number = 0x7f): DetectorName | null 
   return null;
 }
 
+const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+const isPhoneSep = (b: number) => b === 0x2d || b === 0x2e || b === 0x20;
+
+/** `count` digits at p: the position after them, or -1. */
+function digitsAt(buf: Uint8Array, p: number, end: number, count: number): number {
+  if (p + count > end) return -1;
+  for (let i = 0; i < count; i++) if (!isDigit(buf[p + i])) return -1;
+  return p + count;
+}
+
+/** WHOLE_NANP's part after the country code, from p to exactly end. */
+function nanpRest(buf: Uint8Array, p: number, end: number): boolean {
+  if (buf[p] === 0x28) {
+    p = digitsAt(buf, p + 1, end, 3);
+    if (p < 0 || buf[p] !== 0x29) return false;
+    p++;
+    if (p < end && isPhoneSep(buf[p])) p++;
+  } else {
+    p = digitsAt(buf, p, end, 3);
+    if (p < 0 || p >= end || !isPhoneSep(buf[p])) return false;
+    p++;
+  }
+  p = digitsAt(buf, p, end, 3);
+  if (p < 0 || p >= end || !isPhoneSep(buf[p])) return false;
+  return digitsAt(buf, p + 1, end, 4) === end;
+}
+
+/**
+ * wholeValue for a field of digits and separators, on its bytes: 'ssn', 'phone' (NANP) or
+ * 'credit_card' (an ungrouped number), of those in `mask`; null = anything else (search it).
+ */
+export function wholeDigitValue(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  mask: number,
+): DetectorName | null {
+  const n = end - start;
+  if (n < 6 || n > 254) return null;
+  const c = buf[start];
+  if (
+    mask & BIT.ssn &&
+    n === 11 &&
+    digitsAt(buf, start, end, 3) === start + 3 &&
+    buf[start + 3] === 0x2d &&
+    digitsAt(buf, start + 4, end, 2) === start + 6 &&
+    buf[start + 6] === 0x2d &&
+    digitsAt(buf, start + 7, end, 4) === end
+  )
+    return 'ssn';
+  if (mask & BIT.phone && n <= 17 && (c === 0x2b || c === 0x28 || isDigit(c))) {
+    let ok = false;
+    if (c === 0x2b || c === 0x31) {
+      // (?:\+?1[-. ]?)? then the rest; without the prefix when it does not fit.
+      let p = start + (c === 0x2b ? 1 : 0);
+      if (buf[p] === 0x31) {
+        p++;
+        if (p < end && isPhoneSep(buf[p])) p++;
+        ok = nanpRest(buf, p, end);
+      }
+    }
+    if (!ok && c !== 0x2b) ok = nanpRest(buf, start, end);
+    if (ok) return 'phone';
+  }
+  if (mask & BIT.credit_card && n >= 13 && n <= 19 && c >= 0x32 && c <= 0x36) {
+    if (digitsAt(buf, start, end, n) !== end) return null;
+    let sum = 0;
+    let dbl = false;
+    let same = true;
+    for (let i = end - 1; i >= start; i--) {
+      let d = buf[i] - 48;
+      if (buf[i] !== c) same = false;
+      if (dbl) {
+        d *= 2;
+        if (d > 9) d -= 9;
+      }
+      sum += d;
+      dbl = !dbl;
+    }
+    if (!same && sum % 10 === 0) return 'credit_card';
+  }
+  return null;
+}
+
 type Finder = (text: string, out: Span[]) => void;
 
 function each(re: RegExp, text: string, fn: (m: RegExpExecArray) => void): void {
@@ -326,12 +415,15 @@ for (let b = 0x61; b <= 0x7a; b++) CLASS[b] = 2;
 CLASS[0x5f] = 2;
 CLASS[0x2d] = 2;
 
-/** For the simple scan: 1 digit, 2 '@', 4 '-', 8 '+'. */
+/** For the simple scan: 1 digit, 2 '@', 4 '-', 8 '+', 16 base64 alphabet [A-Za-z0-9+/]. */
 const SIMPLE = new Uint8Array(256);
-for (let b = 0x30; b <= 0x39; b++) SIMPLE[b] = 1;
+for (let b = 0x30; b <= 0x39; b++) SIMPLE[b] = 1 | 16;
+for (let b = 0x41; b <= 0x5a; b++) SIMPLE[b] = 16;
+for (let b = 0x61; b <= 0x7a; b++) SIMPLE[b] = 16;
 SIMPLE[0x40] = 2;
 SIMPLE[0x2d] = 4;
-SIMPLE[0x2b] = 8;
+SIMPLE[0x2b] = 8 | 16;
+SIMPLE[0x2f] = 16;
 
 /** The shortest token run worth handing to the api_key detector. */
 const KEY_RUN = 20;
@@ -368,24 +460,38 @@ export class DetectorSet {
 
   /**
    * Cheap byte scan: the enabled detectors that may match something in buf[start, end) (a bit
-   * mask; 0 = none). Fields without '@', with fewer than 9 digits (8 after a '+'), without
-   * "eyJ", an IBAN shape or a 20-character token run are ruled out here, without decoding.
+   * mask; 0 = none), plus ENCODED when a base64 / hex run is long enough to hide a value. Fields
+   * without '@', with fewer than 9 digits (8 after a '+'), without "eyJ", an IBAN shape, a
+   * 20-character token run or a 12-character base64 run are ruled out here, without decoding.
    */
   candidates(buf: Uint8Array, start: number, end: number): number {
+    if (this.bits === 0) return 0;
     let digits = 0;
     let at = false;
     let dash = false;
     let plus = false;
+    let b64 = 0;
+    let maxB64 = 0;
     if (this.simple) {
       let seen = 0;
-      for (let i = start; i < end; i++) {
-        const c = SIMPLE[buf[i]];
-        if (c !== 0) {
-          if (c === 1) digits++;
-          else seen |= c;
+      if (end - start < MIN_RUN) {
+        // Too short to hide an encoded value: the classes only.
+        for (let i = start; i < end; i++) {
+          const c = SIMPLE[buf[i]];
+          seen |= c;
+          digits += c & 1;
+        }
+      } else {
+        for (let i = start; i < end; i++) {
+          const c = SIMPLE[buf[i]];
+          seen |= c;
+          digits += c & 1;
+          b64 = c & 16 ? b64 + 1 : 0;
+          if (b64 > maxB64) maxB64 = b64;
         }
       }
-      return this.digitMask(digits, (seen & 2) !== 0, (seen & 4) !== 0, (seen & 8) !== 0);
+      const m = this.digitMask(digits, (seen & 2) !== 0, (seen & 4) !== 0, (seen & 8) !== 0);
+      return maxB64 >= MIN_RUN ? m | ENCODED : m;
     }
     const bits = this.bits;
     const wantIban = (bits & BIT.iban) !== 0;
@@ -406,6 +512,8 @@ export class DetectorSet {
       if (c & 2) {
         if (++run > maxRun) maxRun = run;
       } else run = 0;
+      b64 = SIMPLE[b] & 16 ? b64 + 1 : 0;
+      if (b64 > maxB64) maxB64 = b64;
       if (wantIban) {
         if (c & 4) ib = ib === 1 || ib === 2 ? 2 : 1;
         else if (c & 1 && ib >= 2) {
@@ -419,7 +527,7 @@ export class DetectorSet {
     if (iban) m |= BIT.iban;
     if (jwt) m |= BIT.jwt;
     if (maxRun >= KEY_RUN) m |= BIT.api_key;
-    return m & bits;
+    return (m & bits) | (maxB64 >= MIN_RUN ? ENCODED : 0);
   }
 
   private digitMask(digits: number, at: boolean, dash: boolean, plus: boolean): number {
@@ -449,7 +557,7 @@ export class DetectorSet {
 
   /** Pre-filter, then exact checks on buf[start, end) read as latin1: byte offsets relative to start. */
   scan(buf: Buffer, start: number, end: number): Span[] | null {
-    const mask = this.candidates(buf, start, end);
+    const mask = this.candidates(buf, start, end) & this.bits;
     if (mask === 0) return null;
     const spans = this.findIn(buf.toString('latin1', start, end), mask);
     return spans.length > 0 ? spans : null;

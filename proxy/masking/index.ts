@@ -27,13 +27,16 @@
 //
 // The parts, for other uses: parseRowDescription / buildMaskPlan / MaskPlan.withFormats /
 // maskDataRow, CopyMasker, maskErrorOrNotice, maskNotification, statementLineages /
-// outputLineage, DetectorSet / findSensitive, valueMasker / textMasker.
+// outputLineage / functionLineage, maskFunctionResult, DetectorSet / findSensitive, valueMasker /
+// textMasker.
 
 export {
   type CatalogBinding,
+  type CatalogFunction,
   type CatalogQueries,
   type CatalogRows,
   catalogQueries,
+  DATA_DUMPING_BUILTINS,
   MaskCatalog,
   type MaskCatalogOptions,
   type QueryRunner,
@@ -57,10 +60,19 @@ export {
   type Span,
 } from './detectors.js';
 export {
+  type FunctionCallInfo,
+  maskFunctionResult,
+  parseFunctionCall,
+  refusedFunctionResult,
+} from './fcall.js';
+export {
+  type FunctionLineage,
+  functionLineage,
   type LineageResolver,
   LineageSession,
   lineageResolver,
   outputLineage,
+  type ResolvedFunction,
   type ResolvedRelation,
   type SimpleResolver,
   type StatementLineage,

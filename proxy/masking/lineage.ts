@@ -8,12 +8,31 @@
 // customers c`), and JSON builders (row_to_json(t), to_jsonb(t), json_agg, json_build_object ...),
 // which mask only the keys holding masked values.
 //
+// Functions of the database are resolved through the catalog like views: the body of a LANGUAGE
+// sql function (or its SQL-standard body) gives its output columns; a PL/pgSQL function's output
+// is what its RETURN QUERY statements return, plus whatever any other statement of it computes
+// (values reach RETURN / RETURN NEXT through variables); a body that cannot be analysed (another
+// language, dynamic SQL) leaves its output to the detectors. Built-ins that dump relations named
+// by their arguments (query_to_xml, table_to_xml, database_to_xml, ts_stat, ...) carry what those
+// relations hold.
+//
 // Conservative by design: an expression that reads a masked column is masked (except count()
 // and IS [NOT] NULL tests, which reveal no value); an unqualified name that a masked relation in
 // scope has is taken to be that column; what cannot be resolved is unmasked here (the wire
 // mapping and the value detectors still apply). Pure and synchronous (initPolicyEngine() first).
 
-import { isObj, type Json, type JsonObject, list, parseSql, sval, wrapper } from '../policy/parser.js';
+import { SQL_TEXT_ARGUMENT } from '../policy/functions.js';
+import {
+  isObj,
+  type Json,
+  type JsonObject,
+  list,
+  parsePlpgsql,
+  parseSql,
+  sval,
+  wrapper,
+} from '../policy/parser.js';
+import { numericShape, shapeMatchesTree } from '../policy/shape.js';
 import type { CopyOptions } from './copy.js';
 import { defaultCopyOptions } from './copy.js';
 import { TYPE_NAMES } from './pgtypes.js';
@@ -44,7 +63,26 @@ export interface LineageResolver {
    * unknown to the masking catalog: it has no masked columns.
    */
   relation(schema: string | null, name: string): ResolvedRelation | null;
+  /**
+   * A user function by schema (null = any) and name, every overload merged; null = unknown or
+   * its body cannot be analysed (its output is left to the detectors).
+   */
+  function?(schema: string | null, name: string): ResolvedFunction | null;
+  /** The strictest rule of any configured column (for built-ins that dump whole schemas). */
+  anyRule?(): MaskRule | null;
 }
+
+/** What a function returns, from its body. */
+export interface FunctionLineage {
+  /** Output columns in order (one for a scalar function). */
+  columns: readonly ResolvedColumn[];
+  /** Returns rows of named columns (a composite, TABLE, several OUT parameters, record). */
+  composite: boolean;
+  /** The columns are not known one by one: `columns` holds one entry whose rule covers all. */
+  unknownShape?: boolean;
+}
+
+export type ResolvedFunction = FunctionLineage;
 
 /** The three-function form: masked columns, view definitions, table column lists. */
 export interface SimpleResolver {
@@ -481,13 +519,26 @@ function expr(node: Json | undefined, scope: Scope | null, ctx: Ctx, d = 0): Tai
 }
 
 function funcCall(b: JsonObject, scope: Scope | null, ctx: Ctx, d: number): Taint {
-  const fn = (names(b.funcname).pop() ?? '').toLowerCase();
+  const qualified = names(b.funcname);
+  const fn = (qualified[qualified.length - 1] ?? '').toLowerCase();
+  const schema = qualified.length > 1 ? qualified[qualified.length - 2] : null;
   const args = list(b.args);
   // FILTER, ORDER BY inside the call and OVER read but do not output.
   expr(b.agg_filter, scope, ctx, d + 1);
   for (const s of list(b.agg_order)) {
     const sw = wrapper(s);
     if (sw) expr(sw[1].node, scope, ctx, d + 1);
+  }
+  if ((schema === null || schema === 'pg_catalog') && DUMPING.has(fn)) {
+    const t = whole(...exprList(args, scope, ctx, d), dumped(fn, args, ctx));
+    ctx.reads = stricter(ctx.reads, t.rule);
+    return t;
+  }
+  const userFn = schema === 'pg_catalog' ? null : (ctx.resolve.function?.(schema, fn) ?? null);
+  if (userFn) {
+    const t = functionTaint(userFn, whole(...exprList(args, scope, ctx, d)));
+    ctx.reads = stricter(ctx.reads, t.rule);
+    return t;
   }
   if (VALUE_FREE.has(fn)) {
     exprList(args, scope, ctx, d);
@@ -539,6 +590,80 @@ function funcCall(b: JsonObject, scope: Scope | null, ctx: Ctx, d: number): Tain
     }
   }
   return whole(...ts);
+}
+
+/** Built-ins whose output holds the rows of relations named by their arguments. */
+const DUMPING = new Set([
+  ...SQL_TEXT_ARGUMENT.keys(),
+  'table_to_xml',
+  'table_to_xml_and_xmlschema',
+  'cursor_to_xml',
+  'schema_to_xml',
+  'schema_to_xml_and_xmlschema',
+  'database_to_xml',
+  'database_to_xml_and_xmlschema',
+]);
+
+/** What a data-dumping built-in's output carries: what it reads, or every rule when unknown. */
+function dumped(fn: string, args: Json[], ctx: Ctx): Taint {
+  const everything = (): Taint => {
+    const r = ctx.resolve.anyRule?.() ?? null;
+    return r ? { ...CLEAN, rule: r } : CLEAN;
+  };
+  const sqlArg = SQL_TEXT_ARGUMENT.get(fn);
+  if (sqlArg) {
+    const at = sqlArg(args.length);
+    if (at === null) return CLEAN;
+    const sql = constString(args[at]);
+    if (sql === null) return everything();
+    let rule: MaskRule | null = null;
+    for (const st of statementLineages(sql, ctx.resolve, ctx.session)) {
+      if (st.columns === null) rule = stricter(rule, st.reads);
+      else for (const c of st.columns) rule = stricter(rule, c.rule);
+    }
+    return rule ? { ...CLEAN, rule } : CLEAN;
+  }
+  if (fn === 'table_to_xml' || fn === 'table_to_xml_and_xmlschema') {
+    const name = constString(args[0]);
+    const parts = name === null ? null : name.split('.').map((x) => x.replace(/^"|"$/g, ''));
+    if (parts === null || parts.length > 2) return everything();
+    const rv = { relname: parts[parts.length - 1], schemaname: parts.length === 2 ? parts[0] : undefined };
+    return whole(wholeRow(relationRel(rv as JsonObject, null, ctx, null)));
+  }
+  if (fn === 'cursor_to_xml') {
+    const name = constString(args[0]);
+    const cols = name === null ? undefined : ctx.session?.cursors.get(name);
+    if (!cols) return everything();
+    let rule: MaskRule | null = null;
+    for (const c of cols) rule = stricter(rule, c.rule);
+    return rule ? { ...CLEAN, rule } : CLEAN;
+  }
+  return everything();
+}
+
+/** The taint of a call of a resolved function (its arguments' taint flows into its output). */
+function functionTaint(f: ResolvedFunction, args: Taint): Taint {
+  if (f.composite && !f.unknownShape) {
+    const rules = f.columns.map((c) => stricter(c.rule, args.rule));
+    let rule: MaskRule | null = null;
+    for (const r of rules) rule = stricter(rule, r);
+    if (rule === null) return CLEAN;
+    return {
+      rule,
+      json: null,
+      record: {
+        names: f.columns.map((c) => c.name),
+        rules,
+        types: f.columns.map((c) => c.typeOid ?? null),
+        json: f.columns.map(() => null),
+      },
+      typeOid: null,
+    };
+  }
+  let rule = args.rule;
+  for (const c of f.columns) rule = stricter(rule, c.rule);
+  if (rule === null) return CLEAN;
+  return { rule, json: null, record: null, typeOid: f.unknownShape ? null : (f.columns[0]?.typeOid ?? null) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -686,6 +811,8 @@ function fromItem(node: Json, scope: Scope, ctx: Ctx, ctes: CteScope | null): Fr
       return { rels: [rel], star: cols };
     }
     case 'RangeFunction': {
+      const own = rangeFunctionColumns(b, scope, ctx);
+      if (own) return own;
       let t: Taint = CLEAN;
       const coldefs: string[] = [];
       for (const f of list(b.functions)) {
@@ -760,6 +887,44 @@ function fromItem(node: Json, scope: Scope, ctx: Ctx, ctes: CteScope | null): Fr
       return { rels: [rel], star: starOf(rel) };
     }
   }
+}
+
+/**
+ * A single function in FROM whose output columns the catalog knows (a user function): its columns
+ * one by one, named by the alias or column definitions. null = handled the generic way.
+ */
+function rangeFunctionColumns(b: JsonObject, scope: Scope, ctx: Ctx): FromResult | null {
+  const fns = list(b.functions);
+  if (fns.length !== 1 || !ctx.resolve.function) return null;
+  const items = list(fns[0]);
+  const fw = wrapper(items[0]);
+  if (fw?.[0] !== 'FuncCall') return null;
+  const qualified = names(fw[1].funcname);
+  const fn = qualified[qualified.length - 1] ?? '';
+  const schema = qualified.length > 1 ? qualified[qualified.length - 2] : null;
+  if (schema === 'pg_catalog') return null;
+  const f = ctx.resolve.function(schema, fn);
+  if (!f || f.unknownShape) return null;
+  const call = expr(items[0], scope, ctx);
+  const argTaint = whole(...list(fw[1].args).map((a) => expr(a, scope, ctx)));
+  const alias = isObj(b.alias) ? b.alias : null;
+  const aliasName = (alias && str(alias.aliasname)) ?? fn;
+  const coldefs: string[] = [];
+  for (const cd of [...list(items[1]), ...list(b.coldeflist)]) {
+    const cw = wrapper(cd);
+    if (cw && typeof cw[1].colname === 'string') coldefs.push(cw[1].colname);
+  }
+  let cols: OutCol[];
+  if (f.composite)
+    cols = f.columns.map((c, i) => ({
+      name: coldefs[i] ?? c.name,
+      taint: c.rule || argTaint.rule ? whole({ ...CLEAN, rule: c.rule }, argTaint) : CLEAN,
+    }));
+  // A scalar function in FROM: one column, named after the function (or the alias).
+  else cols = [{ name: coldefs[0] ?? aliasName, taint: call.rule ? { ...call, record: null } : CLEAN }];
+  if (b.ordinality === true) cols.push({ name: 'ordinality', taint: CLEAN });
+  cols = renameCols(cols, alias);
+  return { rels: [{ alias: aliasName, columns: cols, unknown: null }], star: cols };
 }
 
 function withCtes(
@@ -1215,6 +1380,28 @@ function analyseStatement(
     case 'ViewStmt':
       if (isObj(b.query)) query(b.query, null, ctx, null);
       break;
+    case 'CallStmt': {
+      // A procedure's OUT / INOUT parameters come back as one row.
+      const fc = isObj(b.funccall) ? b.funccall : null;
+      if (!fc) break;
+      const qualified = names(fc.funcname);
+      const schema = qualified.length > 1 ? qualified[qualified.length - 2] : null;
+      const f = ctx.resolve.function?.(schema, qualified[qualified.length - 1] ?? '') ?? null;
+      const argTaint = whole(...list(fc.args).map((a) => expr(a, null, ctx)));
+      if (f === null) break;
+      if (f.unknownShape) {
+        let rule = argTaint.rule;
+        for (const c of f.columns) rule = stricter(rule, c.rule);
+        result.columns = [{ name: null, rule, star: true }];
+      } else
+        result.columns = f.columns.map((c) => ({
+          name: c.name,
+          rule: stricter(c.rule, argTaint.rule),
+          typeOid: c.typeOid ?? null,
+        }));
+      for (const c of result.columns) ctx.reads = stricter(ctx.reads, c.rule);
+      break;
+    }
     default:
       break;
   }
@@ -1225,19 +1412,33 @@ function analyseStatement(
 
 /** Parse trees by SQL text (agents repeat themselves); read-only, bounded. */
 const parseCache = new Map<string, readonly { stmt: JsonObject }[] | null>();
+/**
+ * Parse trees by numeric shape (policy/shape.ts), or false when a shape's texts must be parsed
+ * one by one. Lineage never reads a numeric constant's value, so the tree of any text of a
+ * verified shape gives the lineage of every text of that shape.
+ */
+const shapeCache = new Map<string, readonly { stmt: JsonObject }[] | false>();
 const PARSE_CACHE_SIZE = 512;
+
+function bounded<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= PARSE_CACHE_SIZE) map.delete(map.keys().next().value as string);
+  map.set(key, value);
+}
 
 function parsed(sql: string): readonly { stmt: JsonObject }[] | null {
   let p = parseCache.get(sql);
-  if (p === undefined) {
-    try {
-      p = parseSql(sql);
-    } catch {
-      p = null;
-    }
-    if (parseCache.size >= PARSE_CACHE_SIZE) parseCache.delete(parseCache.keys().next().value as string);
-    if (sql.length <= 64 * 1024) parseCache.set(sql, p);
+  if (p !== undefined) return p;
+  const shape = sql.length <= 64 * 1024 ? numericShape(sql) : null;
+  const shared = shape ? shapeCache.get(shape.key) : undefined;
+  if (shared) return shared;
+  try {
+    p = parseSql(sql);
+  } catch {
+    p = null;
   }
+  if (sql.length <= 64 * 1024) bounded(parseCache, sql, p);
+  if (shape && shared === undefined)
+    bounded(shapeCache, shape.key, p !== null && shapeMatchesTree(shape, p as unknown as Json) ? p : false);
   return p;
 }
 
@@ -1259,4 +1460,239 @@ export function statementLineages(
 /** The output lineage of the first statement of a SQL text (null when unknown). */
 export function outputLineage(sql: string, resolve: LineageResolver): ColumnLineage[] | null {
   return statementLineages(sql, resolve)[0]?.columns ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function bodies
+
+const OUT_MODES = new Set(['FUNC_PARAM_OUT', 'FUNC_PARAM_INOUT', 'FUNC_PARAM_TABLE']);
+
+interface Declared {
+  /** Declared output columns; null = a record whose columns the body decides. */
+  cols: { name: string; typeOid: number | null }[] | null;
+  composite: boolean;
+}
+
+function typeOidOf(typeName: Json | undefined): number | null {
+  if (!isObj(typeName) || list(typeName.arrayBounds).length > 0) return null;
+  const tn = names(typeName.names);
+  return TYPE_NAMES.get(tn[tn.length - 1] ?? '') ?? null;
+}
+
+/** The output columns a CREATE FUNCTION declares (OUT / TABLE parameters, or the return type). */
+function declaredOutputs(b: JsonObject, fname: string, procedure: boolean, ctx: Ctx): Declared {
+  const outs: { name: string; typeOid: number | null }[] = [];
+  for (const p of list(b.parameters)) {
+    const pw = wrapper(p);
+    if (!pw || !OUT_MODES.has(String(pw[1].mode))) continue;
+    outs.push({ name: str(pw[1].name) ?? `column${outs.length + 1}`, typeOid: typeOidOf(pw[1].argType) });
+  }
+  if (procedure || outs.length >= 2) return { cols: outs, composite: true };
+  if (outs.length === 1) return { cols: outs, composite: false };
+  const rt = isObj(b.returnType) ? b.returnType : null;
+  const tn = rt ? names(rt.names) : [];
+  const type = tn[tn.length - 1] ?? '';
+  if (type === 'record') return { cols: null, composite: true };
+  const oid = typeOidOf(rt ?? undefined);
+  if (oid !== null || type === 'void' || type === 'trigger' || rt === null)
+    return { cols: [{ name: fname, typeOid: oid }], composite: false };
+  // A relation's row type (RETURNS SETOF customers): its columns, when the catalog knows them.
+  const rel = ctx.resolve.relation(tn.length > 1 ? tn[tn.length - 2] : null, type);
+  if (rel?.kind === 'table')
+    return { cols: rel.columns.map((c) => ({ name: c.name, typeOid: c.typeOid ?? null })), composite: true };
+  if (rel !== null) return { cols: null, composite: true };
+  // Another type (a domain, a composite type the catalog does not list): the body's shape decides.
+  return { cols: null, composite: false };
+}
+
+/** The strictest rule of some output columns. */
+function strictestOf(cols: readonly OutCol[]): MaskRule | null {
+  let r: MaskRule | null = null;
+  for (const c of cols) r = stricter(r, c.taint.rule);
+  return r;
+}
+
+const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CreateTableAsStmt']);
+
+/**
+ * The statements of a LANGUAGE sql body: the last one's output, and the rule of what earlier
+ * statements may have stored from masked data (it could come back through the last one).
+ */
+function sqlBodyOutput(stmts: readonly JsonObject[], ctx: Ctx): { out: OutCol[]; extra: MaskRule | null } {
+  let extra: MaskRule | null = null;
+  let out: OutCol[] = [];
+  stmts.forEach((stmt, i) => {
+    const w = wrapper(stmt);
+    if (!w) return;
+    const inner: Ctx = { ...ctx, reads: null };
+    let cols: OutCol[] = [];
+    if (w[0] === 'ReturnStmt') cols = [{ name: null, taint: expr(w[1].returnval, null, inner) }];
+    else if (w[0] === 'SelectStmt' || WRITES.has(w[0])) {
+      cols = query(w[0] === 'CreateTableAsStmt' ? w[1].query : stmt, null, inner, null);
+      if (w[0] === 'InsertStmt' && w[1].selectStmt !== undefined) query(w[1].selectStmt, null, inner, null);
+      if (w[0] === 'SelectStmt' && isObj(w[1].intoClause)) extra = stricter(extra, strictestOf(cols));
+    }
+    if (WRITES.has(w[0])) extra = stricter(extra, stricter(inner.reads, strictestOf(cols)));
+    if (i === stmts.length - 1) out = cols;
+  });
+  return { out, extra };
+}
+
+/** `v := expr` / `v = expr` (a PL/pgSQL assignment) -> the expression. */
+function assignedExpression(q: string): string | null {
+  const at = q.indexOf(':=');
+  if (at >= 0) return q.slice(at + 2);
+  const eq = q.indexOf('=');
+  return eq >= 0 ? q.slice(eq + 1) : null;
+}
+
+/**
+ * A PL/pgSQL body: the columns of its RETURN QUERY statements (position by position), and the
+ * strictest rule of what every other statement computes (it may reach the output through
+ * variables, RETURN and RETURN NEXT). null = dynamic SQL or a body that does not parse.
+ */
+function plpgsqlOutput(definition: string, ctx: Ctx): { out: OutCol[][]; extra: MaskRule | null } | null {
+  let funcs: JsonObject[];
+  try {
+    funcs = parsePlpgsql(definition);
+  } catch {
+    return null;
+  }
+  const returned: OutCol[][] = [];
+  let extra: MaskRule | null = null;
+  let dynamic = false;
+  const sqlOf = (q: string, mode: number): string | null => {
+    if (mode === 0) return q;
+    if (mode === 2) return `SELECT ${q}`;
+    if (mode >= 3 && mode <= 5) {
+      const e = assignedExpression(q);
+      return e === null ? null : `SELECT ${e}`;
+    }
+    return null;
+  };
+  const analyse = (sql: string): OutCol[] | null => {
+    const stmts = parsed(sql);
+    if (stmts === null) return null;
+    return sqlBodyOutput(
+      stmts.map((s) => s.stmt),
+      ctx,
+    ).out;
+  };
+  const visit = (v: Json | undefined, key: string | null): void => {
+    if (dynamic || v === null || v === undefined || typeof v !== 'object') return;
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x, key);
+      return;
+    }
+    for (const [k, child] of Object.entries(v)) {
+      if (k === 'PLpgSQL_stmt_dynexecute' || k === 'PLpgSQL_stmt_dynfors' || k === 'dynquery') {
+        dynamic = true;
+        return;
+      }
+      if (k === 'PLpgSQL_stmt_return_query' && isObj(child)) {
+        const e = isObj(child.query) && isObj(child.query.PLpgSQL_expr) ? child.query.PLpgSQL_expr : null;
+        const cols = e ? analyse(String(e.query ?? '')) : null;
+        if (cols === null) {
+          dynamic = true;
+          return;
+        }
+        returned.push(cols);
+        continue;
+      }
+      if (k === 'PLpgSQL_expr' && isObj(child)) {
+        const sql = sqlOf(String(child.query ?? ''), Number(child.parseMode ?? 0));
+        if (sql === null) continue;
+        const stmts = parsed(sql);
+        if (stmts === null) continue;
+        const inner: Ctx = { ...ctx, reads: null };
+        const r = sqlBodyOutput(
+          stmts.map((s) => s.stmt),
+          inner,
+        );
+        extra = stricter(extra, stricter(strictestOf(r.out), r.extra));
+        continue;
+      }
+      visit(child, k);
+    }
+  };
+  visit(funcs as unknown as Json, null);
+  return dynamic ? null : { out: returned, extra };
+}
+
+/**
+ * The output of a function from its definition (pg_get_functiondef): per column, the strictest
+ * rule of any masked column it returns. null = the body cannot be analysed (another language,
+ * dynamic SQL, a parse failure): its output is left to the detectors.
+ */
+export function functionLineage(
+  definition: string,
+  language: string,
+  resolve: LineageResolver,
+): FunctionLineage | null {
+  const stmt = parsed(definition)?.[0]?.stmt;
+  const w = wrapper(stmt);
+  if (w?.[0] !== 'CreateFunctionStmt') return null;
+  const b = w[1];
+  const qualified = names(b.funcname);
+  const fname = qualified[qualified.length - 1] ?? '';
+  const ctx: Ctx = { resolve, depth: 0, views: new Set(), reads: null, session: null };
+  const declared = declaredOutputs(b, fname, b.is_procedure === true, ctx);
+  let bodies: OutCol[][];
+  let extra: MaskRule | null = null;
+  try {
+    if (b.sql_body !== undefined) {
+      const flat: JsonObject[] = [];
+      const collect = (v: Json | undefined): void => {
+        const lw = wrapper(v);
+        if (lw && lw[0] === 'List') for (const x of list(v)) collect(x);
+        else if (Array.isArray(v)) for (const x of v) collect(x);
+        else if (isObj(v)) flat.push(v);
+      };
+      collect(b.sql_body);
+      const r = sqlBodyOutput(flat, ctx);
+      bodies = [r.out];
+      extra = r.extra;
+    } else if (language === 'sql') {
+      const src = sval(list(defElems(b.options).get('as'))[0]);
+      const stmts = src === null ? null : parsed(src);
+      if (stmts === null) return null;
+      const r = sqlBodyOutput(
+        stmts.map((s) => s.stmt),
+        ctx,
+      );
+      bodies = [r.out];
+      extra = r.extra;
+    } else if (language === 'plpgsql') {
+      const r = plpgsqlOutput(definition, ctx);
+      if (r === null) return null;
+      bodies = r.out;
+      extra = r.extra;
+    } else return null;
+  } catch {
+    return null;
+  }
+  const width = declared.cols?.length ?? bodies[0]?.length ?? 1;
+  const fits = bodies.every((cols) => !cols.some((c) => c.star) && cols.length === width);
+  if (!fits || width === 0) {
+    // Shapes that cannot be lined up: every output column carries the strictest rule.
+    let rule = extra;
+    for (const cols of bodies) rule = stricter(rule, strictestOf(cols));
+    return {
+      composite: declared.composite,
+      columns: [{ name: fname, typeOid: null, rule }],
+      unknownShape: true,
+    };
+  }
+  const columns: ResolvedColumn[] = [];
+  for (let i = 0; i < width; i++) {
+    let rule = extra;
+    for (const cols of bodies) rule = stricter(rule, cols[i].taint.rule);
+    const d = declared.cols?.[i];
+    columns.push({
+      name: d?.name ?? bodies[0]?.[i]?.name ?? `column${i + 1}`,
+      typeOid: d ? d.typeOid : (bodies[0]?.[i]?.taint.typeOid ?? null),
+      rule,
+    });
+  }
+  return { composite: declared.composite || width > 1, columns };
 }

@@ -160,7 +160,7 @@ export function typeKind(oid: number, user?: UserTypes | null): TypeKind {
   return 'other';
 }
 
-/** True when value detectors should look at a field of this type in this format. */
+/** True when value detectors should look at a field of this type in this format (bytea: its bytes). */
 export function detectable(kind: TypeKind, format: number): boolean {
   switch (kind) {
     case 'text':
@@ -169,6 +169,7 @@ export function detectable(kind: TypeKind, format: number): boolean {
     case 'array':
     case 'record':
     case 'enum':
+    case 'bytea':
       return true;
     case 'opaque-text':
       return format === 0;

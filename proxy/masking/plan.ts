@@ -6,6 +6,7 @@
 
 import { bump, type Detection } from './compile.js';
 import { ContainerError, rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
+import { decodeHex } from './encoded.js';
 import { maskJsonLeaves } from './json.js';
 import { detectable, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
 import { type MaskRule, stricter } from './rules.js';
@@ -187,6 +188,14 @@ export type FieldOp = (
   counts: Map<string, number> | null,
 ) => Buffer | null | undefined;
 
+/** A FieldOp of a row's top level, which may also return n: n new bytes at scratch.pos. */
+export type RowFieldOp = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  counts: Map<string, number> | null,
+) => number | Buffer | null | undefined;
+
 export interface PlanContext {
   env: MaskEnv;
   /** The value detectors; null = none. */
@@ -206,7 +215,7 @@ interface FieldDecision {
 
 export class MaskPlan {
   /** Per field: what to do, or null to pass it through. */
-  readonly ops: readonly (FieldOp | null)[];
+  readonly ops: readonly (RowFieldOp | null)[];
   /** Index of the last field with an op (-1 if none). */
   readonly last: number;
   /** True when no row can ever change: rows pass through untouched. */
@@ -291,26 +300,67 @@ function wholeOp(rule: MaskRule, f: RowField, env: MaskEnv): FieldOp {
   };
 }
 
-/** Detectors over one value of a type in a format. */
-function detectOp(
+/** bytea as text: `\x` and hex (its bytes are searched, and written back in hex), or escaped text. */
+function byteaTextOp(det: Detection): FieldOp {
+  return (buf, start, end, counts) => {
+    if (end - start < 2 || buf[start] !== 0x5c || buf[start + 1] !== 0x78)
+      return det.maskBytes(buf, start, end, counts, false, true);
+    if (det.set.candidates(buf, start + 2, end) === 0) return undefined;
+    const bytes = decodeHex(buf.toString('latin1', start + 2, end));
+    if (bytes === null) return undefined;
+    const r = det.maskBytes(bytes, 0, bytes.length, counts, false, true);
+    if (r === undefined || r === null) return r;
+    return Buffer.from(`\\x${r.toString('hex')}`, 'latin1');
+  };
+}
+
+/**
+ * Detectors over one value of a type in a format (null: nothing to look at). `into`: the op may
+ * write its result at scratch.pos (a row's top-level field, see RowFieldOp).
+ */
+export function detectOp(
   kind: TypeKind,
   format: number,
   det: Detection,
   user: UserTypes | null | undefined,
-): FieldOp | null {
+  into: true,
+): RowFieldOp | null;
+export function detectOp(
+  kind: TypeKind,
+  format: number,
+  det: Detection,
+  user: UserTypes | null | undefined,
+  into?: false,
+): FieldOp | null;
+export function detectOp(
+  kind: TypeKind,
+  format: number,
+  det: Detection,
+  user: UserTypes | null | undefined,
+  into = false,
+): RowFieldOp | null {
   if (!detectable(kind, format)) return null;
+  if (kind === 'bytea')
+    return format === 0
+      ? byteaTextOp(det)
+      : (buf, start, end, counts) => det.maskBytes(buf, start, end, counts);
   if (format === 0) {
     const json = kind === 'json' || kind === 'jsonb';
     // Inside arrays and records a `null` rule cannot null one element: it redacts there.
     const allowNull = kind !== 'array' && kind !== 'record';
-    return (buf, start, end, counts) => det.maskBytes(buf, start, end, counts, json, allowNull);
+    return into
+      ? (buf, start, end, counts) => det.maskBytesInto(buf, start, end, counts, json, allowNull)
+      : (buf, start, end, counts) => det.maskBytes(buf, start, end, counts, json, allowNull);
   }
   switch (kind) {
     case 'text':
     case 'json':
     case 'enum':
-      return (buf, start, end, counts) =>
-        det.maskBytes(buf, start, end, counts, kind === 'json', kind !== 'enum');
+      return into
+        ? (buf, start, end, counts) =>
+            det.maskBytesInto(buf, start, end, counts, kind === 'json', kind !== 'enum')
+        : (buf, start, end, counts) =>
+            det.maskBytes(buf, start, end, counts, kind === 'json', kind !== 'enum');
     case 'jsonb':
       return (buf, start, end, counts) => {
         if (end - start < 1 || buf[start] !== 1) return undefined;
@@ -450,7 +500,7 @@ function recordOp(
   };
 }
 
-function fieldOp(f: RowField, d: FieldDecision, ctx: PlanContext): FieldOp | null {
+function fieldOp(f: RowField, d: FieldDecision, ctx: PlanContext): RowFieldOp | null {
   const kind = typeKind(f.typeOid, ctx.env?.userTypes);
   if (d.rule !== null) {
     if (d.json && (kind === 'json' || kind === 'jsonb' || kind === 'text'))
@@ -461,5 +511,5 @@ function fieldOp(f: RowField, d: FieldDecision, ctx: PlanContext): FieldOp | nul
     return wholeOp(d.rule, f, ctx.env);
   }
   if (ctx.detection === null) return null;
-  return detectOp(kind, f.format, ctx.detection, ctx.env.userTypes);
+  return detectOp(kind, f.format, ctx.detection, ctx.env.userTypes, true);
 }

@@ -7,9 +7,42 @@
 import { bump, type Detection } from './compile.js';
 import { MaskError, type MaskPlan } from './plan.js';
 import type { MaskRule } from './rules.js';
+import { scratch } from './scratch.js';
 import { type Hasher, maskFreeText } from './strategies.js';
 
 export type Counts = Map<string, number>;
+
+// Per-row bookkeeping, reused from row to row (no allocation per row but the new row itself):
+// for each changed field, where its old bytes start and end, and its new value (kind 0: bytes in
+// NEW_BUF, 1: NULL, 2: bytes at NEW_AT in the scratch buffer).
+let CH_AT = new Int32Array(64);
+let CH_END = new Int32Array(64);
+let CH_KIND = new Uint8Array(64);
+let CH_SCRATCH = new Int32Array(64);
+let CH_LEN = new Int32Array(64);
+const NEW_BUF: (Buffer | undefined)[] = [];
+
+/** src[s, e) -> dst at o; returns e - s. A loop for the short copies of a row (Buffer#copy's call costs more). */
+function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, o: number): number {
+  const n = e - s;
+  if (n > 48) return src.copy(dst, o, s, e);
+  for (let i = 0; i < n; i++) dst[o + i] = src[s + i];
+  return n;
+}
+
+function growChanges(n: number): void {
+  if (n <= CH_AT.length) return;
+  const size = Math.max(n, CH_AT.length * 2);
+  const grow = <T extends Int32Array | Uint8Array>(a: T, b: T): T => {
+    b.set(a);
+    return b;
+  };
+  CH_AT = grow(CH_AT, new Int32Array(size));
+  CH_END = grow(CH_END, new Int32Array(size));
+  CH_KIND = grow(CH_KIND, new Uint8Array(size));
+  CH_SCRATCH = grow(CH_SCRATCH, new Int32Array(size));
+  CH_LEN = grow(CH_LEN, new Int32Array(size));
+}
 
 /**
  * DataRow ('D'): masks the fields the plan names. null = unchanged (also for a passthrough plan).
@@ -29,8 +62,11 @@ export function maskDataRow(
     throw new MaskError(`DataRow has ${n} fields but its RowDescription had ${plan.fields.length}`);
   const ops = plan.ops;
   const last = plan.last;
+  growChanges(last + 1);
+  scratch.pos = 0;
   let p = start + 7;
-  let changes: (number | Buffer | null)[] | null = null;
+  let changes = 0;
+  let size = end - start;
   for (let i = 0; i <= last; i++) {
     if (p + 4 > end) throw new MaskError('DataRow is truncated');
     const len = (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
@@ -41,37 +77,58 @@ export function maskDataRow(
     if (op !== null && len >= 0) {
       const r = op(buf, vs, ve, counts);
       if (r !== undefined) {
-        if (changes === null) changes = [];
-        changes.push(p, ve, r);
+        const k = changes++;
+        CH_AT[k] = p;
+        CH_END[k] = ve;
+        if (typeof r === 'number') {
+          CH_KIND[k] = 2;
+          CH_SCRATCH[k] = scratch.pos;
+          CH_LEN[k] = r;
+          scratch.pos += r;
+          size += r - len;
+        } else if (r === null) {
+          CH_KIND[k] = 1;
+          size -= len;
+        } else {
+          CH_KIND[k] = 0;
+          NEW_BUF[k] = r;
+          size += r.length - len;
+        }
       }
     }
     p = ve;
   }
-  if (changes === null) return null;
-  let size = end - start;
-  for (let k = 0; k < changes.length; k += 3) {
-    const r = changes[k + 2] as Buffer | null;
-    size += 4 + (r === null ? 0 : r.length) - ((changes[k + 1] as number) - (changes[k] as number));
-  }
+  if (changes === 0) return null;
   const out = Buffer.allocUnsafe(size);
+  const sb = scratch.buf;
   let o = 0;
   let from = start;
-  for (let k = 0; k < changes.length; k += 3) {
-    const at = changes[k] as number;
-    o += buf.copy(out, o, from, at);
-    const r = changes[k + 2] as Buffer | null;
-    if (r === null) {
-      out.writeInt32BE(-1, o);
-      o += 4;
-    } else {
-      out.writeInt32BE(r.length, o);
-      o += 4;
-      o += r.copy(out, o);
+  for (let k = 0; k < changes; k++) {
+    const at = CH_AT[k];
+    o += copyBytes(buf, from, at, out, o);
+    const kind = CH_KIND[k];
+    let l = -1;
+    if (kind === 2) l = CH_LEN[k];
+    else if (kind === 0) l = (NEW_BUF[k] as Buffer).length;
+    out[o] = l >>> 24;
+    out[o + 1] = (l >>> 16) & 0xff;
+    out[o + 2] = (l >>> 8) & 0xff;
+    out[o + 3] = l & 0xff;
+    o += 4;
+    if (kind === 2) o += copyBytes(sb, CH_SCRATCH[k], CH_SCRATCH[k] + l, out, o);
+    else if (kind === 0) {
+      o += copyBytes(NEW_BUF[k] as Buffer, 0, l, out, o);
+      NEW_BUF[k] = undefined;
     }
-    from = changes[k + 1] as number;
+    from = CH_END[k];
   }
-  o += buf.copy(out, o, from, end);
-  out.writeInt32BE(size - 1, 1);
+  o += copyBytes(buf, from, end, out, o);
+  const total = size - 1;
+  out[1] = total >>> 24;
+  out[2] = (total >>> 16) & 0xff;
+  out[3] = (total >>> 8) & 0xff;
+  out[4] = total & 0xff;
+  scratch.pos = 0;
   return out;
 }
 

@@ -14,11 +14,13 @@
 // RowDescription, per prepared statement (so Bind/Execute without a fresh Describe keeps its plan,
 // in the formats of each Bind) and per portal (Execute with a row limit, PortalSuspended, and
 // Execute again), follows simple-Query statements through their CommandCompletes, cursors
-// (DECLARE ... FETCH), COPY TO STDOUT, and invalidates the catalog on DDL.
+// (DECLARE ... FETCH), COPY TO STDOUT, FunctionCall results (see fcall.ts), and invalidates the
+// catalog on DDL.
 
 import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
+import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
 import { LineageSession, type StatementLineage, statementLineages } from './lineage.js';
 import {
   buildMaskPlan,
@@ -55,7 +57,7 @@ type Op =
   | { k: 'bind' }
   | { k: 'close' }
   | { k: 'sync' }
-  | { k: 'fcall' }
+  | { k: 'fcall'; call: FunctionCallInfo }
   | { k: 'describeS'; stmt: Statement }
   | { k: 'describeP'; portal: Portal; injected: boolean }
   | { k: 'execute'; portal: Portal }
@@ -234,7 +236,7 @@ export class MaskingStream {
         this.queue.push({ k: 'sync' });
         return null;
       case 0x46:
-        this.queue.push({ k: 'fcall' });
+        this.queue.push({ k: 'fcall', call: parseFunctionCall(buf, start, end) });
         return null;
       default:
         return null;
@@ -400,6 +402,19 @@ export class MaskingStream {
           start,
           end,
           { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher },
+          counts,
+        );
+      }
+      case 0x56: {
+        // FunctionCallResponse: masked by what the function is known to return.
+        if (!this.active) return null;
+        const head = this.queue[0];
+        return maskFunctionResult(
+          buf,
+          start,
+          end,
+          head?.k === 'fcall' ? head.call : null,
+          this.binding,
           counts,
         );
       }

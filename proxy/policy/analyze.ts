@@ -6,6 +6,7 @@
 // Pure and synchronous once `initPolicyEngine()` has resolved.
 
 import { FIRST_NORMAL_OBJECT_ID, VOLATILE_BUILTIN_OIDS } from './builtins.js';
+import { isGuardableEncoding, unguardableEncodingReason } from './encoding.js';
 import { SQL_TEXT_ARGUMENT, splitName } from './functions.js';
 import {
   isObj,
@@ -21,6 +22,7 @@ import {
   Utf8Text,
   wrapper,
 } from './parser.js';
+import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
 
@@ -299,7 +301,10 @@ function explainAnalyzes(options: Json | undefined): boolean {
   const arg = opt.get('analyze');
   if (arg === undefined) return true;
   const w = wrapper(arg);
-  if (w && w[0] === 'Integer') return w[1].ival !== 0 && w[1].ival !== undefined;
+  if (w && w[0] === 'Integer') {
+    numericReads.count++;
+    return w[1].ival !== 0 && w[1].ival !== undefined;
+  }
   if (w && w[0] === 'Boolean') return w[1].boolval === true;
   const s = (sval(arg) ?? '').toLowerCase();
   // PostgreSQL accepts true/false/on/off (and refuses anything else: count that as true).
@@ -459,6 +464,12 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
         unit = newUnit('set_session_authorization', `${verb} SESSION AUTHORIZATION`, false, env.via);
       } else {
         unit = newUnit('set', b.kind === 'VAR_RESET_ALL' ? 'RESET ALL' : `${verb} ${name}`, false, env.via);
+        // SET client_encoding / SET NAMES; DEFAULT and RESET go back to the login's (checked) one.
+        if (name.toLowerCase() === 'client_encoding' && b.kind === 'VAR_SET_VALUE') {
+          const value = constString(list(b.args)[0]);
+          if (value === null || !isGuardableEncoding(value))
+            unit.unguardable = unguardableEncodingReason(value);
+        }
         if (name === 'bastion.reason' && top) {
           const args = list(b.args);
           if (b.kind === 'VAR_SET_VALUE' && args.length > 0) {
@@ -881,6 +892,13 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
       env.out.push(newUnit('set_role', 'set_config(role)', false, env.via));
     } else if (setting.toLowerCase() === 'session_authorization') {
       env.out.push(newUnit('set_session_authorization', 'set_config(session_authorization)', false, env.via));
+    } else if (setting.toLowerCase() === 'client_encoding') {
+      const value = constString(args[1]);
+      if (value === null || !isGuardableEncoding(value)) {
+        const u = newUnit('set', 'set_config(client_encoding)', false, env.via);
+        u.unguardable = unguardableEncodingReason(value);
+        env.out.push(u);
+      }
     }
     return;
   }
@@ -1130,6 +1148,11 @@ function unparseableStatement(sql: string, offset: number, message: string): Sta
  * text the parser refuses is one `unparseable` statement.
  */
 export function analyze(sql: string): Analysis {
+  return analyzeWithTree(sql).analysis;
+}
+
+/** `analyze`, also giving the parse trees it worked on (null when the text does not parse). */
+export function analyzeWithTree(sql: string): { analysis: Analysis; raws: RawStatement[] | null } {
   const lead = leadingComments(sql);
   const body = lead.start > 0 ? sql.slice(lead.start) : sql;
   let raws: RawStatement[];
@@ -1137,7 +1160,14 @@ export function analyze(sql: string): Analysis {
     raws = parseSql(body);
   } catch (e) {
     const msg = e instanceof SqlSyntaxError ? e.message : String((e as Error).message ?? e);
-    return { sql: body, statements: [unparseableStatement(body.replace(/[\s;]+$/, ''), 0, msg)], error: msg };
+    return {
+      analysis: {
+        sql: body,
+        statements: [unparseableStatement(body.replace(/[\s;]+$/, ''), 0, msg)],
+        error: msg,
+      },
+      raws: null,
+    };
   }
   const text = new Utf8Text(body);
   const statements: StatementAnalysis[] = [];
@@ -1160,7 +1190,7 @@ export function analyze(sql: string): Analysis {
     }
     statements.push(finishStatement(stmtSql, offset, out, facts));
   }
-  return { sql: body, statements, error: null };
+  return { analysis: { sql: body, statements, error: null }, raws };
 }
 
 /**

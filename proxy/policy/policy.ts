@@ -411,6 +411,7 @@ function readOnlyFunctions(policy: Policy): NamePatterns {
 }
 
 function unitVerdict(u: Unit, policy: Policy, identity: string): Verdict {
+  if (u.unguardable !== undefined) return { action: 'block', rule: 'unguardable', reason: u.unguardable };
   if (policy.readOnly) {
     if (u.writes)
       return { action: 'block', rule: 'read_only', reason: `${describe(u)}: the policy is read-only` };

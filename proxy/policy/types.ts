@@ -83,6 +83,11 @@ export interface Unit {
   via: string[];
   /** Why an `unknown` / `unparseable` unit could not be analysed, and other notes. */
   detail: string | null;
+  /**
+   * Set when the unit would leave the gateway unable to guard what follows (a client encoding it
+   * cannot read as the server does): refused whatever the policy says.
+   */
+  unguardable?: string;
 }
 
 export interface StatementAnalysis {

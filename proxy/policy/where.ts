@@ -5,6 +5,7 @@
 // IS [NOT] DISTINCT FROM, and a comparison of an expression with itself.
 
 import type { Json, JsonObject } from './parser.js';
+import { numericReads } from './shape.js';
 
 type Value = { t: 'bool'; v: boolean } | { t: 'num'; v: number } | { t: 'str'; v: string } | { t: 'null' };
 
@@ -36,8 +37,14 @@ const FALSE_WORDS = new Set(['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of',
 
 function constValue(c: JsonObject): Value | null {
   if (c.isnull === true) return { t: 'null' };
-  if (isObj(c.ival)) return { t: 'num', v: typeof c.ival.ival === 'number' ? c.ival.ival : 0 };
-  if (isObj(c.fval)) return { t: 'num', v: Number(c.fval.fval) };
+  if (isObj(c.ival)) {
+    numericReads.count++;
+    return { t: 'num', v: typeof c.ival.ival === 'number' ? c.ival.ival : 0 };
+  }
+  if (isObj(c.fval)) {
+    numericReads.count++;
+    return { t: 'num', v: Number(c.fval.fval) };
+  }
   if (isObj(c.boolval)) return { t: 'bool', v: c.boolval.boolval === true };
   if (isObj(c.sval)) return { t: 'str', v: typeof c.sval.sval === 'string' ? c.sval.sval : '' };
   return null;
@@ -123,15 +130,24 @@ function compare(op: string, a: Value, b: Value): Value | null {
   }
 }
 
-/** Structural equality ignoring locations. */
+/**
+ * Structural equality ignoring locations. Expressions that differ apart from their numbers
+ * differ whatever the numbers are; only when they match apart from them are the numbers read.
+ */
 function sameExpr(a: Json | undefined, b: Json | undefined): boolean {
-  return (
-    a !== undefined && b !== undefined && JSON.stringify(a, dropLocation) === JSON.stringify(b, dropLocation)
-  );
+  if (a === undefined || b === undefined) return false;
+  if (JSON.stringify(a, dropLocationAndNumbers) !== JSON.stringify(b, dropLocationAndNumbers)) return false;
+  numericReads.count++;
+  return JSON.stringify(a, dropLocation) === JSON.stringify(b, dropLocation);
 }
 
 function dropLocation(key: string, value: unknown): unknown {
   return key === 'location' ? undefined : value;
+}
+
+function dropLocationAndNumbers(key: string, value: unknown): unknown {
+  if (key === 'location') return undefined;
+  return key === 'ival' || key === 'fval' ? '#' : value;
 }
 
 /** An expression without function calls or subqueries (so comparing it with itself is stable). */
@@ -204,16 +220,20 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
         if (['=', '>=', '<='].includes(op) && sameExpr(b.lexpr, b.rexpr) && isPlain(b.lexpr))
           return { t: 'bool', v: true };
         if (b.lexpr === undefined) return null;
+        // Right side only when the left is constant: a row-dependent side decides alone, and the
+        // shape cache can then share `id = 5` across numbers (no number was read).
         const l = evaluate(b.lexpr, depth + 1);
+        if (!l) return null;
         const r = evaluate(b.rexpr, depth + 1);
-        return l && r ? compare(op, l, r) : null;
+        return r ? compare(op, l, r) : null;
       }
       if (b.kind === 'AEXPR_NOT_DISTINCT' || b.kind === 'AEXPR_DISTINCT') {
         const want = b.kind === 'AEXPR_NOT_DISTINCT';
         if (sameExpr(b.lexpr, b.rexpr) && isPlain(b.lexpr)) return { t: 'bool', v: want };
         const l = evaluate(b.lexpr, depth + 1);
+        if (!l) return null;
         const r = evaluate(b.rexpr, depth + 1);
-        if (!l || !r) return null;
+        if (!r) return null;
         const same = l.t === 'null' || r.t === 'null' ? l.t === r.t : compare('=', l, r);
         if (same === null) return null;
         const eq = typeof same === 'boolean' ? same : same.t === 'bool' && same.v;
@@ -233,6 +253,7 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
       }
       if (b.kind === 'AEXPR_BETWEEN' || b.kind === 'AEXPR_NOT_BETWEEN') {
         const l = evaluate(b.lexpr, depth + 1);
+        if (!l) return null;
         const bounds = items(b.rexpr);
         const lo = evaluate(bounds[0], depth + 1);
         const hi = evaluate(bounds[1], depth + 1);

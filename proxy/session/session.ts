@@ -19,9 +19,10 @@ import {
   MaskError,
   MaskingStream,
 } from '../masking/index.js';
+import { isGuardableEncoding, unguardableEncodingReason } from '../policy/encoding.js';
 import { type GuardDecision, type Policy, policyFor, SessionGuard } from '../policy/index.js';
 import { FrameRecorder } from '../store/recorder.js';
-import type { StoreWriter } from '../store/writer.js';
+import type { RecordWriter } from '../store/writer.js';
 import type { ServerTls } from '../tls/server-tls.js';
 import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
 import { closeTarget, FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
@@ -62,7 +63,7 @@ export interface SessionContext {
   identities: ReadonlyMap<string, IdentityConfig>;
   verifiers: VerifierCache;
   tls: ServerTls | null;
-  writer: StoreWriter;
+  writer: RecordWriter;
   cancels: CancelRegistry;
   limits: LimitsConfig;
   log: Logger;
@@ -266,6 +267,7 @@ export class ClientSession {
       this.info.protocol = `3.${minor}`;
       this.info.database = params.database ?? null;
       this.info.applicationName = params.application_name ?? null;
+      checkClientEncoding(params);
       await this.authenticate(reader, params, deadline);
       this.step = Step.Connecting;
       const grant = this.grant!;
@@ -285,6 +287,11 @@ export class ClientSession {
           this.ctx.limits.maxMessageSize,
           (m) => this.ctx.log.warn(`session ${this.id}: identity "${grant.identity}": ${m}`),
         );
+      }
+      const encoding = link.parameters.find(([k]) => k === 'client_encoding')?.[1];
+      if (encoding !== undefined && !isGuardableEncoding(encoding)) {
+        link.socket.destroy();
+        throw new GatewayError(SqlState.FeatureNotSupported, unguardableEncodingReason(encoding));
       }
       await this.startMasking(link.socket);
       const leftover = reader.detach();
@@ -764,6 +771,7 @@ export class ClientSession {
     try {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
+        if (type === Backend.ParameterStatus) checkEncodingStatus(buf, start, end);
         if (masker === null) {
           this.relayServerMessage(type, buf, start, end);
           continue;
@@ -893,6 +901,14 @@ export class ClientSession {
   }
 
   private upstreamViolation(e: unknown): void {
+    if (e instanceof UnguardableSession) {
+      // The session changed state in a way the gateway cannot guard (see checkEncodingStatus).
+      this.ctx.log.warn(`session ${this.id}: ${e.message}`);
+      this.endReason = e.message;
+      this.upstream?.destroy();
+      this.fatal(e);
+      return;
+    }
     if (e instanceof MaskError) {
       // A row the masker cannot rewrite safely must not reach the client raw: end the session.
       this.ctx.log.error(`session ${this.id}: masking: ${e.message}`);
@@ -957,5 +973,34 @@ export class ClientSession {
     this.recorder.close(reason, { ...this.info });
     this.ctx.events.closed?.({ ...this.info });
     this.resolveDone();
+  }
+}
+
+/** A startup packet's client_encoding, if any, must be one the gateway reads as the server does. */
+function checkClientEncoding(params: Record<string, string>): void {
+  for (const [k, v] of Object.entries(params)) {
+    if (k.toLowerCase() === 'client_encoding' && !isGuardableEncoding(v))
+      throw new GatewayError(SqlState.FeatureNotSupported, unguardableEncodingReason(v));
+  }
+}
+
+/**
+ * The server reports every change of client_encoding. The guardrails refuse the statements that
+ * would change it to an encoding the gateway cannot read; this is the backstop for any way they
+ * did not foresee: the session ends before another statement is read in that encoding.
+ */
+function checkEncodingStatus(buf: Buffer, start: number, end: number): void {
+  const nameEnd = buf.indexOf(0, start + 5);
+  if (nameEnd < 0 || nameEnd >= end) return;
+  if (buf.toString('latin1', start + 5, nameEnd) !== 'client_encoding') return;
+  const valueEnd = buf.indexOf(0, nameEnd + 1);
+  const value = buf.toString('utf8', nameEnd + 1, valueEnd < 0 || valueEnd > end ? end : valueEnd);
+  if (!isGuardableEncoding(value)) throw new UnguardableSession(unguardableEncodingReason(value));
+}
+
+/** The session can no longer be guarded: it ends with this FATAL error. */
+class UnguardableSession extends GatewayError {
+  constructor(message: string) {
+    super(SqlState.FeatureNotSupported, message);
   }
 }

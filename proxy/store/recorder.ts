@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Direction, SessionInfo, StatementRecord } from '../../shared/types.js';
 import { SegmentList } from '../wire/segments.js';
 import type { StoreEntry } from './types.js';
-import type { StoreWriter } from './writer.js';
+import type { RecordWriter } from './writer.js';
 
 export class FrameRecorder {
   readonly sessionId: string;
@@ -24,7 +24,7 @@ export class FrameRecorder {
   private readonly statements: StatementRecord[] = [];
 
   constructor(
-    private readonly writer: StoreWriter,
+    private readonly writer: RecordWriter,
     sessionId: string,
   ) {
     this.sessionId = sessionId;

@@ -157,6 +157,14 @@ export class SqliteSessionStore implements SessionStore {
     return { id: this.head.id, digest: this.head === GENESIS ? null : this.head.digest.toString('hex') };
   }
 
+  /**
+   * Another connection (the writer thread) wrote up to this head: keep this connection's idea of
+   * the head current, so verify still notices records removed from the end.
+   */
+  observeHead(id: number, digest: Buffer): void {
+    if (id > this.head.id && digest.length > 0) this.head = { id, digest };
+  }
+
   append(entries: readonly StoreEntry[]): void {
     if (entries.length === 0) return;
     this.assertWritable();

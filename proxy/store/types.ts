@@ -184,6 +184,8 @@ export interface SessionReader {
 export interface SessionStore extends SessionReader {
   /** The last record written, as this instance knows it (id 0 and digest null when empty). */
   readonly chainHead: { id: number; digest: string | null };
+  /** Another connection (the writer thread) wrote up to this head (see SqliteSessionStore). */
+  observeHead?(id: number, digest: Buffer): void;
   /** Appends entries in order, in one transaction. Throws if the store cannot write. */
   append(entries: readonly StoreEntry[]): void;
   /** Newest first. */

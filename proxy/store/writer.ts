@@ -2,7 +2,31 @@
 // the data path (sessions only enqueue). If the store fails, entries are kept and retried, and
 // `healthy` turns false so sessions refuse new statements (fail closed) until a write succeeds.
 
-import type { SessionStore, StoreEntry } from './types.js';
+import type { PruneResult, SessionStore, StoreEntry } from './types.js';
+
+/**
+ * Where sessions, approvals and policy changes send their records: the in-thread StoreWriter
+ * below, or WorkerStoreWriter (worker-writer.ts), which writes a SQLite file on its own thread.
+ * Both write in enqueue order and fail closed the same way.
+ */
+export interface RecordWriter {
+  /** False while the store cannot be written: sessions must refuse new statements. */
+  readonly healthy: boolean;
+  readonly lastError: Error | null;
+  /** Entries enqueued and not yet written. */
+  readonly backlog: number;
+  /** Entries written since start. */
+  readonly written: number;
+  enqueue(entry: StoreEntry): void;
+  /** Writes everything enqueued so far before returning. False if the store failed (entries are kept). */
+  flush(): boolean;
+  /** Appends `entries` after everything enqueued, durably before returning; throws if that fails. */
+  commit(entries: readonly StoreEntry[]): void;
+  /** Retention, run by the writer so the chain has one writer. */
+  prune(before: number, connection?: string): PruneResult;
+  /** Flushes and stops. The store stays open (its owner closes it). */
+  close(): boolean;
+}
 
 export interface StoreWriterOptions {
   /** Longest time an entry waits before it is written. */
@@ -15,7 +39,7 @@ export interface StoreWriterOptions {
   onRecovered?: () => void;
 }
 
-export class StoreWriter {
+export class StoreWriter implements RecordWriter {
   private pending: StoreEntry[] = [];
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -99,6 +123,17 @@ export class StoreWriter {
       this.flush();
     }, this.retryMs);
     this.timer.unref();
+  }
+
+  commit(entries: readonly StoreEntry[]): void {
+    if (!this.flush()) throw this.failure ?? new Error('the store cannot be written');
+    this.store.append(entries);
+    this.written += entries.length;
+  }
+
+  prune(before: number, connection?: string): PruneResult {
+    if (!this.flush()) throw this.failure ?? new Error('the store cannot be written');
+    return this.store.prune(before, connection);
   }
 
   /** Flushes and stops timers. The store stays open (its owner closes it). */

@@ -42,15 +42,17 @@ export function bindMessage(
   const need = (n: number) => {
     if (p + n > end) throw new FieldError('Bind message is truncated');
   };
+  // Counts are unsigned 16-bit, as PostgreSQL reads them (pq_getmsgint(msg, 2)): read signed, a
+  // count of 0x8000 or more would be negative and move the cursor backwards, out of the message.
   need(2);
-  const nFormats = buf.readInt16BE(p);
+  const nFormats = buf.readUInt16BE(p);
   p += 2;
   need(nFormats * 2);
   const formats: number[] = [];
   for (let i = 0; i < nFormats; i++) formats.push(buf.readInt16BE(p + i * 2));
   p += nFormats * 2;
   need(2);
-  const nParams = buf.readInt16BE(p);
+  const nParams = buf.readUInt16BE(p);
   p += 2;
   const params: (string | null)[] = [];
   for (let i = 0; i < nParams; i++) {
@@ -110,19 +112,23 @@ export function tagRows(tag: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** DataRow body (after the length) as text values, null for SQL NULL. */
+/** DataRow body (after the length) as text values, null for SQL NULL. FieldError if malformed. */
 export function dataRowText(body: Buffer): (string | null)[] {
-  const n = body.readInt16BE(0);
+  if (body.length < 2) throw new FieldError('DataRow message is truncated');
+  const n = body.readUInt16BE(0);
   const out: (string | null)[] = [];
   let p = 2;
   for (let i = 0; i < n; i++) {
+    if (p + 4 > body.length) throw new FieldError('DataRow message is truncated');
     const len = body.readInt32BE(p);
     p += 4;
     if (len < 0) out.push(null);
     else {
+      if (p + len > body.length) throw new FieldError('DataRow value is longer than the message');
       out.push(body.toString('utf8', p, p + len));
       p += len;
     }
   }
+  if (p !== body.length) throw new FieldError('DataRow message has bytes after its values');
   return out;
 }

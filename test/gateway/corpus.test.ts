@@ -4,13 +4,11 @@
 // reaches the database (it may still fail there, e.g. on a missing table, but not by Bastion).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { repoRoot } from '../helpers/clients.js';
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { loadCorpus } from '../policy/corpus-file.js';
 
 interface Case {
   action: 'allow' | 'warn' | 'block' | 'review';
@@ -20,28 +18,9 @@ interface Case {
 }
 
 function readCorpus(): Case[] {
-  const lines = fs
-    .readFileSync(path.join(repoRoot(), 'test/policy/corpus/default-policy.txt'), 'utf8')
-    .split('\n');
-  const cases: Case[] = [];
-  let current: Case | null = null;
-  lines.forEach((l, i) => {
-    const h = /^### (allow|warn|block|review)(?: (\S+))?\s*$/.exec(l);
-    if (h) {
-      if (current) cases.push(current);
-      current = {
-        action: h[1] as Case['action'],
-        rule: h[2] && h[2] !== '-' ? h[2] : null,
-        sql: '',
-        line: i + 1,
-      };
-    } else if (current && !(l.startsWith('# ') || l === '#')) {
-      // Section comments between entries start with "# " at column 0; SQL lines never do.
-      current.sql += (current.sql ? '\n' : '') + l;
-    }
-  });
-  if (current) cases.push(current);
-  return cases.map((c) => ({ ...c, sql: c.sql.trim() })).filter((c) => c.sql !== '');
+  return loadCorpus()
+    .map((c) => ({ ...c, action: c.action as Case['action'], rule: c.rule ?? null, sql: c.sql.trim() }))
+    .filter((c) => c.sql !== '');
 }
 
 let db: TestPostgres;

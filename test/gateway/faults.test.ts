@@ -551,9 +551,10 @@ describe('store failure: fail closed', () => {
   test('new statements get 58030 and do not run while the store fails; all works again after', {
     timeout: 30_000,
   }, async () => {
-    // The SQLite store's test hook: `query_only` makes every append throw, as a full disk would.
-    const store = fragile.core.store as unknown as Pick<SqliteSessionStore, 'pragma'>;
-    assert.equal(typeof store.pragma, 'function', 'the store has the pragma() test hook');
+    // The writing connection's test hook (it lives on the writer thread): `query_only` makes
+    // every append throw, as a full disk would.
+    const store = fragile.core.writer as unknown as Pick<SqliteSessionStore, 'pragma'>;
+    assert.equal(typeof store.pragma, 'function', 'the writer has the pragma() test hook');
     const events: string[] = [];
     fragile.core.on('store-failed', () => events.push('failed'));
     fragile.core.on('store-recovered', () => events.push('recovered'));

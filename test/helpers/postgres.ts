@@ -28,6 +28,8 @@ export interface StartPostgresOptions {
   ssl?: boolean;
   /** Superuser name; default 'bastion'. */
   user?: string;
+  /** Extra server settings, passed as `-c name=value` (e.g. { max_connections: 1100 }). */
+  settings?: Record<string, string | number>;
 }
 
 export interface TestPostgres {
@@ -199,6 +201,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<TestPos
     // A test server need not survive a power cut.
     ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
     ...(tls ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${tls.cert}`, '-c', `ssl_key_file=${tls.key}`] : []),
+    ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
 
   let current: { child: ChildProcess; root: string; dataDir: string } | undefined;

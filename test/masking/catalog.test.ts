@@ -61,10 +61,14 @@ describe('catalog queries', () => {
     assert.match(q.views ?? '', /pg_get_viewdef/);
     assert.match(q.views ?? '', /pg_rewrite/);
     assert.match(q.relations ?? '', /pg_inherits/);
+    assert.match(q.functions, /pg_get_functiondef/);
     const none = catalogQueries([]);
     assert.equal(none.relations, null);
     assert.equal(none.views, null);
     assert.match(none.types, /typcategory/);
+    // Without column rules no function body can matter: return types only.
+    assert.doesNotMatch(none.functions, /pg_get_functiondef/);
+    assert.match(none.functions, /prorettype/);
   });
 });
 
@@ -124,15 +128,16 @@ describe('loading', () => {
         await new Promise((r) => setTimeout(r, 5));
         if (sql.includes('pg_get_viewdef')) return ROWS.views;
         if (sql.includes('pg_attribute')) return ROWS.relations;
+        if (sql.includes('pg_proc')) return [];
         return ROWS.types;
       },
     });
     assert.equal(cat.fresh, false);
     await Promise.all([cat.ensureLoaded(), cat.ensureLoaded()]);
-    assert.equal(calls, 3);
+    assert.equal(calls, 4);
     assert.equal(cat.version, 1);
     await cat.ensureLoaded();
-    assert.equal(calls, 3);
+    assert.equal(calls, 4);
     cat.invalidate();
     await cat.ensureLoaded();
     assert.equal(cat.version, 2);

@@ -4,67 +4,13 @@
 // harmless look-alikes. Every text is decided as one simple Query, uncached and cached.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { analyze, statedReason } from '../../proxy/policy/analyze.js';
 import { AnalysisCache } from '../../proxy/policy/cache.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import { DEFAULT_POLICY, decide } from '../../proxy/policy/policy.js';
 import { PreparedRegistry } from '../../proxy/policy/prepared.js';
-
-export interface CorpusEntry {
-  action: string;
-  rule: string | null | undefined;
-  sql: string;
-  line: number;
-}
-
-function corpusFile(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const f = path.join(dir, 'test', 'policy', 'corpus', 'default-policy.txt');
-    if (fs.existsSync(f)) return f;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('test/policy/corpus/default-policy.txt not found');
-    dir = up;
-  }
-}
-
-function loadCorpus(): CorpusEntry[] {
-  const lines = fs.readFileSync(corpusFile(), 'utf8').split('\n');
-  const out: CorpusEntry[] = [];
-  let cur: CorpusEntry | null = null;
-  let body: string[] = [];
-  const flush = () => {
-    if (cur) {
-      cur.sql = body.join('\n').replace(/\n+$/, '').replace(/^\n+/, '');
-      out.push(cur);
-    }
-    body = [];
-  };
-  lines.forEach((line, i) => {
-    const m = /^### (allow|warn|block|review)(?: (\S+))?\s*$/.exec(line);
-    if (m) {
-      flush();
-      cur = {
-        action: m[1],
-        rule: m[2] === undefined ? undefined : m[2] === '-' ? null : m[2],
-        sql: '',
-        line: i + 1,
-      };
-    } else if (cur) {
-      // Section comments between entries start with "# " at column 0 after a blank line.
-      if (line.startsWith('# ') || line.startsWith('# =') || line === '#') {
-        if (body.length === 0 || body[body.length - 1] === '') return;
-      }
-      body.push(line);
-    }
-  });
-  flush();
-  return out;
-}
+import { loadCorpus } from './corpus-file.js';
 
 const corpus = loadCorpus();
 

@@ -1,0 +1,50 @@
+// What a gateway in team mode runs beside its local recording: the shipper (spool -> shared store)
+// and the approvals bridge (decisions made elsewhere -> its ApprovalQueue). AppCore starts and
+// stops it; nothing here is on the data path.
+
+import type { Approval } from '../../../shared/api.js';
+import type { ApprovalQueue } from '../../approvals/queue.js';
+import type { TeamConfig } from '../../config/types.js';
+import type { Logger } from '../../session/session.js';
+import { ApprovalsBridge } from './decisions.js';
+import { StoreShipper } from './shipper.js';
+import { describeStore } from './target.js';
+
+export class TeamLink {
+  readonly shipper: StoreShipper;
+  readonly bridge: ApprovalsBridge;
+
+  constructor(
+    readonly config: TeamConfig,
+    spoolPath: string,
+    queue: ApprovalQueue,
+    private readonly log: Logger,
+  ) {
+    this.shipper = new StoreShipper({ spoolPath, target: config.target, gateway: config.gateway, log });
+    this.bridge = new ApprovalsBridge(config.target, config.gateway, queue, log);
+  }
+
+  /** The shared store, as it may be shown (no password). */
+  get storeName(): string {
+    return describeStore(this.config.target);
+  }
+
+  start(): void {
+    this.log.info(`team mode: gateway "${this.config.gateway}" ships its recordings to ${this.storeName}`);
+    this.shipper.start();
+    this.bridge.start();
+  }
+
+  /** Decides an approval held by another gateway of the fleet. */
+  decide(id: string, decision: 'approve' | 'deny', by: string): Promise<Approval> {
+    return this.bridge.decide(id, decision, by);
+  }
+
+  /** After the last recording reached the spool: ships what it can, then stops. */
+  async stop(): Promise<void> {
+    await this.bridge.stop();
+    await this.shipper.stop();
+    const left = this.shipper.state === 'stopped' ? null : this.shipper.error;
+    if (left) this.log.warn(`shared store: ${left.message}; the spool keeps the rest for the next start`);
+  }
+}

@@ -1,0 +1,177 @@
+// The thread that owns the store's writing connection (see worker-writer.ts). Entries that arrive
+// while a transaction runs are written together in the next one: group commit, with no timer.
+
+import { workerData } from 'node:worker_threads';
+import { openSqliteStore, type SqliteSessionStore } from './sqlite-store.js';
+import type { StoreEntry } from './types.js';
+import type { WorkerReply, WorkerRequest, WriterWorkerData } from './writer-protocol.js';
+
+const data = workerData as WriterWorkerData;
+const { port, signal } = data;
+
+function post(m: WorkerReply): void {
+  port.postMessage(m);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// A bug here must not leave the event loop waiting on a thread that is gone.
+process.on('uncaughtException', (e) => {
+  post({ t: 'fatal', message: `store writer thread failed: ${message(e)}` });
+  process.exit(1);
+});
+
+let store: SqliteSessionStore | null = null;
+let openError: string | null = null;
+try {
+  store = openSqliteStore(data.path);
+} catch (e) {
+  openError = message(e);
+  post({ t: 'failed', message: openError });
+}
+
+let pending: StoreEntry[] = [];
+let pendingBytes = 0;
+/** Blobs whose entries are pending; sent back once those are written. */
+let pendingBlobs: ArrayBuffer[] = [];
+let failing = false;
+let writeScheduled = false;
+let retryTimer: NodeJS.Timeout | null = null;
+
+/** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
+function revive(e: StoreEntry): StoreEntry {
+  if (e.kind === 'frames' && !Buffer.isBuffer(e.data)) {
+    const u = e.data as Uint8Array;
+    return { ...e, data: Buffer.from(u.buffer, u.byteOffset, u.byteLength) };
+  }
+  return e;
+}
+
+function writePending(): boolean {
+  if (store === null) return false;
+  if (pending.length === 0) return !failing;
+  const batch = pending;
+  const bytes = pendingBytes;
+  try {
+    store.append(batch);
+  } catch (e) {
+    if (!failing) post({ t: 'failed', message: message(e) });
+    failing = true;
+    scheduleRetry();
+    return false;
+  }
+  const blobs = pendingBlobs;
+  pending = [];
+  pendingBytes = 0;
+  pendingBlobs = [];
+  failing = false;
+  const head = store.chainHead;
+  const m: WorkerReply = {
+    t: 'written',
+    entries: batch.length,
+    bytes,
+    headId: head.id,
+    headDigest: head.digest ? Buffer.from(head.digest, 'hex') : new Uint8Array(0),
+    blobs,
+  };
+  port.postMessage(m, blobs);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  return true;
+}
+
+function scheduleRetry(): void {
+  if (retryTimer !== null) return;
+  retryTimer = setTimeout(() => {
+    retryTimer = null;
+    if (!writePending() && pending.length > 0) scheduleRetry();
+  }, data.retryMs);
+}
+
+function scheduleWrite(): void {
+  if (writeScheduled || failing) return;
+  writeScheduled = true;
+  setImmediate(() => {
+    writeScheduled = false;
+    writePending();
+  });
+}
+
+function reply(id: number, ok: boolean, extra: { error?: string; value?: unknown } = {}): void {
+  post({ t: 'reply', id, ok, ...extra });
+}
+
+function failure(): string {
+  return openError ?? 'the store cannot be written (see the log for the cause)';
+}
+
+port.on('message', (req: WorkerRequest) => {
+  switch (req.op) {
+    case 'entries':
+      if (req.blob.byteLength > 0) pendingBlobs.push(req.blob);
+      for (const e of req.entries) {
+        if (e.kind === 'frames') {
+          const { at, length, ...rest } = e;
+          pending.push({ ...rest, data: Buffer.from(req.blob, at, length) });
+          pendingBytes += length + 64;
+        } else {
+          pending.push(e);
+          pendingBytes += 256;
+        }
+      }
+      scheduleWrite();
+      break;
+    case 'flush':
+      reply(req.id, writePending());
+      break;
+    case 'commit': {
+      if (!writePending()) {
+        reply(req.id, false, { error: failure() });
+        break;
+      }
+      try {
+        store!.append(req.entries.map(revive));
+        reply(req.id, true);
+      } catch (e) {
+        reply(req.id, false, { error: message(e) });
+      }
+      break;
+    }
+    case 'prune': {
+      if (!writePending()) {
+        reply(req.id, false, { error: failure() });
+        break;
+      }
+      try {
+        reply(req.id, true, { value: store!.prune(req.before, req.connection ?? undefined) });
+      } catch (e) {
+        reply(req.id, false, { error: message(e) });
+      }
+      break;
+    }
+    case 'pragma':
+      try {
+        if (store === null) throw new Error(failure());
+        reply(req.id, true, { value: store.pragma(req.sql) });
+      } catch (e) {
+        reply(req.id, false, { error: message(e) });
+      }
+      break;
+    case 'close': {
+      const ok = writePending();
+      if (retryTimer) clearTimeout(retryTimer);
+      try {
+        store?.close();
+      } catch {
+        // closing a failed connection: what matters is whether everything was written
+      }
+      reply(req.id, ok && pending.length === 0);
+      port.close();
+      break;
+    }
+  }
+});

@@ -1,0 +1,148 @@
+// The writer thread: entries land in order in one chain that verifies, synchronous calls
+// (flush, commit, prune) wait for it, a failing store turns the writer unhealthy and it recovers
+// on its own, memory in flight stays bounded, and a closed writer refuses more.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { dirname } from 'node:path';
+import { test } from 'node:test';
+import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
+import { WorkerStoreWriter } from '../../proxy/store/worker-writer.js';
+import { chunk, frame, session, statement, tempStorePath } from './fixtures.js';
+
+const A = 'aaaa0000-0000-4000-8000-00000000000a';
+const B = 'bbbb0000-0000-4000-8000-00000000000b';
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('entries from the event loop are written in order by the thread, and the chain verifies', () => {
+  const path = tempStorePath();
+  const reader = openSqliteStore(path);
+  const heads: number[] = [];
+  const w = new WorkerStoreWriter(path, {
+    onHead: (id, digest) => {
+      heads.push(id);
+      reader.observeHead(id, digest);
+    },
+  });
+  w.enqueue({ kind: 'session_open', session: session(A) });
+  let seq = 1;
+  for (let i = 0; i < 500; i++) {
+    w.enqueue(
+      chunk(A, seq, i % 2 ? 'server' : 'client', i, [frame(0x44, Buffer.alloc(100 + (i % 50), i % 256))]),
+    );
+    seq++;
+  }
+  w.enqueue({ kind: 'statement', statement: statement(A, 1) });
+  assert.equal(w.flush(), true);
+  assert.equal(w.backlog, 0);
+  assert.equal(w.written, 502);
+  const frames = reader.readFrames(A, 1, 1000);
+  assert.equal(frames.length, 500);
+  assert.deepEqual(
+    frames.map((f) => f.seq),
+    Array.from({ length: 500 }, (_, i) => i + 1),
+  );
+  assert.equal(frames[7].body.length, 107);
+  assert.equal(frames[7].body[0], 7);
+  assert.equal(reader.verify().ok, true);
+  assert.equal(reader.chainHead.id, 502, 'the reading connection follows the head the thread wrote');
+  assert.ok(heads.length >= 1);
+  assert.equal(w.close(), true);
+  assert.throws(() => w.enqueue({ kind: 'session_open', session: session(B) }), /closed/);
+  reader.close();
+});
+
+test('commit and prune go through the thread, after what was enqueued', () => {
+  const path = tempStorePath();
+  const reader = openSqliteStore(path);
+  const w = new WorkerStoreWriter(path, { onHead: (id, d) => reader.observeHead(id, d) });
+  w.enqueue({ kind: 'session_open', session: session(A) });
+  w.enqueue({ kind: 'session_close', sessionId: A, endedAt: 1_000_000, endReason: 'client closed' });
+  w.commit([
+    {
+      kind: 'policy_change',
+      change: {
+        at: 2_000_000,
+        by: 'dana',
+        summary: 'default changed',
+        diff: '-a\n+b\n',
+        yaml: 'default: {}\n',
+      },
+    },
+  ]);
+  assert.equal(reader.policyChanges(1)[0].by, 'dana');
+  assert.ok(reader.getSession(A), 'the session enqueued before the commit is written before it');
+  const pruned = w.prune(Date.now() * 1000);
+  assert.equal(pruned.sessions, 1);
+  assert.equal(reader.getSession(A), undefined);
+  assert.equal(reader.verify().ok, true);
+  assert.equal(w.close(), true);
+  reader.close();
+});
+
+test('a store that refuses writes makes the writer unhealthy; it retries and recovers', async () => {
+  const path = tempStorePath();
+  const reader = openSqliteStore(path);
+  const events: string[] = [];
+  const w = new WorkerStoreWriter(path, {
+    retryMs: 50,
+    onError: () => events.push('failed'),
+    onRecovered: () => events.push('recovered'),
+  });
+  w.enqueue({ kind: 'session_open', session: session(A) });
+  assert.equal(w.flush(), true);
+  w.pragma('query_only = 1');
+  w.enqueue(chunk(A, 1, 'client', 5, [frame(0x51, 'SELECT 1\0')]));
+  assert.equal(w.flush(), false);
+  assert.equal(w.healthy, false);
+  assert.throws(
+    () => w.commit([{ kind: 'session_close', sessionId: A, endedAt: 1, endReason: 'x' }]),
+    /readonly|cannot be written/,
+  );
+  assert.equal(reader.readFrames(A).length, 0, 'nothing half-written');
+  w.pragma('query_only = 0');
+  await until(() => w.healthy, 5000, 'the writer to recover');
+  assert.deepEqual(events, ['failed', 'recovered']);
+  assert.equal(w.backlog, 0);
+  assert.equal(reader.readFrames(A).length, 1, 'the kept entry was written on retry');
+  assert.equal(reader.verify().ok, true);
+  assert.equal(w.close(), true);
+  reader.close();
+});
+
+test('a result bigger than the in-flight bound is written whole, the event loop waiting its turn', () => {
+  const path = tempStorePath();
+  const reader = openSqliteStore(path);
+  const w = new WorkerStoreWriter(path, { highWaterBytes: 512 * 1024 });
+  w.enqueue({ kind: 'session_open', session: session(B) });
+  const big = Buffer.alloc(64 * 1024, 3);
+  let maxBacklog = 0;
+  for (let i = 0; i < 400; i++) {
+    w.enqueue(chunk(B, i + 1, 'server', i, [frame(0x44, big)]));
+    maxBacklog = Math.max(maxBacklog, w.backlog);
+  }
+  assert.equal(w.flush(), true);
+  assert.equal(reader.readFrames(B, 1, 1000).length, 400);
+  assert.ok(maxBacklog < 40, `entries in flight stayed bounded (max ${maxBacklog})`);
+  assert.equal(w.close(), true);
+  reader.close();
+});
+
+test('a store that cannot be opened fails the writer at once, and calls do not hang', () => {
+  const file = tempStorePath();
+  fs.mkdirSync(dirname(file), { recursive: true });
+  fs.writeFileSync(file, 'not a folder');
+  const w = new WorkerStoreWriter(`${file}/sub/bastion.db`);
+  assert.equal(w.flush(), false);
+  assert.equal(w.healthy, false);
+  // The thread answered (a timeout would say "did not answer"), naming the cause.
+  assert.match(w.lastError?.message ?? '', /cannot open store/);
+  assert.equal(w.close(), false);
+});

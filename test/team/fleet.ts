@@ -1,0 +1,122 @@
+// Team-mode gateways for tests: the real AppCore in front of one audited PostgreSQL, each with its
+// own spool and gateway name, all shipping to one shared PostgreSQL store.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { GatewayConfig, UpstreamConfig } from '../../proxy/config/types.js';
+import { AppCore } from '../../proxy/core.js';
+import type { Logger } from '../../proxy/session/session.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../../proxy/wire/codes.js';
+import type { TestPostgres } from '../helpers/postgres.js';
+
+export const AGENT = { name: 'agent', password: 'agent-secret' };
+
+export interface TeamGateway {
+  name: string;
+  core: AppCore;
+  port: number;
+  dir: string;
+  spool: string;
+  logs: string[];
+  client(application: string): pg.Client;
+  stop(): Promise<void>;
+}
+
+/** The shared store's address (no TLS on the test server). */
+export function storeTarget(store: TestPostgres): UpstreamConfig {
+  return {
+    host: store.host,
+    port: store.port,
+    user: store.user,
+    password: store.password,
+    database: store.database,
+    sslmode: 'disable',
+    sslrootcert: null,
+  };
+}
+
+export async function startTeamGateway(
+  name: string,
+  db: TestPostgres,
+  store: TestPostgres,
+): Promise<TeamGateway> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bastion-team-${name}-`));
+  const logs: string[] = [];
+  const log: Logger = {
+    info: (m) => logs.push(`info ${m}`),
+    warn: (m) => logs.push(`warn ${m}`),
+    error: (m) => logs.push(`error ${m}`),
+  };
+  const config: GatewayConfig = {
+    file: null,
+    store: path.join(dir, 'bastion-spool.db'),
+    team: { target: storeTarget(store), gateway: name },
+    tlsDir: path.join(dir, 'tls'),
+    connections: [
+      {
+        name: 'app',
+        listen: { host: '127.0.0.1', port: 0 },
+        upstream: {
+          host: db.host,
+          port: db.port,
+          user: db.user,
+          password: db.password,
+          database: db.database,
+          sslmode: 'disable',
+          sslrootcert: null,
+        },
+        tls: null,
+      },
+    ],
+    identities: [
+      { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'default' },
+    ],
+    policies: {},
+    limits: {
+      maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+      captureLimit: 64 * 1024 * 1024,
+      startupTimeoutMs: 30_000,
+    },
+  };
+  const core = new AppCore(config, log);
+  await core.start();
+  const port = core.addresses()[0].port;
+  return {
+    name,
+    core,
+    port,
+    dir,
+    spool: config.store,
+    logs,
+    client: (application) =>
+      new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: AGENT.name,
+        password: AGENT.password,
+        database: 'app',
+        application_name: application,
+      }),
+    stop: async () => {
+      await core.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` resolves to a value (not undefined) or the time is up. */
+export async function until<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -14,6 +14,13 @@ import * as msg from '../wire/messages.js';
 import type { SocketReader } from '../wire/socket-reader.js';
 
 /** SCRAM verifiers derived once per identity (PBKDF2 is deliberately slow). */
+/**
+ * Largest SASL message a client may send before it is authenticated: PostgreSQL's own cap
+ * (PG_MAX_AUTH_TOKEN_LENGTH, 65535) plus the header. Anything bigger is refused at its length
+ * field, so an unauthenticated client cannot make the gateway buffer a large message.
+ */
+const MAX_AUTH_MESSAGE = 65535 + 5;
+
 export class VerifierCache {
   /** Keys the fake salts of unknown users for this process. */
   readonly mockSecret = randomBytes(32);
@@ -71,7 +78,7 @@ export async function scramAuthenticate(
       : undefined,
   });
   io.send(msg.authenticationSASL(exchange.mechanisms()));
-  const first = await io.reader.readMessage(io.maxMessageSize, io.deadline);
+  const first = await io.reader.readMessage(Math.min(MAX_AUTH_MESSAGE, io.maxMessageSize), io.deadline);
   io.recordRedacted('client', redactedClient('SASLInitialResponse'));
   if (first.type !== Frontend.Password) {
     throw new GatewayError(SqlState.ProtocolViolation, 'expected SASL response');
@@ -85,7 +92,7 @@ export async function scramAuthenticate(
   if (!r1.ok) throw failed(user);
   io.sendUnrecorded(msg.authenticationSASLContinue(r1.serverFirst));
   io.recordRedacted('server', msg.authenticationSASLContinue(REDACTED));
-  const second = await io.reader.readMessage(io.maxMessageSize, io.deadline);
+  const second = await io.reader.readMessage(Math.min(MAX_AUTH_MESSAGE, io.maxMessageSize), io.deadline);
   io.recordRedacted('client', redactedClient('SASLResponse'));
   if (second.type !== Frontend.Password) {
     throw new GatewayError(SqlState.ProtocolViolation, 'expected SASL response');

@@ -171,6 +171,17 @@ export class ClientSession {
   private readonly serverFramer: MessageFramer;
   private readonly toUpstream = new SegmentList();
   private readonly toClient = new SegmentList();
+  /**
+   * Writer position (entries enqueued) that must be durable before the bytes in `toClient` may
+   * reach the client: set when they hold a CommandComplete, so a gateway killed at any moment
+   * has recorded whatever a client saw finish.
+   */
+  private ackMark = 0;
+  private sawAck = false;
+  /** Waiting for the writer to reach `ackMark`; the upstream is paused meanwhile. */
+  private holdingAcks = false;
+  /** What to do once the held bytes are sent (the upstream closed meanwhile). */
+  private afterHold: (() => void) | null = null;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
 
@@ -598,7 +609,9 @@ export class ClientSession {
     client.on('close', () => this.close(this.endReason ?? 'client disconnected'));
     upstream.on('close', () => this.onUpstreamClosed());
     upstream.on('error', (e) => this.ctx.log.warn(`session ${this.id}: upstream socket: ${e.message}`));
-    client.on('drain', () => upstream.resume());
+    client.on('drain', () => {
+      if (!this.holdingAcks) upstream.resume();
+    });
     upstream.on('drain', () => {
       if (this.held === null) client.resume();
     });
@@ -799,6 +812,49 @@ export class ClientSession {
       return;
     }
     this.recorder.end();
+    if (this.sawAck) {
+      this.sawAck = false;
+      this.ackMark = this.ctx.writer.enqueued;
+    }
+    this.releaseToClient();
+  }
+
+  /** Sends what the client is due once its acknowledgements are recorded durably. */
+  private releaseToClient(): void {
+    if (this.holdingAcks || this.step === Step.Closed) return;
+    const writer = this.ctx.writer;
+    if (writer.durable < this.ackMark) {
+      this.holdingAcks = true;
+      this.upstream!.pause();
+      writer.whenDurable(this.ackMark, (ok) => {
+        this.holdingAcks = false;
+        if (this.step === Step.Closed) return;
+        if (!ok) {
+          // The statement ran but its outcome cannot be recorded: the client does not get it.
+          this.endReason = 'recording failed before the result could be delivered';
+          this.upstream?.destroy();
+          this.fatal(
+            new GatewayError(
+              SqlState.IoError,
+              'the gateway could not record the result of the last statement, so it does not deliver it',
+              'the statement may have run on the database',
+              'check the gateway log; retry once recording works again',
+            ),
+          );
+          this.close(this.endReason);
+          return;
+        }
+        // Checks the mark again: data for a later one may have arrived meanwhile.
+        this.releaseToClient();
+        if (this.holdingAcks) return;
+        if (this.afterHold !== null) {
+          const next = this.afterHold;
+          this.afterHold = null;
+          next();
+        } else if (!this.client.writableNeedDrain) this.upstream!.resume();
+      });
+      return;
+    }
     if (!this.toClient.writeTo(this.client)) this.upstream!.pause();
   }
 
@@ -816,6 +872,10 @@ export class ClientSession {
     }
     if (capture) rec.frame(buf, start, end);
     this.toClient.pass(buf, start, end);
+    // A statement done (its changes may be committed): on record before the client learns it.
+    // Errors and ReadyForQuery need no wait: they acknowledge nothing done, and refusals must
+    // reach the client even while the store fails.
+    if (type === Backend.CommandComplete) this.sawAck = true;
     if (type === Backend.ErrorResponse && isFatal(buf, start, end)) this.upstreamSentFatal = true;
   }
 
@@ -929,6 +989,11 @@ export class ClientSession {
 
   private onUpstreamClosed(): void {
     if (this.step === Step.Closed) return;
+    if (this.holdingAcks) {
+      // Its last words (an error, a final result) go out first, once recorded.
+      this.afterHold = () => this.onUpstreamClosed();
+      return;
+    }
     if (this.endReason === null && !this.client.destroyed) {
       this.endReason = 'upstream lost';
       if (!this.upstreamSentFatal) {

@@ -11,7 +11,7 @@
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { PruneResult, StoreEntry } from './types.js';
-import type { RecordWriter } from './writer.js';
+import { ACK_TIMEOUT_MS, DurabilityWaiters, type RecordWriter } from './writer.js';
 import type { PackedEntry, WorkerReply, WorkerRequest } from './writer-protocol.js';
 
 export interface WorkerStoreWriterOptions {
@@ -19,6 +19,8 @@ export interface WorkerStoreWriterOptions {
   highWaterBytes?: number;
   /** How often the worker retries a failed store. */
   retryMs?: number;
+  /** How long acknowledgements wait for a failed store to recover (see whenDurable). */
+  ackTimeoutMs?: number;
   /** Longest wait for a synchronous call (flush, prune, close). */
   callTimeoutMs?: number;
   onError?: (e: Error) => void;
@@ -84,6 +86,8 @@ export class WorkerStoreWriter implements RecordWriter {
   private readonly blobPool: ArrayBuffer[] = [];
   private readonly callTimeoutMs: number;
   written = 0;
+  enqueued = 0;
+  private readonly waiters: DurabilityWaiters;
 
   constructor(
     storePath: string,
@@ -91,6 +95,7 @@ export class WorkerStoreWriter implements RecordWriter {
   ) {
     this.highWaterBytes = opts.highWaterBytes ?? 4 * 1024 * 1024;
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    this.waiters = new DurabilityWaiters(opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
     const channel = new MessageChannel();
     this.port = channel.port1;
     this.worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
@@ -124,8 +129,19 @@ export class WorkerStoreWriter implements RecordWriter {
     return this.unposted.length + this.inflight;
   }
 
+  get durable(): number {
+    return this.written;
+  }
+
+  whenDurable(position: number, done: (ok: boolean) => void): void {
+    this.waiters.add(position, done, this.written, this.failure !== null);
+    // Someone waits: hand over now rather than after the gathering delay.
+    if (this.written < position && this.unposted.length > 0) this.post();
+  }
+
   enqueue(entry: StoreEntry): void {
     if (this.closed) throw new Error('store writer is closed');
+    this.enqueued++;
     this.unposted.push(entry);
     this.unpostedBytes += entryBytes(entry);
     if (this.unpostedBytes >= BLOB_SIZE) this.post();
@@ -162,11 +178,14 @@ export class WorkerStoreWriter implements RecordWriter {
         this.inflight -= m.entries;
         this.inflightBytes = Math.max(0, this.inflightBytes - m.bytes);
         this.written += m.entries;
+        // Never synchronously: this may run inside another session's synchronous call.
+        this.waiters.release(this.written);
         this.opts.onHead?.(m.headId, Buffer.from(m.headDigest));
         for (const b of m.blobs)
           if (this.blobPool.length < POOL_MAX && b.byteLength === BLOB_SIZE) this.blobPool.push(b);
         if (this.failure !== null) {
           this.failure = null;
+          this.waiters.recovered();
           this.opts.onRecovered?.();
         }
         break;
@@ -186,6 +205,7 @@ export class WorkerStoreWriter implements RecordWriter {
   private fail(e: Error): void {
     const first = this.failure === null;
     this.failure = e;
+    this.waiters.failing();
     if (first) this.opts.onError?.(e);
   }
 

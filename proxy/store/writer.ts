@@ -17,6 +17,16 @@ export interface RecordWriter {
   readonly backlog: number;
   /** Entries written since start. */
   readonly written: number;
+  /** Entries enqueued since start: a position in the record stream. */
+  readonly enqueued: number;
+  /** Entries durably written since start, in enqueue order (the first `durable` are safe). */
+  readonly durable: number;
+  /**
+   * Calls `done(true)` (never synchronously) once the first `position` entries are durable. What
+   * a client is told happened must be on record first; if the store fails and does not recover
+   * within the writer's ack timeout, `done(false)`.
+   */
+  whenDurable(position: number, done: (ok: boolean) => void): void;
   enqueue(entry: StoreEntry): void;
   /** Writes everything enqueued so far before returning. False if the store failed (entries are kept). */
   flush(): boolean;
@@ -35,8 +45,58 @@ export interface StoreWriterOptions {
   flushBytes?: number;
   /** How often a failed store is retried. */
   retryMs?: number;
+  /** How long acknowledgements wait for a failed store to recover (see whenDurable). */
+  ackTimeoutMs?: number;
   onError?: (e: Error) => void;
   onRecovered?: () => void;
+}
+
+/** Sessions waiting for their acknowledgements to be durable (see RecordWriter.whenDurable). */
+/** Default of `ackTimeoutMs`: a few retries of a failed store. */
+export const ACK_TIMEOUT_MS = 5000;
+
+export class DurabilityWaiters {
+  private waiters: { position: number; done: (ok: boolean) => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  add(position: number, done: (ok: boolean) => void, durable: number, failing: boolean): void {
+    if (durable >= position) {
+      queueMicrotask(() => done(true));
+      return;
+    }
+    this.waiters.push({ position, done });
+    if (failing) this.failing();
+  }
+
+  /** Never calls back synchronously: this may run inside another session's synchronous call. */
+  release(durable: number): void {
+    if (this.waiters.length === 0) return;
+    let kept = 0;
+    for (const w of this.waiters) {
+      if (w.position <= durable) queueMicrotask(() => w.done(true));
+      else this.waiters[kept++] = w;
+    }
+    this.waiters.length = kept;
+  }
+
+  /** The store fails: waiters still waiting when the timeout passes are told it failed. */
+  failing(): void {
+    if (this.timer !== null || this.waiters.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const failed = this.waiters;
+      this.waiters = [];
+      for (const w of failed) w.done(false);
+    }, this.timeoutMs);
+    this.timer.unref();
+  }
+
+  recovered(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
 }
 
 export class StoreWriter implements RecordWriter {
@@ -51,6 +111,8 @@ export class StoreWriter implements RecordWriter {
   private readonly retryMs: number;
   /** Entries written since start (for tests, metrics). */
   written = 0;
+  private enqueuedCount = 0;
+  private readonly waiters: DurabilityWaiters;
 
   constructor(
     readonly store: SessionStore,
@@ -59,6 +121,7 @@ export class StoreWriter implements RecordWriter {
     this.flushIntervalMs = opts.flushIntervalMs ?? 15;
     this.flushBytes = opts.flushBytes ?? 4 * 1024 * 1024;
     this.retryMs = opts.retryMs ?? 1000;
+    this.waiters = new DurabilityWaiters(opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
   }
 
   /** False while the store cannot be written: sessions must refuse new statements. */
@@ -74,8 +137,27 @@ export class StoreWriter implements RecordWriter {
     return this.pending.length;
   }
 
+  get enqueued(): number {
+    return this.enqueuedCount;
+  }
+
+  get durable(): number {
+    return this.written;
+  }
+
+  whenDurable(position: number, done: (ok: boolean) => void): void {
+    this.waiters.add(position, done, this.written, this.failure !== null);
+    if (this.written < position && this.failure === null) {
+      this.immediate ??= setImmediate(() => {
+        this.immediate = null;
+        this.flush();
+      });
+    }
+  }
+
   enqueue(entry: StoreEntry): void {
     if (this.closed) throw new Error('store writer is closed');
+    this.enqueuedCount++;
     this.pending.push(entry);
     if (entry.kind === 'frames') this.pendingBytes += entry.data.length;
     if (this.failure !== null) return; // the retry timer is running
@@ -102,14 +184,17 @@ export class StoreWriter implements RecordWriter {
       const first = this.failure === null;
       this.failure = e as Error;
       if (first) this.opts.onError?.(this.failure);
+      this.waiters.failing();
       this.scheduleRetry();
       return false;
     }
     this.written += batch.length;
     this.pending = [];
     this.pendingBytes = 0;
+    this.waiters.release(this.written);
     if (this.failure !== null) {
       this.failure = null;
+      this.waiters.recovered();
       this.opts.onRecovered?.();
     }
     return true;

@@ -146,10 +146,6 @@ test('SIGKILL under load, then a restart on the same store: it opens, verifies, 
 
 test('nothing acknowledged to a client before the SIGKILL is missing from the store', {
   timeout: 60_000,
-  todo:
-    'the session relays CommandComplete to the client before the store writer has committed its record ' +
-    '(writes are asynchronous, batched), so a SIGKILL loses the last acknowledged statements: 0 to 126 of ' +
-    '~400 in five runs (see RELIABILITY.md, "SIGKILL")',
 }, async (t) => {
   assert.equal(killedSessions.length, CLIENTS, 'runs after the SIGKILL test');
   const s = openSqliteStore(store, { readonly: true });

@@ -17,11 +17,12 @@ import { CatalogLink } from './session/catalog-link.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
+import { replayJournal } from './store/journal.js';
 import { TeamLink } from './store/pg/team-link.js';
 import { RetentionJob } from './store/retention.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
-import { WorkerStoreWriter } from './store/worker-writer.js';
+import { journalPath, WorkerStoreWriter } from './store/worker-writer.js';
 import type { RecordWriter } from './store/writer.js';
 import { serverTls } from './tls/server-tls.js';
 
@@ -80,7 +81,11 @@ export class AppCore extends EventEmitter<CoreEvents> {
     private readonly log: Logger = consoleLogger,
   ) {
     super();
-    this.store = openSqliteStore(config.store);
+    const store = openSqliteStore(config.store);
+    this.store = store;
+    // What a killed gateway had journaled (and acknowledged) but not yet applied comes first.
+    const replayed = replayJournal(store, journalPath(config.store));
+    if (replayed > 0) log.warn(`replayed ${replayed} recording entries the last run had not stored yet`);
     const interrupted = this.store.closeInterrupted(Date.now() * 1000);
     if (interrupted > 0)
       log.warn(`${interrupted} session(s) from an earlier run were not closed; marked as interrupted`);
@@ -100,6 +105,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     // Recording is written on its own thread (the event loop only relays); the store opened
     // above stays for reading and keeps its idea of the chain head current.
     this.writer = new WorkerStoreWriter(config.store, {
+      journalBase: store.journalApplied(),
       onHead: (id, digest) => this.store.observeHead?.(id, digest),
       onError: (e) => {
         log.error(`recording failed, refusing new statements until the store works again: ${e.message}`);

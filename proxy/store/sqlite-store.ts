@@ -66,6 +66,15 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
   return new SqliteSessionStore(path, opts);
 }
 
+/**
+ * Outside the versioned schema on purpose: bookkeeping of the writer (not part of the audit
+ * record), created on demand.
+ */
+const JOURNAL_APPLIED_TABLE =
+  'CREATE TABLE IF NOT EXISTS journal_applied (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)';
+const SET_JOURNAL_APPLIED =
+  'INSERT INTO journal_applied (id, position) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET position = excluded.position';
+
 /** A session_open record's session: SessionInfo without the count the store maintains. */
 type OpenedSession = Omit<SessionInfo, 'statements'>;
 type Bad = { id: number; reason: string };
@@ -100,7 +109,9 @@ export class SqliteSessionStore implements SessionStore {
   private readonly search: StoreSearch;
   /** listSessions statements by filter combination (at most 16), each prepared once. */
   private readonly listQueries = new Map<string, Database.Statement<[Row], Row>>();
-  private readonly appendTx: Database.Transaction<(entries: readonly StoreEntry[]) => ChainLink>;
+  private readonly appendTx: Database.Transaction<
+    (entries: readonly StoreEntry[], journaled: number | undefined) => ChainLink
+  >;
   private readonly closeInterruptedTx: Database.Transaction<(endedAt: number) => [number, number, ChainLink]>;
   private readonly verifyTx: Database.Transaction<() => VerifyResult>;
   private readonly pruneTx: Database.Transaction<
@@ -130,7 +141,19 @@ export class SqliteSessionStore implements SessionStore {
       db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'statements_fts'").pluck().get() === 1;
     this.search = new StoreSearch(db, this.fts, rowToSession, rowToStatement);
     this.head = (this.q.lastRecord.get() as ChainLink | undefined) ?? this.start;
-    this.appendTx = db.transaction((entries: readonly StoreEntry[]) => this.write(entries));
+    // Created by the first append that carries a journal position (never for stores written without).
+    let setJournaled: Database.Statement | null = null;
+    this.appendTx = db.transaction((entries: readonly StoreEntry[], journaled: number | undefined) => {
+      const head = this.write(entries);
+      if (journaled !== undefined) {
+        if (setJournaled === null) {
+          db.exec(JOURNAL_APPLIED_TABLE);
+          setJournaled = db.prepare(SET_JOURNAL_APPLIED);
+        }
+        setJournaled.run(journaled);
+      }
+      return head;
+    });
     this.closeInterruptedTx = db.transaction((endedAt: number): [number, number, ChainLink] => {
       // Approvals first: each ended while its session was still open.
       const cancels: StoreEntry[] = (this.q.pendingApprovals.all() as Row[]).map((r) => ({
@@ -165,12 +188,32 @@ export class SqliteSessionStore implements SessionStore {
     if (id > this.head.id && digest.length > 0) this.head = { id, digest };
   }
 
-  append(entries: readonly StoreEntry[]): void {
+  /**
+   * How far the recording journal (journal.ts) has been applied: the journal position of the last
+   * entry appended with one. 0 when none was.
+   */
+  journalApplied(): number {
+    const table = this.db
+      .prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'journal_applied'")
+      .pluck()
+      .get();
+    if (table !== 1) return 0;
+    const row = this.db.prepare('SELECT position FROM journal_applied WHERE id = 1').get() as
+      | { position: number }
+      | undefined;
+    return row?.position ?? 0;
+  }
+
+  /**
+   * Appends entries in order, in one transaction. `journaled`: the journal position of the last
+   * of them, stored in the same transaction, so a restart replays exactly what is missing.
+   */
+  append(entries: readonly StoreEntry[], journaled?: number): void {
     if (entries.length === 0) return;
     this.assertWritable();
     try {
       // IMMEDIATE: take the write lock before reading the head, so the head check is sound.
-      this.head = this.appendTx.immediate(entries);
+      this.head = this.appendTx.immediate(entries, journaled);
     } catch (e) {
       throw new Error(`store ${this.path}: append failed, nothing written: ${errorMessage(e)}`, { cause: e });
     }

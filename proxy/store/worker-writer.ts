@@ -1,18 +1,20 @@
 // Writes the recording of every session into the SQLite store on a worker thread, so the SQLite
 // transactions, the chain's SHA-256 and the full-text index never block the event loop that
-// relays traffic. Entries are handed over once per event-loop turn; the worker writes whatever
-// has arrived in one transaction (group commit), reports progress, and on failure keeps the
-// entries and retries, while `healthy` turns false so sessions refuse new statements (fail
-// closed) until a write succeeds again.
+// relays traffic. Entries are gathered for a moment (or until someone waits on them), appended
+// to the recording journal with one write (journal.ts: from then on they survive the gateway
+// being killed, so acknowledgements need not wait for SQLite), and handed to the worker, which
+// applies whatever has arrived in one transaction. On failure entries are kept and retried, and
+// `healthy` turns false so sessions refuse new statements (fail closed) until writes succeed.
 //
 // The rare calls that must be synchronous (flush before a report, a policy change recorded before
 // it takes effect, retention, shutdown) post a request and block on an Atomics.wait until the
 // worker answers: the worker is the only writer of the chain, whatever asks.
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { RecordJournal, serializeEntries } from './journal.js';
 import type { PruneResult, StoreEntry } from './types.js';
 import { ACK_TIMEOUT_MS, DurabilityWaiters, type RecordWriter } from './writer.js';
-import type { PackedEntry, WorkerReply, WorkerRequest } from './writer-protocol.js';
+import type { WorkerReply, WorkerRequest } from './writer-protocol.js';
 
 export interface WorkerStoreWriterOptions {
   /** Bytes handed to the worker and not yet written past which enqueue waits (bounded memory). */
@@ -27,43 +29,24 @@ export interface WorkerStoreWriterOptions {
   onRecovered?: () => void;
   /** The chain head after each write (the reading connection keeps its idea of the head current). */
   onHead?: (id: number, digest: Buffer) => void;
+  /** The journal position the store has applied (SqliteSessionStore.journalApplied, after replayJournal). */
+  journalBase?: number;
 }
 
-/** Size of a pooled blob: what one event-loop turn typically hands over. */
-const BLOB_SIZE = 256 * 1024;
-const POOL_MAX = 16;
+/** The recording journal of a store file. */
+export function journalPath(storePath: string): string {
+  return `${storePath}.journal`;
+}
+
+/** A journal this big is emptied as soon as everything in it is applied. */
+const JOURNAL_TRUNCATE_BYTES = 8 * 1024 * 1024;
+
+/** Unposted bytes that are handed over at once rather than after the gathering delay. */
+const POST_BYTES = 256 * 1024;
 const POST_DELAY_MS = 2;
 
 function entryBytes(e: StoreEntry): number {
   return e.kind === 'frames' ? e.data.length + 64 : 256;
-}
-
-/**
- * One message for many entries: the frames' bytes copied into one fresh ArrayBuffer that is
- * transferred, not cloned (structured clone would copy each Buffer's whole backing store, often
- * a shared pool, and leave the copies to two garbage collectors).
- */
-function packEntries(entries: StoreEntry[], pool: ArrayBuffer[]): WorkerRequest & { op: 'entries' } {
-  let total = 0;
-  for (const e of entries) if (e.kind === 'frames') total += e.data.length;
-  // Blobs come back once written: reuse one that fits rather than leave it to the collector.
-  const blob =
-    total === 0
-      ? new ArrayBuffer(0)
-      : total <= BLOB_SIZE
-        ? (pool.pop() ?? new ArrayBuffer(BLOB_SIZE))
-        : new ArrayBuffer(total);
-  const bytes = new Uint8Array(blob);
-  let at = 0;
-  const packed: PackedEntry[] = entries.map((e) => {
-    if (e.kind !== 'frames') return e;
-    bytes.set(e.data, at);
-    const { data, ...rest } = e;
-    const p: PackedEntry = { ...rest, data: null, at, length: data.length };
-    at += data.length;
-    return p;
-  });
-  return { op: 'entries', entries: packed, blob };
 }
 
 export class WorkerStoreWriter implements RecordWriter {
@@ -76,14 +59,21 @@ export class WorkerStoreWriter implements RecordWriter {
   private postScheduled = false;
   private inflight = 0;
   private inflightBytes = 0;
-  private failure: Error | null = null;
+  /** The store (writer thread) and the journal fail independently; either makes the writer unhealthy. */
+  private storeFailure: Error | null = null;
+  private journalFailure: Error | null = null;
+  private journalRetry: NodeJS.Timeout | null = null;
+  private readonly journal: RecordJournal;
+  private readonly base: number;
+  /** Entries in the journal (durable) and the journal position the store has applied. */
+  private journaled = 0;
+  private appliedEnd: number;
   private closed = false;
   /** The thread is gone: synchronous calls fail at once instead of waiting for an answer. */
   private dead = false;
   private nextCallId = 1;
   private readonly replies = new Map<number, WorkerReply & { t: 'reply' }>();
   private readonly highWaterBytes: number;
-  private readonly blobPool: ArrayBuffer[] = [];
   private readonly callTimeoutMs: number;
   written = 0;
   enqueued = 0;
@@ -96,6 +86,9 @@ export class WorkerStoreWriter implements RecordWriter {
     this.highWaterBytes = opts.highWaterBytes ?? 4 * 1024 * 1024;
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
     this.waiters = new DurabilityWaiters(opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
+    this.base = opts.journalBase ?? 0;
+    this.appliedEnd = this.base;
+    this.journal = new RecordJournal(journalPath(storePath));
     const channel = new MessageChannel();
     this.port = channel.port1;
     this.worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
@@ -118,25 +111,31 @@ export class WorkerStoreWriter implements RecordWriter {
   }
 
   get healthy(): boolean {
-    return this.failure === null;
+    return this.storeFailure === null && this.journalFailure === null;
   }
 
   get lastError(): Error | null {
-    return this.failure;
+    return this.journalFailure ?? this.storeFailure;
+  }
+
+  /** For messages that name the cause. */
+  private get failure(): Error | null {
+    return this.lastError;
   }
 
   get backlog(): number {
     return this.unposted.length + this.inflight;
   }
 
+  /** Entries in the journal: they survive the gateway being killed. */
   get durable(): number {
-    return this.written;
+    return this.journaled;
   }
 
   whenDurable(position: number, done: (ok: boolean) => void): void {
-    this.waiters.add(position, done, this.written, this.failure !== null);
-    // Someone waits: hand over now rather than after the gathering delay.
-    if (this.written < position && this.unposted.length > 0) this.post();
+    // Someone waits: journal now rather than after the gathering delay.
+    if (this.journaled < position && this.unposted.length > 0) this.post();
+    this.waiters.add(position, done, this.journaled, !this.healthy);
   }
 
   enqueue(entry: StoreEntry): void {
@@ -144,7 +143,7 @@ export class WorkerStoreWriter implements RecordWriter {
     this.enqueued++;
     this.unposted.push(entry);
     this.unpostedBytes += entryBytes(entry);
-    if (this.unpostedBytes >= BLOB_SIZE) this.post();
+    if (this.unpostedBytes >= POST_BYTES) this.post();
     else if (!this.postScheduled) {
       // A short wait gathers many sessions' entries into one message (a postMessage costs
       // about as much as a few hundred small entries).
@@ -153,42 +152,86 @@ export class WorkerStoreWriter implements RecordWriter {
     }
   }
 
-  /** Hands what is enqueued to the worker; waits first while too much is in flight. */
+  /** Journals what is enqueued and hands it to the worker; waits first while too much is in flight. */
   private post(): void {
     this.postScheduled = false;
     if (this.unposted.length === 0 || this.closed) return;
-    // Bounded memory: a result streamed faster than the disk takes it waits here, as the
+    // Bounded memory: a result streamed faster than the disk takes it waits here, as an
     // in-thread writer would. Not while the store is failing: then nothing drains, and the
     // sessions are already refusing new statements.
-    while (this.inflightBytes > this.highWaterBytes && this.failure === null) {
+    while (this.inflightBytes > this.highWaterBytes && this.storeFailure === null) {
       if (!this.waitForMessage(this.callTimeoutMs)) break;
     }
     const entries = this.unposted;
-    this.inflight += entries.length;
-    this.inflightBytes += this.unpostedBytes;
+    const payload = serializeEntries(entries);
+    const end = this.base + this.journaled + entries.length;
+    try {
+      this.journal.append(end, payload);
+    } catch (e) {
+      // Kept for the retry; sessions refuse new statements and acknowledgements wait.
+      this.setJournalFailure(e as Error);
+      this.journalRetry ??= setTimeout(() => {
+        this.journalRetry = null;
+        this.post();
+      }, this.opts.retryMs ?? 1000);
+      this.journalRetry.unref();
+      return;
+    }
+    if (this.journalFailure !== null) this.setJournalFailure(null);
     this.unposted = [];
     this.unpostedBytes = 0;
-    const req = packEntries(entries, this.blobPool);
-    this.port.postMessage(req, [req.blob]);
+    this.journaled += entries.length;
+    this.inflight += entries.length;
+    this.inflightBytes += payload.length;
+    this.waiters.release(this.journaled);
+    // The payload is a fresh buffer of its own: transfer it rather than copy it.
+    const own = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
+    const ab = (
+      own ? payload.buffer : payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length)
+    ) as ArrayBuffer;
+    const req: WorkerRequest = { op: 'entries', payload: ab, end };
+    this.port.postMessage(req, [ab]);
+  }
+
+  private setJournalFailure(e: Error | null): void {
+    const was = this.healthy;
+    this.journalFailure = e;
+    this.changedHealth(was);
+  }
+
+  private changedHealth(was: boolean): void {
+    const now = this.healthy;
+    if (was && !now) {
+      this.waiters.failing();
+      this.opts.onError?.(this.lastError!);
+    } else if (!was && now) {
+      this.waiters.recovered();
+      this.opts.onRecovered?.();
+    } else if (!now) this.waiters.failing();
   }
 
   private handle(m: WorkerReply): void {
     switch (m.t) {
-      case 'written':
+      case 'written': {
         this.inflight -= m.entries;
         this.inflightBytes = Math.max(0, this.inflightBytes - m.bytes);
         this.written += m.entries;
-        // Never synchronously: this may run inside another session's synchronous call.
-        this.waiters.release(this.written);
+        this.appliedEnd = m.end;
         this.opts.onHead?.(m.headId, Buffer.from(m.headDigest));
-        for (const b of m.blobs)
-          if (this.blobPool.length < POOL_MAX && b.byteLength === BLOB_SIZE) this.blobPool.push(b);
-        if (this.failure !== null) {
-          this.failure = null;
-          this.waiters.recovered();
-          this.opts.onRecovered?.();
+        if (this.storeFailure !== null) {
+          const was = this.healthy;
+          this.storeFailure = null;
+          this.changedHealth(was);
         }
+        // Everything journaled is in the store: the journal may start over.
+        if (
+          this.appliedEnd === this.base + this.journaled &&
+          this.journal.size > JOURNAL_TRUNCATE_BYTES &&
+          this.journalFailure === null
+        )
+          this.journal.truncate();
         break;
+      }
       case 'failed':
         this.fail(new Error(m.message));
         break;
@@ -203,10 +246,9 @@ export class WorkerStoreWriter implements RecordWriter {
   }
 
   private fail(e: Error): void {
-    const first = this.failure === null;
-    this.failure = e;
-    this.waiters.failing();
-    if (first) this.opts.onError?.(e);
+    const was = this.healthy;
+    this.storeFailure = e;
+    this.changedHealth(was);
   }
 
   /** Blocks until the worker posts something (handled here) or `ms` pass; false on timeout. */
@@ -288,6 +330,10 @@ export class WorkerStoreWriter implements RecordWriter {
     this.closed = true;
     void this.worker.terminate();
     this.port.close();
-    return ok;
+    // Everything is in the store: the journal has nothing to replay. Otherwise it stays, and the
+    // next start replays what the store lacks.
+    if (ok && this.unposted.length === 0 && this.journalFailure === null) this.journal.truncate();
+    this.journal.close();
+    return ok && this.unposted.length === 0;
   }
 }

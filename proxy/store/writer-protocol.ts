@@ -4,17 +4,9 @@
 
 import type { StoreEntry } from './types.js';
 
-/** A frames entry whose bytes are in the message's blob at [at, at + length). */
-export type PackedFrames = Omit<Extract<StoreEntry, { kind: 'frames' }>, 'data'> & {
-  data: null;
-  at: number;
-  length: number;
-};
-
-export type PackedEntry = Exclude<StoreEntry, { kind: 'frames' }> | PackedFrames;
-
 export type WorkerRequest =
-  | { op: 'entries'; entries: PackedEntry[]; blob: ArrayBuffer }
+  /** A journaled batch: its entries (journal.ts serialization) and the journal position of its last. */
+  | { op: 'entries'; payload: ArrayBuffer; end: number }
   | { op: 'flush'; id: number }
   | { op: 'commit'; id: number; entries: StoreEntry[] }
   | { op: 'prune'; id: number; before: number; connection: string | null }
@@ -22,16 +14,8 @@ export type WorkerRequest =
   | { op: 'close'; id: number };
 
 export type WorkerReply =
-  /** A batch was written: how many entries and frame bytes, and the chain head after it. */
-  | {
-      t: 'written';
-      entries: number;
-      bytes: number;
-      headId: number;
-      headDigest: Uint8Array;
-      /** The batch's blobs, transferred back for reuse (their bytes are in SQLite now). */
-      blobs: ArrayBuffer[];
-    }
+  /** Batches were applied: how many entries and payload bytes, up to which journal position, the head. */
+  | { t: 'written'; entries: number; bytes: number; end: number; headId: number; headDigest: Uint8Array }
   /** The thread is ending on an unexpected error: nothing more will be written. */
   | { t: 'fatal'; message: string }
   /** A write failed (entries are kept and retried). */

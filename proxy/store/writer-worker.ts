@@ -2,6 +2,7 @@
 // while a transaction runs are written together in the next one: group commit, with no timer.
 
 import { workerData } from 'node:worker_threads';
+import { deserializeEntries } from './journal.js';
 import { openSqliteStore, type SqliteSessionStore } from './sqlite-store.js';
 import type { StoreEntry } from './types.js';
 import type { WorkerReply, WorkerRequest, WriterWorkerData } from './writer-protocol.js';
@@ -35,9 +36,9 @@ try {
 }
 
 let pending: StoreEntry[] = [];
+/** Payload bytes of the pending batches, and the journal position of the last pending entry. */
 let pendingBytes = 0;
-/** Blobs whose entries are pending; sent back once those are written. */
-let pendingBlobs: ArrayBuffer[] = [];
+let pendingEnd = 0;
 let failing = false;
 let writeScheduled = false;
 let retryTimer: NodeJS.Timeout | null = null;
@@ -55,32 +56,27 @@ function writePending(): boolean {
   if (store === null) return false;
   if (pending.length === 0) return !failing;
   const batch = pending;
-  const bytes = pendingBytes;
   try {
-    store.append(batch);
+    store.append(batch, pendingEnd);
   } catch (e) {
     if (!failing) post({ t: 'failed', message: message(e) });
     failing = true;
     scheduleRetry();
     return false;
   }
-  const blobs = pendingBlobs;
+  const bytes = pendingBytes;
   pending = [];
   pendingBytes = 0;
-  pendingBlobs = [];
   failing = false;
   const head = store.chainHead;
-  const m: WorkerReply = {
+  post({
     t: 'written',
     entries: batch.length,
     bytes,
+    end: pendingEnd,
     headId: head.id,
     headDigest: head.digest ? Buffer.from(head.digest, 'hex') : new Uint8Array(0),
-    blobs,
-  };
-  port.postMessage(m, blobs);
-  Atomics.add(signal, 0, 1);
-  Atomics.notify(signal, 0);
+  });
   return true;
 }
 
@@ -111,20 +107,14 @@ function failure(): string {
 
 port.on('message', (req: WorkerRequest) => {
   switch (req.op) {
-    case 'entries':
-      if (req.blob.byteLength > 0) pendingBlobs.push(req.blob);
-      for (const e of req.entries) {
-        if (e.kind === 'frames') {
-          const { at, length, ...rest } = e;
-          pending.push({ ...rest, data: Buffer.from(req.blob, at, length) });
-          pendingBytes += length + 64;
-        } else {
-          pending.push(e);
-          pendingBytes += 256;
-        }
-      }
+    case 'entries': {
+      const entries = deserializeEntries(Buffer.from(req.payload));
+      for (const e of entries) pending.push(e);
+      pendingBytes += req.payload.byteLength;
+      pendingEnd = req.end;
       scheduleWrite();
       break;
+    }
     case 'flush':
       reply(req.id, writePending());
       break;

@@ -229,14 +229,20 @@ describe('1 GB length claims', () => {
     const refusals = await Promise.all(
       clients.map(async (c) => {
         const msgs = await c.readToEnd(2000).catch(() => []);
+        const ended = c.ended;
         c.destroy();
-        return msgs.filter((m) => m.type === 'E').map((m) => errorFields(m.body).C);
+        return { codes: msgs.filter((m) => m.type === 'E').map((m) => errorFields(m.body).C), ended };
       }),
     );
-    assert.deepEqual(
-      refusals,
-      clients.map(() => ['08P01']),
-      'each refused with 08P01 at the header',
+    // Each is refused at the header: an 08P01, or (when the client was still sending as the
+    // gateway closed) a reset that discarded it; either way the gateway closed the connection.
+    for (const r of refusals) {
+      assert.ok(r.ended, 'the gateway closed the connection');
+      assert.ok(r.codes.length === 0 || (r.codes.length === 1 && r.codes[0] === '08P01'), r.codes.join(','));
+    }
+    assert.ok(
+      refusals.some((r) => r.codes[0] === '08P01'),
+      'at least one client read the 08P01 before the reset',
     );
     assert.ok(during - before < 32 * 1024, `RSS grew by ${mb(during - before)} MB before any login`);
   });

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
+import { replayJournal } from '../../proxy/store/journal.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
-import { WorkerStoreWriter } from '../../proxy/store/worker-writer.js';
+import { journalPath, WorkerStoreWriter } from '../../proxy/store/worker-writer.js';
 import { chunk, frame, session, statement, tempStorePath } from './fixtures.js';
 
 const A = 'aaaa0000-0000-4000-8000-00000000000a';
@@ -136,13 +137,51 @@ test('a result bigger than the in-flight bound is written whole, the event loop 
 });
 
 test('a store that cannot be opened fails the writer at once, and calls do not hang', () => {
-  const file = tempStorePath();
-  fs.mkdirSync(dirname(file), { recursive: true });
-  fs.writeFileSync(file, 'not a folder');
-  const w = new WorkerStoreWriter(`${file}/sub/bastion.db`);
+  // A folder where the store file should be: SQLite cannot open it (the journal beside it can be).
+  const folder = tempStorePath();
+  fs.mkdirSync(folder, { recursive: true });
+  const w = new WorkerStoreWriter(folder);
   assert.equal(w.flush(), false);
   assert.equal(w.healthy, false);
   // The thread answered (a timeout would say "did not answer"), naming the cause.
   assert.match(w.lastError?.message ?? '', /cannot open store/);
   assert.equal(w.close(), false);
+});
+
+test('what was journaled but not applied is replayed at the next start, once', () => {
+  const path = tempStorePath();
+  const w = new WorkerStoreWriter(path);
+  w.enqueue({ kind: 'session_open', session: session(A) });
+  w.enqueue(chunk(A, 1, 'client', 0, [frame(0x51, 'SELECT 1\0')]));
+  assert.equal(w.flush(), true);
+  // Entries that reach the journal while the store refuses them (as if the gateway were killed
+  // before the writer thread applied them).
+  w.pragma('query_only = 1');
+  let durable = false;
+  w.enqueue(chunk(A, 2, 'server', 1, [frame(0x43, 'SELECT 1\0')]));
+  w.whenDurable(w.enqueued, (ok) => {
+    durable = ok;
+  });
+  assert.equal(w.durable, 3, 'journaled at once');
+  assert.equal(w.flush(), false, 'not in the store');
+  w.close();
+  const journal = journalPath(path);
+  assert.ok(fs.statSync(journal).size > 0, 'the journal keeps what the store lacks');
+
+  const store = openSqliteStore(path);
+  assert.equal(store.readFrames(A).length, 1);
+  assert.equal(replayJournal(store, journal), 1);
+  assert.equal(store.readFrames(A).length, 2);
+  assert.equal(fs.statSync(journal).size, 0);
+  assert.equal(replayJournal(store, journal), 0, 'nothing twice');
+  assert.equal(store.verify().ok, true);
+  // A new writer continues the positions: its batches are not mistaken for applied ones.
+  const w2 = new WorkerStoreWriter(path, { journalBase: store.journalApplied() });
+  w2.enqueue(chunk(A, 3, 'client', 2, [frame(0x58, '')]));
+  assert.equal(w2.flush(), true);
+  assert.equal(w2.close(), true);
+  assert.equal(store.readFrames(A).length, 3);
+  assert.equal(store.journalApplied(), 4);
+  store.close();
+  assert.equal(durable, false, 'not yet called: callbacks are never synchronous');
 });

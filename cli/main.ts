@@ -1,15 +1,7 @@
 // `bastion` commands (CONTRACT.md "CLI"). Errors in arguments or config: one line, exit 2.
 
 import { ConfigError } from '../proxy/config/load.js';
-import { approvalsCommand } from './approvals.js';
 import { UsageError } from './args.js';
-import { checkCommand } from './check.js';
-import { exportCommand, importCommand } from './export.js';
-import { replayCommand } from './replay.js';
-import { reportCommand } from './report.js';
-import { serveCommand } from './serve.js';
-import { sessionsCommand } from './sessions.js';
-import { verifyCommand } from './verify.js';
 
 const USAGE = `usage: bastion <command> [options]
 
@@ -28,16 +20,18 @@ const USAGE = `usage: bastion <command> [options]
   import FILE [--json|--replay]                            verify and show an exported session
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: serveCommand,
-  sessions: sessionsCommand,
-  replay: replayCommand,
-  verify: verifyCommand,
-  check: checkCommand,
-  approvals: approvalsCommand,
-  report: reportCommand,
-  export: exportCommand,
-  import: importCommand,
+// Each command is loaded when run: a gateway does not carry the report renderer, and a
+// `sessions list` does not load the gateway.
+const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  sessions: async () => (await import('./sessions.js')).sessionsCommand,
+  replay: async () => (await import('./replay.js')).replayCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  check: async () => (await import('./check.js')).checkCommand,
+  approvals: async () => (await import('./approvals.js')).approvalsCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  export: async () => (await import('./export.js')).exportCommand,
+  import: async () => (await import('./export.js')).importCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -50,11 +44,11 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(
       'no command given (serve, sessions, replay, verify, check, approvals, report; see bastion --help)',
     );
-  const command = commands[name];
-  if (command === undefined) {
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (load === undefined) {
     throw new UsageError(`unknown command "${name}" (see bastion --help)`);
   }
-  return command(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(

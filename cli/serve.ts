@@ -11,7 +11,7 @@ import { callApi, isApiMethod } from './api-call.js';
 import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import { controlSocketPath, startControlServer } from './control.js';
 import type { Demo } from './demo.js';
-import { startUiHost, type UiHost } from './ui-host.js';
+import type { UiHost } from './ui-host.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -166,6 +166,8 @@ async function startUi(service: CoreService, uiPort: string | undefined): Promis
     return null;
   }
   try {
+    // Loaded only with the UI: `--no-ui` gateways do not carry the HTTP/WebSocket host.
+    const { startUiHost } = await import('./ui-host.js');
     return await startUiHost(service, {
       port: uiPort === undefined ? 0 : Number(uiPort),
       staticDir,

@@ -18,7 +18,7 @@ import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
 import { replayJournal } from './store/journal.js';
-import { TeamLink } from './store/pg/team-link.js';
+import type { TeamLink } from './store/pg/team-link.js';
 import { RetentionJob } from './store/retention.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
@@ -73,7 +73,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
   private readonly catalogs = new Map<string, { catalog: MaskCatalog; link: CatalogLink }>();
   private retention: RetentionJob | null = null;
   /** Team mode (config.team): the shipper to the shared store and the approvals bridge. */
-  readonly team: TeamLink | null;
+  team: TeamLink | null = null;
   private started = false;
 
   constructor(
@@ -101,7 +101,6 @@ export class AppCore extends EventEmitter<CoreEvents> {
     });
     this.approvals.on('changed', (a) => this.emit('approval-changed', a));
     // Team mode: the store above is the local spool; this ships it and carries remote decisions.
-    this.team = config.team ? new TeamLink(config.team, config.store, this.approvals, log) : null;
     // Recording is written on its own thread (the event loop only relays); the store opened
     // above stays for reading and keeps its idea of the chain head current.
     this.writer = new WorkerStoreWriter(config.store, {
@@ -125,7 +124,12 @@ export class AppCore extends EventEmitter<CoreEvents> {
     // The parser (WASM) loads once; after this every decision is synchronous.
     await initPolicyEngine();
     this.startRetention();
-    this.team?.start();
+    if (this.config.team) {
+      // Loaded in team mode only (it brings the PostgreSQL client).
+      const { TeamLink } = await import('./store/pg/team-link.js');
+      this.team = new TeamLink(this.config.team, this.config.store, this.approvals, this.log);
+      this.team.start();
+    }
     for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
     for (const identity of this.config.identities) this.verifiers.get(identity);

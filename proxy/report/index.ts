@@ -3,14 +3,13 @@
 import { toCsv } from './csv.js';
 import { toHtml } from './html.js';
 import { toJson } from './json.js';
-import { type PdfOptions, toPdf } from './pdf.js';
+import type { PdfOptions } from './pdf.js';
 import type { AuditReport, ReportFormat } from './types.js';
 
 export { buildReport, canonicalJson, checkReportDigest, reportDigest, statementKind } from './build.js';
 export { CSV_COLUMNS, csvField, toCsv } from './csv.js';
 export { escapeHtml, toHtml } from './html.js';
 export { toJson } from './json.js';
-export { findPdfFonts, toPdf } from './pdf.js';
 export * from './types.js';
 
 /** The report in `format`, as the bytes of a file. */
@@ -26,7 +25,10 @@ export async function renderReport(
       return Buffer.from(toCsv(report), 'utf8');
     case 'html':
       return Buffer.from(toHtml(report), 'utf8');
-    case 'pdf':
+    case 'pdf': {
+      // pdfkit and its fonts cost tens of MB: loaded when a PDF is asked for, not by every gateway.
+      const { toPdf } = await import('./pdf.js');
       return toPdf(report, pdf);
+    }
   }
 }

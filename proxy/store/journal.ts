@@ -7,12 +7,11 @@
 // never applied twice and the file can be emptied whenever everything in it is applied.
 //
 // Record: magic (u32) | payload length (u32) | end position (f64, of the batch's last entry) | payload
-// (v8.serialize of the entries). A torn record at the end (a kill mid-write) is ignored: it was
+// (serializeEntries). A torn record at the end (a kill mid-write) is ignored: it was
 // never acknowledged.
 
 import fs from 'node:fs';
 import { dirname } from 'node:path';
-import v8 from 'node:v8';
 import type { SqliteSessionStore } from './sqlite-store.js';
 import type { StoreEntry } from './types.js';
 
@@ -66,12 +65,46 @@ export class RecordJournal {
   }
 }
 
+/**
+ * One batch as bytes, for the journal and the writer thread alike: a JSON header of the entries
+ * (frames without their bytes), then the frames' bytes back to back. Reading it back takes the
+ * bytes as views of the one buffer, so a batch is a single allocation on either side.
+ */
 export function serializeEntries(entries: readonly StoreEntry[]): Buffer {
-  return v8.serialize(entries);
+  let dataBytes = 0;
+  for (const e of entries) if (e.kind === 'frames') dataBytes += e.data.length;
+  // The holder's own value: JSON.stringify has already turned a Buffer into { type, data } by then.
+  const meta = Buffer.from(
+    JSON.stringify(entries, function (this: Record<string, unknown>, key, value) {
+      const raw = this[key];
+      return key === 'data' && Buffer.isBuffer(raw) ? raw.length : value;
+    }),
+    'utf8',
+  );
+  const out = Buffer.allocUnsafeSlow(4 + meta.length + dataBytes);
+  out.writeUInt32BE(meta.length, 0);
+  meta.copy(out, 4);
+  let at = 4 + meta.length;
+  for (const e of entries) {
+    if (e.kind !== 'frames') continue;
+    e.data.copy(out, at);
+    at += e.data.length;
+  }
+  return out;
 }
 
 export function deserializeEntries(payload: Buffer): StoreEntry[] {
-  return v8.deserialize(payload) as StoreEntry[];
+  const metaLength = payload.readUInt32BE(0);
+  const entries = JSON.parse(payload.toString('utf8', 4, 4 + metaLength)) as StoreEntry[];
+  let at = 4 + metaLength;
+  for (const e of entries) {
+    if (e.kind !== 'frames') continue;
+    const length = e.data as unknown as number;
+    e.data = payload.subarray(at, at + length);
+    at += length;
+  }
+  if (at !== payload.length) throw new Error('recording journal: a batch does not add up');
+  return entries;
 }
 
 /**

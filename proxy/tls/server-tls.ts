@@ -5,7 +5,6 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { generate } from 'selfsigned';
 
 export interface ServerTls {
   context: tls.SecureContext;
@@ -32,6 +31,8 @@ export async function serverTls(
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const now = new Date();
+    // Loaded only when a certificate must be made (its crypto library is large).
+    const { generate } = await import('selfsigned');
     const pems = await generate([{ name: 'commonName', value: 'Bastion gateway' }], {
       keyType: 'ec',
       curve: 'P-256',

@@ -20,8 +20,8 @@ import {
   toCsv,
   toHtml,
   toJson,
-  toPdf,
 } from '../../proxy/report/index.js';
+import { toPdf } from '../../proxy/report/pdf.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
 import type { StatementRecord } from '../../shared/types.js';
 import { session, statement, tempStorePath } from '../store/fixtures.js';

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { buildReport, toHtml, toPdf } from '../../proxy/report/index.js';
+import { buildReport, toHtml } from '../../proxy/report/index.js';
+import { toPdf } from '../../proxy/report/pdf.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
 import { copyStore, type RecordedTraffic, recordTraffic } from './traffic.js';
 

@@ -67,6 +67,9 @@ export class WorkerStoreWriter implements RecordWriter {
   private readonly base: number;
   /** Entries in the journal (durable) and the journal position the store has applied. */
   private journaled = 0;
+  private journalScheduled = false;
+  /** Journaled batches not yet handed to the writer thread. */
+  private readonly unsent: { payload: Buffer; end: number; count: number }[] = [];
   private appliedEnd: number;
   private closed = false;
   /** The thread is gone: synchronous calls fail at once instead of waiting for an answer. */
@@ -124,7 +127,9 @@ export class WorkerStoreWriter implements RecordWriter {
   }
 
   get backlog(): number {
-    return this.unposted.length + this.inflight;
+    let unsent = 0;
+    for (const b of this.unsent) unsent += b.count;
+    return this.unposted.length + unsent + this.inflight;
   }
 
   /** Entries in the journal: they survive the gateway being killed. */
@@ -134,7 +139,16 @@ export class WorkerStoreWriter implements RecordWriter {
 
   whenDurable(position: number, done: (ok: boolean) => void): void {
     // Someone waits: journal now rather than after the gathering delay.
-    if (this.journaled < position && this.unposted.length > 0) this.post();
+    if (this.journaled < position && this.unposted.length > 0 && !this.journalScheduled) {
+      // After this poll phase's other callbacks: the sessions that got data in the same turn
+      // share one journal write.
+      this.journalScheduled = true;
+      setImmediate(() => {
+        this.journalScheduled = false;
+        this.journalPending();
+        this.schedulePost();
+      });
+    }
     this.waiters.add(position, done, this.journaled, !this.healthy);
   }
 
@@ -144,25 +158,42 @@ export class WorkerStoreWriter implements RecordWriter {
     this.unposted.push(entry);
     this.unpostedBytes += entryBytes(entry);
     if (this.unpostedBytes >= POST_BYTES) this.post();
-    else if (!this.postScheduled) {
-      // A short wait gathers many sessions' entries into one message (a postMessage costs
-      // about as much as a few hundred small entries).
-      this.postScheduled = true;
-      setTimeout(() => this.post(), POST_DELAY_MS);
-    }
+    else this.schedulePost();
+  }
+
+  /**
+   * A short wait gathers many sessions' entries into one journal write and one message to the
+   * thread (each costs about as much as a few hundred small entries).
+   */
+  private schedulePost(): void {
+    if (this.postScheduled) return;
+    this.postScheduled = true;
+    setTimeout(() => this.post(), POST_DELAY_MS);
   }
 
   /** Journals what is enqueued and hands it to the worker; waits first while too much is in flight. */
   private post(): void {
     this.postScheduled = false;
-    if (this.unposted.length === 0 || this.closed) return;
-    // Bounded memory: a result streamed faster than the disk takes it waits here, as an
-    // in-thread writer would. Not while the store is failing: then nothing drains, and the
-    // sessions are already refusing new statements.
-    while (this.inflightBytes > this.highWaterBytes && this.storeFailure === null) {
-      if (!this.waitForMessage(this.callTimeoutMs)) break;
+    if (this.closed) return;
+    if (this.unposted.length > 0) {
+      // Bounded memory: a result streamed faster than the disk takes it waits here, as an
+      // in-thread writer would. Not while the store is failing: then nothing drains, and the
+      // sessions are already refusing new statements.
+      while (this.inflightBytes > this.highWaterBytes && this.storeFailure === null) {
+        if (!this.waitForMessage(this.callTimeoutMs)) break;
+      }
+      if (!this.journalPending()) return;
     }
+    this.send();
+  }
+
+  /**
+   * Appends what is enqueued to the journal: from then on it is durable. The writer thread gets
+   * it with the next hand-over (an acknowledgement waits for this, not for the thread).
+   */
+  private journalPending(): boolean {
     const entries = this.unposted;
+    if (entries.length === 0) return true;
     const payload = serializeEntries(entries);
     const end = this.base + this.journaled + entries.length;
     try {
@@ -175,22 +206,31 @@ export class WorkerStoreWriter implements RecordWriter {
         this.post();
       }, this.opts.retryMs ?? 1000);
       this.journalRetry.unref();
-      return;
+      return false;
     }
     if (this.journalFailure !== null) this.setJournalFailure(null);
     this.unposted = [];
     this.unpostedBytes = 0;
     this.journaled += entries.length;
-    this.inflight += entries.length;
-    this.inflightBytes += payload.length;
+    this.unsent.push({ payload, end, count: entries.length });
     this.waiters.release(this.journaled);
-    // The payload is a fresh buffer of its own: transfer it rather than copy it.
-    const own = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
-    const ab = (
-      own ? payload.buffer : payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length)
-    ) as ArrayBuffer;
-    const req: WorkerRequest = { op: 'entries', payload: ab, end };
-    this.port.postMessage(req, [ab]);
+    return true;
+  }
+
+  /** Hands the journaled batches to the writer thread. */
+  private send(): void {
+    for (const { payload, end, count } of this.unsent) {
+      this.inflight += count;
+      this.inflightBytes += payload.length;
+      // The payload is a fresh buffer of its own: transfer it rather than copy it.
+      const own = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength;
+      const ab = (
+        own ? payload.buffer : payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length)
+      ) as ArrayBuffer;
+      const req: WorkerRequest = { op: 'entries', payload: ab, end };
+      this.port.postMessage(req, [ab]);
+    }
+    this.unsent.length = 0;
   }
 
   private setJournalFailure(e: Error | null): void {

@@ -421,12 +421,23 @@ export class CatalogBinding {
     return { fn, lineage: this.functionOutput(fn) };
   }
 
-  /** What a function returns, from its body (analysed once per snapshot; recursion = unknown). */
+  /**
+   * What a function returns, from its body (analysed once per snapshot; recursion = unknown). A
+   * body that cannot be analysed (dynamic SQL, another language) fails closed: its output carries
+   * the strictest configured rule, since it may read any masked column (`RETURN QUERY EXECUTE
+   * 'SELECT token FROM customers'`) and only the detectors would otherwise stand in the way.
+   */
   private functionOutput(fn: CatalogFunction): FunctionLineage | null {
     if (fn.definition === null) return null;
     if (this.functionRules.has(fn.oid)) return this.functionRules.get(fn.oid) ?? null;
     this.functionRules.set(fn.oid, null);
-    const l = functionLineage(fn.definition, fn.language, this.resolver);
+    const l =
+      functionLineage(fn.definition, fn.language, this.resolver) ??
+      ({
+        composite: false,
+        columns: [{ name: fn.name, typeOid: null, rule: this.anyRule() }],
+        unknownShape: true,
+      } satisfies FunctionLineage);
     this.functionRules.set(fn.oid, l);
     return l;
   }

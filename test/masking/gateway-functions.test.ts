@@ -189,6 +189,22 @@ describe('functions that read masked tables', () => {
     }
   });
 
+  test('a function the gateway cannot follow (dynamic SQL) fails closed: its output is masked', async () => {
+    const c = new pg.Client(cfg(gw.target()));
+    await c.connect();
+    try {
+      // Through the gateway, as an agent would: the DDL refreshes its catalog.
+      await c.query(`CREATE FUNCTION leak_dynamic() RETURNS SETOF text LANGUAGE plpgsql
+        AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT tok' || 'en FROM customers ORDER BY id'; END $$`);
+      const r = await c.query({ text: 'SELECT leak_dynamic()', rowMode: 'array' });
+      assert.equal(r.rows.length, ROWS);
+      assertNoSecret(JSON.stringify(r.rows), 'leak_dynamic');
+    } finally {
+      await c.query('DROP FUNCTION IF EXISTS leak_dynamic()').catch(() => {});
+      await c.end();
+    }
+  });
+
   test('built-ins that dump relations (query_to_xml, table_to_xml) are masked', async () => {
     for (const sql of [
       "SELECT query_to_xml('SELECT id, token FROM customers', true, false, '')",

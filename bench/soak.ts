@@ -61,13 +61,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const rss: number[] = [];
   let gateway: Awaited<ReturnType<typeof startServe>> | null = null;
   try {
-    const admin = new pg.Client({
-      host: db.host,
-      port: db.port,
-      user: db.user,
-      password: db.password,
-      database: db.database,
-    });
+    const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
     // One backend per gateway session, plus the gateway's own catalog link and some room.
     await admin.query(`ALTER SYSTEM SET max_connections = ${o.clients + 50}`);

@@ -8,6 +8,7 @@
 // after maxAgeMs), and bound per policy (CatalogBinding) for the data path.
 
 import type { CompiledMasking } from './compile.js';
+import { DATA_DUMPING_BUILTINS } from './dumping.js';
 import {
   type FunctionLineage,
   functionLineage,
@@ -65,23 +66,7 @@ export interface CatalogQueries {
   functions: string;
 }
 
-/**
- * Built-ins that read relations named by their arguments (a query text, a regclass, a cursor, a
- * schema, the whole database): their output carries whatever those relations hold.
- */
-export const DATA_DUMPING_BUILTINS: readonly string[] = [
-  'query_to_xml',
-  'query_to_xml_and_xmlschema',
-  'table_to_xml',
-  'table_to_xml_and_xmlschema',
-  'cursor_to_xml',
-  'schema_to_xml',
-  'schema_to_xml_and_xmlschema',
-  'database_to_xml',
-  'database_to_xml_and_xmlschema',
-  'ts_stat',
-  'ts_rewrite',
-];
+export { DATA_DUMPING_BUILTINS };
 
 /**
  * Functions: every user function (its return type, for FunctionCall), with the definition of

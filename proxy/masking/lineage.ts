@@ -35,6 +35,7 @@ import {
 import { numericShape, shapeMatchesTree } from '../policy/shape.js';
 import type { CopyOptions } from './copy.js';
 import { defaultCopyOptions } from './copy.js';
+import { DATA_DUMPING_BUILTINS } from './dumping.js';
 import { TYPE_NAMES } from './pgtypes.js';
 import type { ColumnLineage } from './plan.js';
 import { type MaskRule, stricter } from './rules.js';
@@ -593,16 +594,7 @@ function funcCall(b: JsonObject, scope: Scope | null, ctx: Ctx, d: number): Tain
 }
 
 /** Built-ins whose output holds the rows of relations named by their arguments. */
-const DUMPING = new Set([
-  ...SQL_TEXT_ARGUMENT.keys(),
-  'table_to_xml',
-  'table_to_xml_and_xmlschema',
-  'cursor_to_xml',
-  'schema_to_xml',
-  'schema_to_xml_and_xmlschema',
-  'database_to_xml',
-  'database_to_xml_and_xmlschema',
-]);
+const DUMPING = new Set([...SQL_TEXT_ARGUMENT.keys(), ...DATA_DUMPING_BUILTINS]);
 
 /** What a data-dumping built-in's output carries: what it reads, or every rule when unknown. */
 function dumped(fn: string, args: Json[], ctx: Ctx): Taint {

@@ -8,7 +8,6 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   type Approval,
-  type ApprovalState,
   type LiveStatement,
   type PolicyChange,
   type SessionSearch,
@@ -40,6 +39,7 @@ import {
   validateChunk,
 } from './frames.js';
 import { decodePruneBody, PRUNE_KIND, type PruneBody, PruneLedger, removedRuns } from './retention.js';
+import { type Row, rowToApproval, rowToPolicyChange, rowToSession, rowToStatement } from './rows.js';
 import { ensureSchema } from './schema.js';
 import { StoreSearch } from './search.js';
 import type {
@@ -78,7 +78,6 @@ const SET_JOURNAL_APPLIED =
 /** A session_open record's session: SessionInfo without the count the store maintains. */
 type OpenedSession = Omit<SessionInfo, 'statements'>;
 type Bad = { id: number; reason: string };
-type Row = Record<string, unknown>;
 
 const OPEN_FIELDS = [
   'id',
@@ -1095,84 +1094,11 @@ function policyChange(c: PolicyChangeRecord): PolicyChangeRecord {
   };
 }
 
-function rowToPolicyChange(r: Row): PolicyChange {
-  return {
-    id: r.id as number,
-    at: r.at as number,
-    by: r.changed_by as string,
-    summary: r.summary as string,
-    diff: r.diff as string,
-  };
-}
-
 function sessionClose(c: { sessionId: string; endedAt: number; endReason: string }) {
   return {
     sessionId: nonEmpty(c.sessionId, 'close.sessionId'),
     endedAt: int(c.endedAt, 'close.endedAt'),
     endReason: text(c.endReason, 'close.endReason'),
-  };
-}
-
-function rowToSession(r: Row): SessionInfo {
-  return {
-    id: r.id as string,
-    identity: r.identity as string,
-    authMethod: r.auth_method as AuthMethod,
-    connection: r.connection as string,
-    clientAddress: r.client_address as string,
-    applicationName: r.application_name as string | null,
-    database: r.database as string | null,
-    tls: r.tls === 1,
-    protocol: r.protocol as string,
-    startedAt: r.started_at as number,
-    endedAt: r.ended_at as number | null,
-    endReason: r.end_reason as string | null,
-    statements: r.statements as number,
-  };
-}
-
-function rowToStatement(r: Row): StatementRecord {
-  return {
-    sessionId: r.session_id as string,
-    seq: r.seq as number,
-    protocol: r.protocol as StatementProtocol,
-    sql: r.sql as string,
-    params: r.params === null ? null : (JSON.parse(r.params as string) as (string | null)[]),
-    startedAt: r.started_at as number,
-    durationUs: r.duration_us as number,
-    rows: r.rows as number,
-    tag: r.tag as string | null,
-    errorCode: r.error_code as string | null,
-    errorMessage: r.error_message as string | null,
-    decision: r.decision as Decision,
-    rule: r.rule as string | null,
-    ...(typeof r.approval_id === 'string' ? { approvalId: r.approval_id } : {}),
-    firstFrame: r.first_frame as number,
-    lastFrame: r.last_frame as number,
-    truncated: r.truncated === 1,
-    uncapturedBytes: r.uncaptured_bytes as number,
-    uncapturedRows: r.uncaptured_rows as number,
-    uncapturedDigest: r.uncaptured_digest as string | null,
-    masked: JSON.parse(r.masked as string) as Record<string, number>,
-  };
-}
-
-function rowToApproval(r: Row): Approval {
-  return {
-    id: r.id as string,
-    sessionId: r.session_id as string,
-    identity: r.identity as string,
-    connection: r.connection as string,
-    sql: r.sql as string,
-    rule: r.rule as string | null,
-    reason: r.reason as string,
-    clientReason: r.client_reason as string | null,
-    requestedAt: r.requested_at as number,
-    expiresAt: r.expires_at as number,
-    state: r.state as ApprovalState,
-    decidedBy: r.decided_by as string | null,
-    decidedAt: r.decided_at as number | null,
-    recent: JSON.parse(r.recent as string) as Approval['recent'],
   };
 }
 

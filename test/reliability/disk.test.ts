@@ -149,13 +149,7 @@ let rig: Rig;
 
 before(async () => {
   db = await startPostgres({ version: 18 });
-  const admin = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   await admin.query('CREATE TABLE disk_log (v text)');
   await admin.end();
@@ -174,13 +168,7 @@ after(async () => {
 });
 
 async function directRows(): Promise<string[]> {
-  const c = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
     return (await c.query<{ v: string }>('SELECT v FROM disk_log ORDER BY v')).rows.map((r) => r.v);

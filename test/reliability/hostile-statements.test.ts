@@ -26,13 +26,7 @@ let admin: pg.Client;
 before(async () => {
   db = await startPostgres({ version: 18 });
   gw = await startGateway(db);
-  admin = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   await admin.query('CREATE TABLE victim (x int)');
 });

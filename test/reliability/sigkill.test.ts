@@ -30,13 +30,7 @@ let killedSessions: SessionInfo[] = [];
 
 before(async () => {
   db = await startPostgres({ version: 18 });
-  const admin = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   await admin.query('CREATE TABLE acked (client int, n int, via text)');
   await admin.end();

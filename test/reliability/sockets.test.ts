@@ -33,13 +33,7 @@ const connectPg = (app: string) =>
   });
 
 async function direct<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]> {
-  const c = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
     return (await c.query<R>(sql, values)).rows;

@@ -11,6 +11,7 @@ import { ApprovalError, type ApprovalQueue } from '../../approvals/queue.js';
 import type { Logger } from '../../session/session.js';
 import { rowToApproval } from './rows.js';
 import { connectStore, describeStore, type StoreTarget } from './target.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 
 export const DECISIONS_CHANNEL = 'bastion_decisions';
 
@@ -95,7 +96,7 @@ export class ApprovalsBridge {
   private lost = false;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly pause = new WakeableSleep();
   private applying: Promise<void> = Promise.resolve();
 
   constructor(
@@ -115,7 +116,7 @@ export class ApprovalsBridge {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wakeUp();
     await this.loop;
   }
 
@@ -143,15 +144,7 @@ export class ApprovalsBridge {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(() => resolve(), ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    }).finally(() => {
-      this.wake = null;
-    });
+    return this.pause.sleep(ms);
   }
 
   private async run(): Promise<void> {
@@ -164,7 +157,7 @@ export class ApprovalsBridge {
           this.lost = false;
           const onLost = () => {
             this.lost = true;
-            this.wake?.();
+            this.pause.wakeUp();
           };
           c.on('error', onLost);
           c.on('end', onLost);

@@ -17,6 +17,7 @@ import { applyRecords } from './project.js';
 import { ensurePgSchema } from './schema.js';
 import { SpoolReader } from './spool.js';
 import { connectStore, describeStore, type StoreTarget } from './target.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 
 export const RECORDS_CHANNEL = 'bastion_records';
 
@@ -42,7 +43,7 @@ export class StoreShipper extends EventEmitter<{ state: [ShipperState]; shipped:
   private shipped = 0;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly pause = new WakeableSleep();
   private current: ShipperState = 'connecting';
   private lastError: Error | null = null;
   private readonly pollMs: number;
@@ -85,7 +86,7 @@ export class StoreShipper extends EventEmitter<{ state: [ShipperState]; shipped:
       await this.poke();
     }
     this.running = false;
-    this.wake?.();
+    this.pause.wakeUp();
     await this.loop;
     this.setState('stopped');
   }
@@ -118,7 +119,7 @@ export class StoreShipper extends EventEmitter<{ state: [ShipperState]; shipped:
   }
 
   private poke(): Promise<void> {
-    this.wake?.();
+    this.pause.wakeUp();
     return new Promise((r) => setTimeout(r, 10));
   }
 
@@ -129,15 +130,7 @@ export class StoreShipper extends EventEmitter<{ state: [ShipperState]; shipped:
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(() => resolve(), ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    }).finally(() => {
-      this.wake = null;
-    });
+    return this.pause.sleep(ms);
   }
 
   private async run(): Promise<void> {

@@ -7,7 +7,7 @@
 import { bump, type Detection } from './compile.js';
 import { MaskError, type MaskPlan } from './plan.js';
 import type { MaskRule } from './rules.js';
-import { scratch } from './scratch.js';
+import { rowBuffer, scratch } from './scratch.js';
 import { type Hasher, maskFreeText } from './strategies.js';
 
 export type Counts = Map<string, number>;
@@ -99,7 +99,7 @@ export function maskDataRow(
     p = ve;
   }
   if (changes === 0) return null;
-  const out = Buffer.allocUnsafe(size);
+  const out = rowBuffer(size);
   const sb = scratch.buf;
   let o = 0;
   let from = start;

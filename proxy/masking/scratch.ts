@@ -23,3 +23,25 @@ export function reserve(n: number): Buffer {
 export function takeScratch(n: number): Buffer {
   return Buffer.from(scratch.buf.subarray(scratch.pos, scratch.pos + n));
 }
+
+/**
+ * Rewritten rows are cut back to back from one arena after another, not allocated one by one:
+ * the rows of a socket read then lie contiguous in memory, so the session relays and records
+ * them as one range (see SegmentList), and a result costs one allocation per ARENA_SIZE bytes.
+ * An arena is freed when no row cut from it is referenced any more; it is never written twice.
+ */
+const ARENA_SIZE = 256 * 1024;
+let arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
+let arenaPos = 0;
+
+/** A buffer of `n` bytes for a rewritten row (uninitialised: the caller fills every byte). */
+export function rowBuffer(n: number): Buffer {
+  if (n > ARENA_SIZE / 4) return Buffer.allocUnsafeSlow(n);
+  if (arenaPos + n > ARENA_SIZE) {
+    arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
+    arenaPos = 0;
+  }
+  const b = arena.subarray(arenaPos, arenaPos + n);
+  arenaPos += n;
+  return b;
+}

@@ -1,5 +1,6 @@
-// An ordered list of byte ranges to send or store. Consecutive ranges of the same buffer are
-// merged, so a run of passed-through messages stays one zero-copy slice of the chunk it arrived in.
+// An ordered list of byte ranges to send or store. Ranges that follow each other in the same
+// memory are merged (the same buffer, or views of one ArrayBuffer such as rows the masker wrote
+// into its arena), so a run of messages stays one zero-copy slice.
 
 import type { Writable } from 'node:stream';
 
@@ -14,9 +15,25 @@ export class SegmentList {
   /** Adds buf[start, end) without copying. */
   pass(buf: Buffer, start: number, end: number): void {
     this.bytes += end - start;
-    if (buf === this.buf && start === this.end) {
-      this.end = end;
-      return;
+    const cur = this.buf;
+    if (cur !== null) {
+      if (buf === cur && start === this.end) {
+        this.end = end;
+        return;
+      }
+      // Another view right after the current range in the same memory: widen the range (the
+      // current view is re-made over the ArrayBuffer when its own bounds are too narrow).
+      if (buf.buffer === cur.buffer && buf.byteOffset + start === cur.byteOffset + this.end) {
+        const absEnd = buf.byteOffset + end;
+        if (absEnd <= cur.byteOffset + cur.length) this.end = absEnd - cur.byteOffset;
+        else {
+          const absStart = cur.byteOffset + this.start;
+          this.buf = Buffer.from(cur.buffer, absStart, absEnd - absStart);
+          this.start = 0;
+          this.end = absEnd - absStart;
+        }
+        return;
+      }
     }
     this.seal();
     this.buf = buf;

@@ -8,7 +8,7 @@ import type { Approval } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
 import { OidcVerifier } from './auth/oidc.js';
-import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
+import type { ConnectionConfig, GatewayConfig, IdentityConfig, UpstreamConfig } from './config/types.js';
 import { type CompiledMasking, compileMasking, generateMaskKey, MaskCatalog } from './masking/index.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { IdentityRegistry } from './session/access.js';
@@ -74,6 +74,10 @@ export class AppCore extends EventEmitter<CoreEvents> {
   private retention: RetentionJob | null = null;
   /** Team mode (config.team): the shipper to the shared store and the approvals bridge. */
   team: TeamLink | null = null;
+  /** Team mode: the shared store, read for the fleet view (null: the local store is read). */
+  private fleet: SessionStore | null = null;
+  private fleetRetryAt = 0;
+  private openShared: ((target: UpstreamConfig) => SessionStore) | null = null;
   private started = false;
 
   constructor(
@@ -129,6 +133,9 @@ export class AppCore extends EventEmitter<CoreEvents> {
       const { TeamLink } = await import('./store/pg/team-link.js');
       this.team = new TeamLink(this.config.team, this.config.store, this.approvals, this.log);
       this.team.start();
+      // The API (app, CLI through the control socket) shows the whole fleet once the shared
+      // store can be read (see `reader`).
+      this.openShared = (await import('./store/open.js')).openSharedStore;
     }
     for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
@@ -345,6 +352,27 @@ export class AppCore extends EventEmitter<CoreEvents> {
     return this.gateways.map((l) => ({ name: l.name, host: l.ctx.connection.listen.host, port: l.port }));
   }
 
+  /**
+   * Where the API reads recordings: in team mode the shared store (every gateway's sessions),
+   * else the local store. Writes always go through the writer to the local store.
+   */
+  get reader(): SessionStore {
+    const team = this.config.team;
+    if (team && this.fleet === null && this.openShared !== null && Date.now() >= this.fleetRetryAt) {
+      // Opened on first use, not at start: the first gateway's shipper creates its schema. Reads
+      // of the shared store wait on it; the data path never does (recording goes to the spool).
+      try {
+        this.fleet = this.openShared(team.target);
+      } catch (e) {
+        this.fleetRetryAt = Date.now() + 5000;
+        this.log.warn(
+          `the shared store cannot be read now (${(e as Error).message}); the API shows this gateway's own recordings`,
+        );
+      }
+    }
+    return this.fleet ?? this.store;
+  }
+
   /** Stops listeners, ends sessions, flushes every recording, closes the store. */
   async stop(): Promise<void> {
     await Promise.all(this.gateways.map((l) => l.stop()));
@@ -357,6 +385,9 @@ export class AppCore extends EventEmitter<CoreEvents> {
         `could not flush ${this.writer.backlog} recording entries: ${this.writer.lastError?.message}`,
       );
     await this.team?.stop();
+    this.fleet?.close();
+    this.fleet = null;
+    this.openShared = null;
     this.store.close();
   }
 }

@@ -314,12 +314,12 @@ export class CoreService implements BastionApi, BastionEventSource {
   async listSessions(filter: SessionFilter): Promise<SessionInfo[]> {
     const f = checkSessionFilter(filter);
     const limit = f.limit ?? 200;
-    if (!f.text) return this.core.store.listSessions({ ...f, limit });
+    if (!f.text) return this.core.reader.listSessions({ ...f, limit });
     const text = f.text.toLowerCase();
     const out: SessionInfo[] = [];
     // Text matches are filtered here: read pages until enough match.
     for (let offset = f.offset ?? 0; out.length < limit; offset += 1000) {
-      const page = this.core.store.listSessions({ ...f, limit: 1000, offset });
+      const page = this.core.reader.listSessions({ ...f, limit: 1000, offset });
       for (const s of page) {
         const hay = [
           s.id,
@@ -337,16 +337,16 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async getSession(id: string): Promise<SessionInfo | null> {
-    return this.core.store.getSession(str(id, 'session id', 100)) ?? null;
+    return this.core.reader.getSession(str(id, 'session id', 100)) ?? null;
   }
 
   async listStatements(sessionId: string): Promise<StatementRecord[]> {
-    return this.core.store.listStatements(str(sessionId, 'session id', 100));
+    return this.core.reader.listStatements(str(sessionId, 'session id', 100));
   }
 
   async readFrames(sessionId: string, fromSeq: number, limit: number): Promise<FrameView[]> {
     const id = str(sessionId, 'session id', 100);
-    const frames = this.core.store.readFrames(
+    const frames = this.core.reader.readFrames(
       id,
       int(fromSeq, 'fromSeq', 0, 2 ** 52),
       int(limit, 'limit', 1, 5000),
@@ -363,9 +363,9 @@ export class CoreService implements BastionApi, BastionEventSource {
     try {
       // The store has what earlier runs recorded; the live buffer what may not be flushed yet.
       let collected = 0;
-      for (const s of this.core.store.listSessions({ limit: 200 })) {
+      for (const s of this.core.reader.listSessions({ limit: 200 })) {
         if (collected >= n && s.endedAt !== null) continue;
-        const rows = this.core.store.listStatements(s.id);
+        const rows = this.core.reader.listStatements(s.id);
         for (const st of rows)
           byKey.set(`${st.sessionId}:${st.seq}`, { ...st, identity: s.identity, connection: s.connection });
         collected += rows.length;
@@ -388,7 +388,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (this.approvals !== this.core.approvals) return live;
     // History from before a restart lives only in the store; the queue is newer where both know an id.
     const seen = new Set(live.map((a) => a.id));
-    const stored = this.core.store
+    const stored = this.core.reader
       .approvals({ state: state ?? undefined, limit: 1000 })
       .filter((a) => !seen.has(a.id));
     return [...live, ...stored].sort((a, b) => b.requestedAt - a.requestedAt);
@@ -412,18 +412,18 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async verifyStore(): Promise<VerifyResult> {
-    return this.core.store.verify();
+    return this.core.reader.verify();
   }
 
   // --- search and replay ----------------------------------------------------------------------
 
   async searchSessions(filter: SessionSearch): Promise<SessionSearchResult> {
     const f = checkSessionSearch(filter);
-    return this.core.store.searchSessions({ ...f, limit: f.limit ?? 50 });
+    return this.core.reader.searchSessions({ ...f, limit: f.limit ?? 50 });
   }
 
   async searchStatements(text: string, limit: number, offset: number): Promise<StatementSearchResult> {
-    return this.core.store.searchStatements(
+    return this.core.reader.searchStatements(
       str(text, 'text', 1000),
       int(limit, 'limit', 1, 500),
       offset === undefined || offset === null ? 0 : int(offset, 'offset', 0, 1_000_000),
@@ -431,17 +431,17 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async openReplay(sessionId: string): Promise<ReplayInfo | null> {
-    const s = this.core.store.getSession(str(sessionId, 'session id', 100));
+    const s = this.core.reader.getSession(str(sessionId, 'session id', 100));
     if (!s) return null;
     return {
       session: s,
-      frames: this.core.store.frameCount(s.id),
-      marks: this.core.store.statementMarks(s.id),
+      frames: this.core.reader.frameCount(s.id),
+      marks: this.core.reader.statementMarks(s.id),
     };
   }
 
   async statementsPage(sessionId: string, fromSeq: number, limit: number) {
-    return this.core.store.statementsPage(
+    return this.core.reader.statementsPage(
       str(sessionId, 'session id', 100),
       int(fromSeq, 'fromSeq', 0, 2 ** 52),
       int(limit, 'limit', 1, 2000),
@@ -450,7 +450,7 @@ export class CoreService implements BastionApi, BastionEventSource {
 
   async readFrameBytes(sessionId: string, seq: number): Promise<FrameBytes | null> {
     const n = int(seq, 'seq', 0, 2 ** 52);
-    const [f] = this.core.store.readFrames(str(sessionId, 'session id', 100), n, 1);
+    const [f] = this.core.reader.readFrames(str(sessionId, 'session id', 100), n, 1);
     if (!f || f.seq !== n) return null;
     // As on the wire: type byte (startup packets have none), int32 length counting itself, body.
     const head = Buffer.alloc(f.type === 0 ? 4 : 5);
@@ -591,7 +591,7 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (request.identity) filter.identity = str(request.identity, 'identity', 200);
     if (request.connection) filter.connection = str(request.connection, 'connection', 200);
     this.core.writer.flush(); // what was recorded up to now
-    const report = buildReport(this.core.store, filter, { source: this.core.config.store });
+    const report = buildReport(this.core.reader, filter, { source: this.core.config.store });
     const bytes = await renderReport(report, format);
     const stamp = report.generatedAtIso.slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
     const s = report.summary;

@@ -109,6 +109,36 @@ describe('three gateways, one shared store', () => {
     assert.ok(!verify.stdout.includes(store.password) && !verify.stderr.includes(store.password));
   });
 
+  test("one gateway's API (what the app shows) searches, replays and reports every gateway's sessions", async () => {
+    for (const g of fleet) {
+      const c = g.client(`team-api-${g.name}`);
+      await c.connect();
+      await c.query(`SELECT 'apiprobe' AS word, '${g.name}' AS gateway`);
+      await c.end();
+    }
+    await drainAll();
+    const b = fleet.find((g) => g.name === 'gw-b')!;
+    const service = new CoreService(b.core, { persistence: null });
+    try {
+      const found = await service.searchSessions({ text: 'apiprobe' });
+      assert.deepEqual(
+        found.sessions.map((x) => x.applicationName).sort(),
+        ['team-api-gw-a', 'team-api-gw-b', 'team-api-gw-c'],
+        `the sessions of gw-a and gw-c too (${b.logs.filter((l) => l.startsWith('warn')).join('; ')})`,
+      );
+      const fromA = found.sessions.find((x) => x.applicationName === 'team-api-gw-a')!;
+      const statements = await service.listStatements(fromA.id);
+      assert.ok(statements.some((st) => st.sql.includes('apiprobe')));
+      const replay = await service.openReplay(fromA.id);
+      assert.ok(replay && replay.frames > 0, "gw-a's session replays through gw-b");
+      const report = await service.exportReport({ format: 'json' });
+      const text = Buffer.from(report.base64, 'base64').toString('utf8');
+      for (const g of fleet) assert.ok(text.includes(`team-api-${g.name}`), `${g.name} in the fleet report`);
+    } finally {
+      service.dispose();
+    }
+  });
+
   test("a statement held on one gateway is approved through another gateway's API", async () => {
     const [a, b] = fleet;
     const service = new CoreService(b.core, { persistence: null });

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Approval } from '../shared/api.js';
+import type { Approval, LiveStatement } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
 import { OidcVerifier } from './auth/oidc.js';
@@ -31,6 +31,10 @@ export interface CoreEvents {
   'session-closed': [SessionInfo];
   statement: [StatementRecord];
   'store-failed': [Error];
+  /** Team mode: what the other gateways of the fleet recorded (see FleetFeed). */
+  'fleet-statement': [LiveStatement];
+  'fleet-session-opened': [SessionInfo];
+  'fleet-session-closed': [SessionInfo];
   'store-recovered': [];
   /** A listener was added, removed, started, stopped or failed (by connection name). */
   'listener-changed': [string];
@@ -131,7 +135,11 @@ export class AppCore extends EventEmitter<CoreEvents> {
     if (this.config.team) {
       // Loaded in team mode only (it brings the PostgreSQL client).
       const { TeamLink } = await import('./store/pg/team-link.js');
-      this.team = new TeamLink(this.config.team, this.config.store, this.approvals, this.log);
+      this.team = new TeamLink(this.config.team, this.config.store, this.approvals, this.log, {
+        statement: (st) => this.emit('fleet-statement', st),
+        sessionOpened: (si) => this.emit('fleet-session-opened', si),
+        sessionClosed: (si) => this.emit('fleet-session-closed', si),
+      });
       this.team.start();
       // The API (app, CLI through the control socket) shows the whole fleet once the shared
       // store can be read (see `reader`).

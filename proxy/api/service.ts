@@ -143,13 +143,11 @@ export class CoreService implements BastionApi, BastionEventSource {
       this.hub.emit({ event: 'session-closed', data: s });
       this.connectionChanged(s.connection);
     });
-    on('statement', (st: StatementRecord) => {
-      const live = this.live(st);
-      this.recent.push(live);
-      if (this.recent.length > this.recentCapacity * 1.25)
-        this.recent.splice(0, this.recent.length - this.recentCapacity);
-      this.hub.emit({ event: 'statement', data: live });
-    });
+    on('statement', (st: StatementRecord) => this.liveStatement(this.live(st)));
+    // Team mode: the other gateways' traffic, as the shared store receives it.
+    on('fleet-statement', (st: LiveStatement) => this.liveStatement(st));
+    on('fleet-session-opened', (s: SessionInfo) => this.hub.emit({ event: 'session-opened', data: s }));
+    on('fleet-session-closed', (s: SessionInfo) => this.hub.emit({ event: 'session-closed', data: s }));
     on('listener-changed', (name: string) => this.connectionChanged(name, true));
     const approvals = opts.approvals === undefined ? core.approvals : opts.approvals;
     this.approvals = approvals;
@@ -664,6 +662,13 @@ export class CoreService implements BastionApi, BastionEventSource {
       activeSessions: l?.activeSessions ?? 0,
       address: state === 'listening' && l ? `${host}:${l.port}` : null,
     };
+  }
+
+  private liveStatement(live: LiveStatement): void {
+    this.recent.push(live);
+    if (this.recent.length > this.recentCapacity * 1.25)
+      this.recent.splice(0, this.recent.length - this.recentCapacity);
+    this.hub.emit({ event: 'statement', data: live });
   }
 
   private live(st: StatementRecord): LiveStatement {

@@ -11,7 +11,7 @@ import { PgSessionStore } from '../../proxy/store/pg/pg-store.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
 import { bastion, lines } from '../helpers/cli.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { startTeamGateway, storeTarget, type TeamGateway, until } from './fleet.js';
+import { AGENT, startTeamGateway, storeTarget, type TeamGateway, until } from './fleet.js';
 
 let db: TestPostgres;
 let store: TestPostgres;
@@ -135,6 +135,53 @@ describe('three gateways, one shared store', () => {
       const text = Buffer.from(report.base64, 'base64').toString('utf8');
       for (const g of fleet) assert.ok(text.includes(`team-api-${g.name}`), `${g.name} in the fleet report`);
     } finally {
+      service.dispose();
+    }
+  });
+
+  test("one gateway's live inspector shows the statements the others relay, as the store receives them", async () => {
+    const b = fleet.find((g) => g.name === 'gw-b')!;
+    const service = new CoreService(b.core, { persistence: null });
+    const seen: { event: string; sql?: string; identity?: string; app?: string | null }[] = [];
+    const stop = service.subscribe((e) => {
+      if (e.event === 'statement') seen.push({ event: e.event, sql: e.data.sql, identity: e.data.identity });
+      else if (e.event === 'session-opened' || e.event === 'session-closed')
+        seen.push({ event: e.event, app: e.data.applicationName });
+    });
+    try {
+      for (const name of ['gw-a', 'gw-c']) {
+        const g = fleet.find((x) => x.name === name)!;
+        const c = g.client(`team-live-${name}`);
+        await c.connect();
+        await c.query(`SELECT 'liveprobe' AS word, '${name}' AS gateway`);
+        await c.end();
+      }
+      await until(
+        () => (seen.filter((x) => x.sql?.includes('liveprobe')).length >= 2 ? true : undefined),
+        'the live statements of gw-a and gw-c on gw-b',
+      );
+      const probes = seen.filter((x) => x.sql?.includes('liveprobe'));
+      assert.deepEqual(
+        probes.map((x) => x.sql?.match(/'(gw-.)'/)?.[1]).sort(),
+        ['gw-a', 'gw-c'],
+        'each once, none from gw-b itself',
+      );
+      for (const p of probes) assert.equal(p.identity, AGENT.name);
+      await until(
+        () =>
+          seen.filter((x) => x.event === 'session-closed' && x.app?.startsWith('team-live-')).length >= 2
+            ? true
+            : undefined,
+        'their sessions closing',
+      );
+      assert.ok(seen.some((x) => x.event === 'session-opened' && x.app === 'team-live-gw-a'));
+      const recent = await service.recentStatements(50);
+      assert.ok(
+        recent.some((x) => x.sql.includes("'gw-c'")),
+        "kept for the inspector's first page",
+      );
+    } finally {
+      stop();
       service.dispose();
     }
   });

@@ -7,21 +7,26 @@ import type { ApprovalQueue } from '../../approvals/queue.js';
 import type { TeamConfig } from '../../config/types.js';
 import type { Logger } from '../../session/session.js';
 import { ApprovalsBridge } from './decisions.js';
+import { FleetFeed, type FleetFeedEvents } from './fleet-feed.js';
 import { StoreShipper } from './shipper.js';
 import { describeStore } from './target.js';
 
 export class TeamLink {
   readonly shipper: StoreShipper;
   readonly bridge: ApprovalsBridge;
+  /** The other gateways' live traffic, for this gateway's API (null: nobody listens). */
+  readonly feed: FleetFeed | null;
 
   constructor(
     readonly config: TeamConfig,
     spoolPath: string,
     queue: ApprovalQueue,
     private readonly log: Logger,
+    fleetEvents: FleetFeedEvents | null = null,
   ) {
     this.shipper = new StoreShipper({ spoolPath, target: config.target, gateway: config.gateway, log });
     this.bridge = new ApprovalsBridge(config.target, config.gateway, queue, log);
+    this.feed = fleetEvents ? new FleetFeed(config.target, config.gateway, fleetEvents, log) : null;
   }
 
   /** The shared store, as it may be shown (no password). */
@@ -33,6 +38,7 @@ export class TeamLink {
     this.log.info(`team mode: gateway "${this.config.gateway}" ships its recordings to ${this.storeName}`);
     this.shipper.start();
     this.bridge.start();
+    this.feed?.start();
   }
 
   /** Decides an approval held by another gateway of the fleet. */
@@ -42,6 +48,7 @@ export class TeamLink {
 
   /** After the last recording reached the spool: ships what it can, then stops. */
   async stop(): Promise<void> {
+    await this.feed?.stop();
     await this.bridge.stop();
     await this.shipper.stop();
     const left = this.shipper.state === 'stopped' ? null : this.shipper.error;

@@ -109,15 +109,73 @@ export function decodeBase64(chars: string): Buffer | null {
 
 export type Encoding = 'hex' | 'HEX' | 'base64';
 
-/** The ways a run can be read: hex first (a hex run is base64 too). */
+/**
+ * The shortest run of printable ASCII any detected value needs (an e-mail address `a@b.co`; an
+ * SSN, a card, a phone number, an IBAN or a key are longer).
+ */
+const MIN_TEXT_RUN = 6;
+
+/**
+ * Whether decoded bytes hold text a detector could match. Hashes, UUIDs and other binary data
+ * in hex or base64 (md5(), digest(), a bytea of an image) decode to bytes without such a run, and
+ * are not searched: that keeps tables of hashes from costing a full scan per field.
+ */
+function mayHoldText(bytes: Buffer): boolean {
+  let run = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b >= 0x20 && b <= 0x7e) {
+      if (++run >= MIN_TEXT_RUN) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
+/** mayHoldText of the hex digits' bytes, without decoding them into a buffer. */
+function hexMayHoldText(chars: string): boolean {
+  let run = 0;
+  for (let i = 0; i + 1 < chars.length; i += 2) {
+    const b = (HEX_VALUE[chars.charCodeAt(i) & 0xff] << 4) | HEX_VALUE[chars.charCodeAt(i + 1) & 0xff];
+    if (b >= 0x20 && b <= 0x7e) {
+      if (++run >= MIN_TEXT_RUN) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
+/** mayHoldText of the base64 characters' bytes, without decoding them into a buffer. */
+function base64MayHoldText(chars: string): boolean {
+  let run = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < chars.length; i++) {
+    const v = B64_VALUE[chars.charCodeAt(i) & 0xff];
+    if (v < 0) break; // padding
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      const b = (acc >> bits) & 0xff;
+      if (b >= 0x20 && b <= 0x7e) {
+        if (++run >= MIN_TEXT_RUN) return true;
+      } else run = 0;
+    }
+  }
+  return false;
+}
+
+/** The ways a run can be read: hex first (a hex run is base64 too); only readings that may hold text. */
 export function decodings(run: EncodedRun): [Encoding, Buffer][] {
   const out: [Encoding, Buffer][] = [];
-  const hex = decodeHex(run.chars);
-  if (hex) out.push([/[A-F]/.test(run.chars) ? 'HEX' : 'hex', hex]);
-  const padded = run.chars.endsWith('=') || run.chars.length % 4 === 0;
-  if (padded) {
-    const b64 = decodeBase64(run.chars);
-    if (b64) out.push(['base64', b64]);
+  const chars = run.chars;
+  if (chars.length % 2 === 0 && hexMayHoldText(chars)) {
+    const hex = decodeHex(chars);
+    if (hex && mayHoldText(hex)) out.push([/[A-F]/.test(chars) ? 'HEX' : 'hex', hex]);
+  }
+  const padded = chars.endsWith('=') || chars.length % 4 === 0;
+  if (padded && base64MayHoldText(chars)) {
+    const b64 = decodeBase64(chars);
+    if (b64 && mayHoldText(b64)) out.push(['base64', b64]);
   }
   return out;
 }

@@ -73,12 +73,10 @@ export class RecordJournal {
 export function serializeEntries(entries: readonly StoreEntry[]): Buffer {
   let dataBytes = 0;
   for (const e of entries) if (e.kind === 'frames') dataBytes += e.data.length;
-  // The holder's own value: JSON.stringify has already turned a Buffer into { type, data } by then.
+  // Frames stand in the header with their length (a replacer would come too late: JSON.stringify
+  // calls Buffer#toJSON, an array of every byte, before it).
   const meta = Buffer.from(
-    JSON.stringify(entries, function (this: Record<string, unknown>, key, value) {
-      const raw = this[key];
-      return key === 'data' && Buffer.isBuffer(raw) ? raw.length : value;
-    }),
+    JSON.stringify(entries.map((e) => (e.kind === 'frames' ? { ...e, data: e.data.length } : e))),
     'utf8',
   );
   const out = Buffer.allocUnsafeSlow(4 + meta.length + dataBytes);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../test/helpers/clients.js';
 import type { TestPostgres } from '../test/helpers/postgres.js';
+import { freePort } from '../test/helpers/postgres.js';
 
 /** One performance target and what was measured for it. */
 export interface BenchRow {
@@ -84,16 +85,7 @@ export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US
 export const fmtMb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
+export { freePort };
 
 /** A field of /proc/PID/status in kB (VmRSS: resident now, VmHWM: peak resident). */
 export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {

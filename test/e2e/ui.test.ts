@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -20,18 +19,10 @@ import { FileSecretVault } from '../../proxy/api/vault.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { ensureRendererBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser.js';
-import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const SHOTS = path.join(ROOT, 'docs/screenshots');
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 /** Opens a WebSocket to the host's API; resolves 'open' or the HTTP status it was refused with. */
 function tryWs(

@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
 import { type ClientTarget, repoRoot, run, runPsql } from '../helpers/clients.js';
-import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const ROWS = 1_000_000;
 const SQL = `SELECT g, repeat('x', 90) FROM generate_series(1, ${ROWS}) g`;
@@ -31,14 +31,6 @@ let gateway: ChildProcess | null = null;
 let gatewayExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 let gatewayStderr = '';
 let target: ClientTarget;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -15,6 +15,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   input?: string;
   timeoutMs?: number;
+  /** The script to run instead of bin/bastion.js (cli/main.js of another build). */
+  entry?: string;
 }
 
 /** This process's environment without variables that could change what bastion or libpq do. */
@@ -72,7 +74,7 @@ export interface RunningBastion {
  * what it printed if it exits first or is not ready in time (then it is killed).
  */
 export async function startBastion(args: readonly string[], o: CliOptions = {}): Promise<RunningBastion> {
-  const child = spawn(process.execPath, [BASTION_BIN, ...args], {
+  const child = spawn(process.execPath, [o.entry ?? BASTION_BIN, ...args], {
     cwd: o.cwd,
     env: cleanEnv(o.env),
     stdio: 'pipe',

@@ -79,7 +79,8 @@ function serverUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now, on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);

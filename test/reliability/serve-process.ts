@@ -2,11 +2,11 @@
 // not bin/bastion.js, which always runs dist/): for faults that need a real process (SIGKILL,
 // memory measured from /proc) and for the soak. Also: config files, RSS readings, the CLI.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanEnv } from '../helpers/cli.js';
+import { cleanEnv, startBastion } from '../helpers/cli.js';
 import { type RunResult, run } from '../helpers/clients.js';
 import type { TestPostgres } from '../helpers/postgres.js';
 
@@ -69,73 +69,21 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals, ms?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
-/** Starts `serve --config FILE --no-ui` and waits for `ready` (rejects with its output if it exits first). */
+/** Starts `serve --config FILE --no-ui` of this build and waits for `ready` (see startBastion). */
 export async function startServe(
   configFile: string,
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI_MAIN, 'serve', '--config', configFile, '--no-ui'], {
+  const b = await startBastion(['serve', '--config', configFile, '--no-ui'], {
     cwd: path.dirname(configFile),
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+    timeoutMs,
+    entry: CLI_MAIN,
   });
-  live.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bastion serve: no "ready" after ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    const check = () => {
-      if (/^ready$/m.test(stdout)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', check);
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`bastion serve exited (${code ?? signal}) before "ready"\n${stderr}`));
-    });
-  });
-  const m = /connection "app" listening on \S+:(\d+) /.exec(stderr);
-  if (!m) throw new Error(`no listening line for "app" in:\n${stderr}`);
-  return {
-    child,
-    pid: child.pid!,
-    port: Number(m[1]),
-    stderr: () => stderr,
-    stdout: () => stdout,
-    exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM', ms = 20_000) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
+  const port = b.ports().get('app');
+  if (port === undefined) throw new Error(`no listening line for "app" in:\n${b.stderr()}`);
+  return { ...b, pid: b.child.pid!, port };
 }
 
 /** `bastion ...args` of this build, to completion. */

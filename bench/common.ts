@@ -9,6 +9,7 @@ import path from 'node:path';
 import { repoRoot } from '../test/helpers/clients.js';
 import type { TestPostgres } from '../test/helpers/postgres.js';
 import { freePort } from '../test/helpers/postgres.js';
+import { rssKb } from '../test/helpers/proc.js';
 
 /** One performance target and what was measured for it. */
 export interface BenchRow {
@@ -88,11 +89,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export { freePort };
 
 /** A field of /proc/PID/status in kB (VmRSS: resident now, VmHWM: peak resident). */
-export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(m[1]);
-}
+export const statusKb = rssKb;
 
 /**
  * Resets the process's peak RSS (VmHWM) to its current RSS (Linux: "5" to /proc/PID/clear_refs),

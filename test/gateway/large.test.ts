@@ -15,6 +15,7 @@ import pg from 'pg';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
 import { type ClientTarget, repoRoot, run, runPsql } from '../helpers/clients.js';
 import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { rssKb } from '../helpers/proc.js';
 
 const ROWS = 1_000_000;
 const SQL = `SELECT g, repeat('x', 90) FROM generate_series(1, ${ROWS}) g`;
@@ -31,12 +32,6 @@ let gateway: ChildProcess | null = null;
 let gatewayExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 let gatewayStderr = '';
 let target: ClientTarget;
-
-function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(m[1]);
-}
 
 /** Samples the gateway's VmRSS every 10 ms until stopped; returns the peak seen, in MB. */
 function sampleRss(pid: number): { stop(): { peakMb: number; samples: number } } {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { cleanEnv, startBastion } from '../helpers/cli.js';
 import { type RunResult, run } from '../helpers/clients.js';
 import type { TestPostgres } from '../helpers/postgres.js';
+import { rssKb } from '../helpers/proc.js';
 
 /** cli/main.js of the build this file was compiled into. */
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -86,16 +87,11 @@ export async function startServe(
   return { ...b, pid: b.child.pid!, port };
 }
 
+export { rssKb };
+
 /** `bastion ...args` of this build, to completion. */
 export function cli(args: readonly string[], cwd: string, timeoutMs = 60_000): Promise<RunResult> {
   return run(process.execPath, [CLI_MAIN, ...args], { cwd, env: cleanEnv(), timeoutMs });
-}
-
-/** VmRSS (or VmHWM, the peak) of a process, in kB. */
-export function rssKb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(m[1]);
 }
 
 /** Samples VmRSS every `everyMs` until stopped. */

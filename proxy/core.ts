@@ -81,6 +81,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** Team mode: the shared store, read for the fleet view (null: the local store is read). */
   private fleet: SessionStore | null = null;
   private fleetRetryAt = 0;
+  /** A store the operator opened from the app (its Store screen): read instead of the above. */
+  private chosen: SessionStore | null = null;
   private openShared: ((target: UpstreamConfig) => SessionStore) | null = null;
   private started = false;
 
@@ -365,6 +367,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
    * else the local store. Writes always go through the writer to the local store.
    */
   get reader(): SessionStore {
+    if (this.chosen) return this.chosen;
     const team = this.config.team;
     if (team && this.fleet === null && this.openShared !== null && Date.now() >= this.fleetRetryAt) {
       // Opened on first use, not at start: the first gateway's shipper creates its schema. Reads
@@ -381,6 +384,16 @@ export class AppCore extends EventEmitter<CoreEvents> {
     return this.fleet ?? this.store;
   }
 
+  /**
+   * Makes the API read `store` (a shared store the operator opened) instead of the configured
+   * one; null goes back. Returns the store it replaces, for the caller (its owner) to close.
+   */
+  readFrom(store: SessionStore | null): SessionStore | null {
+    const before = this.chosen;
+    this.chosen = store;
+    return before;
+  }
+
   /** Stops listeners, ends sessions, flushes every recording, closes the store. */
   async stop(): Promise<void> {
     await Promise.all(this.gateways.map((l) => l.stop()));
@@ -394,6 +407,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
       );
     await this.team?.stop();
     this.fleet?.close();
+    this.chosen?.close();
+    this.chosen = null;
     this.fleet = null;
     this.openShared = null;
     this.store.close();

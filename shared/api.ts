@@ -256,6 +256,61 @@ export interface ReportFile {
   };
 }
 
+/**
+ * What the app may do in a shared store it opened: `reader` searches, replays, verifies and
+ * reports; `approver` also decides statements held by any gateway of the fleet.
+ */
+export type StoreRole = 'reader' | 'approver';
+
+/** Which store the reading calls (sessions, search, replay, verify, reports, approvals) use. */
+export interface StoreSourceView {
+  /**
+   * `local`: this host's own store file; `team`: the shared store its team-mode config names;
+   * `shared`: a shared store opened with openSharedStore.
+   */
+  kind: 'local' | 'team' | 'shared';
+  /** The file, or the store as postgres://user@host:port/db?sslmode=... (never a password). */
+  store: string;
+  /** Short, for a badge: "auditor@audit-db/audit", or the file's name. */
+  label: string;
+  /** What may be done in a shared store; null for the local store. */
+  role: StoreRole | null;
+  /** The name decisions are recorded under when the call does not give one; null when deciding is not possible. */
+  decideAs: string | null;
+  /** Whether the store answered just now. */
+  connected: boolean;
+  /** Why it did not, else null. */
+  error: string | null;
+  /** Gateways that shipped to the shared store, by name (empty for the local store). */
+  gateways: string[];
+  /** When it was opened (epoch ms); null for the configured store. */
+  openedAt: number | null;
+  /** Team mode: how this gateway's shipping to the shared store goes; null otherwise. */
+  shipping: ShippingView | null;
+}
+
+/** A team-mode gateway's shipper (proxy/store/pg/shipper.ts), as the app shows it. */
+export interface ShippingView {
+  /** `rejected`: the store refuses a record for its content (it is retried, never skipped). */
+  state: 'connecting' | 'shipping' | 'down' | 'rejected' | 'diverged' | 'stopped';
+  /** Records recorded here and not yet in the shared store. */
+  behind: number;
+  /** The refused record range and its SQLSTATE while `rejected`. */
+  rejected: { firstId: number; lastId: number; sqlstate: string; message: string; since: number } | null;
+  /** The last error, without credentials. */
+  error: string | null;
+}
+
+export interface SharedStoreInput {
+  /** postgres://user@host:port/db?sslmode=verify-full[&sslrootcert=FILE] */
+  url: string;
+  /** The store role's password (else the one in `url`): kept in the host's memory only, never saved, returned or logged. */
+  password?: string | null;
+  role: StoreRole;
+  /** Who decisions are recorded as (approver); default the OS user running the host. */
+  as?: string | null;
+}
+
 export interface BastionApi {
   listConnections(): Promise<ConnectionView[]>;
   saveConnection(input: ConnectionInput): Promise<ConnectionView>;
@@ -316,6 +371,17 @@ export interface BastionApi {
 
   /** An audit report over the store (proxy/report), as a file to save. */
   exportReport(request: ReportRequest): Promise<ReportFile>;
+
+  /** Which store the reading calls use, and whether it answers. */
+  storeSource(): Promise<StoreSourceView>;
+  /**
+   * Connects to a shared PostgreSQL store (read-only) and makes every reading call use it; an
+   * `approver` also decides approvals held by any gateway through it. Rejects with a clear message
+   * (bad URL, refused password, not a Bastion store, missing privileges), changing nothing.
+   */
+  openSharedStore(input: SharedStoreInput): Promise<StoreSourceView>;
+  /** Back to the configured store; forgets the shared store's password. */
+  closeSharedStore(): Promise<StoreSourceView>;
 }
 
 /** Event streams, by name. */
@@ -325,6 +391,8 @@ export interface BastionEvents {
   'session-closed': SessionInfo;
   'approval-changed': Approval;
   'connection-changed': ConnectionView;
+  /** The store the reading calls use was switched (openSharedStore, closeSharedStore). */
+  'store-source-changed': StoreSourceView;
 }
 
 export type BastionEventName = keyof BastionEvents;
@@ -371,6 +439,9 @@ export const API_METHODS = [
   'savePolicies',
   'listPolicyChanges',
   'exportReport',
+  'storeSource',
+  'openSharedStore',
+  'closeSharedStore',
 ] as const satisfies readonly (keyof BastionApi)[];
 
 /**

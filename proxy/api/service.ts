@@ -30,7 +30,9 @@ import {
   type SessionFilter,
   type SessionSearch,
   type SessionSearchResult,
+  type SharedStoreInput,
   type StatementSearchResult,
+  type StoreSourceView,
 } from '../../shared/api.js';
 import type { FrameView, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
 import { ApprovalError } from '../approvals/queue.js';
@@ -40,7 +42,7 @@ import {
   type IdentityConfig,
   type UpstreamConfig,
 } from '../config/types.js';
-import type { AppCore } from '../core.js';
+import { type AppCore, consoleLogger } from '../core.js';
 import { GatewayError } from '../errors.js';
 import {
   analyzeEach,
@@ -51,6 +53,7 @@ import {
   policyFor,
 } from '../policy/index.js';
 import { buildReport, type ReportFilter, renderReport } from '../report/index.js';
+import type { Logger } from '../session/session.js';
 import { connectUpstream } from '../session/upstream.js';
 import { decodeFrame } from '../wire/decode.js';
 import * as msg from '../wire/messages.js';
@@ -59,6 +62,7 @@ import { EventHub } from './events.js';
 import { previewMasking } from './mask-preview.js';
 import { changeSummary, policiesToYaml, readPolicies, unifiedDiff } from './policies.js';
 import { policiesSchema } from './policy-schema.js';
+import { checkSharedStoreInput, StoreSource } from './store-source.js';
 import {
   type CheckedConnection,
   checkConnectionInput,
@@ -94,6 +98,8 @@ export interface CoreServiceOptions {
   testTimeoutMs?: number;
   /** Live statements kept in memory for recentStatements (default 5000). */
   recentCapacity?: number;
+  /** Where the shared store opened from the UI reports its outages (default: stderr). */
+  log?: Logger;
 }
 
 const MAX_POLICY_TEXT = 1_000_000;
@@ -118,6 +124,8 @@ export class CoreService implements BastionApi, BastionEventSource {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly detach: (() => void)[] = [];
   private readonly approvals: ApprovalsProvider | null;
+  /** Which store the reading calls use (a shared store the operator opened, or the configured one). */
+  private readonly source: StoreSource;
   readonly operator: string;
 
   constructor(
@@ -126,6 +134,17 @@ export class CoreService implements BastionApi, BastionEventSource {
   ) {
     this.recentCapacity = opts.recentCapacity ?? 5000;
     this.operator = opts.operator ?? safeUserName();
+    this.source = new StoreSource(
+      core,
+      this.operator,
+      {
+        statement: (st) => this.liveStatement(st),
+        sessionOpened: (si) => this.hub.emit({ event: 'session-opened', data: si }),
+        sessionClosed: (si) => this.hub.emit({ event: 'session-closed', data: si }),
+      },
+      opts.log ?? consoleLogger,
+      (a) => this.hub.emit({ event: 'approval-changed', data: a }),
+    );
     const on = <A extends unknown[]>(event: string, fn: (...a: A) => void) => {
       const f = fn as (...a: unknown[]) => void;
       (core as unknown as NodeJS.EventEmitter).on(event, f);
@@ -165,6 +184,7 @@ export class CoreService implements BastionApi, BastionEventSource {
   /** Stops listening to the core (the core itself is the host's to stop). */
   dispose(): void {
     for (const d of this.detach.splice(0)) d();
+    this.source.dispose();
     if (this.changeTimer) clearTimeout(this.changeTimer);
     this.changeTimer = null;
   }
@@ -381,9 +401,10 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (state !== undefined && state !== null && !APPROVAL_STATES.includes(state)) {
       throw new InputError(`state must be one of ${APPROVAL_STATES.join(', ')}`);
     }
-    if (!this.approvals) return [];
-    const live = await this.approvals.list(state ?? undefined);
-    if (this.approvals !== this.core.approvals) return live;
+    const shared = this.source.current;
+    if (!this.approvals && !shared) return [];
+    const live = this.approvals ? await this.approvals.list(state ?? undefined) : [];
+    if (this.approvals !== this.core.approvals && !shared) return live;
     // History from before a restart lives only in the store; the queue is newer where both know an id.
     const seen = new Set(live.map((a) => a.id));
     const stored = this.core.reader
@@ -396,14 +417,25 @@ export class CoreService implements BastionApi, BastionEventSource {
     const approvalId = str(id, 'approval id', 100);
     if (decision !== 'approve' && decision !== 'deny')
       throw new InputError('decision must be approve or deny');
-    const who = (by === undefined || by === null ? '' : str(by, 'decided by', 100)).trim() || this.operator;
-    if (!this.approvals) throw new Error('approvals are not available in this gateway');
+    const given = (by === undefined || by === null ? '' : str(by, 'decided by', 100)).trim();
+    const who = given || this.operator;
+    const shared = this.source.current;
+    if (!this.approvals && !shared) throw new Error('approvals are not available in this gateway');
     try {
+      if (!this.approvals) throw new ApprovalError('not-found', `no approval ${approvalId}`);
       return await this.approvals.decide(approvalId, decision, who);
     } catch (e) {
-      // Team mode: a statement held by another gateway of the fleet is decided through the shared store.
+      // A statement held by another gateway of the fleet is decided through the shared store: the
+      // one opened from the app (if its role allows), else the team-mode config's.
       const elsewhere =
-        e instanceof ApprovalError && e.code === 'not-found' && this.approvals === this.core.approvals;
+        e instanceof ApprovalError &&
+        e.code === 'not-found' &&
+        (this.approvals === this.core.approvals || !this.approvals);
+      if (elsewhere && shared) {
+        const a = await this.source.decide(approvalId, decision, given || null);
+        this.hub.emit({ event: 'approval-changed', data: a });
+        return a;
+      }
       if (elsewhere && this.core.team) return this.core.team.decide(approvalId, decision, who);
       throw e;
     }
@@ -589,7 +621,9 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (request.identity) filter.identity = str(request.identity, 'identity', 200);
     if (request.connection) filter.connection = str(request.connection, 'connection', 200);
     this.core.writer.flush(); // what was recorded up to now
-    const report = buildReport(this.core.reader, filter, { source: this.core.config.store });
+    const report = buildReport(this.core.reader, filter, {
+      source: this.source.current?.described ?? this.core.config.store,
+    });
     const bytes = await renderReport(report, format);
     const stamp = report.generatedAtIso.slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
     const s = report.summary;
@@ -609,6 +643,33 @@ export class CoreService implements BastionApi, BastionEventSource {
         digest: report.digest,
       },
     };
+  }
+
+  // --- which store is read --------------------------------------------------------------------
+
+  async storeSource(): Promise<StoreSourceView> {
+    return this.source.view();
+  }
+
+  async openSharedStore(input: SharedStoreInput): Promise<StoreSourceView> {
+    const checked = checkSharedStoreInput(input);
+    return this.serial(async () => {
+      await this.source.open(checked);
+      return this.sourceChanged();
+    });
+  }
+
+  async closeSharedStore(): Promise<StoreSourceView> {
+    return this.serial(async () => {
+      await this.source.close();
+      return this.sourceChanged();
+    });
+  }
+
+  private sourceChanged(): StoreSourceView {
+    const view = this.source.view();
+    this.hub.emit({ event: 'store-source-changed', data: view });
+    return view;
   }
 
   // --- internals ------------------------------------------------------------------------------

@@ -7,11 +7,21 @@ import path from 'node:path';
 import { readPasswordFile } from '../store/pg/target.js';
 import type { ConfigReader } from './load.js';
 import type { TeamConfig } from './types.js';
+import { parseDuration } from './units.js';
 import { parseUpstreamUrl } from './upstream-url.js';
 
 const GATEWAY_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
-export const TEAM_KEYS = ['gateway', 'spool', 'store_password_file'] as const;
+export const TEAM_KEYS = [
+  'gateway',
+  'spool',
+  'store_password_file',
+  'store_retention',
+  'spool_keep',
+] as const;
+
+/** How long shipped, closed sessions stay in the spool by default. */
+export const DEFAULT_SPOOL_KEEP_MS = 24 * 3_600_000;
 
 /** The store and, in team mode, the shared store's settings; `store` is then the spool's path. */
 export function readStoreSettings(
@@ -39,7 +49,20 @@ export function readStoreSettings(
       r.fail('gateway', `"${gateway}" is not a valid gateway name (letters, digits, _ . -; at most 63)`);
     }
     const spool = path.resolve(baseDir, r.str(top, 'spool', '', false) ?? 'bastion-spool.db');
-    return { store: spool, team: { target, gateway } };
+    // The shared store's retention: whole months whose sessions all started longer ago are dropped.
+    let storeRetentionMs: number | null = null;
+    if (top.store_retention !== undefined && top.store_retention !== null) {
+      storeRetentionMs = parseDuration(r, top.store_retention, 'store_retention');
+      if (storeRetentionMs <= 0) r.fail('store_retention', 'must be longer than 0');
+    }
+    // How long shipped, closed sessions stay in the spool; `forever` keeps them.
+    let spoolKeepMs: number | null = DEFAULT_SPOOL_KEEP_MS;
+    if (top.spool_keep === 'forever') spoolKeepMs = null;
+    else if (top.spool_keep !== undefined && top.spool_keep !== null) {
+      spoolKeepMs = parseDuration(r, top.spool_keep, 'spool_keep');
+      if (spoolKeepMs <= 0) r.fail('spool_keep', 'must be longer than 0 (or forever)');
+    }
+    return { store: spool, team: { target, gateway, storeRetentionMs, spoolKeepMs } };
   }
   for (const k of TEAM_KEYS) {
     if (top[k] !== undefined && top[k] !== null)

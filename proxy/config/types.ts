@@ -88,6 +88,10 @@ export interface TeamConfig {
   target: UpstreamConfig;
   /** This gateway's name in the fleet (its chain's key in the shared store). */
   gateway: string;
+  /** `store_retention`: drop the shared store's months older than this (absent/null: keep all). */
+  storeRetentionMs?: number | null;
+  /** `spool_keep`: compact shipped, closed sessions older than this from the spool (null: never; absent: 24 h). */
+  spoolKeepMs?: number | null;
 }
 
 export interface GatewayConfig {

@@ -69,6 +69,30 @@ export function decodePruneBody(recordId: number, body: Buffer): PruneInfo {
 }
 
 /**
+ * Removed ranges stated outside the chain (a dropped partition of the shared store, a compacted
+ * spool: see proxy/store/pg/): [first, last, digest hex of last], each well formed, in any order.
+ * Throws on anything else (the caller reports it).
+ */
+export function decodeRemovedRanges(v: unknown): [number, number, string][] {
+  if (!Array.isArray(v)) throw new Error('removed ranges are not a list');
+  for (const r of v) {
+    if (
+      !Array.isArray(r) ||
+      r.length !== 3 ||
+      !Number.isSafeInteger(r[0]) ||
+      !Number.isSafeInteger(r[1]) ||
+      r[0] < 1 ||
+      r[1] < r[0] ||
+      typeof r[2] !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(r[2])
+    ) {
+      throw new Error('a removed range is malformed');
+    }
+  }
+  return v as [number, number, string][];
+}
+
+/**
  * Every removed range declared by the prune records, merged, for `walkChain`. Built before the
  * walk from prune records that the walk then verifies in their turn.
  */
@@ -79,7 +103,12 @@ export class PruneLedger implements PrunedRanges {
   private pending: [number, number][] = [];
 
   add(info: PruneInfo): void {
-    for (const [first, last, digest] of info.ranges) {
+    this.addRanges(info.ranges);
+  }
+
+  /** Ranges removed by something other than a prune record (see decodeRemovedRanges). */
+  addRanges(ranges: readonly [number, number, string][]): void {
+    for (const [first, last, digest] of ranges) {
       this.pending.push([first, last]);
       this.links.set(last, Buffer.from(digest, 'hex'));
     }

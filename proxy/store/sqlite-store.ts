@@ -38,7 +38,14 @@ import {
   splitChunk,
   validateChunk,
 } from './frames.js';
-import { decodePruneBody, PRUNE_KIND, type PruneBody, PruneLedger, removedRuns } from './retention.js';
+import {
+  decodePruneBody,
+  decodeRemovedRanges,
+  PRUNE_KIND,
+  type PruneBody,
+  PruneLedger,
+  removedRuns,
+} from './retention.js';
 import { type Row, rowToApproval, rowToPolicyChange, rowToSession, rowToStatement } from './rows.js';
 import { ensureSchema } from './schema.js';
 import { StoreSearch } from './search.js';
@@ -615,6 +622,19 @@ export class SqliteSessionStore implements SessionStore {
         bad ??= { id, reason: `checkpoints row ${id} differs from prune record ${id}` };
       }
       ledger.add(info);
+    }
+    // A team gateway's spool, compacted after shipping (proxy/store/pg/spool-compact.ts): what went.
+    const compacted = this.db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'spool_compactions'");
+    if (compacted.pluck().get() === 1) {
+      for (const r of this.db
+        .prepare('SELECT id, ranges FROM spool_compactions ORDER BY id')
+        .iterate() as Iterable<Row>) {
+        try {
+          ledger.addRanges(decodeRemovedRanges(JSON.parse(String(r.ranges))));
+        } catch {
+          bad ??= { id: 0, reason: `spool_compactions row ${r.id} is malformed` };
+        }
+      }
     }
     return bad ? { ledger, bad } : { ledger };
   }

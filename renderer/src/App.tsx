@@ -10,6 +10,7 @@ import {
   History,
   Keyboard,
   Moon,
+  Plug,
   Shield,
   Sliders,
   Sun,
@@ -25,7 +26,9 @@ import { Policies } from './screens/Policies.js';
 import { Replay } from './screens/Replay.js';
 import { Reports } from './screens/Reports.js';
 import { Sessions } from './screens/Sessions.js';
+import { Store } from './screens/Store.js';
 import { pendingCount } from './state/approvals.js';
+import { storeBadge } from './state/store-source.js';
 import type { Screen, Toast } from './state/ui.js';
 
 export function App() {
@@ -49,6 +52,7 @@ export function App() {
         '4': 'sessions',
         '5': 'policies',
         '6': 'reports',
+        '7': 'store',
       };
       if (screens[e.key]) {
         st.navigate({ screen: screens[e.key]!, id: null });
@@ -82,6 +86,7 @@ export function App() {
         {screen === 'replay' && <Replay />}
         {screen === 'policies' && <Policies />}
         {screen === 'reports' && <Reports />}
+        {screen === 'store' && <Store />}
       </main>
       <Toasts />
       <Help />
@@ -99,6 +104,7 @@ function Sidebar() {
   const listening = useApp((s) => s.conn.list.filter((c) => c.state === 'listening').length);
   const rate = useApp((s) => s.inspector.rate);
   const transport = useApp((s) => s.ui.transport);
+  const storeDown = useApp((s) => s.storeSource.view?.connected === false);
   const go = (screen: Screen) => store.getState().navigate({ screen, id: null });
   const item = (
     s: Screen,
@@ -132,6 +138,7 @@ function Sidebar() {
           <small>PostgreSQL gateway</small>
         </span>
       </div>
+      <StoreBadge />
       {item(
         'live',
         <Activity />,
@@ -161,6 +168,13 @@ function Sidebar() {
       {item('sessions', <History />, 'Sessions', '4', null, screen === 'replay')}
       {item('policies', <Sliders />, 'Policies', '5')}
       {item('reports', <FileText />, 'Reports', '6')}
+      {item(
+        'store',
+        <Plug />,
+        'Store',
+        '7',
+        storeDown ? <span className="dot bad" title="The store does not answer" /> : null,
+      )}
       <div className="spacer" />
       <div className="sidebar-foot">
         <div className="row">
@@ -205,6 +219,29 @@ function Sidebar() {
   );
 }
 
+/** Which store every screen reads, always in sight: "shared: auditor@audit-db/audit". */
+function StoreBadge() {
+  const store = useAppStore();
+  const view = useApp((s) => s.storeSource.view);
+  if (!view) return null;
+  const text = storeBadge(view);
+  return (
+    <button
+      type="button"
+      className={`store-badge ${view.kind}${view.connected ? '' : ' down'}`}
+      title={`${view.store}${view.role ? ` (${view.role})` : ''}${view.error ? `: ${view.error}` : ''}`}
+      aria-label={`Store: ${text}`}
+      onClick={() => store.getState().navigate({ screen: 'store', id: null })}
+    >
+      <span className="store-badge-kind">
+        <Database size={11} /> {view.kind}
+        {view.role ? ` · ${view.role}` : ''}
+      </span>
+      <span className="store-badge-text">{view.label}</span>
+    </button>
+  );
+}
+
 function Toasts() {
   const toasts = useApp((s) => s.ui.toasts);
   return (
@@ -243,6 +280,7 @@ const SHORTCUTS: [string, [string, string][]][] = [
     [
       ['1 2 3', 'Live, Approvals, Connections'],
       ['4 5 6', 'Sessions, Policies, Reports'],
+      ['7', 'Store (which one is read)'],
       ['/', 'Filter or search statements'],
       ['t', 'Light or dark theme'],
       ['?', 'This help'],

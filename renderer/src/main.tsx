@@ -7,12 +7,28 @@ import { App } from './App.js';
 import { createClient } from './api/client.js';
 import { ApiContext, StoreContext } from './context.js';
 import { connectEvents, createAppStore, loadAll } from './state/store.js';
+import { type SharedStoreForm, withoutPassword } from './state/store-source.js';
 import { parseRoute, replayRoute, routeHash, type Theme } from './state/ui.js';
 import './styles.css';
 
 const THEME_KEY = 'bastion.theme';
 const DECIDER_KEY = 'bastion.decideAs';
 const CHANGED_BY_KEY = 'bastion.changedBy';
+/** The Store screen's URL (without a password), role and decider name; never the password. */
+const SHARED_STORE_KEY = 'bastion.sharedStore';
+
+function savedSharedStore(): Partial<Omit<SharedStoreForm, 'password'>> {
+  try {
+    const v = JSON.parse(localStorage.getItem(SHARED_STORE_KEY) ?? '{}') as Record<string, unknown>;
+    return {
+      url: typeof v.url === 'string' ? withoutPassword(v.url) : '',
+      role: v.role === 'approver' ? 'approver' : 'reader',
+      as: typeof v.as === 'string' ? v.as : '',
+    };
+  } catch {
+    return {};
+  }
+}
 
 function initialTheme(): Theme {
   const saved = localStorage.getItem(THEME_KEY);
@@ -26,6 +42,7 @@ const store = createAppStore(client, {
   route: parseRoute(window.location.hash),
   decideAs: localStorage.getItem(DECIDER_KEY) ?? '',
   changedBy: localStorage.getItem(CHANGED_BY_KEY) ?? '',
+  sharedStore: savedSharedStore(),
 });
 
 // The first route may name a statement or an approval.
@@ -68,6 +85,11 @@ store.subscribe((s, prev) => {
     localStorage.setItem(DECIDER_KEY, s.approvals.decideAs);
   if (s.policies.changedBy !== prev.policies.changedBy)
     localStorage.setItem(CHANGED_BY_KEY, s.policies.changedBy);
+  // Remembered once a store opened with it (a half-typed form is not worth keeping).
+  if (s.storeSource.view !== prev.storeSource.view && s.storeSource.view?.kind === 'shared') {
+    const { url, role, as } = s.storeSource.form;
+    localStorage.setItem(SHARED_STORE_KEY, JSON.stringify({ url: withoutPassword(url), role, as }));
+  }
 });
 
 createRoot(document.getElementById('root')!).render(

@@ -16,6 +16,7 @@ import type {
   ReportFile,
   SessionSearchResult,
   StatementSearchResult,
+  StoreSourceView,
 } from '../../shared/api.js';
 import type { FrameView, StatementRecord } from '../../shared/types.js';
 
@@ -97,6 +98,7 @@ export interface FakeApi extends BastionApi, BastionEventSource {
     check: PolicyCheck;
     save: PolicySaveResult;
     report: ReportFile;
+    storeSource: StoreSourceView;
   };
   emit(e: BastionEvent): void;
   /** Makes the next call of `method` fail with `message`. */
@@ -135,6 +137,18 @@ export function fakeApi(): FakeApi {
         verified: true,
         digest: 'ab',
       },
+    },
+    storeSource: {
+      kind: 'local',
+      store: '/tmp/bastion.db',
+      label: 'bastion.db',
+      role: null,
+      decideAs: 'host-user',
+      connected: true,
+      error: null,
+      gateways: [],
+      openedAt: null,
+      shipping: null,
     },
   };
   const calls: FakeApi['calls'] = [];
@@ -239,5 +253,8 @@ export function fakeApi(): FakeApi {
     listPolicyChanges: (limit) =>
       call('listPolicyChanges', [limit], () => data.policies.history.slice(0, limit)),
     exportReport: (request) => call('exportReport', [request], () => data.report),
+    storeSource: () => call('storeSource', [], () => data.storeSource),
+    openSharedStore: (input) => call('openSharedStore', [input], () => data.storeSource),
+    closeSharedStore: () => call('closeSharedStore', [], () => data.storeSource),
   };
 }

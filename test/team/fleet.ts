@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import type { GatewayConfig, UpstreamConfig } from '../../proxy/config/types.js';
+import type { GatewayConfig, TeamConfig, UpstreamConfig } from '../../proxy/config/types.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../../proxy/wire/codes.js';
@@ -41,6 +41,7 @@ export async function startTeamGateway(
   name: string,
   db: TestPostgres,
   store: TestPostgres,
+  team: Partial<TeamConfig> = {},
 ): Promise<TeamGateway> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bastion-team-${name}-`));
   const logs: string[] = [];
@@ -52,7 +53,7 @@ export async function startTeamGateway(
   const config: GatewayConfig = {
     file: null,
     store: path.join(dir, 'bastion-spool.db'),
-    team: { target: storeTarget(store), gateway: name },
+    team: { target: storeTarget(store), gateway: name, ...team },
     tlsDir: path.join(dir, 'tls'),
     connections: [
       {

@@ -134,6 +134,12 @@ describe('three gateways, one shared store', () => {
       const report = await service.exportReport({ format: 'json' });
       const text = Buffer.from(report.base64, 'base64').toString('utf8');
       for (const g of fleet) assert.ok(text.includes(`team-api-${g.name}`), `${g.name} in the fleet report`);
+      // The app's Store screen: the fleet, and how this gateway's shipping goes (drained: 0 behind).
+      const source = await service.storeSource();
+      assert.equal(source.kind, 'team');
+      assert.deepEqual([...source.gateways].sort(), ['gw-a', 'gw-b', 'gw-c']);
+      assert.equal(source.shipping?.state, 'shipping');
+      assert.equal(source.shipping?.rejected, null);
     } finally {
       service.dispose();
     }

@@ -104,24 +104,33 @@ export class FleetFeed {
     for (const { name: gateway } of gateways.rows) {
       const from = this.seen.get(gateway) ?? 0;
       const args = [gateway, from];
-      const [opened, statements, closed] = await Promise.all([
-        c.query(
+      // One snapshot for the three reads: a batch committing between them would otherwise show its
+      // close but not its statements, and the watermark would then pass the statements by. One
+      // query after another: a pg client runs one at a time (queueing them is deprecated).
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      let opened: pg.QueryResult;
+      let statements: pg.QueryResult;
+      let closed: pg.QueryResult;
+      try {
+        opened = await c.query(
           `SELECT *, open_record_id AS at FROM bastion.sessions
-            WHERE gateway = $1 AND open_record_id > $2 ORDER BY open_record_id LIMIT ${PAGE}`,
+          WHERE gateway = $1 AND open_record_id > $2 ORDER BY open_record_id LIMIT ${PAGE}`,
           args,
-        ),
-        c.query(
+        );
+        statements = await c.query(
           `SELECT s.*, s.record_id AS at, se.identity, se.connection FROM bastion.statements s
-             JOIN bastion.sessions se ON se.id = s.session_id
-            WHERE s.gateway = $1 AND s.record_id > $2 ORDER BY s.record_id LIMIT ${PAGE}`,
+           JOIN bastion.sessions se ON se.id = s.session_id
+          WHERE s.gateway = $1 AND s.record_id > $2 ORDER BY s.record_id LIMIT ${PAGE}`,
           args,
-        ),
-        c.query(
+        );
+        closed = await c.query(
           `SELECT *, close_record_id AS at FROM bastion.sessions
-            WHERE gateway = $1 AND close_record_id > $2 ORDER BY close_record_id LIMIT ${PAGE}`,
+          WHERE gateway = $1 AND close_record_id > $2 ORDER BY close_record_id LIMIT ${PAGE}`,
           args,
-        ),
-      ]);
+        );
+      } finally {
+        await c.query('COMMIT');
+      }
       // A kind cut at PAGE rows caps what is handed on now, so nothing is skipped next time.
       let cap = Number.POSITIVE_INFINITY;
       for (const r of [opened, statements, closed]) {

@@ -31,7 +31,7 @@ import type {
 import { type Row, rowToApproval, rowToPolicyChange, rowToSession, rowToStatement, tsQuery } from './rows.js';
 import { SyncPgClient } from './sync-client.js';
 import { describeStore, type StoreTarget } from './target.js';
-import { type GatewayVerifyResult, verifyGateway } from './verify.js';
+import { type GatewayVerifyResult, gatewayLedger, verifyGateway } from './verify.js';
 
 const MATCH_CHARS = 400;
 
@@ -278,10 +278,17 @@ export class PgSessionStore implements SessionStore {
        WHERE r.gateway = $1 AND r.session_id = $2 ORDER BY r.id`,
       [s.gateway, sessionId],
     );
+    // Only when a record's predecessor was removed (retention, a dropped month): the declared link.
+    let removed: ReturnType<typeof gatewayLedger>['ledger'] | undefined;
     for (const r of rows) {
       const id = r.id as number;
-      const prev =
+      let prev =
         id === 1 ? GENESIS : r.prev_digest ? { id: id - 1, digest: r.prev_digest as Buffer } : undefined;
+      if (!prev) {
+        removed ??= gatewayLedger(this.db, s.gateway as string).ledger;
+        const link = removed.link(id - 1);
+        if (link) prev = { id: id - 1, digest: link };
+      }
       if (!prev) throw new Error(`record ${id - 1} (before record ${id}) of gateway ${s.gateway} is missing`);
       yield {
         id,

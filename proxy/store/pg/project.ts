@@ -18,6 +18,8 @@ export interface ShippedRecord {
   tUs: number;
   digest: Buffer;
   body: Buffer;
+  /** The partition key (schema.ts): the start of the record's session, or the record's own time. */
+  partUs: number;
 }
 
 type Json = Record<string, unknown>;
@@ -33,8 +35,8 @@ export async function applyRecords(
 ): Promise<void> {
   if (records.length === 0) return;
   await client.query(
-    `INSERT INTO bastion.records (gateway, id, kind, session_id, t_us, digest, body)
-     SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bytea[])`,
+    `INSERT INTO bastion.records (gateway, id, kind, session_id, t_us, digest, body, part_us)
+     SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bigint[])`,
     [
       gateway,
       records.map((r) => r.id),
@@ -43,13 +45,14 @@ export async function applyRecords(
       records.map((r) => r.tUs),
       records.map((r) => r.digest),
       records.map((r) => r.body),
+      records.map((r) => r.partUs),
     ],
   );
   const sessions: Json[] = [];
   const statements: Json[] = [];
   const counts = new Map<string, number>();
   const closes: Json[] = [];
-  const chunks: [string, number, number, string, number, number][] = [];
+  const chunks: [string, number, number, string, number, number, number][] = [];
   const approvals = new Map<string, { a: Approval; requestId: number; recordId: number }>();
   const policies: Json[] = [];
   const prunes: ShippedRecord[] = [];
@@ -57,7 +60,7 @@ export async function applyRecords(
     switch (r.kind) {
       case 'frames': {
         const h = decodeChunkHeader(r.body);
-        chunks.push([r.sessionId, h.seq + h.count - 1, h.seq, h.dir, h.tUs, r.id]);
+        chunks.push([r.sessionId, h.seq + h.count - 1, h.seq, h.dir, h.tUs, r.id, r.partUs]);
         break;
       }
       case 'session_open': {
@@ -73,6 +76,7 @@ export async function applyRecords(
           masked: JSON.stringify(s.masked ?? {}),
           approvalId: s.approvalId ?? null,
           record_id: r.id,
+          part_us: r.partUs,
         });
         counts.set(s.sessionId, (counts.get(s.sessionId) ?? 0) + 1);
         break;
@@ -116,16 +120,16 @@ export async function applyRecords(
     await client.query(
       `INSERT INTO bastion.statements (session_id, seq, gateway, protocol, sql, params, started_at,
          duration_us, rows, tag, error_code, error_message, decision, rule, approval_id, first_frame,
-         last_frame, truncated, uncaptured_bytes, uncaptured_rows, uncaptured_digest, masked, record_id)
+         last_frame, truncated, uncaptured_bytes, uncaptured_rows, uncaptured_digest, masked, record_id, part_us)
        SELECT x."sessionId", x.seq, $1, x.protocol, x.sql, x.params, x."startedAt", x."durationUs", x.rows,
          x.tag, x."errorCode", x."errorMessage", x.decision, x.rule, x."approvalId", x."firstFrame",
          x."lastFrame", x.truncated, x."uncapturedBytes", x."uncapturedRows", x."uncapturedDigest",
-         x.masked, x.record_id
+         x.masked, x.record_id, x.part_us
        FROM jsonb_to_recordset($2::jsonb) AS x("sessionId" text, seq integer, protocol text, sql text,
          params text, "startedAt" bigint, "durationUs" bigint, rows bigint, tag text, "errorCode" text,
          "errorMessage" text, decision text, rule text, "approvalId" text, "firstFrame" bigint,
          "lastFrame" bigint, truncated boolean, "uncapturedBytes" bigint, "uncapturedRows" bigint,
-         "uncapturedDigest" text, masked text, record_id bigint)`,
+         "uncapturedDigest" text, masked text, record_id bigint, part_us bigint)`,
       [gateway, JSON.stringify(statements)],
     );
     await client.query(
@@ -136,10 +140,11 @@ export async function applyRecords(
   }
   if (chunks.length) {
     await client.query(
-      `INSERT INTO bastion.frame_chunks (session_id, seq_last, seq_first, dir, t_us, gateway, record_id)
-       SELECT x.s, x.l, x.f, x.d, x.t, $1, x.r
-       FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) AS x(s, l, f, d, t, r)`,
-      [gateway, ...[0, 1, 2, 3, 4, 5].map((i) => chunks.map((c) => c[i]))],
+      `INSERT INTO bastion.frame_chunks (session_id, seq_last, seq_first, dir, t_us, gateway, record_id, part_us)
+       SELECT x.s, x.l, x.f, x.d, x.t, $1, x.r, x.p
+       FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+         AS x(s, l, f, d, t, r, p)`,
+      [gateway, ...[0, 1, 2, 3, 4, 5, 6].map((i) => chunks.map((c) => c[i]))],
     );
   }
   if (closes.length) {

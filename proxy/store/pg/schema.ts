@@ -8,14 +8,16 @@
 // shared store to the gateway that holds the statement (decisions.ts).
 
 import type pg from 'pg';
+import { createMonths, monthsAhead } from './partitions.js';
 
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /** Text search is over the SQL with every run of ASCII punctuation, spaces and controls turned into one space (so `public.customers` is two words, as in the SQLite store) and capped (tsvector has a size limit). */
 export const TSV_EXPR =
   "to_tsvector('simple', regexp_replace(left(sql, 100000), '[\\x01-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7F]+', ' ', 'g'))";
 
-const V1 = `
+/** Everything but the three big tables (see BIG_TABLES). */
+const COMMON = `
 CREATE TABLE bastion.meta (key text PRIMARY KEY, value text NOT NULL);
 
 CREATE TABLE bastion.gateways (
@@ -23,17 +25,6 @@ CREATE TABLE bastion.gateways (
   head_id bigint NOT NULL DEFAULT 0,
   head_digest bytea,
   shipped_at bigint
-);
-
-CREATE TABLE bastion.records (
-  gateway text NOT NULL,
-  id bigint NOT NULL,
-  kind text NOT NULL,
-  session_id text NOT NULL,
-  t_us bigint NOT NULL,
-  digest bytea NOT NULL,
-  body bytea NOT NULL,
-  PRIMARY KEY (gateway, id)
 );
 
 CREATE TABLE bastion.checkpoints (
@@ -67,49 +58,6 @@ CREATE INDEX sessions_by_start ON bastion.sessions (started_at DESC, id);
 CREATE INDEX sessions_by_identity ON bastion.sessions (identity, started_at);
 CREATE INDEX sessions_by_connection ON bastion.sessions (connection, started_at);
 CREATE INDEX sessions_open ON bastion.sessions (gateway) WHERE close_record_id IS NULL;
-
-CREATE TABLE bastion.statements (
-  session_id text NOT NULL,
-  seq integer NOT NULL,
-  gateway text NOT NULL,
-  protocol text NOT NULL,
-  sql text NOT NULL,
-  params text,
-  started_at bigint NOT NULL,
-  duration_us bigint NOT NULL,
-  rows bigint NOT NULL,
-  tag text,
-  error_code text,
-  error_message text,
-  decision text NOT NULL,
-  rule text,
-  approval_id text,
-  first_frame bigint NOT NULL,
-  last_frame bigint NOT NULL,
-  truncated boolean NOT NULL,
-  uncaptured_bytes bigint NOT NULL,
-  uncaptured_rows bigint NOT NULL,
-  uncaptured_digest text,
-  masked text NOT NULL,
-  record_id bigint NOT NULL,
-  tsv tsvector GENERATED ALWAYS AS (${TSV_EXPR}) STORED,
-  PRIMARY KEY (session_id, seq)
-);
-CREATE INDEX statements_fts ON bastion.statements USING gin (tsv);
-CREATE INDEX statements_by_time ON bastion.statements (started_at DESC);
-CREATE INDEX statements_flagged ON bastion.statements (session_id)
-  WHERE decision IN ('block', 'review') OR error_code IS NOT NULL;
-
-CREATE TABLE bastion.frame_chunks (
-  session_id text NOT NULL,
-  seq_last bigint NOT NULL,
-  seq_first bigint NOT NULL,
-  dir text NOT NULL,
-  t_us bigint NOT NULL,
-  gateway text NOT NULL,
-  record_id bigint NOT NULL,
-  PRIMARY KEY (session_id, seq_last)
-);
 
 CREATE TABLE bastion.approvals (
   id text PRIMARY KEY,
@@ -161,17 +109,222 @@ CREATE TABLE bastion.decisions (
 CREATE INDEX decisions_unapplied ON bastion.decisions (gateway) WHERE applied_at IS NULL;
 `;
 
-const MIGRATIONS: readonly string[] = [V1];
+/**
+ * The three tables that grow with every statement and frame, partitioned by month (partitions.ts)
+ * on `part_us`: the start of the record's session (epoch microseconds), or the record's own time
+ * for a record of no session. All records, statements and frame chunks of one session land in one
+ * month, so dropping a month drops whole sessions. A partitioned table's primary key must hold the
+ * partition key; (gateway, id) stays unique because a batch lands exactly once (shipper.ts).
+ */
+const BIG_TABLES = `
+CREATE TABLE bastion.records (
+  gateway text NOT NULL,
+  id bigint NOT NULL,
+  kind text NOT NULL,
+  session_id text NOT NULL,
+  t_us bigint NOT NULL,
+  digest bytea NOT NULL,
+  body bytea NOT NULL,
+  part_us bigint NOT NULL,
+  PRIMARY KEY (gateway, id, part_us)
+) PARTITION BY RANGE (part_us);
+
+CREATE TABLE bastion.statements (
+  session_id text NOT NULL,
+  seq integer NOT NULL,
+  gateway text NOT NULL,
+  protocol text NOT NULL,
+  sql text NOT NULL,
+  params text,
+  started_at bigint NOT NULL,
+  duration_us bigint NOT NULL,
+  rows bigint NOT NULL,
+  tag text,
+  error_code text,
+  error_message text,
+  decision text NOT NULL,
+  rule text,
+  approval_id text,
+  first_frame bigint NOT NULL,
+  last_frame bigint NOT NULL,
+  truncated boolean NOT NULL,
+  uncaptured_bytes bigint NOT NULL,
+  uncaptured_rows bigint NOT NULL,
+  uncaptured_digest text,
+  masked text NOT NULL,
+  record_id bigint NOT NULL,
+  tsv tsvector GENERATED ALWAYS AS (${TSV_EXPR}) STORED,
+  part_us bigint NOT NULL,
+  PRIMARY KEY (session_id, seq, part_us)
+) PARTITION BY RANGE (part_us);
+CREATE INDEX statements_fts ON bastion.statements USING gin (tsv);
+CREATE INDEX statements_by_time ON bastion.statements (started_at DESC);
+CREATE INDEX statements_flagged ON bastion.statements (session_id)
+  WHERE decision IN ('block', 'review') OR error_code IS NOT NULL;
+
+CREATE TABLE bastion.frame_chunks (
+  session_id text NOT NULL,
+  seq_last bigint NOT NULL,
+  seq_first bigint NOT NULL,
+  dir text NOT NULL,
+  t_us bigint NOT NULL,
+  gateway text NOT NULL,
+  record_id bigint NOT NULL,
+  part_us bigint NOT NULL,
+  PRIMARY KEY (session_id, seq_last, part_us)
+) PARTITION BY RANGE (part_us);
+`;
 
 /**
- * Creates or migrates the schema. Gateways may start together: one advisory lock serializes them.
- * Throws when the store was made by a newer Bastion.
+ * What a dropped partition took from each gateway's chain, as retention's prune records state it
+ * (retention.ts): the removed ids as runs of consecutive present ids, with the digest of each
+ * run's last record, so `verify` bridges the gap. Written by partitions.ts, not by a gateway.
  */
-export async function ensurePgSchema(client: pg.Client): Promise<void> {
+const CUTS = `
+CREATE TABLE bastion.cuts (
+  gateway text NOT NULL,
+  id bigserial,
+  part text NOT NULL,
+  dropped_at bigint NOT NULL,
+  sessions integer NOT NULL,
+  records bigint NOT NULL,
+  ranges jsonb NOT NULL,
+  PRIMARY KEY (gateway, id)
+);
+`;
+
+/**
+ * Makes the partitions of months (counted from 1970-01, UTC: partitions.ts) that do not exist yet.
+ * SECURITY DEFINER, so that gateway roles kept away from DDL can make next month's partitions:
+ * the store's owner grants them EXECUTE (docs/TEAM.md). Bounds are epoch microseconds.
+ */
+const ENSURE_MONTHS = `
+CREATE FUNCTION bastion.ensure_months(months integer[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+DECLARE
+  m integer;
+  t text;
+  first timestamptz;
+  part text;
+BEGIN
+  FOREACH m IN ARRAY months LOOP
+    IF m IS NULL OR m < 0 OR m >= 12 * 8000 THEN
+      RAISE EXCEPTION 'month % is out of range', m USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    first := make_timestamptz(1970 + m / 12, m % 12 + 1, 1, 0, 0, 0, 'UTC');
+    FOREACH t IN ARRAY ARRAY['records', 'statements', 'frame_chunks'] LOOP
+      part := t || '_p' || to_char(first AT TIME ZONE 'UTC', 'YYYY_MM');
+      IF to_regclass('bastion.' || quote_ident(part)) IS NULL THEN
+        EXECUTE format('CREATE TABLE bastion.%I PARTITION OF bastion.%I FOR VALUES FROM (%s) TO (%s)',
+          part, t, (extract(epoch FROM first) * 1000000)::bigint,
+          (extract(epoch FROM first + interval '1 month') * 1000000)::bigint);
+      END IF;
+    END LOOP;
+  END LOOP;
+END $fn$;
+REVOKE ALL ON FUNCTION bastion.ensure_months(integer[]) FROM PUBLIC;
+`;
+
+/** A new store: partitioned from the start. */
+const FRESH =
+  COMMON +
+  BIG_TABLES +
+  CUTS +
+  ENSURE_MONTHS +
+  `
+INSERT INTO bastion.meta (key, value) VALUES ('partitions', 'month');
+`;
+
+/**
+ * Version 1 -> 2: a store made unpartitioned by an older Bastion stays unpartitioned (turning a
+ * large table into a partitioned one means copying it); it gets the partition key column (unused,
+ * null in old rows: adding it is instant) so every version writes the same rows.
+ */
+const V1_TO_V2 = `
+ALTER TABLE bastion.records ADD COLUMN part_us bigint;
+ALTER TABLE bastion.statements ADD COLUMN part_us bigint;
+ALTER TABLE bastion.frame_chunks ADD COLUMN part_us bigint;
+${CUTS}`;
+
+/** What version 1 made of the three big tables: unpartitioned (tests build such a store). */
+const V1_BIG_TABLES = `
+CREATE TABLE bastion.records (
+  gateway text NOT NULL,
+  id bigint NOT NULL,
+  kind text NOT NULL,
+  session_id text NOT NULL,
+  t_us bigint NOT NULL,
+  digest bytea NOT NULL,
+  body bytea NOT NULL,
+  PRIMARY KEY (gateway, id)
+);
+
+CREATE TABLE bastion.statements (
+  session_id text NOT NULL,
+  seq integer NOT NULL,
+  gateway text NOT NULL,
+  protocol text NOT NULL,
+  sql text NOT NULL,
+  params text,
+  started_at bigint NOT NULL,
+  duration_us bigint NOT NULL,
+  rows bigint NOT NULL,
+  tag text,
+  error_code text,
+  error_message text,
+  decision text NOT NULL,
+  rule text,
+  approval_id text,
+  first_frame bigint NOT NULL,
+  last_frame bigint NOT NULL,
+  truncated boolean NOT NULL,
+  uncaptured_bytes bigint NOT NULL,
+  uncaptured_rows bigint NOT NULL,
+  uncaptured_digest text,
+  masked text NOT NULL,
+  record_id bigint NOT NULL,
+  tsv tsvector GENERATED ALWAYS AS (${TSV_EXPR}) STORED,
+  PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX statements_fts ON bastion.statements USING gin (tsv);
+CREATE INDEX statements_by_time ON bastion.statements (started_at DESC);
+CREATE INDEX statements_flagged ON bastion.statements (session_id)
+  WHERE decision IN ('block', 'review') OR error_code IS NOT NULL;
+
+CREATE TABLE bastion.frame_chunks (
+  session_id text NOT NULL,
+  seq_last bigint NOT NULL,
+  seq_first bigint NOT NULL,
+  dir text NOT NULL,
+  t_us bigint NOT NULL,
+  gateway text NOT NULL,
+  record_id bigint NOT NULL,
+  PRIMARY KEY (session_id, seq_last)
+);
+`;
+
+/** The whole schema a version-1 store has (before its migration). */
+export const PG_SCHEMA_V1 = COMMON + V1_BIG_TABLES;
+
+/** MIGRATIONS[v] brings a store at version v (>= 1) to v + 1. */
+const MIGRATIONS: readonly string[] = ['', V1_TO_V2];
+
+/**
+ * Creates or migrates the schema and, in a partitioned store, this month's partitions and the next
+ * ones. Gateways may start together: one advisory lock serializes them. Throws when the store was
+ * made by a newer Bastion. Returns whether the big tables are partitioned.
+ */
+export async function ensurePgSchema(
+  client: pg.Client,
+  nowUs = Date.now() * 1000,
+): Promise<{ partitioned: boolean; monthsError: string | null }> {
   await client.query('BEGIN');
   try {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('bastion.schema'))");
-    await client.query('CREATE SCHEMA IF NOT EXISTS bastion');
+    // Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even then, which
+    // a gateway role kept from DDL does not have.
+    const schema = await client.query("SELECT to_regnamespace('bastion') IS NOT NULL AS ok");
+    if (!schema.rows[0].ok) await client.query('CREATE SCHEMA bastion');
     const has = await client.query("SELECT to_regclass('bastion.meta') IS NOT NULL AS ok");
     let version = 0;
     if (has.rows[0].ok) {
@@ -181,7 +334,8 @@ export async function ensurePgSchema(client: pg.Client): Promise<void> {
     if (version > PG_SCHEMA_VERSION) {
       throw new Error(`its schema version ${version} is newer than this Bastion's (${PG_SCHEMA_VERSION})`);
     }
-    for (let v = version; v < PG_SCHEMA_VERSION; v++) await client.query(MIGRATIONS[v]);
+    if (version === 0) await client.query(FRESH);
+    else for (let v = version; v < PG_SCHEMA_VERSION; v++) await client.query(MIGRATIONS[v]);
     if (version < PG_SCHEMA_VERSION) {
       await client.query(
         `INSERT INTO bastion.meta (key, value) VALUES ('schema_version', $1)
@@ -189,7 +343,21 @@ export async function ensurePgSchema(client: pg.Client): Promise<void> {
         [String(PG_SCHEMA_VERSION)],
       );
     }
+    const p = await client.query("SELECT value FROM bastion.meta WHERE key = 'partitions'");
+    const partitioned = p.rows[0]?.value === 'month';
+    let monthsError: string | null = null;
+    if (partitioned) {
+      // A role that may not make partitions still ships into the months that exist.
+      await client.query('SAVEPOINT months');
+      try {
+        await createMonths(client, monthsAhead(nowUs));
+      } catch (e) {
+        await client.query('ROLLBACK TO SAVEPOINT months');
+        monthsError = (e as Error).message;
+      }
+    }
     await client.query('COMMIT');
+    return { partitioned, monthsError };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     throw e;

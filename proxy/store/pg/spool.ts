@@ -3,9 +3,18 @@
 // beside the writer).
 
 import Database from 'better-sqlite3';
+import { decodeRemovedRanges } from '../retention.js';
 import type { ShippedRecord } from './project.js';
 
-type Row = { id: number; kind: string; session_id: string; t_us: number; digest: Buffer; body: Buffer };
+type Row = {
+  id: number;
+  kind: string;
+  session_id: string;
+  t_us: number;
+  digest: Buffer;
+  body: Buffer;
+  started_at: number | null;
+};
 
 export class SpoolReader {
   private readonly db: Database.Database;
@@ -16,7 +25,8 @@ export class SpoolReader {
   constructor(readonly path: string) {
     this.db = new Database(path, { readonly: true, fileMustExist: true });
     this.after = this.db.prepare<[number], Row>(
-      'SELECT id, kind, session_id, t_us, digest, body FROM records WHERE id > ? ORDER BY id',
+      `SELECT r.id, r.kind, r.session_id, r.t_us, r.digest, r.body, s.started_at
+       FROM records r LEFT JOIN sessions s ON s.id = r.session_id WHERE r.id > ? ORDER BY r.id`,
     );
     this.max = this.db.prepare<[], number | null>('SELECT max(id) FROM records').pluck();
     this.digest = this.db
@@ -29,8 +39,24 @@ export class SpoolReader {
     return this.max.get() ?? 0;
   }
 
+  /**
+   * A record's digest: from the record, or, once compaction removed it (spool-compact.ts), from
+   * the compaction that states it (when it ended a removed run). Undefined when neither has it.
+   */
   digestOf(id: number): Buffer | undefined {
-    return this.digest.get(id);
+    const kept = this.digest.get(id);
+    if (kept) return kept;
+    const table = this.db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'spool_compactions'").pluck();
+    if (table.get() !== 1) return undefined;
+    for (const ranges of this.db.prepare('SELECT ranges FROM spool_compactions').pluck().iterate()) {
+      try {
+        const hit = decodeRemovedRanges(JSON.parse(String(ranges))).find((r) => r[1] === id);
+        if (hit) return Buffer.from(hit[2], 'hex');
+      } catch {
+        // A malformed row is verify's to report; here it just does not answer.
+      }
+    }
+    return undefined;
   }
 
   /** Records after `id` in chain order, at most `maxRecords` and (past the first) about `maxBytes`. */
@@ -45,6 +71,7 @@ export class SpoolReader {
         tUs: r.t_us,
         digest: r.digest,
         body: r.body,
+        partUs: partitionTime(r),
       });
       bytes += r.body.length;
       if (out.length >= maxRecords || bytes >= maxBytes) break;
@@ -55,4 +82,15 @@ export class SpoolReader {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * The shared store's partition key of a record: its session's start, so a session's records stay
+ * together. A record of no session has its own time (epoch microseconds for every kind but frames,
+ * whose time counts from the session's start). A session missing from the spool (pruned by local
+ * retention) has no unshipped records left but, at worst, those take their own time, or now.
+ */
+function partitionTime(r: Row): number {
+  if (r.started_at !== null) return r.started_at;
+  return r.kind === 'frames' ? Date.now() * 1000 : r.t_us;
 }

@@ -4,11 +4,12 @@
 
 import type { Approval } from '../../../shared/api.js';
 import type { ApprovalQueue } from '../../approvals/queue.js';
+import { DEFAULT_SPOOL_KEEP_MS } from '../../config/team.js';
 import type { TeamConfig } from '../../config/types.js';
 import type { Logger } from '../../session/session.js';
 import { ApprovalsBridge } from './decisions.js';
 import { FleetFeed, type FleetFeedEvents } from './fleet-feed.js';
-import { StoreShipper } from './shipper.js';
+import { type ShipperStatus, StoreShipper } from './shipper.js';
 import { describeStore } from './target.js';
 
 export class TeamLink {
@@ -24,7 +25,14 @@ export class TeamLink {
     private readonly log: Logger,
     fleetEvents: FleetFeedEvents | null = null,
   ) {
-    this.shipper = new StoreShipper({ spoolPath, target: config.target, gateway: config.gateway, log });
+    this.shipper = new StoreShipper({
+      spoolPath,
+      target: config.target,
+      gateway: config.gateway,
+      log,
+      retentionMs: config.storeRetentionMs ?? null,
+      spoolKeepMs: config.spoolKeepMs === undefined ? DEFAULT_SPOOL_KEEP_MS : config.spoolKeepMs,
+    });
     this.bridge = new ApprovalsBridge(config.target, config.gateway, queue, log);
     this.feed = fleetEvents ? new FleetFeed(config.target, config.gateway, fleetEvents, log) : null;
   }
@@ -32,6 +40,11 @@ export class TeamLink {
   /** The shared store, as it may be shown (no password). */
   get storeName(): string {
     return describeStore(this.config.target);
+  }
+
+  /** Shipping as the API may show it: state, how far, and a batch the store refuses, if any. */
+  get status(): ShipperStatus & { store: string } {
+    return { ...this.shipper.status(), store: this.storeName };
   }
 
   start(): void {

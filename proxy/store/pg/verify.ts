@@ -4,7 +4,7 @@
 
 import type { VerifyResult } from '../../../shared/types.js';
 import { GENESIS, type RecordRow, walkChain } from '../chain.js';
-import { decodePruneBody, PRUNE_KIND, PruneLedger } from '../retention.js';
+import { decodePruneBody, decodeRemovedRanges, PRUNE_KIND, PruneLedger } from '../retention.js';
 import type { Row } from './rows.js';
 import type { SyncPgClient } from './sync-client.js';
 
@@ -29,10 +29,13 @@ function* records(db: SyncPgClient, gateway: string): Generator<RecordRow> {
   }
 }
 
-/** One gateway's chain and projections. Run inside one read-only snapshot (PgSessionStore does). */
-export function verifyGateway(db: SyncPgClient, gateway: string): GatewayVerifyResult {
+/**
+ * Everything that declares records of a gateway's chain removed: its prune records (chained; their
+ * checkpoints index them) and the months retention dropped (cuts), with the first bad one.
+ */
+export function gatewayLedger(db: SyncPgClient, gateway: string): { ledger: PruneLedger; bad?: Bad } {
   const ledger = new PruneLedger();
-  let pruneBad: Bad | undefined;
+  let bad: Bad | undefined;
   for (const r of db.query(
     `SELECT c.id, c.record_id, c.digest, r.kind, r.body FROM bastion.checkpoints c
      LEFT JOIN bastion.records r ON r.gateway = c.gateway AND r.id = c.id WHERE c.gateway = $1 ORDER BY c.id`,
@@ -42,18 +45,35 @@ export function verifyGateway(db: SyncPgClient, gateway: string): GatewayVerifyR
       if (r.kind !== PRUNE_KIND || !Buffer.isBuffer(r.body)) throw new Error('not a prune record');
       ledger.add(decodePruneBody(r.id as number, r.body));
     } catch {
-      pruneBad ??= {
+      bad ??= {
         id: r.id as number,
         reason: `checkpoint ${r.id} is not attested by a valid prune record`,
       };
     }
   }
+  // Months dropped by retention (partitions.ts): their ranges bridge the gaps as prune records' do.
+  for (const c of db.query('SELECT id, part, ranges FROM bastion.cuts WHERE gateway = $1 ORDER BY id', [
+    gateway,
+  ])) {
+    try {
+      ledger.addRanges(decodeRemovedRanges(c.ranges));
+    } catch {
+      bad ??= { id: 0, reason: `the cut of month ${c.part} (cuts row ${c.id}) is malformed` };
+    }
+  }
+  return bad ? { ledger, bad } : { ledger };
+}
+
+/** One gateway's chain and projections. Run inside one read-only snapshot (PgSessionStore does). */
+export function verifyGateway(db: SyncPgClient, gateway: string): GatewayVerifyResult {
+  const { ledger, bad: pruneBad } = gatewayLedger(db, gateway);
   const walk = walkChain(records(db, gateway), GENESIS, ledger.empty ? undefined : ledger);
+  let head = walk.head;
   const result = (firstBad?: Bad): GatewayVerifyResult => ({
     gateway,
     ok: firstBad === undefined,
     records: walk.records,
-    head: walk.head === GENESIS ? null : walk.head.digest.toString('hex'),
+    head: head === GENESIS ? null : head.digest.toString('hex'),
     ...(firstBad ? { firstBad } : {}),
   });
   if (walk.firstBad || pruneBad) {
@@ -63,13 +83,18 @@ export function verifyGateway(db: SyncPgClient, gateway: string): GatewayVerifyR
   }
   const [g] = db.query('SELECT head_id, head_digest FROM bastion.gateways WHERE name = $1', [gateway]);
   const headId = (g?.head_id as number | undefined) ?? 0;
-  if (walk.head.id < headId) {
+  // A dropped month may have held the last records shipped: the cut states the head's digest.
+  const cutHead =
+    headId > walk.head.id && ledger.covers(walk.head.id + 1, headId) ? ledger.link(headId) : undefined;
+  if (cutHead && Buffer.isBuffer(g.head_digest) && cutHead.equals(g.head_digest)) {
+    head = { id: headId, digest: cutHead };
+  } else if (walk.head.id < headId) {
     return result({
       id: walk.head.id + 1,
       reason: `record ${walk.head.id + 1} is missing (the gateway shipped up to ${headId})`,
     });
   }
-  if (walk.head.id > headId || (headId > 0 && !walk.head.digest.equals(g.head_digest as Buffer))) {
+  if (head.id > headId || (headId > 0 && !head.digest.equals(g.head_digest as Buffer))) {
     return result({
       id: walk.head.id,
       reason: 'the chain was rewritten: its head is not the one the gateway shipped',

@@ -10,6 +10,7 @@ import { createPoliciesSlice, type PoliciesSlice } from './policies.js';
 import { createReplaySlice, type ReplaySlice } from './replay.js';
 import { createReportsSlice, type ReportsSlice } from './reports.js';
 import { createSessionsSlice, type SessionsSlice } from './sessions.js';
+import { createStoreSourceSlice, type SharedStoreForm, type StoreSourceSlice } from './store-source.js';
 import { createUiSlice, type Route, type Theme, type UiSlice } from './ui.js';
 
 export type AppState = UiSlice &
@@ -19,7 +20,8 @@ export type AppState = UiSlice &
   SessionsSlice &
   ReplaySlice &
   PoliciesSlice &
-  ReportsSlice;
+  ReportsSlice &
+  StoreSourceSlice;
 export type AppStore = StoreApi<AppState>;
 
 export interface StoreOptions {
@@ -28,6 +30,8 @@ export interface StoreOptions {
   decideAs?: string;
   /** Who policy changes are recorded as ('' = the host's operator). */
   changedBy?: string;
+  /** The Store screen's form as last used (never a password). */
+  sharedStore?: Partial<Omit<SharedStoreForm, 'password'>>;
   now?: () => number;
 }
 
@@ -41,6 +45,7 @@ export function createAppStore(api: BastionApi, opts: StoreOptions = {}): AppSto
     ...createReplaySlice(api)(...a),
     ...createPoliciesSlice(api, opts.changedBy)(...a),
     ...createReportsSlice(api, opts.now)(...a),
+    ...createStoreSourceSlice(api, opts.sharedStore)(...a),
   }));
 }
 
@@ -51,6 +56,7 @@ export async function loadAll(store: AppStore): Promise<void> {
     s.loadConnections(),
     s.loadRecentStatements(),
     s.loadApprovals(),
+    s.loadStoreSource(),
   ]);
   for (const r of results) {
     if (r.status === 'rejected')
@@ -92,6 +98,9 @@ export function connectEvents(
         break;
       case 'connection-changed':
         store.getState().upsertConnection(e.data);
+        break;
+      case 'store-source-changed':
+        store.getState().storeSourceChanged(e.data);
         break;
       default:
         break;

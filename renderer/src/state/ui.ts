@@ -1,12 +1,20 @@
 // Navigation, theme, toasts, the connection to the host. Routes live in the URL hash
 // (#/live, #/live/<statement>, #/approvals/<id>, #/connections, #/sessions,
-// #/replay/<session>[/<frame>], #/policies, #/reports) so that a notification can open an
+// #/replay/<session>[/<frame>], #/policies, #/reports, #/store) so that a notification can open an
 // approval directly and a replay position can be shared.
 
 import type { StateCreator } from 'zustand/vanilla';
 import type { AppState } from './store.js';
 
-export type Screen = 'live' | 'approvals' | 'connections' | 'sessions' | 'replay' | 'policies' | 'reports';
+export type Screen =
+  | 'live'
+  | 'approvals'
+  | 'connections'
+  | 'sessions'
+  | 'replay'
+  | 'policies'
+  | 'reports'
+  | 'store';
 export type Theme = 'light' | 'dark';
 export type TransportStatus = 'connecting' | 'open' | 'closed';
 
@@ -51,9 +59,10 @@ const SCREENS: readonly Screen[] = [
   'replay',
   'policies',
   'reports',
+  'store',
 ];
 /** Screens whose route carries no id. */
-const NO_ID: readonly Screen[] = ['connections', 'sessions', 'policies', 'reports'];
+const NO_ID: readonly Screen[] = ['connections', 'sessions', 'policies', 'reports', 'store'];
 export const MAX_TOASTS = 4;
 
 export function parseRoute(hash: string): Route {

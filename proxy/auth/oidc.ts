@@ -5,7 +5,17 @@
 // claims. The token itself is never logged or recorded.
 // https://openid.net/specs/openid-connect-discovery-1_0.html
 
-import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import type * as Jose from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+
+let jose: Promise<typeof Jose> | null = null;
+
+/** jose is hundreds of modules: loaded by the first token, not at start (most gateways use no OIDC). */
+function loadJose(): Promise<typeof Jose> {
+  jose ??= import('jose');
+  return jose;
+}
+
 import type { OidcConfig } from '../config/types.js';
 
 /** Asymmetric algorithms only: `none` and HMAC (whose key would be the public JWKS) are refused. */
@@ -80,8 +90,10 @@ function claimMatches(actual: unknown, expected: (string | number | boolean)[], 
 }
 
 /** What the client is told (and the log says) about a refused token. */
-function describe(e: unknown): TokenError {
+function describe(e: unknown, errors: typeof Jose.errors | null): TokenError {
   if (e instanceof TokenError) return e;
+  if (errors === null)
+    return new TokenError(`tokens cannot be checked: ${(e as Error).message ?? e}`.slice(0, 300));
   if (e instanceof errors.JWTExpired) return new TokenError('the token has expired');
   if (e instanceof errors.JWTClaimValidationFailed) {
     const claim = e.claim;
@@ -126,11 +138,13 @@ export class OidcVerifier {
   constructor(private readonly fetchTimeoutMs = FETCH_TIMEOUT_MS) {}
 
   async verify(token: string, cfg: OidcConfig): Promise<VerifiedToken> {
+    let lib: typeof Jose | null = null;
     try {
+      lib = await loadJose();
       if (token.length === 0) throw new TokenError('no token was given as the password');
       if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('the token is too long');
-      const getKey = await this.keySet(cfg);
-      const { payload } = await jwtVerify(token, getKey, {
+      const getKey = await this.keySet(cfg, lib);
+      const { payload } = await lib.jwtVerify(token, getKey, {
         issuer: issuerForms(cfg.issuer),
         audience: cfg.audience,
         algorithms: ALGORITHMS,
@@ -160,17 +174,17 @@ export class OidcVerifier {
         claims: payload,
       };
     } catch (e) {
-      throw describe(e);
+      throw describe(e, lib?.errors ?? null);
     }
   }
 
-  private async keySet(cfg: OidcConfig): Promise<JWTVerifyGetKey> {
+  private async keySet(cfg: OidcConfig, lib: typeof Jose): Promise<JWTVerifyGetKey> {
     const uri = cfg.jwksUri ?? (await this.discover(cfg.issuer));
     const cooldown = cfg.jwksCooldownMs ?? DEFAULT_COOLDOWN_MS;
     const key = `${cooldown} ${uri}`;
     let set = this.keySets.get(key);
     if (!set) {
-      set = createRemoteJWKSet(new URL(uri), {
+      set = lib.createRemoteJWKSet(new URL(uri), {
         timeoutDuration: this.fetchTimeoutMs,
         cooldownDuration: cooldown,
         cacheMaxAge: 10 * 60_000,

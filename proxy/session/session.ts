@@ -28,6 +28,7 @@ import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/cod
 import { closeTarget, FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
 import { BadLengthError, MessageFramer, MessageTooLargeError } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
+import { noteRelayed } from '../wire/read-garbage.js';
 import { SegmentList } from '../wire/segments.js';
 import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
 import { parseStartupPacket, StartupParseError } from '../wire/startup.js';
@@ -780,6 +781,7 @@ export class ClientSession {
     const framer = this.serverFramer;
     const masker = this.masker;
     framer.push(chunk);
+    noteRelayed(chunk.length);
     this.recorder.begin('server');
     try {
       while (framer.next()) {

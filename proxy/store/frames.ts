@@ -64,8 +64,10 @@ export function countFrames(data: Buffer): number {
   return n;
 }
 
-export function encodeChunkBody(chunk: FrameChunk): Buffer {
-  const body = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + chunk.data.length);
+export function encodeChunkBody(chunk: FrameChunk, scratch?: Buffer): Buffer {
+  const size = CHUNK_HEADER_BYTES + chunk.data.length;
+  const body =
+    scratch !== undefined && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
   body.writeUInt8(CHUNK_FORMAT, 0);
   body.writeUInt8(chunk.dir === 'client' ? 0 : 1, 1);
   body.writeUInt32BE(chunk.count, 2);

@@ -20,6 +20,7 @@ const HEADER = 16;
 
 export class RecordJournal {
   private readonly fd: number;
+  private readonly header = Buffer.alloc(HEADER);
   /** Bytes in the file. */
   size: number;
 
@@ -30,11 +31,12 @@ export class RecordJournal {
   }
 
   /**
-   * Appends one batch whose last entry has position `end`. Throws (the file unchanged) when it
-   * cannot be written whole, e.g. ENOSPC.
+   * Appends one batch whose last entry has position `end`; returns the payload's offset in the
+   * file (where the writer thread reads it back). Throws (the file unchanged) when it cannot be
+   * written whole, e.g. ENOSPC.
    */
-  append(end: number, payload: Buffer): void {
-    const header = Buffer.allocUnsafe(HEADER);
+  append(end: number, payload: Buffer): number {
+    const header = this.header;
     header.writeUInt32BE(MAGIC, 0);
     header.writeUInt32BE(payload.length, 4);
     header.writeDoubleBE(end, 8);
@@ -51,7 +53,9 @@ export class RecordJournal {
         cause: e,
       });
     }
+    const offset = this.size + HEADER;
     this.size += total;
+    return offset;
   }
 
   /** Empties the file (everything in it is applied to the store). */
@@ -66,29 +70,93 @@ export class RecordJournal {
 }
 
 /**
+ * The writer thread's view of the journal: it reads each batch back from the file (the page
+ * cache) into memory it reuses, rather than being handed a buffer per batch that only its
+ * garbage collector would free.
+ */
+export class JournalReader {
+  private fd: number | null = null;
+  private scratch: Buffer | null = null;
+
+  constructor(readonly path: string) {}
+
+  /** Reads the given payloads back to back; the result is valid until the next call. */
+  read(batches: readonly { offset: number; length: number }[]): Buffer {
+    let total = 0;
+    for (const b of batches) total += b.length;
+    let out = this.scratch;
+    if (out === null || out.length < total) {
+      out = Buffer.allocUnsafeSlow(Math.max(total, 256 * 1024));
+      // What is in flight is bounded (WorkerStoreWriterOptions.highWaterBytes, 4 MiB by default).
+      this.scratch = out.length <= 4 * KEEP_SCRATCH_BYTES ? out : null;
+    }
+    this.fd ??= fs.openSync(this.path, 'r');
+    let at = 0;
+    for (const b of batches) {
+      let done = 0;
+      while (done < b.length) {
+        const n = fs.readSync(this.fd, out, at + done, b.length - done, b.offset + done);
+        if (n === 0)
+          throw new Error(`recording journal ${this.path}: a batch at byte ${b.offset} is missing`);
+        done += n;
+      }
+      at += b.length;
+    }
+    return out.subarray(0, total);
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/**
  * One batch as bytes, for the journal and the writer thread alike: a JSON header of the entries
  * (frames without their bytes), then the frames' bytes back to back. Reading it back takes the
  * bytes as views of the one buffer, so a batch is a single allocation on either side.
  */
 export function serializeEntries(entries: readonly StoreEntry[]): Buffer {
-  let dataBytes = 0;
-  for (const e of entries) if (e.kind === 'frames') dataBytes += e.data.length;
-  // Frames stand in the header with their length (a replacer would come too late: JSON.stringify
-  // calls Buffer#toJSON, an array of every byte, before it).
-  const meta = Buffer.from(
-    JSON.stringify(entries.map((e) => (e.kind === 'frames' ? { ...e, data: e.data.length } : e))),
-    'utf8',
-  );
-  const out = Buffer.allocUnsafeSlow(4 + meta.length + dataBytes);
-  out.writeUInt32BE(meta.length, 0);
-  meta.copy(out, 4);
-  let at = 4 + meta.length;
-  for (const e of entries) {
-    if (e.kind !== 'frames') continue;
-    e.data.copy(out, at);
-    at += e.data.length;
+  return new BatchSerializer().serialize(entries);
+}
+
+/** Scratch memory above this is not kept between batches (a huge captured message). */
+const KEEP_SCRATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * serializeEntries into memory reused from batch to batch: a batch only lives until it is in the
+ * journal (the writer thread reads it back from there), so recording allocates nothing per batch
+ * and a large result leaves no trail of buffers for the garbage collector.
+ */
+export class BatchSerializer {
+  private scratch: Buffer | null = null;
+
+  /** The batch as a view of the scratch memory, valid until the next call. */
+  serialize(entries: readonly StoreEntry[]): Buffer {
+    let dataBytes = 0;
+    for (const e of entries) if (e.kind === 'frames') dataBytes += e.data.length;
+    // Frames stand in the header with their length (a replacer would come too late: JSON.stringify
+    // calls Buffer#toJSON, an array of every byte, before it).
+    const meta = JSON.stringify(
+      entries.map((e) => (e.kind === 'frames' ? { ...e, data: e.data.length } : e)),
+    );
+    const metaLength = Buffer.byteLength(meta, 'utf8');
+    const total = 4 + metaLength + dataBytes;
+    let out = this.scratch;
+    if (out === null || out.length < total) {
+      out = Buffer.allocUnsafeSlow(Math.max(total, 64 * 1024));
+      this.scratch = out.length <= KEEP_SCRATCH_BYTES ? out : null;
+    }
+    out.writeUInt32BE(metaLength, 0);
+    out.write(meta, 4, 'utf8');
+    let at = 4 + metaLength;
+    for (const e of entries) {
+      if (e.kind !== 'frames') continue;
+      e.data.copy(out, at);
+      at += e.data.length;
+    }
+    return out.subarray(0, total);
   }
-  return out;
 }
 
 export function deserializeEntries(payload: Buffer): StoreEntry[] {

@@ -436,6 +436,9 @@ export class SqliteSessionStore implements SessionStore {
     return prev;
   }
 
+  /** See writeOne: a frame chunk's record body is built here (bodies larger than it are not). */
+  private readonly chunkScratch = Buffer.allocUnsafeSlow(256 * 1024);
+
   private writeOne(entry: StoreEntry, prev: ChainLink): ChainLink {
     const id = prev.id + 1;
     const q = this.q;
@@ -446,7 +449,10 @@ export class SqliteSessionStore implements SessionStore {
       case 'frames': {
         validateChunk(entry);
         ({ sessionId, tUs } = entry);
-        body = encodeChunkBody(entry);
+        // Into memory reused from chunk to chunk: the body only lives until it is hashed and
+        // bound (SQLite copies it), and a large result would otherwise leave megabytes of
+        // buffers for the garbage collector.
+        body = encodeChunkBody(entry, this.chunkScratch);
         q.insertChunk.run(sessionId, entry.seq + entry.count - 1, entry.seq, entry.dir, tUs, id);
         break;
       }

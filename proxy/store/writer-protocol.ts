@@ -5,8 +5,11 @@
 import type { StoreEntry } from './types.js';
 
 export type WorkerRequest =
-  /** A journaled batch: its entries (journal.ts serialization) and the journal position of its last. */
-  | { op: 'entries'; payload: ArrayBuffer; end: number }
+  /**
+   * A journaled batch: where its payload (journal.ts serialization) is in the journal file, and
+   * the journal position of its last entry.
+   */
+  | { op: 'entries'; offset: number; length: number; entries: number; end: number }
   | { op: 'flush'; id: number }
   | { op: 'commit'; id: number; entries: StoreEntry[] }
   | { op: 'prune'; id: number; before: number; connection: string | null }
@@ -24,6 +27,8 @@ export type WorkerReply =
 
 export interface WriterWorkerData {
   path: string;
+  /** The recording journal, where batches are read from. */
+  journal: string;
   signal: Int32Array;
   port: import('node:worker_threads').MessagePort;
   retryMs: number;

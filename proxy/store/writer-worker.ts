@@ -2,7 +2,8 @@
 // while a transaction runs are written together in the next one: group commit, with no timer.
 
 import { workerData } from 'node:worker_threads';
-import { deserializeEntries } from './journal.js';
+import { noteRelayed } from '../wire/read-garbage.js';
+import { deserializeEntries, JournalReader } from './journal.js';
 import { openSqliteStore, type SqliteSessionStore } from './sqlite-store.js';
 import type { StoreEntry } from './types.js';
 import type { WorkerReply, WorkerRequest, WriterWorkerData } from './writer-protocol.js';
@@ -35,7 +36,9 @@ try {
   post({ t: 'failed', message: openError });
 }
 
-let pending: StoreEntry[] = [];
+const journal = new JournalReader(data.journal);
+/** Journaled batches not yet in the store: where they are in the journal, and their size. */
+let pending: { offset: number; length: number; entries: number }[] = [];
 /** Payload bytes of the pending batches, and the journal position of the last pending entry. */
 let pendingBytes = 0;
 let pendingEnd = 0;
@@ -55,9 +58,19 @@ function revive(e: StoreEntry): StoreEntry {
 function writePending(): boolean {
   if (store === null) return false;
   if (pending.length === 0) return !failing;
-  const batch = pending;
+  const batches = pending;
+  let count = 0;
   try {
-    store.append(batch, pendingEnd);
+    // Read back on every attempt (a retry after a failure too): the memory is reused.
+    const bytes = journal.read(batches);
+    const entries: StoreEntry[] = [];
+    let at = 0;
+    for (const b of batches) {
+      for (const e of deserializeEntries(bytes.subarray(at, at + b.length))) entries.push(e);
+      at += b.length;
+    }
+    count = entries.length;
+    store.append(entries, pendingEnd);
   } catch (e) {
     if (!failing) post({ t: 'failed', message: message(e) });
     failing = true;
@@ -65,13 +78,14 @@ function writePending(): boolean {
     return false;
   }
   const bytes = pendingBytes;
+  noteRelayed(bytes);
   pending = [];
   pendingBytes = 0;
   failing = false;
   const head = store.chainHead;
   post({
     t: 'written',
-    entries: batch.length,
+    entries: count,
     bytes,
     end: pendingEnd,
     headId: head.id,
@@ -108,9 +122,8 @@ function failure(): string {
 port.on('message', (req: WorkerRequest) => {
   switch (req.op) {
     case 'entries': {
-      const entries = deserializeEntries(Buffer.from(req.payload));
-      for (const e of entries) pending.push(e);
-      pendingBytes += req.payload.byteLength;
+      pending.push({ offset: req.offset, length: req.length, entries: req.entries });
+      pendingBytes += req.length;
       pendingEnd = req.end;
       scheduleWrite();
       break;
@@ -155,6 +168,7 @@ port.on('message', (req: WorkerRequest) => {
       const ok = writePending();
       if (retryTimer) clearTimeout(retryTimer);
       try {
+        journal.close();
         store?.close();
       } catch {
         // closing a failed connection: what matters is whether everything was written

@@ -21,6 +21,7 @@ import {
   startPgbouncer,
   startServe,
 } from './common.js';
+import { type NodeRelay, startNodeRelay } from './node-relay.js';
 import { isMain, runScenarios, type Scenario } from './report.js';
 
 const MODES = ['simple', 'prepared'] as const;
@@ -108,20 +109,23 @@ export async function pgbenchScenario(): Promise<BenchRow[]> {
   const db = await startPostgres({ version: 18 });
   let bouncer: Awaited<ReturnType<typeof startPgbouncer>> | null = null;
   let serve: Awaited<ReturnType<typeof startServe>> | null = null;
+  let relay: NodeRelay | null = null;
   const rows: BenchRow[] = [];
   try {
     await pgbenchInit(db, 10);
     bouncer = await startPgbouncer(db);
     serve = await startServe({ db, dir, identities: [{ name: 'bench', password: 'bench-secret' }] });
+    relay = await startNodeRelay(db.port);
     const direct: Endpoint = { name: 'direct', ...db };
-    const targets = [direct, bouncer.endpoint, serve.endpoint('bench')];
+    const nodeRelay: Endpoint = { ...direct, name: 'node relay', port: relay.port };
+    const targets = [direct, bouncer.endpoint, serve.endpoint('bench'), nodeRelay];
     for (const mode of MODES) {
       for (const c of clients) {
         const samples = targets.map(() => [] as PgbenchResult[]);
         for (let round = 0; round < rounds; round++) {
           for (const [i, t] of targets.entries()) samples[i].push(await runPgbench(t, mode, c, seconds, dir));
         }
-        const [d, p, b] = samples.map((s) => ({
+        const [d, p, b, r] = samples.map((s) => ({
           tps: median(s.map((x) => x.tps)),
           ms: median(s.map((x) => x.medianMs)),
         }));
@@ -143,10 +147,20 @@ export async function pgbenchScenario(): Promise<BenchRow[]> {
           ratio: addedP > 0 ? addedB / addedP : null,
           pass: addedB <= addedP,
         });
-        console.error(`bench: ${scenario}: ${rows.at(-2)!.measured}; ${rows.at(-1)!.measured}`);
+        rows.push({
+          scenario,
+          target: 'reference: a bare Node.js relay (socket.pipe, nothing else), TPS over pgbouncer',
+          measured: `node relay ${fmtInt(r.tps)} tps (${signedMs(r.ms - d.ms)} median), pgbouncer ${fmtInt(p.tps)} tps`,
+          ratio: r.tps / p.tps,
+          pass: null,
+        });
+        console.error(
+          `bench: ${scenario}: ${rows.at(-3)!.measured}; ${rows.at(-2)!.measured}; ${rows.at(-1)!.measured}`,
+        );
       }
     }
   } finally {
+    await relay?.stop();
     await serve?.stop();
     await bouncer?.stop();
     await db.stop();
@@ -163,7 +177,8 @@ export const pgbench: Scenario = {
     return [
       '# pgbench: PostgreSQL 18 initialised with `pgbench -i -s 10`; pgbouncer (session mode, SCRAM) and',
       '# `bastion serve --config FILE --no-ui` (recording, built-in default policy) in front of it; every',
-      `# case runs against direct, pgbouncer and Bastion in turn, ${plural(rounds, 'round')}, medians reported`,
+      `# case runs against direct, pgbouncer, Bastion and a bare Node.js relay (bench/node-relay.ts) in turn,`,
+      `# ${plural(rounds, 'round')}, medians reported`,
       ...MODES.flatMap((m) =>
         clients.map(
           (c) =>

@@ -145,6 +145,11 @@ export class WorkerStoreWriter implements RecordWriter {
     return this.journaled;
   }
 
+  makeDurable(): number {
+    if (this.unposted.length > 0 && this.healthy && this.journalPending()) this.schedulePost();
+    return this.journaled;
+  }
+
   whenDurable(position: number, done: (ok: boolean) => void): void {
     // Someone waits: journal now rather than after the gathering delay.
     if (this.journaled < position && this.unposted.length > 0 && !this.journalScheduled) {

@@ -27,6 +27,11 @@ export interface RecordWriter {
    * within the writer's ack timeout, `done(false)`.
    */
   whenDurable(position: number, done: (ok: boolean) => void): void;
+  /**
+   * Makes what is enqueued durable now if that is cheap (a journal append); returns `durable`.
+   * Writers without a journal return `durable` unchanged (their callers wait with whenDurable).
+   */
+  makeDurable(): number;
   enqueue(entry: StoreEntry): void;
   /** Writes everything enqueued so far before returning. False if the store failed (entries are kept). */
   flush(): boolean;
@@ -142,6 +147,10 @@ export class StoreWriter implements RecordWriter {
   }
 
   get durable(): number {
+    return this.written;
+  }
+
+  makeDurable(): number {
     return this.written;
   }
 

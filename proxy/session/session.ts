@@ -825,7 +825,7 @@ export class ClientSession {
   private releaseToClient(): void {
     if (this.holdingAcks || this.step === Step.Closed) return;
     const writer = this.ctx.writer;
-    if (writer.durable < this.ackMark && (!process.env.JOURNAL_SYNC || writer.makeDurable() < this.ackMark)) {
+    if (writer.durable < this.ackMark && writer.makeDurable() < this.ackMark) {
       this.holdingAcks = true;
       this.upstream!.pause();
       writer.whenDurable(this.ackMark, (ok) => {

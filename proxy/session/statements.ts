@@ -5,7 +5,6 @@
 // after an error the server skips everything up to the next Sync.
 // https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
-import { createHash, type Hash } from 'node:crypto';
 import type { Decision, StatementProtocol, StatementRecord } from '../../shared/types.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import {
@@ -19,6 +18,7 @@ import {
   querySql,
   tagRows,
 } from '../wire/fields.js';
+import { RunDigest } from './run-digest.js';
 
 interface Running {
   kind: 'statement';
@@ -38,7 +38,7 @@ interface Running {
   capturedBytes: number;
   uncapturedBytes: number;
   uncapturedRows: number;
-  digest: Hash | null;
+  digest: RunDigest | null;
   decision: Decision;
   rule: string | null;
   /** Set when the gateway refused the statement: the upstream's error is replaced by this one. */
@@ -273,8 +273,8 @@ export class StatementTracker {
         }
         s.uncapturedBytes += len;
         if (type === Backend.DataRow) s.uncapturedRows++;
-        s.digest ??= createHash('sha256');
-        s.digest.update(buf.subarray(start, end));
+        s.digest ??= new RunDigest();
+        s.digest.add(buf, start, end);
         return false;
       }
       case Backend.CommandComplete: {
@@ -354,7 +354,7 @@ export class StatementTracker {
       truncated: s.uncapturedBytes > 0,
       uncapturedBytes: s.uncapturedBytes,
       uncapturedRows: s.uncapturedRows,
-      uncapturedDigest: s.digest ? s.digest.digest('hex') : null,
+      uncapturedDigest: s.digest ? s.digest.hex() : null,
       masked: s.masked,
     });
   }

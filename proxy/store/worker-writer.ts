@@ -17,7 +17,7 @@ import { ACK_TIMEOUT_MS, DurabilityWaiters, type RecordWriter } from './writer.j
 import type { WorkerReply, WorkerRequest } from './writer-protocol.js';
 
 export interface WorkerStoreWriterOptions {
-  /** Bytes handed to the worker and not yet written past which enqueue waits (bounded memory). */
+  /** Bytes handed to the worker and not yet written past which enqueue waits (how far the store may fall behind). */
   highWaterBytes?: number;
   /** How often the worker retries a failed store. */
   retryMs?: number;
@@ -95,7 +95,10 @@ export class WorkerStoreWriter implements RecordWriter {
     storePath: string,
     private readonly opts: WorkerStoreWriterOptions = {},
   ) {
-    this.highWaterBytes = opts.highWaterBytes ?? 4 * 1024 * 1024;
+    // What is in flight waits in the journal (the page cache), not in this process's memory: the
+    // bound only keeps the store from falling far behind, so a captured result streams on
+    // instead of waiting for SQLite at every few megabytes.
+    this.highWaterBytes = opts.highWaterBytes ?? 32 * 1024 * 1024;
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
     this.waiters = new DurabilityWaiters(opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
     this.base = opts.journalBase ?? 0;

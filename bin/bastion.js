@@ -17,7 +17,12 @@ if (
   typeof process.execve === 'function' &&
   !process.execArgv.includes(GC_FLAG)
 ) {
-  process.execve(process.execPath, [process.execPath, GC_FLAG, ...process.execArgv, ...process.argv.slice(1)]);
+  process.execve(process.execPath, [
+    process.execPath,
+    GC_FLAG,
+    ...process.execArgv,
+    ...process.argv.slice(1),
+  ]);
 }
 try {
   await import('../dist/cli/main.js');

@@ -791,11 +791,11 @@ export class ClientSession {
           this.relayServerMessage(type, buf, start, end);
           continue;
         }
+        // Masked values are counted per statement: a run of DataRows adds its counts once, before
+        // the next other message (which may end the statement) or at the end of the chunk.
+        if (type !== Backend.DataRow) this.flushMaskCounts();
         const masked = masker.server(type, buf, start, end, this.maskCounts);
-        if (this.maskCounts.size > 0) {
-          this.tracker!.addMasked(this.maskCounts);
-          this.maskCounts.clear();
-        }
+        if (type !== Backend.DataRow) this.flushMaskCounts();
         if (masked === null) this.relayServerMessage(type, buf, start, end);
         else {
           // Empty = the answer to a Describe the gateway injected; several messages = a COPY row
@@ -807,7 +807,9 @@ export class ClientSession {
           }
         }
       }
+      this.flushMaskCounts();
     } catch (e) {
+      this.flushMaskCounts();
       this.recorder.end();
       this.toClient.writeTo(this.client);
       this.upstreamViolation(e);
@@ -819,6 +821,12 @@ export class ClientSession {
       this.ackMark = this.ctx.writer.enqueued;
     }
     this.releaseToClient();
+  }
+
+  private flushMaskCounts(): void {
+    if (this.maskCounts.size === 0) return;
+    this.tracker!.addMasked(this.maskCounts);
+    this.maskCounts.clear();
   }
 
   /** Sends what the client is due once its acknowledgements are recorded durably. */

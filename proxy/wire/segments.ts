@@ -21,17 +21,11 @@ export class SegmentList {
         this.end = end;
         return;
       }
-      // Another view right after the current range in the same memory: widen the range (the
-      // current view is re-made over the ArrayBuffer when its own bounds are too narrow).
+      // Another view right after the current range in the same memory (rows the masker cut
+      // from one arena, each its own Buffer): widen the range, possibly past the current view's
+      // own bounds; seal() makes one view over the memory for the whole run.
       if (buf.buffer === cur.buffer && buf.byteOffset + start === cur.byteOffset + this.end) {
-        const absEnd = buf.byteOffset + end;
-        if (absEnd <= cur.byteOffset + cur.length) this.end = absEnd - cur.byteOffset;
-        else {
-          const absStart = cur.byteOffset + this.start;
-          this.buf = Buffer.from(cur.buffer, absStart, absEnd - absStart);
-          this.start = 0;
-          this.end = absEnd - absStart;
-        }
+        this.end = buf.byteOffset + end - cur.byteOffset;
         return;
       }
     }
@@ -49,8 +43,13 @@ export class SegmentList {
   }
 
   private seal(): void {
-    if (this.buf !== null) {
-      this.done.push(this.buf.subarray(this.start, this.end));
+    const b = this.buf;
+    if (b !== null) {
+      this.done.push(
+        this.end <= b.length
+          ? b.subarray(this.start, this.end)
+          : Buffer.from(b.buffer, b.byteOffset + this.start, this.end - this.start),
+      );
       this.buf = null;
     }
   }

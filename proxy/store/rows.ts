@@ -10,7 +10,22 @@ import type {
   StatementRecord,
 } from '../../shared/types.js';
 
+import type { ChainedRecord } from './types.js';
+
 export type Row = Record<string, unknown>;
+
+/** A `records` row (id, kind, session_id, t_us, digest, body) with the link to its predecessor. */
+export function rowToChainedRecord(r: Row, prev: ChainedRecord['prev']): ChainedRecord {
+  return {
+    id: r.id as number,
+    kind: r.kind as string,
+    sessionId: r.session_id as string,
+    tUs: r.t_us as number,
+    digest: r.digest as Buffer,
+    body: r.body as Buffer,
+    prev,
+  };
+}
 
 /** A boolean column: SQLite gives 0/1, PostgreSQL true/false. */
 function flag(v: unknown): boolean {

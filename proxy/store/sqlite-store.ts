@@ -46,7 +46,14 @@ import {
   PruneLedger,
   removedRuns,
 } from './retention.js';
-import { type Row, rowToApproval, rowToPolicyChange, rowToSession, rowToStatement } from './rows.js';
+import {
+  type Row,
+  rowToApproval,
+  rowToChainedRecord,
+  rowToPolicyChange,
+  rowToSession,
+  rowToStatement,
+} from './rows.js';
 import { ensureSchema } from './schema.js';
 import { StoreSearch } from './search.js';
 import type {
@@ -364,15 +371,7 @@ export class SqliteSessionStore implements SessionStore {
         }
       }
       if (!prev) throw new Error(`record ${id - 1} (before record ${id}) is missing and was not pruned`);
-      yield {
-        id,
-        kind: r.kind as string,
-        sessionId: r.session_id as string,
-        tUs: r.t_us as number,
-        digest: r.digest as Buffer,
-        body: r.body as Buffer,
-        prev,
-      };
+      yield rowToChainedRecord(r, prev);
     }
   }
 

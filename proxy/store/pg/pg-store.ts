@@ -28,7 +28,15 @@ import type {
   StoredFrame,
   StoreEntry,
 } from '../types.js';
-import { type Row, rowToApproval, rowToPolicyChange, rowToSession, rowToStatement, tsQuery } from './rows.js';
+import {
+  type Row,
+  rowToApproval,
+  rowToChainedRecord,
+  rowToPolicyChange,
+  rowToSession,
+  rowToStatement,
+  tsQuery,
+} from './rows.js';
 import { SyncPgClient } from './sync-client.js';
 import { describeStore, type StoreTarget } from './target.js';
 import { type GatewayVerifyResult, gatewayLedger, verifyGateway } from './verify.js';
@@ -290,15 +298,7 @@ export class PgSessionStore implements SessionStore {
         if (link) prev = { id: id - 1, digest: link };
       }
       if (!prev) throw new Error(`record ${id - 1} (before record ${id}) of gateway ${s.gateway} is missing`);
-      yield {
-        id,
-        kind: r.kind as string,
-        sessionId: r.session_id as string,
-        tUs: r.t_us as number,
-        digest: r.digest as Buffer,
-        body: r.body as Buffer,
-        prev,
-      };
+      yield rowToChainedRecord(r, prev);
     }
   }
 

@@ -3,7 +3,7 @@
 import type { PolicyChange } from '../../../shared/api.js';
 import { type Row, rowToPolicyChange as sharedRowToPolicyChange } from '../rows.js';
 
-export { type Row, rowToApproval, rowToSession, rowToStatement } from '../rows.js';
+export { type Row, rowToApproval, rowToChainedRecord, rowToSession, rowToStatement } from '../rows.js';
 
 /** The shared store names the policy change id `pid`; otherwise its rows read as the SQLite store's. */
 export function rowToPolicyChange(r: Row): PolicyChange {

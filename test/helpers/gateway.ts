@@ -64,21 +64,7 @@ export async function startGateway(pg: TestPostgres, opts: GatewayOptions = {}):
     store: path.join(dir, 'bastion.db'),
     tlsDir: path.join(dir, 'tls'),
     connections: [
-      {
-        name: 'app',
-        listen: { host: '127.0.0.1', port: 0 },
-        upstream: {
-          host: pg.host,
-          port: pg.port,
-          user: pg.user,
-          password: pg.password,
-          database: pg.database,
-          sslmode: opts.sslmode ?? 'disable',
-          sslrootcert: null,
-          ...opts.upstream,
-        },
-        tls: null,
-      },
+      connectionTo('app', pg, { sslmode: opts.sslmode ?? 'disable', ...opts.upstream }),
       ...(opts.extraConnections ?? []),
     ],
     identities: opts.identities ?? [
@@ -137,4 +123,27 @@ export async function eventually<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A connection named `name` listening on a free loopback port, in front of the test database `pg`. */
+export function connectionTo(
+  name: string,
+  pg: TestPostgres,
+  upstream: Partial<UpstreamConfig> = {},
+): ConnectionConfig {
+  return {
+    name,
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: {
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+      database: pg.database,
+      sslmode: 'disable',
+      sslrootcert: null,
+      ...upstream,
+    },
+    tls: null,
+  };
 }

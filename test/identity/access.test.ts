@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { IdentityConfig } from '../../proxy/config/types.js';
 import { buildReport, renderReport } from '../../proxy/report/index.js';
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionTo, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const RO_PASSWORD = 'ro-upstream-pw-7f3a9c';
@@ -102,22 +102,7 @@ before(async () => {
       id('ghost', { upstreamRole: 'no_such_role' }),
     ],
     policies: { permissive: { guardrails: [] } },
-    extraConnections: [
-      {
-        name: 'app2',
-        listen: { host: '127.0.0.1', port: 0 },
-        upstream: {
-          host: db.host,
-          port: db.port,
-          user: db.user,
-          password: db.password,
-          database: db.database,
-          sslmode: 'disable',
-          sslrootcert: null,
-        },
-        tls: null,
-      },
-    ],
+    extraConnections: [connectionTo('app2', db)],
   });
   app2Port = gw.core.addresses().find((a) => a.name === 'app2')!.port;
 });

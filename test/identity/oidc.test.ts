@@ -13,7 +13,7 @@ import type { IdentityConfig } from '../../proxy/config/types.js';
 import { buildReport, renderReport } from '../../proxy/report/index.js';
 import { decodeFrame } from '../../proxy/wire/decode.js';
 import { runPsql } from '../helpers/clients.js';
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionTo, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { errorFields, RawClient, startupPacket } from '../helpers/raw-client.js';
 import { type IdpClient, startIdp, type TestIdp } from './idp.js';
@@ -122,22 +122,7 @@ before(async () => {
   gw = await startGateway(db, {
     identities,
     policies: { readonly: { read_only: true } },
-    extraConnections: [
-      {
-        name: 'ops',
-        listen: { host: '127.0.0.1', port: 0 },
-        upstream: {
-          host: db.host,
-          port: db.port,
-          user: db.user,
-          password: db.password,
-          database: db.database,
-          sslmode: 'disable',
-          sslrootcert: null,
-        },
-        tls: null,
-      },
-    ],
+    extraConnections: [connectionTo('ops', db)],
   });
   opsPort = gw.core.addresses().find((a) => a.name === 'ops')!.port;
 });

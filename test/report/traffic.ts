@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openSqliteStore, type SqliteSessionStore } from '../../proxy/store/sqlite-store.js';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, connectionTo, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres } from '../helpers/postgres.js';
 
 export const ANALYST = { name: 'analyst', password: 'analyst-secret' };
@@ -85,22 +85,7 @@ export async function recordTraffic(): Promise<RecordedTraffic> {
           policy: 'default',
         },
       ],
-      extraConnections: [
-        {
-          name: 'billing',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: {
-            host: db.host,
-            port: db.port,
-            user: db.user,
-            password: db.password,
-            database: db.database,
-            sslmode: 'disable',
-            sslrootcert: null,
-          },
-          tls: null,
-        },
-      ],
+      extraConnections: [connectionTo('billing', db)],
     });
     const g = gw;
     const billingPort = g.core.addresses().find((a) => a.name === 'billing')!.port;

@@ -9,6 +9,7 @@ import type { GatewayConfig, TeamConfig, UpstreamConfig } from '../../proxy/conf
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../../proxy/wire/codes.js';
+import { connectionTo } from '../helpers/gateway.js';
 import type { TestPostgres } from '../helpers/postgres.js';
 
 export const AGENT = { name: 'agent', password: 'agent-secret' };
@@ -55,22 +56,7 @@ export async function startTeamGateway(
     store: path.join(dir, 'bastion-spool.db'),
     team: { target: storeTarget(store), gateway: name, ...team },
     tlsDir: path.join(dir, 'tls'),
-    connections: [
-      {
-        name: 'app',
-        listen: { host: '127.0.0.1', port: 0 },
-        upstream: {
-          host: db.host,
-          port: db.port,
-          user: db.user,
-          password: db.password,
-          database: db.database,
-          sslmode: 'disable',
-          sslrootcert: null,
-        },
-        tls: null,
-      },
-    ],
+    connections: [connectionTo('app', db)],
     identities: [
       { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'default' },
     ],

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { replayJournal } from '../../proxy/store/journal.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';

@@ -7,7 +7,7 @@
 // never applied twice and the file can be emptied whenever everything in it is applied.
 //
 // Record: magic (u32) | payload length (u32) | end position (f64, of the batch's last entry) | payload
-// (serializeEntries). A torn record at the end (a kill mid-write) is ignored: it was
+// (BatchSerializer). A torn record at the end (a kill mid-write) is ignored: it was
 // never acknowledged.
 
 import fs from 'node:fs';
@@ -76,21 +76,21 @@ export class RecordJournal {
  */
 export class JournalReader {
   private fd: number | null = null;
-  private scratch: Buffer | null = null;
+  private readonly memory: ReusedMemory;
 
-  constructor(readonly path: string) {}
+  /** `groupBytes`: the most the writer thread reads at once (a single larger batch is read too). */
+  constructor(
+    readonly path: string,
+    groupBytes: number,
+  ) {
+    this.memory = new ReusedMemory(groupBytes);
+  }
 
   /** Reads the given payloads back to back; the result is valid until the next call. */
   read(batches: readonly { offset: number; length: number }[]): Buffer {
     let total = 0;
     for (const b of batches) total += b.length;
-    let out = this.scratch;
-    if (out === null || out.length < total) {
-      // One allocation of the most the writer thread reads at once (its group size), unless a
-      // single batch is larger (a huge captured message): that one is not kept.
-      out = Buffer.allocUnsafeSlow(Math.max(total, 2 * 1024 * 1024));
-      this.scratch = out.length <= KEEP_SCRATCH_BYTES ? out : null;
-    }
+    const out = this.memory.take(total);
     this.fd ??= fs.openSync(this.path, 'r');
     let at = 0;
     for (const b of batches) {
@@ -112,25 +112,35 @@ export class JournalReader {
   }
 }
 
+/** Reused memory above this is not kept between calls (a huge captured message). */
+const KEEP_SCRATCH_BYTES = 4 * 1024 * 1024;
+
+/** Memory reused from call to call, grown to what is asked; at least `minBytes`, at most KEEP_SCRATCH_BYTES kept. */
+class ReusedMemory {
+  private buf: Buffer | null = null;
+
+  constructor(private readonly minBytes: number) {}
+
+  /** At least `size` bytes, valid until the next call. */
+  take(size: number): Buffer {
+    let b = this.buf;
+    if (b === null || b.length < size) {
+      b = Buffer.allocUnsafeSlow(Math.max(size, this.minBytes));
+      this.buf = b.length <= KEEP_SCRATCH_BYTES ? b : null;
+    }
+    return b;
+  }
+}
+
 /**
  * One batch as bytes, for the journal and the writer thread alike: a JSON header of the entries
  * (frames without their bytes), then the frames' bytes back to back. Reading it back takes the
- * bytes as views of the one buffer, so a batch is a single allocation on either side.
- */
-export function serializeEntries(entries: readonly StoreEntry[]): Buffer {
-  return new BatchSerializer().serialize(entries);
-}
-
-/** Scratch memory above this is not kept between batches (a huge captured message). */
-const KEEP_SCRATCH_BYTES = 4 * 1024 * 1024;
-
-/**
- * serializeEntries into memory reused from batch to batch: a batch only lives until it is in the
- * journal (the writer thread reads it back from there), so recording allocates nothing per batch
- * and a large result leaves no trail of buffers for the garbage collector.
+ * bytes as views of the one buffer. The memory is reused from batch to batch: a batch only lives
+ * until it is in the journal (the writer thread reads it back from there), so recording allocates
+ * nothing per batch and a large result leaves no trail of buffers for the garbage collector.
  */
 export class BatchSerializer {
-  private scratch: Buffer | null = null;
+  private readonly memory = new ReusedMemory(64 * 1024);
 
   /** The batch as a view of the scratch memory, valid until the next call. */
   serialize(entries: readonly StoreEntry[]): Buffer {
@@ -143,11 +153,7 @@ export class BatchSerializer {
     );
     const metaLength = Buffer.byteLength(meta, 'utf8');
     const total = 4 + metaLength + dataBytes;
-    let out = this.scratch;
-    if (out === null || out.length < total) {
-      out = Buffer.allocUnsafeSlow(Math.max(total, 64 * 1024));
-      this.scratch = out.length <= KEEP_SCRATCH_BYTES ? out : null;
-    }
+    const out = this.memory.take(total);
     out.writeUInt32BE(metaLength, 0);
     out.write(meta, 4, 'utf8');
     let at = 4 + metaLength;

@@ -35,7 +35,6 @@ try {
   post({ t: 'failed', message: openError });
 }
 
-const journal = new JournalReader(data.journal);
 /** Journaled batches not yet in the store: where each is in the journal, and its last position. */
 let pending: { offset: number; length: number; entries: number; end: number }[] = [];
 let failing = false;
@@ -47,6 +46,7 @@ let retryTimer: NodeJS.Timeout | null = null;
  * they are read into stays this small however far behind the thread is.
  */
 const GROUP_BYTES = 2 * 1024 * 1024;
+const journal = new JournalReader(data.journal, GROUP_BYTES);
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
 function revive(e: StoreEntry): StoreEntry {

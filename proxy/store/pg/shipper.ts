@@ -20,6 +20,7 @@
 
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
+import type { ShippingView } from '../../../shared/api.js';
 import type { Logger } from '../../session/session.js';
 import { dropMonthsBefore, ensureMonths, monthOf, type RetentionOutcome } from './partitions.js';
 import { applyRecords } from './project.js';
@@ -55,7 +56,8 @@ export interface ShipperOptions {
   now?: () => number;
 }
 
-export type ShipperState = 'connecting' | 'shipping' | 'down' | 'rejected' | 'diverged' | 'stopped';
+/** As the app shows it (shared/api.ts): one list of states. */
+export type ShipperState = ShippingView['state'];
 
 /** What one round of maintenance did (null: not configured, or it failed and was logged). */
 export interface Maintenance {

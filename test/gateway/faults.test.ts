@@ -10,7 +10,7 @@ import pg from 'pg';
 import type { SqliteSessionStore } from '../../proxy/store/sqlite-store.js';
 import type { SessionStore } from '../../proxy/store/types.js';
 import type { SessionInfo } from '../../shared/types.js';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
   cancelRequest,
@@ -67,20 +67,6 @@ async function direct<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
-async function until<T>(
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function withStore<T>(g: TestGateway, f: (s: SessionStore) => T): T {
   const s = g.readStore();
   try {
@@ -95,7 +81,7 @@ const sessionOf = (g: TestGateway, app: string): SessionInfo | undefined =>
 
 /** Waits until the session of `app` is recorded as ended, and returns it. */
 const endedSession = (g: TestGateway, app: string, timeoutMs = 5000): Promise<SessionInfo> =>
-  until(
+  eventually(
     () => {
       const s = sessionOf(g, app);
       return s?.endedAt ? s : undefined;
@@ -135,7 +121,7 @@ async function othersWork(g: TestGateway): Promise<void> {
     await fresh.end();
   }
   const listener = g.core.gateways[0];
-  await until(
+  await eventually(
     () => (listener.activeSessions === 1 ? true : undefined),
     5000,
     'only the bystander session to remain',
@@ -199,7 +185,7 @@ describe('a client that vanishes mid-result', () => {
       // Stopped reading, as a client busy elsewhere: the gateway must apply backpressure upstream,
       // and the backend ends up blocked writing (the result is not drained into the gateway).
       if (mode === 'after it stopped reading') c.pause();
-      const during = await until(
+      const during = await eventually(
         async () => {
           const rows = await direct<{ pid: number; state: string; wait_event: string | null }>(
             'SELECT pid, state, wait_event FROM pg_stat_activity WHERE application_name = $1',
@@ -218,7 +204,7 @@ describe('a client that vanishes mid-result', () => {
       const vanished = Date.now();
       c.destroy();
 
-      await until(
+      await eventually(
         async () =>
           (await direct('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [during[0].pid])).length === 0
             ? true
@@ -288,7 +274,7 @@ describe('malformed frames after login', () => {
     assert.ok(c.ended);
     const s = await endedSession(tight, app);
     assert.equal(s.endReason, 'upstream protocol violation');
-    await until(
+    await eventually(
       async () =>
         (await direct('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [app])).length === 0
           ? true
@@ -570,7 +556,7 @@ describe('store failure: fail closed', () => {
       // The failure shows at the next write of the recorder: this statement's own frames. Its
       // result is still delivered: it is in the recording journal, which replays into the store.
       await c.query('SELECT 1');
-      await until(
+      await eventually(
         () => (fragile.core.writer.healthy ? undefined : true),
         5000,
         'the writer to notice the failure',
@@ -604,7 +590,7 @@ describe('store failure: fail closed', () => {
       store.pragma('query_only = 0');
     }
 
-    await until(
+    await eventually(
       () => (fragile.core.writer.healthy ? true : undefined),
       5000,
       'the writer to recover (retries every second)',
@@ -667,7 +653,7 @@ describe('the upstream restarts mid-session', () => {
       () => 'finished',
       (e: { code?: string }) => e.code ?? 'no code',
     );
-    await until(
+    await eventually(
       async () =>
         (
           await direct(

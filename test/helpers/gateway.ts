@@ -112,15 +112,15 @@ export async function startGateway(pg: TestPostgres, opts: GatewayOptions = {}):
 
 /** Polls until `check` returns a value (not undefined) or the time is up. */
 export async function eventually<T>(
-  check: () => T | undefined,
+  check: () => T | undefined | Promise<T | undefined>,
   timeoutMs = 5000,
   what = 'condition',
 ): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

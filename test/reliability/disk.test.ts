@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { SqliteSessionStore } from '../../proxy/store/sqlite-store.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { errorFields } from '../helpers/raw-client.js';
 import { cli, type ServeProcess, startServe, writeServeConfig } from './serve-process.js';
@@ -177,16 +177,6 @@ async function directRows(): Promise<string[]> {
   }
 }
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const refused = (e: { code?: string; message?: string }) => {
   assert.equal(e.code, '58030', e.message);
   assert.match(e.message ?? '', /cannot record/);
@@ -235,7 +225,7 @@ describe(`the store's disk ${MOUNT ? '(tmpfs, bastion serve)' : '(fallback: PRAG
       rig.fail(kind);
       try {
         // The failure shows at the writer's next flush: this result's frames need space.
-        const first = await until(
+        const first = await eventually(
           async () => {
             try {
               await client.query(BIG);
@@ -278,7 +268,7 @@ describe(`the store's disk ${MOUNT ? '(tmpfs, bastion serve)' : '(fallback: PRAG
         rig.heal(kind);
       }
       // The writer retries every second.
-      await until(
+      await eventually(
         async () => {
           try {
             await client.query('SELECT 1');

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { eventually } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { cstr, errorFields, int32, message, RawClient, startupPacket } from '../helpers/raw-client.js';
 import { mb, rssKb, type ServeProcess, sampleRss, startServe, writeServeConfig } from './serve-process.js';
@@ -39,16 +40,6 @@ async function direct<R extends pg.QueryResultRow>(sql: string, values?: unknown
     return (await c.query<R>(sql, values)).rows;
   } finally {
     await c.end();
-  }
-}
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -111,7 +102,7 @@ describe('slow readers', () => {
         c.pause();
       }),
     );
-    await until(
+    await eventually(
       async () => {
         const rows = await backends('rel-slow-');
         return rows.length === 20 && rows.every((r) => r.wait_event === 'ClientWrite') ? rows : undefined;
@@ -134,7 +125,7 @@ describe('slow readers', () => {
     assert.ok(peakKb - before < 128 * 1024, `RSS grew by ${mb(peakKb - before)} MB`);
     assert.ok(end - mid < 32 * 1024, `RSS crept by ${mb(end - mid)} MB while stalled`);
     for (const c of clients) c.destroy();
-    await until(
+    await eventually(
       async () => ((await backends('rel-slow-')).length === 0 ? true : undefined),
       20_000,
       'backends to exit',
@@ -161,13 +152,13 @@ describe('half a message', () => {
   test('half a Query, then the client vanishes: its backend goes away', { timeout: 30_000 }, async () => {
     const c = await login('rel-half-vanish');
     c.write(message('Q', cstr('SELECT 1')).subarray(0, 7));
-    await until(
+    await eventually(
       async () => ((await backends('rel-half-vanish')).length === 1 ? true : undefined),
       5000,
       'the backend',
     );
     c.destroy();
-    await until(
+    await eventually(
       async () => ((await backends('rel-half-vanish')).length === 0 ? true : undefined),
       10_000,
       'the backend to exit',
@@ -190,7 +181,7 @@ describe('1 GB length claims', () => {
     t.diagnostic(`RSS before ${mb(before)} MB, with 20 x 1 GB claims pending ${mb(during)} MB`);
     assert.ok(during - before < 64 * 1024, `RSS grew by ${mb(during - before)} MB for claims, not bytes`);
     for (const c of clients) c.destroy();
-    await until(
+    await eventually(
       async () => ((await backends('rel-claim-')).length === 0 ? true : undefined),
       10_000,
       'backends to exit',

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { SessionInfo } from '../../shared/types.js';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { cstr, errorFields, message, RawClient } from '../helpers/raw-client.js';
 
@@ -24,6 +24,10 @@ const directConfig = () => ({
   database: db.database,
 });
 
+/** eventually, where a check that throws (the upstream is down) counts as not yet. */
+const until = <T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string) =>
+  eventually(() => check().catch(() => undefined), timeoutMs, what);
+
 async function direct<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]> {
   const c = new pg.Client(directConfig());
   await c.connect();
@@ -31,16 +35,6 @@ async function direct<R extends pg.QueryResultRow>(sql: string, values?: unknown
     return (await c.query<R>(sql, values)).rows;
   } finally {
     await c.end();
-  }
-}
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -9,7 +9,7 @@ import type { GatewayConfig, TeamConfig, UpstreamConfig } from '../../proxy/conf
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../../proxy/wire/codes.js';
-import { connectionTo } from '../helpers/gateway.js';
+import { connectionTo, eventually } from '../helpers/gateway.js';
 import type { TestPostgres } from '../helpers/postgres.js';
 
 export const AGENT = { name: 'agent', password: 'agent-secret' };
@@ -93,17 +93,11 @@ export async function startTeamGateway(
   };
 }
 
-/** Polls until `check` resolves to a value (not undefined) or the time is up. */
-export async function until<T>(
+/** Polls until `check` resolves to a value (not undefined) or the time is up (eventually, for the team tests). */
+export function until<T>(
   check: () => T | undefined | Promise<T | undefined>,
   what: string,
   timeoutMs = 15_000,
 ): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return eventually(check, timeoutMs, what);
 }

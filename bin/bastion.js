@@ -5,24 +5,44 @@ if (major < 22) {
   console.error(`bastion: Node.js 22 or newer is required (this is ${process.version})`);
   process.exit(2);
 }
-// `serve` runs for long next to the database and its clients: it collects garbage on its own
-// thread only. V8's helper threads compete with them for a small machine's cores, and each keeps a
-// malloc arena of its own (measured on 2 cores: 5-8% more pgbench throughput, tens of MB less
-// peak memory on large results). The flag only takes effect at start: the process re-executes
-// itself with it (same PID, same arguments).
-const GC_FLAG = '--single-threaded-gc';
-if (
+// `serve` runs for long next to the database and its clients, so it re-executes itself (same PID,
+// same arguments) with settings that only take effect at start:
+// - --single-threaded-gc: garbage is collected on the gateway's own thread. V8's helper threads
+//   compete with the database and its clients for a small machine's cores (measured on 2 cores:
+//   5-8% more pgbench throughput).
+// - --liftoff-only: the SQL parser (WebAssembly) stays on V8's baseline compiler. Optimising its
+//   grammar functions took about 35 MB of compiler memory for a few seconds, the first time
+//   parsing got busy: the largest part of the gateway's peak memory. Decisions are cached, and an
+//   uncached analysis is 0-12% slower (`node dist/bench/policy.js`).
+// - glibc's malloc keeps two arenas and returns freed memory above 128 KB to the system at once:
+//   each thread's arena otherwise holds on to what a burst freed, tens of MB on a large result.
+//   Removed from the environment again at start, so that programs the gateway starts (the demo's
+//   PostgreSQL) do not inherit it.
+const EXEC_FLAGS = ['--single-threaded-gc', '--liftoff-only'];
+const MALLOC_TUNING =
+  'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072';
+const TUNED = 'BASTION_EXEC_TUNED';
+if (process.env[TUNED] !== undefined) {
+  const before = process.env[TUNED];
+  if (before === '') delete process.env.GLIBC_TUNABLES;
+  else process.env.GLIBC_TUNABLES = before;
+  delete process.env[TUNED];
+} else if (
   process.argv[2] === 'serve' &&
   process.platform !== 'win32' &&
-  typeof process.execve === 'function' &&
-  !process.execArgv.includes(GC_FLAG)
+  typeof process.execve === 'function'
 ) {
-  process.execve(process.execPath, [
+  const before = process.env.GLIBC_TUNABLES ?? '';
+  process.execve(
     process.execPath,
-    GC_FLAG,
-    ...process.execArgv,
-    ...process.argv.slice(1),
-  ]);
+    [process.execPath, ...EXEC_FLAGS, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      ...process.env,
+      [TUNED]: before,
+      // The operator's own tunables come last and win.
+      GLIBC_TUNABLES: before === '' ? MALLOC_TUNING : `${MALLOC_TUNING}:${before}`,
+    },
+  );
 }
 try {
   await import('../dist/cli/main.js');

@@ -146,6 +146,10 @@ export class SqliteSessionStore implements SessionStore {
         // every 4 MB: recording spends a tenth less time in SQLite; the WAL is cut back after.
         db.pragma('wal_autocheckpoint = 10000');
         db.pragma('journal_size_limit = 67108864');
+        // 2 MB of page cache (SQLite's default; better-sqlite3 builds with 16 MB). Recording
+        // appends: it touches the right edge of each B-tree, and a large result's captured
+        // frames would otherwise fill the whole cache with pages nobody reads again.
+        db.pragma('cache_size = -2000');
       }
       ensureSchema(db, this.readonly);
     } catch (e) {

@@ -129,6 +129,21 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('`bastion serve` runs with its memory settings: V8 flags and malloc tuning, same PID', {
+  skip: process.platform !== 'linux' && 'reads /proc',
+}, () => {
+  const pid = gateway!.pid!;
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  assert.ok(argv.includes('--single-threaded-gc'), argv.join(' '));
+  assert.ok(argv.includes('--liftoff-only'), argv.join(' '));
+  // The environment the process was executed with (the gateway removes both from its own
+  // process.env at start, so that programs it starts do not inherit them).
+  const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const tunables = env.find((e) => e.startsWith('GLIBC_TUNABLES='));
+  assert.match(tunables ?? '', /glibc\.malloc\.arena_max=2/);
+  assert.ok(env.some((e) => e.startsWith('BASTION_EXEC_TUNED=')));
+});
+
 test('1,000,000 rows through `bastion serve` with psql and node-postgres, in bounded memory', {
   timeout: 120_000,
 }, async (t) => {

@@ -196,7 +196,8 @@ function makeWriter(kind: WriterKind, storePath: string, onError: (e: Error) => 
     const writer = new WorkerStoreWriter(storePath, { onError });
     return { writer, appendMs: () => null, close: () => writer.close() };
   }
-  const store = openSqliteStore(storePath);
+  // As the gateway opens its store (and the writer thread its own): chunks joined per append.
+  const store = openSqliteStore(storePath, { joinFrameChunks: true });
   let appendMs = 0;
   const append = store.append.bind(store);
   store.append = (entries: readonly StoreEntry[]) => {

@@ -91,7 +91,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
     private readonly log: Logger = consoleLogger,
   ) {
     super();
-    const store = openSqliteStore(config.store);
+    // Recording joins frame chunks, as the writer thread does (replayed journal batches included).
+    const store = openSqliteStore(config.store, { joinFrameChunks: true });
     this.store = store;
     // What a killed gateway had journaled (and acknowledged) but not yet applied comes first.
     const replayed = replayJournal(store, journalPath(config.store));

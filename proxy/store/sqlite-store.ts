@@ -31,10 +31,12 @@ import {
   requestDiffers,
 } from './approvals.js';
 import { type ChainLink, GENESIS, type RecordRow, recordDigest, walkChain } from './chain.js';
+import { joinFrameChunks } from './chunk-join.js';
 import {
   CHUNK_HEADER_BYTES,
   decodeChunkHeader,
   encodeChunkBody,
+  encodePartsBody,
   splitChunk,
   validateChunk,
 } from './frames.js';
@@ -59,6 +61,7 @@ import { StoreSearch } from './search.js';
 import type {
   ApprovalQuery,
   ChainedRecord,
+  FrameChunk,
   PolicyChangeRecord,
   PrunedSession,
   PruneInfo,
@@ -73,6 +76,11 @@ import type {
 export interface SqliteStoreOptions {
   /** Open an existing store for reading only (CLI commands that only read). */
   readonly?: boolean;
+  /**
+   * Join the frame chunks of a session that one append writes into one record (chunk-join.ts):
+   * the recording writers do. Without it every entry is one record.
+   */
+  joinFrameChunks?: boolean;
 }
 
 /** Opens (creating if needed, unless read-only) the SQLite session store at `path`. */
@@ -109,6 +117,7 @@ const OPEN_FIELDS = [
 export class SqliteSessionStore implements SessionStore {
   readonly path: string;
   readonly readonly: boolean;
+  private readonly joinChunks: boolean;
   private readonly db: Database.Database;
   /** Where the chain starts: genesis (records pruned by retention are bridged, see retention.ts). */
   private readonly start: ChainLink = GENESIS;
@@ -134,6 +143,7 @@ export class SqliteSessionStore implements SessionStore {
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     this.path = path;
     this.readonly = opts.readonly === true;
+    this.joinChunks = opts.joinFrameChunks === true;
     if (this.readonly && !existsSync(path)) throw new Error(`store file not found: ${path}`);
     let db: Database.Database | undefined;
     try {
@@ -439,8 +449,33 @@ export class SqliteSessionStore implements SessionStore {
       );
     }
     let prev = this.head;
-    for (const entry of entries) prev = this.writeOne(entry, prev);
+    if (!this.joinChunks) {
+      for (const entry of entries) prev = this.writeOne(entry, prev);
+      return prev;
+    }
+    for (const item of joinFrameChunks(entries)) {
+      prev = Array.isArray(item) ? this.writeChunks(item, prev) : this.writeOne(item, prev);
+    }
     return prev;
+  }
+
+  /** Chunks of one session, joined by joinFrameChunks, as one format 2 record. */
+  private writeChunks(chunks: readonly FrameChunk[], prev: ChainLink): ChainLink {
+    // Validated as writeOne does one chunk; encodePartsBody checks that they follow each other.
+    for (const c of chunks) validateChunk(c);
+    const first = chunks[0];
+    const last = chunks[chunks.length - 1];
+    const body = encodePartsBody(chunks, this.chunkScratch);
+    const dir = chunks.every((c) => c.dir === first.dir) ? first.dir : 'mixed';
+    this.q.insertChunk.run(
+      first.sessionId,
+      last.seq + last.count - 1,
+      first.seq,
+      dir,
+      first.tUs,
+      prev.id + 1,
+    );
+    return this.insertRecord(prev, 'frames', first.sessionId, first.tUs, body);
   }
 
   /** See writeOne: a frame chunk's record body is built here (bodies larger than it are not). */

@@ -29,7 +29,7 @@ process.on('uncaughtException', (e) => {
 let store: SqliteSessionStore | null = null;
 let openError: string | null = null;
 try {
-  store = openSqliteStore(data.path);
+  store = openSqliteStore(data.path, { joinFrameChunks: true });
 } catch (e) {
   openError = message(e);
   post({ t: 'failed', message: openError });

@@ -189,7 +189,7 @@ export const pgbench: Scenario = {
   },
   notes: () => [
     'pgbench latency is the median of every transaction of a run (from `pgbench --log`), then the median over rounds; added latency = target median - direct median.',
-    'The node relay row is the ceiling for any gateway whose data path is JavaScript on this machine: pgbench, PostgreSQL and the proxy share 2 cores, so TPS follows CPU per transaction, and Node.js spends more on two socket reads and two writes than pgbouncer spends on everything. Bastion also frames, decides, tracks and records every message (about 45 µs of the event loop and 23 µs of the writer thread per transaction, against pgbouncer\'s 17 µs; /proc per-thread CPU under pgbench -S -c 4).',
+    "The node relay row is the ceiling for any gateway whose data path is JavaScript on this machine: pgbench, PostgreSQL and the proxy share 2 cores, so TPS follows CPU per transaction, and Node.js spends more on two socket reads and two writes than pgbouncer spends on everything. Bastion also frames, decides, tracks and records every message (about 45 µs of the event loop and 23 µs of the writer thread per transaction, against pgbouncer's 17 µs; /proc per-thread CPU under pgbench -S -c 4).",
   ],
 };
 

@@ -13,12 +13,10 @@ import type { Browser, Page } from 'playwright-core';
 import { startUiHost, type UiHost } from '../../cli/ui-host.js';
 import { CoreService } from '../../proxy/api/service.js';
 import type { StoreEntry } from '../../proxy/store/types.js';
-import { ensureRendererBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser.js';
+import { ensureRendererBuilt, launchChromium, RENDERER_DIR, saveThemeShots } from '../helpers/browser.js';
 import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'docs/screenshots');
 const AUDITOR = { name: 'auditor-bot', password: 'auditor-bot-Secret-pw' };
 
 /** One wire message: type byte, int32 length (counting itself), body. */
@@ -187,7 +185,6 @@ describe('sessions, replayer, policy editor, reports (Chromium)', { timeout: 120
 
   before(async () => {
     ensureRendererBuilt();
-    fs.mkdirSync(SHOTS, { recursive: true });
     [pgServer, browser] = await Promise.all([startPostgres({ version: 18 }), launchChromium()]);
     gw = await startGateway(pgServer, {
       identities: [
@@ -252,18 +249,7 @@ describe('sessions, replayer, policy editor, reports (Chromium)', { timeout: 120
       await page.screenshot({ path: path.join(os.tmpdir(), `bastion-sessions-failure-${Date.now()}.png`) });
   });
 
-  async function shots(name: string): Promise<void> {
-    await page.mouse.move(1, 1);
-    for (const b of await page.getByRole('button', { name: 'Dismiss' }).all()) {
-      await b.click({ timeout: 300 }).catch(() => {});
-    }
-    for (const theme of ['dark', 'light'] as const) {
-      await page.evaluate(`document.documentElement.dataset.theme = '${theme}'`);
-      await page.waitForTimeout(50); // the timeline canvas redraws for the theme
-      await page.screenshot({ path: path.join(SHOTS, `${name}-${theme}.png`) });
-    }
-    await page.evaluate(`document.documentElement.dataset.theme = 'dark'`);
-  }
+  const shots = (name: string) => saveThemeShots(page, name);
 
   /** Replaces the policy editor's text as a person would: select all, paste. */
   async function replaceEditorText(text: string): Promise<void> {

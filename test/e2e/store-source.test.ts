@@ -19,7 +19,7 @@ import { emptyAppConfig } from '../../proxy/api/app-config.js';
 import { CoreService } from '../../proxy/api/service.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
-import { ensureRendererBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser.js';
+import { ensureRendererBuilt, launchChromium, RENDERER_DIR, saveThemeShots } from '../helpers/browser.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTeamGateway, type TeamGateway } from '../team/fleet.js';
 
@@ -143,7 +143,7 @@ describe('Store screen (headless host, Chromium)', { timeout: 180_000 }, () => {
       (globalThis as unknown as PageGlobals).localStorage.getItem('bastion.sharedStore'),
     );
     assert.ok(kept?.includes(`127.0.0.1:${store.port}`) && !kept.includes(AUDITOR.password));
-    await page.screenshot({ path: path.join(os.tmpdir(), 'bastion-store-screen.png') });
+    await saveThemeShots(page, 'store-shared');
 
     await page.getByRole('button', { name: /^Sessions/ }).click();
     const sessions = page.getByRole('table', { name: 'Sessions' });
@@ -151,7 +151,7 @@ describe('Store screen (headless host, Chromium)', { timeout: 180_000 }, () => {
     await sessions.getByText(/'gw-east'/).waitFor();
     await sessions.getByText(/'gw-west'/).waitFor();
     assert.equal(await sessions.locator('tbody tr').count(), 2);
-    await page.screenshot({ path: path.join(os.tmpdir(), 'bastion-store-sessions.png') });
+    await saveThemeShots(page, 'store-sessions');
   });
 
   it("disconnecting goes back to the app's own store", async () => {

@@ -18,11 +18,8 @@ import { CoreService } from '../../proxy/api/service.js';
 import { FileSecretVault } from '../../proxy/api/vault.js';
 import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
-import { ensureRendererBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser.js';
+import { ensureRendererBuilt, launchChromium, RENDERER_DIR, saveThemeShots } from '../helpers/browser.js';
 import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'docs/screenshots');
 
 /** Opens a WebSocket to the host's API; resolves 'open' or the HTTP status it was refused with. */
 function tryWs(
@@ -82,7 +79,6 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
 
   before(async () => {
     ensureRendererBuilt();
-    fs.mkdirSync(SHOTS, { recursive: true });
     [pgServer, browser] = await Promise.all([startPostgres({ version: 18 }), launchChromium()]);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-ui-'));
     // A fresh install: nothing configured; everything is added through the UI.
@@ -118,23 +114,7 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
       await page.screenshot({ path: path.join(os.tmpdir(), `bastion-ui-failure-${Date.now()}.png`) });
   });
 
-  /**
-   * Saves the page in the dark and light themes: docs/screenshots/<name>-dark.png, -light.png.
-   * The themes are pure CSS on <html data-theme>, so this works with a dialog open too (the
-   * theme button itself is tested separately).
-   */
-  async function shots(name: string): Promise<void> {
-    await page.mouse.move(1, 1); // no hover effects in the picture
-    // Toasts are transient: not part of the screen.
-    for (const b of await page.getByRole('button', { name: 'Dismiss' }).all()) {
-      await b.click({ timeout: 300 }).catch(() => {});
-    }
-    for (const theme of ['dark', 'light'] as const) {
-      await page.evaluate(`document.documentElement.dataset.theme = '${theme}'`);
-      await page.screenshot({ path: path.join(SHOTS, `${name}-${theme}.png`) });
-    }
-    await page.evaluate(`document.documentElement.dataset.theme = 'dark'`);
-  }
+  const shots = (name: string) => saveThemeShots(page, name);
 
   async function client(who: { name: string; password: string }): Promise<pg.Client> {
     const c = new pg.Client({

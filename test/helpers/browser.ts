@@ -4,11 +4,14 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { repoRoot } from './clients.js';
 
 /** Where the built renderer is served from. */
 export const RENDERER_DIR = path.join(repoRoot(), 'dist/renderer');
+
+/** Where the e2e tests save a picture of every screen. */
+export const SHOTS_DIR = path.join(repoRoot(), 'docs/screenshots');
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -45,4 +48,23 @@ export function ensureRendererBuilt(): void {
     { cwd: root, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`vite build failed:\n${r.stderr}${r.stdout}`);
+}
+
+/**
+ * Saves the page in the dark and light themes: docs/screenshots/<name>-dark.png, -light.png.
+ * The themes are pure CSS on <html data-theme>, so this works with a dialog open too. No hover
+ * effects and no toasts (they are transient, not part of the screen).
+ */
+export async function saveThemeShots(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SHOTS_DIR, { recursive: true });
+  await page.mouse.move(1, 1);
+  for (const b of await page.getByRole('button', { name: 'Dismiss' }).all()) {
+    await b.click({ timeout: 300 }).catch(() => {});
+  }
+  for (const theme of ['dark', 'light'] as const) {
+    await page.evaluate(`document.documentElement.dataset.theme = '${theme}'`);
+    await page.waitForTimeout(50); // canvases (the replayer's timeline) redraw for the theme
+    await page.screenshot({ path: path.join(SHOTS_DIR, `${name}-${theme}.png`) });
+  }
+  await page.evaluate(`document.documentElement.dataset.theme = 'dark'`);
 }

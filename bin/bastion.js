@@ -10,15 +10,12 @@ if (major < 22) {
 // - --single-threaded-gc: garbage is collected on the gateway's own thread. V8's helper threads
 //   compete with the database and its clients for a small machine's cores (measured on 2 cores:
 //   5-8% more pgbench throughput).
-// - --liftoff-only: the SQL parser (WebAssembly) stays on V8's baseline compiler. Optimising its
-//   grammar functions took about 35 MB of compiler memory for a few seconds, the first time
-//   parsing got busy: the largest part of the gateway's peak memory. Decisions are cached, and an
-//   uncached analysis is 0-12% slower (`node dist/bench/policy.js`).
 // - glibc's malloc keeps two arenas and returns freed memory above 128 KB to the system at once:
 //   each thread's arena otherwise holds on to what a burst freed, tens of MB on a large result.
 //   Removed from the environment again at start, so that programs the gateway starts (the demo's
 //   PostgreSQL) do not inherit it.
-const EXEC_FLAGS = ['--single-threaded-gc', '--liftoff-only'];
+// (The SQL parser keeps its WebAssembly on V8's baseline compiler itself: proxy/policy/parser.ts.)
+const EXEC_FLAGS = ['--single-threaded-gc'];
 const MALLOC_TUNING =
   'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072';
 const TUNED = 'BASTION_EXEC_TUNED';

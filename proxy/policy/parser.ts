@@ -4,17 +4,30 @@
 // Locations in the trees (stmt_location, stmt_len, token offsets) count UTF-8 bytes, not UTF-16
 // code units: `Utf8Text` converts.
 
+import v8 from 'node:v8';
 import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query';
 
 let ready = false;
 let loading: Promise<void> | null = null;
 
-/** Loads the parser. Await it once before the first analysis (the core does so at start). */
+/**
+ * Loads the parser. Await it once before the first analysis (the core does so at start).
+ *
+ * The parser's WebAssembly stays on V8's baseline compiler (Liftoff), in every host (`serve`, the
+ * desktop app's main process): optimising its grammar functions once parsing gets busy took about
+ * 35 MB of compiler memory on a helper thread, the largest part of the gateway's peak memory
+ * (measured with `perf` probes on malloc). Analyses are cached; an uncached one is 0-15% slower
+ * (`node dist/bench/policy.js`). The flag is read when the module is compiled, so it is set just
+ * before; nothing else in the process compiles WebAssembly.
+ */
 export function initPolicyEngine(): Promise<void> {
   if (ready) return Promise.resolve();
-  loading ??= loadModule().then(() => {
-    ready = true;
-  });
+  if (loading === null) {
+    v8.setFlagsFromString('--liftoff-only');
+    loading = loadModule().then(() => {
+      ready = true;
+    });
+  }
   return loading;
 }
 

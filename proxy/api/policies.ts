@@ -4,6 +4,7 @@
 
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, stringify } from 'yaml';
 import type { PolicyProblem } from '../../shared/api.js';
+import { locateKeyPath } from '../../shared/yaml-key-path.js';
 import type { IdentityConfig } from '../config/types.js';
 import { compilePolicies, type Policy, PolicyError, parsePolicy } from '../policy/policy.js';
 
@@ -58,7 +59,7 @@ export function readPolicies(text: string, identities: readonly IdentityConfig[]
   const at = (keyPath: string, message: string): PolicyProblem => ({
     message,
     keyPath,
-    ...locate(doc.contents as Node | null, lc, keyPath, text, /^unknown key|duplicate/.test(message)),
+    ...locateKeyPath(doc.contents as Node | null, lc, keyPath, text, /^unknown key|duplicate/.test(message)),
     severity: 'error',
     source: 'policy',
   });
@@ -100,49 +101,6 @@ export function readPolicies(text: string, identities: readonly IdentityConfig[]
 export function policiesToYaml(value: Record<string, unknown>): string {
   if (Object.keys(value).length === 0) return DEFAULT_POLICIES_YAML;
   return stringify(value, { lineWidth: 0 });
-}
-
-/**
- * Where a key path ("default.guardrails[1].action") is: the value it names, else the deepest
- * part of it that exists (an unknown key's own key, a missing key's parent). The range is cut to
- * one line so the editor underlines a line, not a block.
- */
-export function locate(
-  root: Node | null,
-  lc: LineCounter,
-  keyPath: string,
-  text: string,
-  /** Underline the last key itself (an unknown key), not its value. */
-  onKey = false,
-): Pick<PolicyProblem, 'line' | 'column' | 'endLine' | 'endColumn'> {
-  const parts = keyPath.match(/[^.[\]]+|\[\d+\]/g) ?? [];
-  const last = parts.length - 1;
-  let node: unknown = root;
-  let range: readonly number[] | undefined = (root as Node | null)?.range ?? undefined;
-  for (const [n, part] of parts.entries()) {
-    if (part.startsWith('[') && isSeq(node)) {
-      const item = node.items[Number(part.slice(1, -1))] as Node | undefined;
-      if (!item) break;
-      range = item.range ?? range;
-      node = item;
-    } else if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === part);
-      if (!pair || !isPair(pair)) break;
-      const key = pair.key as Node;
-      const value = pair.value as Node | null;
-      // An unknown key is underlined itself; otherwise its value (or the key, for an empty value).
-      range = (value?.range && !(onKey && n === last) ? value.range : key.range) ?? range;
-      node = value;
-    } else break;
-  }
-  const start = range ? range[0] : 0;
-  let end = range ? Math.max(range[1], start + 1) : 1;
-  const nl = text.indexOf('\n', start);
-  if (nl >= 0 && nl < end) end = Math.max(nl, start + 1);
-  const from = lc.linePos(start);
-  const to = lc.linePos(Math.min(end, text.length));
-  const empty = to.line === from.line && to.col <= from.col;
-  return { line: from.line, column: from.col, endLine: to.line, endColumn: empty ? from.col + 1 : to.col };
 }
 
 /** The message without the context lines and position that `yaml` adds (the editor shows where). */

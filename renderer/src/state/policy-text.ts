@@ -4,6 +4,7 @@
 
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { PolicyProblem } from '../../../shared/api.js';
+import { locateKeyPath } from '../../../shared/yaml-key-path.js';
 import { keyPathOf, type Schema, validate } from './json-schema.js';
 
 export function policyTextProblems(text: string, schema: Schema | null): PolicyProblem[] {
@@ -56,45 +57,6 @@ export function policyTextProblems(text: string, schema: Schema | null): PolicyP
       source: 'schema' as const,
     };
   });
-}
-
-/**
- * Where a key path is in the document: the value it names, else the deepest part that exists;
- * the key itself with `onKey`. Cut to one line so the editor underlines a line, not a block.
- */
-export function locateKeyPath(
-  root: Node | null,
-  lc: LineCounter,
-  keyPath: string,
-  text: string,
-  onKey = false,
-): Pick<PolicyProblem, 'line' | 'column' | 'endLine' | 'endColumn'> {
-  const parts = keyPath.match(/[^.[\]]+|\[\d+\]/g) ?? [];
-  let node: unknown = root;
-  let range: readonly number[] | undefined = root?.range ?? undefined;
-  for (const [n, part] of parts.entries()) {
-    if (part.startsWith('[') && isSeq(node)) {
-      const item = node.items[Number(part.slice(1, -1))] as Node | undefined;
-      if (!item) break;
-      range = item.range ?? range;
-      node = item;
-    } else if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === part);
-      if (!pair || !isPair(pair)) break;
-      const key = pair.key as Node;
-      const value = pair.value as Node | null;
-      range = (value?.range && !(onKey && n === parts.length - 1) ? value.range : key.range) ?? range;
-      node = value;
-    } else break;
-  }
-  const start = range ? range[0] : 0;
-  let end = range ? Math.max(range[1], start + 1) : 1;
-  const nl = text.indexOf('\n', start);
-  if (nl >= 0 && nl < end) end = Math.max(nl, start + 1);
-  const from = lc.linePos(start);
-  const to = lc.linePos(Math.min(end, text.length));
-  const empty = to.line === from.line && to.col <= from.col;
-  return { line: from.line, column: from.col, endLine: to.line, endColumn: empty ? from.col + 1 : to.col };
 }
 
 /** Problems by line, for the list under the editor. */

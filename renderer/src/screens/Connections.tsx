@@ -3,8 +3,9 @@
 
 import { useEffect, useState } from 'react';
 import type { ConnectionInput, ConnectionView, IdentityView } from '../../../shared/api.js';
+import { FormModal, TextField } from '../components/form.js';
 import { Database, Pause, Play, Plus, Users } from '../components/icons.js';
-import { CopyButton, Empty, Modal, Pill, typingIn } from '../components/ui.js';
+import { CopyButton, Empty, Pill, typingIn } from '../components/ui.js';
 import { useApp, useAppStore } from '../context.js';
 
 type Editing =
@@ -295,9 +296,7 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
     view?.tls === 'configured' ? 'files' : 'self-signed',
   );
   const [tls, setTls] = useState({ cert: '', key: '' });
-  const [error, setError] = useState<string | null>(null);
   const [test, setTest] = useState<{ ok: boolean; message: string } | null>(null);
-  const [saving, setSaving] = useState(false);
   const [start, setStart] = useState(!view);
   const set = (p: Partial<ConnectionInput>) => setF({ ...f, ...p });
   const input = (): ConnectionInput => ({
@@ -312,212 +311,168 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
           : tls,
   });
   const save = async () => {
-    setSaving(true);
-    setError(null);
-    try {
-      const v = await store.getState().saveConnection(input());
-      if (start && v.state !== 'listening') {
-        const s = await store.getState().startListener(v.name);
-        if (s.state !== 'listening') {
-          store.getState().toast('error', `Saved "${v.name}", but its listener could not start: ${s.error}`);
-          onClose();
-          return;
-        }
+    const v = await store.getState().saveConnection(input());
+    if (start && v.state !== 'listening') {
+      const s = await store.getState().startListener(v.name);
+      if (s.state !== 'listening') {
+        store.getState().toast('error', `Saved "${v.name}", but its listener could not start: ${s.error}`);
+        onClose();
+        return;
       }
-      store.getState().toast('success', `Saved "${v.name}"`);
-      onClose();
-    } catch (e) {
-      setError((e as Error).message);
-    } finally {
-      setSaving(false);
     }
+    store.getState().toast('success', `Saved "${v.name}"`);
+    onClose();
   };
   return (
-    <Modal
+    <FormModal
       title={view ? `Edit ${view.name}` : 'Add a connection'}
       subtitle="Bastion listens on the address below and forwards to the database with these credentials. Clients never see them."
+      saveLabel="Save connection"
+      onSave={save}
       onClose={onClose}
-      footer={
-        <>
-          <button
-            type="button"
-            className="btn"
-            onClick={async () => {
-              setTest({ ok: true, message: 'Testing…' });
-              try {
-                setTest(await store.getState().testConnection(input()));
-              } catch (e) {
-                setTest({ ok: false, message: (e as Error).message });
-              }
-            }}
-          >
-            Test connection
-          </button>
-          <span className="grow" />
-          <button type="button" className="btn ghost" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="button" className="btn primary" disabled={saving} onClick={save}>
-            {saving ? 'Saving…' : 'Save connection'}
-          </button>
-        </>
+      footerStart={
+        <button
+          type="button"
+          className="btn"
+          onClick={async () => {
+            setTest({ ok: true, message: 'Testing…' });
+            try {
+              setTest(await store.getState().testConnection(input()));
+            } catch (e) {
+              setTest({ ok: false, message: (e as Error).message });
+            }
+          }}
+        >
+          Test connection
+        </button>
       }
     >
-      <form
-        className="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save();
-        }}
-      >
-        <div className="fieldset-title">Gateway</div>
-        <div className="field s3">
-          <label htmlFor="c-name">Name</label>
-          <input
-            id="c-name"
-            className="input"
-            value={f.name}
-            disabled={!!view}
-            placeholder="app"
-            onChange={(e) => set({ name: e.target.value })}
-          />
-        </div>
-        <div className="field s3">
-          <label htmlFor="c-listen">Listen address</label>
-          <input
-            id="c-listen"
-            className="input mono"
-            value={f.listen}
-            onChange={(e) => set({ listen: e.target.value })}
-          />
-        </div>
-        <div className="fieldset-title">Upstream database</div>
-        <div className="field s4">
-          <label htmlFor="c-host">Host</label>
-          <input
-            id="c-host"
-            className="input"
-            value={f.upstreamHost}
-            onChange={(e) => set({ upstreamHost: e.target.value })}
-          />
-        </div>
-        <div className="field s2">
-          <label htmlFor="c-port">Port</label>
-          <input
-            id="c-port"
-            className="input"
-            inputMode="numeric"
-            value={String(f.upstreamPort)}
-            onChange={(e) => set({ upstreamPort: Number(e.target.value.replace(/\D/g, '')) || 0 })}
-          />
-        </div>
-        <div className="field s2">
-          <label htmlFor="c-db">Database</label>
-          <input
-            id="c-db"
-            className="input"
-            value={f.upstreamDatabase}
-            onChange={(e) => set({ upstreamDatabase: e.target.value })}
-          />
-        </div>
-        <div className="field s2">
-          <label htmlFor="c-user">User</label>
-          <input
-            id="c-user"
-            className="input"
-            value={f.upstreamUser}
-            onChange={(e) => set({ upstreamUser: e.target.value })}
-          />
-        </div>
-        <div className="field s2">
-          <label htmlFor="c-password">Password</label>
-          <input
-            id="c-password"
-            className="input"
-            type="password"
-            autoComplete="new-password"
-            placeholder={view?.hasUpstreamPassword ? 'stored: blank keeps it' : ''}
-            value={f.upstreamPassword ?? ''}
-            onChange={(e) => set({ upstreamPassword: e.target.value })}
-          />
-        </div>
-        <div className="field s3">
-          <label htmlFor="c-sslmode">SSL mode</label>
-          <select
-            id="c-sslmode"
-            className="select"
-            value={f.sslmode}
-            onChange={(e) => set({ sslmode: e.target.value as ConnectionInput['sslmode'] })}
+      <div className="fieldset-title">Gateway</div>
+      <TextField
+        id="c-name"
+        label="Name"
+        span={3}
+        value={f.name}
+        disabled={!!view}
+        placeholder="app"
+        onValue={(name) => set({ name })}
+      />
+      <TextField
+        id="c-listen"
+        label="Listen address"
+        span={3}
+        mono
+        value={f.listen}
+        onValue={(listen) => set({ listen })}
+      />
+      <div className="fieldset-title">Upstream database</div>
+      <TextField
+        id="c-host"
+        label="Host"
+        span={4}
+        value={f.upstreamHost}
+        onValue={(upstreamHost) => set({ upstreamHost })}
+      />
+      <TextField
+        id="c-port"
+        label="Port"
+        span={2}
+        inputMode="numeric"
+        value={String(f.upstreamPort)}
+        onValue={(v) => set({ upstreamPort: Number(v.replace(/\D/g, '')) || 0 })}
+      />
+      <TextField
+        id="c-db"
+        label="Database"
+        span={2}
+        value={f.upstreamDatabase}
+        onValue={(upstreamDatabase) => set({ upstreamDatabase })}
+      />
+      <TextField
+        id="c-user"
+        label="User"
+        span={2}
+        value={f.upstreamUser}
+        onValue={(upstreamUser) => set({ upstreamUser })}
+      />
+      <TextField
+        id="c-password"
+        label="Password"
+        span={2}
+        type="password"
+        autoComplete="new-password"
+        placeholder={view?.hasUpstreamPassword ? 'stored: blank keeps it' : ''}
+        value={f.upstreamPassword ?? ''}
+        onValue={(upstreamPassword) => set({ upstreamPassword })}
+      />
+      <div className="field s3">
+        <label htmlFor="c-sslmode">SSL mode</label>
+        <select
+          id="c-sslmode"
+          className="select"
+          value={f.sslmode}
+          onChange={(e) => set({ sslmode: e.target.value as ConnectionInput['sslmode'] })}
+        >
+          <option value="disable">disable</option>
+          <option value="prefer">prefer</option>
+          <option value="require">require</option>
+          <option value="verify-ca">verify-ca</option>
+          <option value="verify-full">verify-full</option>
+        </select>
+      </div>
+      <div className="field s3">
+        <span className="label">Client TLS</span>
+        <fieldset className="seg" aria-label="Client TLS">
+          <button
+            type="button"
+            aria-pressed={tlsMode === 'self-signed'}
+            onClick={() => setTlsMode('self-signed')}
           >
-            <option value="disable">disable</option>
-            <option value="prefer">prefer</option>
-            <option value="require">require</option>
-            <option value="verify-ca">verify-ca</option>
-            <option value="verify-full">verify-full</option>
-          </select>
+            Self-signed
+          </button>
+          <button type="button" aria-pressed={tlsMode === 'files'} onClick={() => setTlsMode('files')}>
+            Certificate files
+          </button>
+        </fieldset>
+      </div>
+      {tlsMode === 'files' && (
+        <>
+          <TextField
+            id="c-cert"
+            label="Certificate file"
+            span={3}
+            mono
+            placeholder={view?.tls === 'configured' ? 'configured: blank keeps it' : '/path/to/gw.crt'}
+            value={tls.cert}
+            onValue={(cert) => setTls({ ...tls, cert })}
+          />
+          <TextField
+            id="c-key"
+            label="Key file"
+            span={3}
+            mono
+            placeholder="/path/to/gw.key"
+            value={tls.key}
+            onValue={(key) => setTls({ ...tls, key })}
+          />
+        </>
+      )}
+      {!view && (
+        <label className="check" style={{ gridColumn: 'span 6', justifySelf: 'start' }}>
+          <input type="checkbox" checked={start} onChange={(e) => setStart(e.target.checked)} /> Start the
+          listener after saving
+        </label>
+      )}
+      {test && (
+        <div
+          className={`test-result ${test.ok ? 'ok' : 'bad'}`}
+          style={{ gridColumn: 'span 6' }}
+          role="status"
+        >
+          {test.message}
         </div>
-        <div className="field s3">
-          <span className="label">Client TLS</span>
-          <fieldset className="seg" aria-label="Client TLS">
-            <button
-              type="button"
-              aria-pressed={tlsMode === 'self-signed'}
-              onClick={() => setTlsMode('self-signed')}
-            >
-              Self-signed
-            </button>
-            <button type="button" aria-pressed={tlsMode === 'files'} onClick={() => setTlsMode('files')}>
-              Certificate files
-            </button>
-          </fieldset>
-        </div>
-        {tlsMode === 'files' && (
-          <>
-            <div className="field s3">
-              <label htmlFor="c-cert">Certificate file</label>
-              <input
-                id="c-cert"
-                className="input mono"
-                placeholder={view?.tls === 'configured' ? 'configured: blank keeps it' : '/path/to/gw.crt'}
-                value={tls.cert}
-                onChange={(e) => setTls({ ...tls, cert: e.target.value })}
-              />
-            </div>
-            <div className="field s3">
-              <label htmlFor="c-key">Key file</label>
-              <input
-                id="c-key"
-                className="input mono"
-                placeholder="/path/to/gw.key"
-                value={tls.key}
-                onChange={(e) => setTls({ ...tls, key: e.target.value })}
-              />
-            </div>
-          </>
-        )}
-        {!view && (
-          <label className="check" style={{ gridColumn: 'span 6', justifySelf: 'start' }}>
-            <input type="checkbox" checked={start} onChange={(e) => setStart(e.target.checked)} /> Start the
-            listener after saving
-          </label>
-        )}
-        {test && (
-          <div
-            className={`test-result ${test.ok ? 'ok' : 'bad'}`}
-            style={{ gridColumn: 'span 6' }}
-            role="status"
-          >
-            {test.message}
-          </div>
-        )}
-        {error && (
-          <div className="form-error" role="alert">
-            {error}
-          </div>
-        )}
-        <button type="submit" hidden />
-      </form>
-    </Modal>
+      )}
+    </FormModal>
   );
 }
 
@@ -616,127 +571,87 @@ function IdentityForm({ view, onClose }: { view: IdentityView | null; onClose():
     view?.connections ?? (connections.length === 1 ? [connections[0]!.name] : []),
   );
   const [policy, setPolicy] = useState(view?.policy ?? 'default');
-  const [error, setError] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
   const save = async () => {
-    setSaving(true);
-    setError(null);
-    try {
-      const v = await store.getState().saveIdentity({
-        name,
-        password: password === '' ? null : password,
-        connections: selected,
-        policy,
-      });
-      store.getState().toast('success', `Saved identity "${v.name}"`);
-      onClose();
-    } catch (e) {
-      setError((e as Error).message);
-    } finally {
-      setSaving(false);
-    }
+    const v = await store.getState().saveIdentity({
+      name,
+      password: password === '' ? null : password,
+      connections: selected,
+      policy,
+    });
+    store.getState().toast('success', `Saved identity "${v.name}"`);
+    onClose();
   };
   return (
-    <Modal
+    <FormModal
       title={view ? `Edit ${view.name}` : 'Add an identity'}
       subtitle="Agents log in as an identity with any PostgreSQL driver: user = its name, password = its secret. The secret is never sent to the database."
+      saveLabel="Save identity"
+      onSave={save}
       onClose={onClose}
-      footer={
-        <>
-          <span className="grow" />
-          <button type="button" className="btn ghost" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="button" className="btn primary" disabled={saving} onClick={save}>
-            {saving ? 'Saving…' : 'Save identity'}
-          </button>
-        </>
-      }
     >
-      <form
-        className="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save();
-        }}
-      >
-        <div className="field s3">
-          <label htmlFor="i-name">Name</label>
-          <input
-            id="i-name"
-            className="input"
-            value={name}
-            disabled={!!view}
-            placeholder="agent-1"
-            onChange={(e) => setName(e.target.value)}
-          />
-        </div>
-        <div className="field s3">
-          <label htmlFor="i-policy">Policy</label>
-          <input id="i-policy" className="input" value={policy} onChange={(e) => setPolicy(e.target.value)} />
-        </div>
-        {view?.kind !== 'oidc' && (
-          <div className="field">
-            <label htmlFor="i-password">Password</label>
-            <div className="inline">
-              <input
-                id="i-password"
-                className="input mono"
-                type={shown ? 'text' : 'password'}
-                autoComplete="new-password"
-                placeholder={view ? 'stored: blank keeps it' : 'at least 8 characters'}
-                value={password}
-                onChange={(e) => setPassword(e.target.value)}
-              />
-              <button
-                type="button"
-                className="btn"
-                onClick={() => {
-                  setPassword(generatePassword());
-                  setShown(true);
-                }}
-              >
-                Generate
-              </button>
-              {password && <CopyButton text={password} label="Copy the password" />}
-            </div>
-            <span className="hint">
-              Copy it now: Bastion keeps it with its secrets and never shows it again.
-            </span>
-          </div>
-        )}
+      <TextField
+        id="i-name"
+        label="Name"
+        span={3}
+        value={name}
+        disabled={!!view}
+        placeholder="agent-1"
+        onValue={setName}
+      />
+      <TextField id="i-policy" label="Policy" span={3} value={policy} onValue={setPolicy} />
+      {view?.kind !== 'oidc' && (
         <div className="field">
-          <span className="label">May use</span>
-          {connections.length === 0 ? (
-            <span className="muted">
-              No connections yet: add one first, or save now and give access later.
-            </span>
-          ) : (
-            <div className="checks">
-              {connections.map((c) => (
-                <label key={c.name} className="check">
-                  <input
-                    type="checkbox"
-                    checked={selected.includes(c.name)}
-                    onChange={(e) =>
-                      setSelected(
-                        e.target.checked ? [...selected, c.name] : selected.filter((x) => x !== c.name),
-                      )
-                    }
-                  />
-                  {c.name}
-                </label>
-              ))}
-            </div>
-          )}
+          <label htmlFor="i-password">Password</label>
+          <div className="inline">
+            <input
+              id="i-password"
+              className="input mono"
+              type={shown ? 'text' : 'password'}
+              autoComplete="new-password"
+              placeholder={view ? 'stored: blank keeps it' : 'at least 8 characters'}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+            <button
+              type="button"
+              className="btn"
+              onClick={() => {
+                setPassword(generatePassword());
+                setShown(true);
+              }}
+            >
+              Generate
+            </button>
+            {password && <CopyButton text={password} label="Copy the password" />}
+          </div>
+          <span className="hint">
+            Copy it now: Bastion keeps it with its secrets and never shows it again.
+          </span>
         </div>
-        {error && (
-          <div className="form-error" role="alert">
-            {error}
+      )}
+      <div className="field">
+        <span className="label">May use</span>
+        {connections.length === 0 ? (
+          <span className="muted">No connections yet: add one first, or save now and give access later.</span>
+        ) : (
+          <div className="checks">
+            {connections.map((c) => (
+              <label key={c.name} className="check">
+                <input
+                  type="checkbox"
+                  checked={selected.includes(c.name)}
+                  onChange={(e) =>
+                    setSelected(
+                      e.target.checked ? [...selected, c.name] : selected.filter((x) => x !== c.name),
+                    )
+                  }
+                />
+                {c.name}
+              </label>
+            ))}
           </div>
         )}
-        <button type="submit" hidden />
-      </form>
-    </Modal>
+      </div>
+    </FormModal>
   );
 }

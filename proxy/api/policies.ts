@@ -2,7 +2,7 @@
 // located (line and column), render policies as YAML, and describe a change (a unified diff and
 // a one-line summary) for the policy_change record.
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, stringify } from 'yaml';
+import { LineCounter, type Node, parseDocument, stringify } from 'yaml';
 import type { PolicyProblem } from '../../shared/api.js';
 import { locateKeyPath } from '../../shared/yaml-key-path.js';
 import type { IdentityConfig } from '../config/types.js';

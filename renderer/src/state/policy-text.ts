@@ -2,7 +2,7 @@
 // (from getPolicies), each placed on the text (1-based lines and columns, as Monaco wants them).
 // The gateway's own checks (validatePolicies) run after these, when the text passes them.
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { LineCounter, type Node, parseDocument } from 'yaml';
 import type { PolicyProblem } from '../../../shared/api.js';
 import { locateKeyPath } from '../../../shared/yaml-key-path.js';
 import { keyPathOf, type Schema, validate } from './json-schema.js';

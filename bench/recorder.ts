@@ -14,10 +14,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { segmentPaths } from '../proxy/store/journal.js';
 import { FrameRecorder } from '../proxy/store/recorder.js';
 import { openSqliteStore } from '../proxy/store/sqlite-store.js';
 import type { StoreEntry } from '../proxy/store/types.js';
-import { WorkerStoreWriter } from '../proxy/store/worker-writer.js';
+import { journalPath, WorkerStoreWriter } from '../proxy/store/worker-writer.js';
 import { type RecordWriter, StoreWriter } from '../proxy/store/writer.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { startPostgres } from '../test/helpers/postgres.js';
@@ -27,6 +28,7 @@ import {
   envList,
   envNumber,
   fmtInt,
+  fmtMb,
   partRows,
   sleep,
   startServe,
@@ -309,7 +311,17 @@ async function noBacklog(seconds: number, clients: number): Promise<BenchRow[]> 
     try {
       for (const mode of ['simple', 'prepared'] as PgbenchMode[]) {
         const since = Date.now() * 1000;
-        const result = await runPgbench(serve.endpoint('bench'), mode, clients, seconds, dir);
+        // The recording journal on disk, both segments, every 100 ms of the run.
+        let journalPeak = 0;
+        const journalFiles = segmentPaths(journalPath(serve.storePath));
+        const sampler = setInterval(() => {
+          let bytes = 0;
+          for (const f of journalFiles) bytes += fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0;
+          journalPeak = Math.max(journalPeak, bytes);
+        }, 100);
+        const result = await runPgbench(serve.endpoint('bench'), mode, clients, seconds, dir).finally(() =>
+          clearInterval(sampler),
+        );
         const exited = performance.now();
         let got = recordedSince(reader, since);
         while (got === null || got < result.transactions) {
@@ -325,6 +337,13 @@ async function noBacklog(seconds: number, clients: number): Promise<BenchRow[]> 
           measured: `${fmtInt(statements)} of ${fmtInt(result.transactions)} transactions recorded ${lagMs.toFixed(0)} ms after pgbench exited (${fmtInt(result.tps)} tps)`,
           ratio: null,
           pass: statements === result.transactions && lagMs <= CATCH_UP_LIMIT_MS,
+        });
+        rows.push({
+          scenario: `recording journal during that run (-S -M ${mode} -c ${clients}, ${seconds} s)`,
+          target: 'stays small: emptied segment by segment as the store applies it (journal.ts)',
+          measured: `peak ${fmtMb(journalPeak / 1024)} on disk (${fmtInt(result.transactions)} transactions)`,
+          ratio: null,
+          pass: null,
         });
       }
     } finally {

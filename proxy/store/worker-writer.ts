@@ -11,7 +11,7 @@
 // worker answers: the worker is the only writer of the chain, whatever asks.
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { BatchSerializer, RecordJournal } from './journal.js';
+import { BatchSerializer, type JournalPlace, RecordJournal } from './journal.js';
 import type { PruneResult, StoreEntry } from './types.js';
 import { ACK_TIMEOUT_MS, DurabilityWaiters, type RecordWriter } from './writer.js';
 import type { WorkerReply, WorkerRequest } from './writer-protocol.js';
@@ -38,7 +38,7 @@ export function journalPath(storePath: string): string {
   return `${storePath}.journal`;
 }
 
-/** A journal this big is emptied as soon as everything in it is applied. */
+/** The segment taking appends is emptied once everything in it is applied and it is this big. */
 const JOURNAL_TRUNCATE_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -77,7 +77,7 @@ export class WorkerStoreWriter implements RecordWriter {
   /** The last shared journal write released several sessions (see makeDurable). */
   private sharing = false;
   /** Journaled batches not yet handed to the writer thread (it reads them from the journal). */
-  private readonly unsent: { offset: number; length: number; end: number; count: number }[] = [];
+  private readonly unsent: (JournalPlace & { length: number; end: number; count: number })[] = [];
   private readonly serializer = new BatchSerializer();
   private appliedEnd: number;
   private closed = false;
@@ -230,9 +230,9 @@ export class WorkerStoreWriter implements RecordWriter {
     if (entries.length === 0) return true;
     const payload = this.serializer.serialize(entries);
     const end = this.base + this.journaled + entries.length;
-    let offset: number;
+    let place: JournalPlace;
     try {
-      offset = this.journal.append(end, payload);
+      place = this.journal.append(end, payload);
     } catch (e) {
       // Kept for the retry; sessions refuse new statements and acknowledgements wait.
       this.setJournalFailure(e as Error);
@@ -247,17 +247,17 @@ export class WorkerStoreWriter implements RecordWriter {
     this.unposted = [];
     this.unpostedBytes = 0;
     this.journaled += entries.length;
-    this.unsent.push({ offset, length: payload.length, end, count: entries.length });
+    this.unsent.push({ ...place, length: payload.length, end, count: entries.length });
     this.waiters.release(this.journaled);
     return true;
   }
 
   /** Hands the journaled batches to the writer thread: where to read them in the journal. */
   private send(): void {
-    for (const { offset, length, end, count } of this.unsent) {
+    for (const { segment, offset, length, end, count } of this.unsent) {
       this.inflight += count;
       this.inflightBytes += length;
-      const req: WorkerRequest = { op: 'entries', offset, length, entries: count, end };
+      const req: WorkerRequest = { op: 'entries', segment, offset, length, entries: count, end };
       this.port.postMessage(req);
     }
     this.unsent.length = 0;
@@ -293,13 +293,8 @@ export class WorkerStoreWriter implements RecordWriter {
           this.storeFailure = null;
           this.changedHealth(was);
         }
-        // Everything journaled is in the store: the journal may start over.
-        if (
-          this.appliedEnd === this.base + this.journaled &&
-          this.journal.size > JOURNAL_TRUNCATE_BYTES &&
-          this.journalFailure === null
-        )
-          this.journal.truncate();
+        // What the store holds need not stay in the journal (see RecordJournal.applied).
+        if (this.journalFailure === null) this.journal.applied(this.appliedEnd, JOURNAL_TRUNCATE_BYTES);
         break;
       }
       case 'failed':

@@ -9,7 +9,7 @@ export type WorkerRequest =
    * A journaled batch: where its payload (journal.ts serialization) is in the journal file, and
    * the journal position of its last entry.
    */
-  | { op: 'entries'; offset: number; length: number; entries: number; end: number }
+  | { op: 'entries'; segment: 0 | 1; offset: number; length: number; entries: number; end: number }
   | { op: 'flush'; id: number }
   | { op: 'commit'; id: number; entries: StoreEntry[] }
   | { op: 'prune'; id: number; before: number; connection: string | null }

@@ -36,7 +36,7 @@ try {
 }
 
 /** Journaled batches not yet in the store: where each is in the journal, and its last position. */
-let pending: { offset: number; length: number; entries: number; end: number }[] = [];
+let pending: { segment: 0 | 1; offset: number; length: number; entries: number; end: number }[] = [];
 let failing = false;
 let writeScheduled = false;
 let retryTimer: NodeJS.Timeout | null = null;
@@ -140,7 +140,13 @@ function failure(): string {
 port.on('message', (req: WorkerRequest) => {
   switch (req.op) {
     case 'entries': {
-      pending.push({ offset: req.offset, length: req.length, entries: req.entries, end: req.end });
+      pending.push({
+        segment: req.segment,
+        offset: req.offset,
+        length: req.length,
+        entries: req.entries,
+        end: req.end,
+      });
       scheduleWrite();
       break;
     }

@@ -6,6 +6,7 @@
 import type { Approval, ApprovalState } from '../../shared/api.js';
 import type { Decision } from '../../shared/types.js';
 import type { ApprovalEntry, ApprovalOutcome } from '../report/types.js';
+import { int, nonEmpty, optInt, optText, text } from './checks.js';
 
 export const APPROVAL_KIND = 'approval';
 
@@ -127,27 +128,4 @@ export function approvalEntry(a: Approval, statementSeq: number | null): Approva
     reason: a.clientReason,
     policyReason: a.reason,
   };
-}
-
-function text(v: unknown, name: string): string {
-  if (typeof v !== 'string') throw new TypeError(`${name} must be a string`);
-  return v;
-}
-
-function nonEmpty(v: unknown, name: string): string {
-  if (text(v, name) === '') throw new TypeError(`${name} must not be empty`);
-  return v as string;
-}
-
-function optText(v: unknown, name: string): string | null {
-  return v === null || v === undefined ? null : text(v, name);
-}
-
-function int(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`${name} must be an integer`);
-  return v;
-}
-
-function optInt(v: unknown, name: string): number | null {
-  return v === null || v === undefined ? null : int(v, name);
 }

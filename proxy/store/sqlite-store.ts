@@ -31,6 +31,7 @@ import {
   requestDiffers,
 } from './approvals.js';
 import { type ChainLink, GENESIS, type RecordRow, recordDigest, walkChain } from './chain.js';
+import { flag, int, nonEmpty, optInt, optText, text } from './checks.js';
 import { joinFrameChunks } from './chunk-join.js';
 import {
   CHUNK_HEADER_BYTES,
@@ -1188,34 +1189,6 @@ function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
-}
-
-function text(v: unknown, name: string): string {
-  if (typeof v !== 'string') throw new TypeError(`${name} must be a string`);
-  return v;
-}
-
-function nonEmpty(v: unknown, name: string): string {
-  if (text(v, name) === '') throw new TypeError(`${name} must not be empty`);
-  return v as string;
-}
-
-function optText(v: unknown, name: string): string | null {
-  return v === null || v === undefined ? null : text(v, name);
-}
-
-function int(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`${name} must be an integer`);
-  return v;
-}
-
-function optInt(v: unknown, name: string): number | null {
-  return v === null || v === undefined ? null : int(v, name);
-}
-
-function flag(v: unknown, name: string): boolean {
-  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
-  return v;
 }
 
 function errorMessage(e: unknown): string {

@@ -17,7 +17,7 @@ import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import type { BastionEvent, SharedStoreInput } from '../../shared/api.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { startTeamGateway, type TeamGateway, until } from '../team/fleet.js';
+import { shipStorepick, startTeamGateway, storeUrl, type TeamGateway, until } from '../team/fleet.js';
 
 const AUDITOR = { name: 'auditor', password: 'Auditor-Store-pw-7319' };
 const APPROVER = { name: 'alice', password: 'Alice-Store-pw-5521' };
@@ -52,15 +52,9 @@ async function call<T>(p: Promise<T>): Promise<T> {
   }
 }
 
-const storeUrl = (user: string, extra = '') =>
-  `postgres://${user}@127.0.0.1:${store.port}/${store.database}?sslmode=disable${extra}`;
+const sharedUrl = (user: string, extra = '') => storeUrl(store, user) + extra;
 
 const open = (input: SharedStoreInput) => call(service.openSharedStore(input));
-
-async function drain(): Promise<void> {
-  for (const g of fleet) g.core.writer.flush();
-  await Promise.all(fleet.map((g) => g.core.team!.shipper.drained()));
-}
 
 before(async () => {
   [db, store] = await Promise.all([startPostgres({ version: 18 }), startPostgres({ version: 18 })]);
@@ -70,13 +64,7 @@ before(async () => {
   await admin.query("INSERT INTO jobs SELECT g, 'queued' FROM generate_series(1, 10) g");
   await admin.end();
   fleet = await Promise.all(['gw-east', 'gw-west'].map((n) => startTeamGateway(n, db, store)));
-  for (const g of fleet) {
-    const c = g.client(`storepick-${g.name}`);
-    await c.connect();
-    await c.query(`SELECT 'storepick' AS word, '${g.name}' AS gateway`);
-    await c.end();
-  }
-  await drain();
+  await shipStorepick(fleet);
   // The roles of TEAM.md "Roles in the shared store", once the first gateway made the schema.
   const owner = new pg.Client(store.url);
   await owner.connect();
@@ -130,24 +118,24 @@ describe("the app opens the team's shared store", () => {
       ],
       [{ url: '/var/lib/bastion.db', password: 'x', role: 'reader' }, /must start with postgres:\/\//],
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${NAME} reference, as a config has them
-      [{ url: storeUrl('${USER}'), password: 'x', role: 'reader' }, /cannot refer to \$\{NAME\}/],
+      [{ url: sharedUrl('${USER}'), password: 'x', role: 'reader' }, /cannot refer to \$\{NAME\}/],
       [
         { url: `postgres://127.0.0.1:${store.port}/audit`, password: 'x', role: 'reader' },
         /needs a user name/,
       ],
       [
-        { url: storeUrl(AUDITOR.name).replace('disable', 'sometimes'), password: 'x', role: 'reader' },
+        { url: sharedUrl(AUDITOR.name).replace('disable', 'sometimes'), password: 'x', role: 'reader' },
         /sslmode must be one of/,
       ],
       [
-        { url: storeUrl(AUDITOR.name, '&color=blue'), password: 'x', role: 'reader' },
+        { url: sharedUrl(AUDITOR.name, '&color=blue'), password: 'x', role: 'reader' },
         /unsupported URL parameter "color"/,
       ],
       [
-        { url: storeUrl(AUDITOR.name), password: 'x', role: 'admin' as 'reader' },
+        { url: sharedUrl(AUDITOR.name), password: 'x', role: 'admin' as 'reader' },
         /role must be reader or approver/,
       ],
-      [{ url: storeUrl(AUDITOR.name), role: 'reader' }, /needs a password/],
+      [{ url: sharedUrl(AUDITOR.name), role: 'reader' }, /needs a password/],
     ];
     for (const [input, expected] of cases) {
       await assert.rejects(open(input), expected, JSON.stringify(input));
@@ -157,7 +145,7 @@ describe("the app opens the team's shared store", () => {
 
   test("a wrong password, a store that is not Bastion's, and a reader role opened as approver are refused", async () => {
     await assert.rejects(
-      open({ url: storeUrl(AUDITOR.name), password: WRONG, role: 'reader' }),
+      open({ url: sharedUrl(AUDITOR.name), password: WRONG, role: 'reader' }),
       (e: Error) => {
         assert.match(e.message, /refused the user name or password \(SQLSTATE 28P01/);
         assert.match(e.message, new RegExp(`postgres://auditor@127\\.0\\.0\\.1:${store.port}/`));
@@ -175,14 +163,14 @@ describe("the app opens the team's shared store", () => {
       /not a Bastion store/,
     );
     await assert.rejects(
-      open({ url: storeUrl(AUDITOR.name), password: AUDITOR.password, role: 'approver' }),
+      open({ url: sharedUrl(AUDITOR.name), password: AUDITOR.password, role: 'approver' }),
       /role "auditor" may not record decisions .*open it as reader/,
     );
     assert.equal((await call(service.storeSource())).kind, 'local');
   });
 
   test("opened as reader, every reading call shows the fleet's sessions", async () => {
-    const src = await open({ url: storeUrl(AUDITOR.name), password: AUDITOR.password, role: 'reader' });
+    const src = await open({ url: sharedUrl(AUDITOR.name), password: AUDITOR.password, role: 'reader' });
     assert.equal(src.kind, 'shared');
     assert.equal(src.role, 'reader');
     assert.equal(src.decideAs, null);
@@ -271,7 +259,7 @@ describe("the app opens the team's shared store", () => {
       assert.equal(east.core.approvals.list('pending').find((a) => a.id === pending.id)?.state, 'pending');
 
       const src = await open({
-        url: storeUrl(APPROVER.name),
+        url: sharedUrl(APPROVER.name),
         password: APPROVER.password,
         role: 'approver',
         as: 'alice-ops',

@@ -21,7 +21,7 @@ import { AppCore } from '../../proxy/core.js';
 import type { Logger } from '../../proxy/session/session.js';
 import { ensureRendererBuilt, launchChromium, RENDERER_DIR, saveThemeShots } from '../helpers/browser.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { startTeamGateway, type TeamGateway } from '../team/fleet.js';
+import { shipStorepick, startTeamGateway, storeUrl, type TeamGateway } from '../team/fleet.js';
 
 const AUDITOR = { name: 'auditor', password: 'Auditor-Ui-pw-8841' };
 
@@ -44,7 +44,7 @@ describe('Store screen (headless host, Chromium)', { timeout: 180_000 }, () => {
   let browser: Browser;
   let page: Page;
 
-  const url = () => `postgres://${AUDITOR.name}@127.0.0.1:${store.port}/${store.database}?sslmode=disable`;
+  const url = () => storeUrl(store, AUDITOR.name);
   const label = () => `shared: ${AUDITOR.name}@127.0.0.1:${store.port}/${store.database}`;
 
   before(async () => {
@@ -59,14 +59,7 @@ describe('Store screen (headless host, Chromium)', { timeout: 180_000 }, () => {
       launchChromium(),
     ]);
     fleet = await Promise.all(['gw-east', 'gw-west'].map((n) => startTeamGateway(n, db, store)));
-    for (const g of fleet) {
-      const c = g.client(`storepick-${g.name}`);
-      await c.connect();
-      await c.query(`SELECT 'storepick' AS word, '${g.name}' AS gateway`);
-      await c.end();
-      g.core.writer.flush();
-    }
-    await Promise.all(fleet.map((g) => g.core.team!.shipper.drained()));
+    await shipStorepick(fleet);
     const owner = new pg.Client(store.url);
     await owner.connect();
     await owner.query(`CREATE ROLE ${AUDITOR.name} LOGIN PASSWORD '${AUDITOR.password}'`);

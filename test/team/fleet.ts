@@ -38,6 +38,31 @@ export function storeTarget(store: TestPostgres): UpstreamConfig {
   };
 }
 
+/** The shared store's URL for `user`, without a password (it goes in PGPASSWORD or a form). */
+export function storeUrl(store: TestPostgres, user: string): string {
+  return `postgres://${user}@127.0.0.1:${store.port}/${store.database}?sslmode=disable`;
+}
+
+/** Waits until every gateway of the fleet has shipped everything it recorded so far. */
+export async function shipAll(fleet: readonly TeamGateway[]): Promise<void> {
+  for (const g of fleet) g.core.writer.flush();
+  await Promise.all(fleet.map((g) => g.core.team!.shipper.drained()));
+}
+
+/**
+ * One session per gateway that selects the word 'storepick' (with the gateway's name), shipped:
+ * what the Store tests search the fleet's sessions for.
+ */
+export async function shipStorepick(fleet: readonly TeamGateway[]): Promise<void> {
+  for (const g of fleet) {
+    const c = g.client(`storepick-${g.name}`);
+    await c.connect();
+    await c.query(`SELECT 'storepick' AS word, '${g.name}' AS gateway`);
+    await c.end();
+  }
+  await shipAll(fleet);
+}
+
 export async function startTeamGateway(
   name: string,
   db: TestPostgres,

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import type { Logger } from '../../proxy/session/session.js';
 import { PgSessionStore } from '../../proxy/store/pg/pg-store.js';
-import { StoreShipper } from '../../proxy/store/pg/shipper.js';
+import { type ShipperOptions, StoreShipper } from '../../proxy/store/pg/shipper.js';
 import { SpoolReader } from '../../proxy/store/pg/spool.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -89,14 +89,15 @@ after(async () => {
 
 test('shipped old sessions leave the spool, unshipped ones stay; both chains verify and shipping goes on', async () => {
   const lines: string[] = [];
-  const shipper: StoreShipper = new StoreShipper({
+  const options: ShipperOptions = {
     spoolPath: gw.storePath,
     target: storeTarget(store),
     gateway: 'gw-spool',
     log: logger(lines),
     spoolKeepMs: 1,
     rejectedRetryMs: 200,
-  });
+  };
+  const shipper: StoreShipper = new StoreShipper(options);
   shipper.start();
   let restarted: StoreShipper | null = null;
   try {
@@ -154,14 +155,7 @@ test('shipped old sessions leave the spool, unshipped ones stay; both chains ver
     // A shipper started again on the compacted spool (whose record at the store's head is gone)
     // still recognizes it as this gateway's chain, and resumes where the store is.
     await shipper.stop();
-    restarted = new StoreShipper({
-      spoolPath: gw.storePath,
-      target: storeTarget(store),
-      gateway: 'gw-spool',
-      log: logger(lines),
-      spoolKeepMs: 1,
-      rejectedRetryMs: 200,
-    });
+    restarted = new StoreShipper(options);
     restarted.start();
     await until(() => (restarted!.state === 'rejected' ? true : undefined), 'the restarted shipper resuming');
     assert.equal(restarted.status().rejected?.firstId, shippedBefore + 1);

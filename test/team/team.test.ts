@@ -11,7 +11,7 @@ import { PgSessionStore } from '../../proxy/store/pg/pg-store.js';
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
 import { bastion, lines } from '../helpers/cli.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { AGENT, startTeamGateway, storeTarget, type TeamGateway, until } from './fleet.js';
+import { AGENT, shipAll, startTeamGateway, storeTarget, storeUrl, type TeamGateway, until } from './fleet.js';
 
 let db: TestPostgres;
 let store: TestPostgres;
@@ -19,7 +19,7 @@ let fleet: TeamGateway[] = [];
 
 /** The shared store's URL with the password in PGPASSWORD, as an operator would pass it. */
 const cliStore = () => ({
-  url: `postgres://${store.user}@127.0.0.1:${store.port}/${store.database}?sslmode=disable`,
+  url: storeUrl(store, store.user),
   env: { PGPASSWORD: store.password },
 });
 
@@ -37,11 +37,6 @@ after(async () => {
   await Promise.all(fleet.map((g) => g.stop()));
   await Promise.all([db?.stop(), store?.stop()]);
 });
-
-async function drainAll(): Promise<void> {
-  for (const g of fleet) g.core.writer.flush();
-  await Promise.all(fleet.map((g) => g.core.team!.shipper.drained()));
-}
 
 function localSessions(g: TeamGateway) {
   g.core.writer.flush();
@@ -61,7 +56,7 @@ describe('three gateways, one shared store', () => {
       await c.query(`SELECT 'fleetprobe' AS word, '${g.name}' AS gateway`);
       await c.end();
     }
-    await drainAll();
+    await shipAll(fleet);
     const shared = openStore(cliStore().url.replace('@', `:${encodeURIComponent(store.password)}@`));
     try {
       const found = shared.searchSessions({ text: 'fleetprobe' });
@@ -116,7 +111,7 @@ describe('three gateways, one shared store', () => {
       await c.query(`SELECT 'apiprobe' AS word, '${g.name}' AS gateway`);
       await c.end();
     }
-    await drainAll();
+    await shipAll(fleet);
     const b = fleet.find((g) => g.name === 'gw-b')!;
     const service = new CoreService(b.core, { persistence: null });
     try {
@@ -221,7 +216,7 @@ describe('three gateways, one shared store', () => {
       const outcome = a.core.approvals.list().find((x) => x.id === pending.id);
       assert.equal(outcome?.state, 'approved');
       assert.equal(outcome?.decidedBy, 'alice');
-      await drainAll();
+      await shipAll(fleet);
       const after = new PgSessionStore(storeTarget(store));
       try {
         const row = after.getApproval(pending.id);
@@ -289,7 +284,7 @@ describe('three gateways, one shared store', () => {
     await new Promise((r) => setTimeout(r, 400));
     stopAt.done = true;
     await Promise.all(load);
-    await drainAll();
+    await shipAll(fleet);
     const shared = new PgSessionStore(storeTarget(store));
     try {
       for (const g of fleet) {
@@ -331,7 +326,7 @@ describe('three gateways, one shared store', () => {
   });
 
   test('verify names the gateway and the first bad record of a tampered chain', async () => {
-    await drainAll();
+    await shipAll(fleet);
     const admin = new pg.Client(store.url);
     await admin.connect();
     try {

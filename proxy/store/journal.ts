@@ -25,7 +25,7 @@ const MAGIC = 0xb4_57_10_4e;
 const HEADER = 16;
 
 /** A segment passing this size hands appends to the other one, when that one is free. */
-export const ROTATE_BYTES = 16 * 1024 * 1024;
+const ROTATE_BYTES = 16 * 1024 * 1024;
 
 /** The journal's segment files, in the order they were first used. */
 export function segmentPaths(path: string): [string, string] {
@@ -66,11 +66,6 @@ export class RecordJournal {
     };
     const [a, b] = segmentPaths(path);
     this.segments = [open(a), open(b)];
-  }
-
-  /** Bytes in both files. */
-  get size(): number {
-    return this.segments[0].size + this.segments[1].size;
   }
 
   /**

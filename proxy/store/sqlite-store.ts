@@ -464,19 +464,12 @@ export class SqliteSessionStore implements SessionStore {
   private writeChunks(chunks: readonly FrameChunk[], prev: ChainLink): ChainLink {
     // Validated as writeOne does one chunk; encodePartsBody checks that they follow each other.
     for (const c of chunks) validateChunk(c);
-    const first = chunks[0];
-    const last = chunks[chunks.length - 1];
     const body = encodePartsBody(chunks, this.chunkScratch);
-    const dir = chunks.every((c) => c.dir === first.dir) ? first.dir : 'mixed';
-    this.q.insertChunk.run(
-      first.sessionId,
-      last.seq + last.count - 1,
-      first.seq,
-      dir,
-      first.tUs,
-      prev.id + 1,
-    );
-    return this.insertRecord(prev, 'frames', first.sessionId, first.tUs, body);
+    // The index row is read off the header it attests (as verify compares them).
+    const h = decodeChunkHeader(body);
+    const sessionId = chunks[0].sessionId;
+    this.q.insertChunk.run(sessionId, h.seq + h.count - 1, h.seq, h.dir, h.tUs, prev.id + 1);
+    return this.insertRecord(prev, 'frames', sessionId, h.tUs, body);
   }
 
   /** See writeOne: a frame chunk's record body is built here (bodies larger than it are not). */

@@ -1,0 +1,561 @@
+// The one model of a session's extended-query protocol state, as PostgreSQL keeps it: named and
+// unnamed prepared statements and portals, the queue of replies the server still owes, and the
+// server's skip-to-Sync after an error. Statement tracking, masking and the guardrails all read it
+// instead of keeping copies of their own.
+//
+// State changes only when the server confirms them (ParseComplete, BindComplete, CloseComplete,
+// a statement's CommandComplete), never when the client merely asks: a Parse the server refuses
+// (its name is in use, its SQL does not parse) leaves the old statement in place, and so does the
+// model. What a later Bind or Execute runs is resolved against the state the server will have when
+// it reads that message; when that depends on an outcome the server has not reported yet (a name
+// redefined in an earlier, unanswered Sync batch), resolution says so and the caller waits.
+// https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
+
+import { parseBindResultFormats } from '../masking/plan.js';
+import { Backend, Frontend } from '../wire/codes.js';
+import {
+  bindMessage,
+  closeTarget,
+  executePortal,
+  functionOid,
+  parseMessage,
+  querySql,
+} from '../wire/fields.js';
+
+/** A prepared statement: protocol Parse or SQL PREPARE (they share PostgreSQL's one namespace). */
+export class PreparedStatement {
+  constructor(
+    readonly name: string,
+    /** The statement's text (for SQL PREPARE, the whole PREPARE statement). */
+    readonly sql: string,
+    readonly origin: 'parse' | 'prepare',
+  ) {}
+}
+
+/** A portal made by Bind: a prepared statement with its parameters and result formats. */
+export class Portal {
+  constructor(
+    readonly name: string,
+    /** null: the Bind named a statement the gateway does not know (the server will refuse it). */
+    readonly statement: PreparedStatement | null,
+    readonly statementName: string,
+    readonly resultFormats: readonly number[],
+    readonly params: (string | null)[],
+    /** Client frame of the Bind. */
+    readonly bindSeq: number,
+  ) {}
+}
+
+/** What one statement of a simple Query (or an executed portal) does to the prepared statements. */
+export interface SqlEffect {
+  /** PREPARE name AS ...: the statement it creates. */
+  prepares?: PreparedStatement;
+  /** DEALLOCATE name; null = DEALLOCATE ALL / DISCARD ALL. */
+  deallocates?: string | null;
+}
+
+export type OpOutcome = 'pending' | 'done' | 'failed' | 'skipped';
+
+interface OpBase {
+  /** Client frame that asked for it (-1 for a message the gateway injected). */
+  readonly seq: number;
+  outcome: OpOutcome;
+}
+export interface QueryOp extends OpBase {
+  readonly kind: 'query';
+  readonly sql: string;
+  /** Effects by statement index (CommandComplete order); sparse. */
+  readonly effects: readonly (SqlEffect | undefined)[];
+  /** Index of the statement the server is answering. */
+  index: number;
+}
+export interface ParseOp extends OpBase {
+  readonly kind: 'parse';
+  readonly statement: PreparedStatement;
+}
+export interface BindOp extends OpBase {
+  readonly kind: 'bind';
+  readonly portal: Portal;
+}
+export interface DescribeStatementOp extends OpBase {
+  readonly kind: 'describe-statement';
+  readonly name: string;
+  readonly statement: PreparedStatement | null;
+}
+export interface DescribePortalOp extends OpBase {
+  readonly kind: 'describe-portal';
+  readonly name: string;
+  readonly portal: Portal | null;
+  /** Sent by the gateway itself: its answer is not the client's. */
+  readonly injected: boolean;
+}
+export interface ExecuteOp extends OpBase {
+  readonly kind: 'execute';
+  readonly name: string;
+  readonly portal: Portal | null;
+  readonly effect: SqlEffect | undefined;
+}
+export interface CloseOp extends OpBase {
+  readonly kind: 'close';
+  readonly target: 'statement' | 'portal';
+  readonly name: string;
+}
+export interface SyncOp extends OpBase {
+  readonly kind: 'sync';
+}
+export interface FunctionCallOp extends OpBase {
+  readonly kind: 'function-call';
+  readonly oid: number;
+}
+
+/** A client message the server will answer (Flush and the COPY messages have no answer of their own). */
+export type Op =
+  | QueryOp
+  | ParseOp
+  | BindOp
+  | DescribeStatementOp
+  | DescribePortalOp
+  | ExecuteOp
+  | CloseOp
+  | SyncOp
+  | FunctionCallOp;
+
+/** Thrown when a message's meaning depends on an answer the server has not sent yet. */
+export class MustWaitForServer extends Error {
+  constructor(readonly what: string) {
+    super(`${what} depends on an earlier statement the server has not answered yet`);
+  }
+}
+
+/** What a server message was, in the model's terms. */
+export interface Reply {
+  /** The request it answers (null: asynchronous, or nothing was pending). */
+  readonly op: Op | null;
+  /** For a simple Query: the index of the statement it belongs to, before this message. */
+  readonly statementIndex: number;
+  /** Requests this message completed, failed or had the server skip, in order (outcome set). */
+  readonly ended: readonly Op[];
+}
+
+const NO_OPS: readonly Op[] = [];
+
+/** Ends a request's replies (for the op kinds that do not wait for ReadyForQuery). */
+function endsExtended(op: Op): boolean {
+  return op.kind !== 'query' && op.kind !== 'function-call' && op.kind !== 'sync';
+}
+
+type Namespace = 'statement' | 'portal';
+/** The definitions a pending request may leave a name with (null = removed); null = untouched. */
+type Change = readonly (PreparedStatement | Portal | null)[] | null;
+
+export class ProtocolState {
+  private readonly statements = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly queue: Op[] = [];
+  /** The server skips messages until Sync (an extended-protocol request failed, no Sync queued yet). */
+  private skipping = false;
+  /** The server is in COPY FROM STDIN: Sync and Flush it reads meanwhile are ignored. */
+  private copyIn = false;
+  /** Client frames of CopyDone / CopyFail not yet matched with a CopyInResponse. */
+  private readonly copyEnds: number[] = [];
+  /** Transaction status of the last ReadyForQuery ('I', 'T' or 'E'). */
+  status = 'I';
+
+  /** Requests still awaiting an answer. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** The request the server is answering now. */
+  get head(): Op | null {
+    return this.queue[0] ?? null;
+  }
+
+  /** The confirmed prepared statement of that name (as of the last answer). */
+  confirmedStatement(name: string): PreparedStatement | null {
+    return this.statements.get(name) ?? null;
+  }
+
+  /** The confirmed portal of that name. */
+  confirmedPortal(name: string): Portal | null {
+    return this.portals.get(name) ?? null;
+  }
+
+  // ---- resolution ----------------------------------------------------------------------------
+
+  /**
+   * The prepared statement `name` will be when the server reads the next client message. Throws
+   * MustWaitForServer when that depends on an outcome not reported yet.
+   */
+  resolveStatement(name: string): PreparedStatement | null {
+    return this.resolve('statement', name) as PreparedStatement | null;
+  }
+
+  /** As resolveStatement, for a portal. */
+  resolvePortal(name: string): Portal | null {
+    return this.resolve('portal', name) as Portal | null;
+  }
+
+  private resolve(ns: Namespace, name: string): PreparedStatement | Portal | null {
+    const found = new Set<PreparedStatement | Portal>();
+    this.candidates(ns, name, this.queue.length, true, found);
+    if (found.size > 1)
+      throw new MustWaitForServer(`${ns === 'statement' ? 'prepared statement' : 'portal'} "${name}"`);
+    for (const v of found) return v;
+    return null;
+  }
+
+  /**
+   * Every definition `name` may have for a message placed at queue index `before`. A request
+   * after which the message is skipped if the request fails (extended protocol, no Sync between)
+   * counts only by its success; any other pending request by either outcome. A removal adds no
+   * candidate: a message naming a removed statement fails, which runs nothing.
+   */
+  private candidates(
+    ns: Namespace,
+    name: string,
+    before: number,
+    sameBatch: boolean,
+    out: Set<PreparedStatement | Portal>,
+  ): void {
+    let batch = sameBatch;
+    for (let i = before - 1; i >= 0; i--) {
+      const op = this.queue[i];
+      if (op.kind === 'sync') batch = false;
+      const change = this.change(op, ns, name);
+      if (change === null) continue;
+      for (const v of change) if (v !== null) out.add(v);
+      // Implied by the message being read at all: the request succeeded.
+      if (batch && endsExtended(op) && !this.skipping) return;
+      // Else it may also fail and leave what was there before.
+      this.candidates(ns, name, i, false, out);
+      return;
+    }
+    const confirmed = ns === 'statement' ? this.statements.get(name) : this.portals.get(name);
+    if (confirmed !== undefined) out.add(confirmed);
+  }
+
+  /**
+   * What a pending request may leave `name` as, if it runs (null = nothing it does touches the
+   * name). A simple Query of several statements may stop at any of them: each prefix counts.
+   */
+  private change(op: Op, ns: Namespace, name: string): Change {
+    switch (op.kind) {
+      case 'parse':
+        return ns === 'statement' && op.statement.name === name ? [op.statement] : null;
+      case 'bind':
+        return ns === 'portal' && op.portal.name === name ? [op.portal] : null;
+      case 'close':
+        return op.target === ns && op.name === name ? [null] : null;
+      case 'query': {
+        // A simple Query replaces the unnamed statement and portal; its statements may PREPARE.
+        if (name === '') return [null];
+        if (ns !== 'statement') return null;
+        const values: (PreparedStatement | null)[] = [];
+        for (const e of op.effects) {
+          const v = effectChange(e, name);
+          if (v !== undefined) values.push(v);
+        }
+        return values.length > 0 ? values : null;
+      }
+      case 'execute': {
+        const v = ns === 'statement' ? effectChange(op.effect, name) : undefined;
+        return v === undefined ? null : [v];
+      }
+      default:
+        return null;
+    }
+  }
+
+  // ---- client -> server ----------------------------------------------------------------------
+
+  /**
+   * A client message about to be sent upstream (as frame `seq`). Returns the request it queues,
+   * or null for a message without an answer. `effects` are a Query's (or a Parse's) statements'
+   * effects on prepared statements, in statement order. Throws MustWaitForServer (queuing
+   * nothing) when what the message names is not known yet.
+   */
+  client(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    effects?: SqlEffect[],
+  ): Op | null {
+    if (this.copyIn) {
+      if (type === Frontend.CopyData || type === Frontend.Sync || type === Frontend.Flush) return null;
+      // CopyDone / CopyFail end it; any other message ends it with an error, and is consumed.
+      this.copyIn = false;
+      return null;
+    }
+    if (type === Frontend.CopyDone || type === Frontend.CopyFail) {
+      // Sent ahead of the server's CopyInResponse (or outside COPY, where the server ignores it).
+      this.copyEnds.push(seq);
+      return null;
+    }
+    let op: Op | null;
+    switch (type) {
+      case Frontend.Query:
+        op = {
+          kind: 'query',
+          seq,
+          outcome: 'pending',
+          sql: querySql(buf, start, end),
+          effects: effects ?? [],
+          index: 0,
+        };
+        break;
+      case Frontend.Parse: {
+        const p = parseMessage(buf, start, end);
+        const statement = new PreparedStatement(p.name, p.sql, 'parse');
+        op = { kind: 'parse', seq, outcome: 'pending', statement };
+        if (effects?.[0] !== undefined) this.parseEffects.set(statement, effects[0]);
+        break;
+      }
+      case Frontend.Bind: {
+        const b = bindMessage(buf, start, end);
+        const statement = this.resolveStatement(b.statement);
+        const formats = parseBindResultFormats(buf, start, end);
+        op = {
+          kind: 'bind',
+          seq,
+          outcome: 'pending',
+          portal: new Portal(b.portal, statement, b.statement, formats, b.params, seq),
+        };
+        break;
+      }
+      case Frontend.Describe: {
+        const t = closeTarget(buf, start, end);
+        op =
+          t.what === 0x53
+            ? {
+                kind: 'describe-statement',
+                seq,
+                outcome: 'pending',
+                name: t.name,
+                statement: this.resolveStatement(t.name),
+              }
+            : {
+                kind: 'describe-portal',
+                seq,
+                outcome: 'pending',
+                name: t.name,
+                portal: this.resolvePortal(t.name),
+                injected: false,
+              };
+        break;
+      }
+      case Frontend.Execute: {
+        const name = executePortal(buf, start, end);
+        const portal = this.resolvePortal(name);
+        const effect = portal?.statement ? this.parseEffects.get(portal.statement) : undefined;
+        op = { kind: 'execute', seq, outcome: 'pending', name, portal, effect };
+        break;
+      }
+      case Frontend.Close: {
+        const t = closeTarget(buf, start, end);
+        op = {
+          kind: 'close',
+          seq,
+          outcome: 'pending',
+          target: t.what === 0x53 ? 'statement' : 'portal',
+          name: t.name,
+        };
+        break;
+      }
+      case Frontend.Sync:
+        op = { kind: 'sync', seq, outcome: 'pending' };
+        break;
+      case Frontend.FunctionCall:
+        op = { kind: 'function-call', seq, outcome: 'pending', oid: functionOid(buf, start, end) };
+        break;
+      default:
+        return null;
+    }
+    if (this.skipping && op.kind !== 'sync') {
+      // The server already failed an earlier request of this batch: it will not read this one.
+      op.outcome = 'skipped';
+      return op;
+    }
+    if (op.kind === 'sync') this.skipping = false;
+    this.queue.push(op);
+    return op;
+  }
+
+  /** Effects of an SQL PREPARE / DEALLOCATE run through Parse + Execute. */
+  private readonly parseEffects = new WeakMap<PreparedStatement, SqlEffect>();
+
+  /**
+   * Puts a Describe of `portal` the gateway sends on its own just before the request at the end
+   * of the queue (an Execute): its answer is the gateway's, not the client's.
+   */
+  injectDescribeBeforeLast(portal: Portal | null, name: string): DescribePortalOp {
+    const seq = this.queue[this.queue.length - 1]?.seq ?? -1;
+    const op: DescribePortalOp = {
+      kind: 'describe-portal',
+      seq,
+      outcome: 'pending',
+      name,
+      portal,
+      injected: true,
+    };
+    this.queue.splice(Math.max(0, this.queue.length - 1), 0, op);
+    return op;
+  }
+
+  // ---- server -> client ----------------------------------------------------------------------
+
+  /** A server message, in the order the server sent it. */
+  server(type: number, buf: Buffer, start: number, end: number): Reply {
+    const head = this.queue[0] ?? null;
+    const index = head?.kind === 'query' ? head.index : 0;
+    switch (type) {
+      case Backend.ParseComplete:
+        if (head?.kind !== 'parse') return this.stray(head, index);
+        this.statements.set(head.statement.name, head.statement);
+        return this.endHead('done', index);
+      case Backend.BindComplete:
+        if (head?.kind !== 'bind') return this.stray(head, index);
+        this.portals.set(head.portal.name, head.portal);
+        return this.endHead('done', index);
+      case Backend.CloseComplete:
+        if (head?.kind !== 'close') return this.stray(head, index);
+        if (head.target === 'statement') this.statements.delete(head.name);
+        else this.portals.delete(head.name);
+        return this.endHead('done', index);
+      case Backend.NoData:
+      case Backend.RowDescription:
+        // The end of a Describe; for a Query or an Execute, the start of rows.
+        if (head?.kind === 'describe-statement' || head?.kind === 'describe-portal')
+          return this.endHead('done', index);
+        return { op: head, statementIndex: index, ended: NO_OPS };
+      case Backend.CommandComplete:
+      case Backend.EmptyQueryResponse:
+        if (head?.kind === 'query') {
+          if (type === Backend.CommandComplete) this.apply(head.effects[head.index]);
+          head.index++;
+          return { op: head, statementIndex: index, ended: NO_OPS };
+        }
+        if (head?.kind === 'execute') {
+          if (type === Backend.CommandComplete) this.apply(head.effect);
+          return this.endHead('done', index);
+        }
+        return this.stray(head, index);
+      case Backend.PortalSuspended:
+        if (head?.kind !== 'execute') return this.stray(head, index);
+        return this.endHead('done', index);
+      case Backend.CopyInResponse:
+        return { op: head, statementIndex: index, ended: this.startCopyIn(head) };
+      case Backend.ErrorResponse:
+        return this.error(head, index);
+      case Backend.ReadyForQuery:
+        return this.ready(buf, start, end, index);
+      default:
+        // ParameterDescription, DataRow, CopyOutResponse, CopyData, CopyDone, FunctionCallResponse
+        // belong to the head; ParameterStatus, NoticeResponse and NotificationResponse are
+        // asynchronous but are shown with it too (errors and notices are masked by what runs).
+        return { op: head, statementIndex: index, ended: NO_OPS };
+    }
+  }
+
+  /** A reply that does not match the request at the head: the model is out of step; fail closed. */
+  private stray(head: Op | null, index: number): Reply {
+    throw new ProtocolStateError(
+      `unexpected reply for ${head?.kind ?? 'no pending request'} (at statement ${index})`,
+    );
+  }
+
+  private endHead(outcome: OpOutcome, index: number): Reply {
+    const op = this.queue.shift()!;
+    op.outcome = outcome;
+    return { op, statementIndex: index, ended: [op] };
+  }
+
+  /**
+   * COPY FROM STDIN has begun: the server now reads the client's messages after `head` as COPY
+   * input. Sync and Flush among them are ignored; any other message before the CopyDone ends the
+   * COPY with an error and is consumed. Returns the requests the server will never answer.
+   */
+  private startCopyIn(head: Op | null): Op[] {
+    const after = head?.seq ?? -1;
+    while (this.copyEnds.length > 0 && this.copyEnds[0] < after) this.copyEnds.shift();
+    const endSeq = this.copyEnds.shift() ?? Number.POSITIVE_INFINITY;
+    const gone: Op[] = [];
+    while (this.queue.length > 1 && this.queue[1].seq < endSeq) {
+      const op = this.queue.splice(1, 1)[0];
+      op.outcome = 'skipped';
+      gone.push(op);
+      if (op.kind !== 'sync') return gone;
+    }
+    this.copyIn = endSeq === Number.POSITIVE_INFINITY;
+    return gone;
+  }
+
+  private apply(effect: SqlEffect | undefined): void {
+    if (effect === undefined) return;
+    if (effect.prepares !== undefined) this.statements.set(effect.prepares.name, effect.prepares);
+    if (effect.deallocates === null) this.statements.clear();
+    else if (effect.deallocates !== undefined) this.statements.delete(effect.deallocates);
+  }
+
+  private error(head: Op | null, index: number): Reply {
+    this.copyIn = false;
+    if (head === null) return { op: null, statementIndex: index, ended: NO_OPS };
+    if (head.kind === 'query' || head.kind === 'function-call' || head.kind === 'sync') {
+      // Ends at ReadyForQuery; no skipping after a simple Query or FunctionCall.
+      head.outcome = 'failed';
+      return { op: head, statementIndex: index, ended: NO_OPS };
+    }
+    // An extended-protocol request failed: the server skips everything up to the next Sync.
+    const ended: Op[] = [this.queue.shift()!];
+    head.outcome = 'failed';
+    // A failed unnamed Parse has already dropped the previous unnamed statement.
+    if (head.kind === 'parse' && head.statement.name === '') this.statements.delete('');
+    if (head.kind === 'bind' && head.portal.name === '') this.portals.delete('');
+    while (this.queue.length > 0 && this.queue[0].kind !== 'sync') {
+      const op = this.queue.shift()!;
+      op.outcome = 'skipped';
+      ended.push(op);
+    }
+    if (this.queue.length === 0) this.skipping = true;
+    return { op: head, statementIndex: index, ended };
+  }
+
+  /** ReadyForQuery ends the first Sync, simple Query or FunctionCall awaiting it (and all before). */
+  private ready(buf: Buffer, start: number, end: number, index: number): Reply {
+    this.copyIn = false;
+    if (end > start + 5) this.status = String.fromCharCode(buf[start + 5]);
+    const ended: Op[] = [];
+    let first: Op | null = null;
+    while (this.queue.length > 0) {
+      const op = this.queue.shift()!;
+      first ??= op;
+      if (op.outcome === 'pending') op.outcome = endsExtended(op) ? 'skipped' : 'done';
+      ended.push(op);
+      if (op.kind === 'query') {
+        // It replaced the unnamed statement and portal when it ran.
+        if (op.outcome !== 'skipped') {
+          this.statements.delete('');
+          this.portals.delete('');
+        }
+      }
+      if (!endsExtended(op)) break;
+    }
+    // Outside a transaction block every portal is gone (cursors WITH HOLD are not modelled: an
+    // Execute of one is then of an unknown portal, which every consumer treats as such).
+    if (this.status === 'I') this.portals.clear();
+    return { op: first, statementIndex: index, ended };
+  }
+}
+
+/** What one statement's effect leaves `name` as; undefined = untouched. */
+function effectChange(e: SqlEffect | undefined, name: string): PreparedStatement | null | undefined {
+  if (e === undefined) return undefined;
+  if (e.prepares !== undefined && e.prepares.name === name) return e.prepares;
+  if (e.deallocates === null || e.deallocates === name) return null;
+  return undefined;
+}
+
+/** The server's replies no longer match the requests: the session cannot be followed; end it. */
+export class ProtocolStateError extends Error {}

@@ -205,7 +205,7 @@ async function endToEnd(): Promise<void> {
   const { RawClient, queryMessage } = await import('../test/helpers/raw-client.js');
   const { MessageFramer } = await import('../proxy/wire/framer.js');
   const { MaskCatalog } = await import('../proxy/masking/catalog.js');
-  const { MaskingStream } = await import('../proxy/masking/stream.js');
+  const { MaskingPipe } = await import('../proxy/masking/pipe.js');
   const { parseMaskingRules } = await import('../proxy/masking/rules.js');
   const { initPolicyEngine } = await import('../proxy/policy/parser.js');
   const pg = (await import('pg')).default;
@@ -251,7 +251,7 @@ async function endToEnd(): Promise<void> {
     ): Promise<[number, number]> => {
       const raw = await RawClient.connect('127.0.0.1', db.port);
       await raw.login({ user: db.user, password: db.password, database: db.database });
-      const ms = masking ? new MaskingStream({ masking, catalog }) : null;
+      const ms = masking ? new MaskingPipe({ masking, catalog }) : null;
       const framer = new MessageFramer(1 << 30);
       const counts = new Map<string, number>();
       let rows = 0;

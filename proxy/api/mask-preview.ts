@@ -4,7 +4,8 @@
 // rule. Raw values never leave this function.
 
 import type { ConnectionConfig } from '../config/types.js';
-import { type CompiledMasking, type Counts, MaskCatalog, MaskingStream } from '../masking/index.js';
+import { type CompiledMasking, type Counts, MaskCatalog } from '../masking/index.js';
+import { MaskingPipe } from '../masking/pipe.js';
 import { analyzeEach } from '../policy/index.js';
 import { CatalogLink } from '../session/catalog-link.js';
 import { connectUpstream } from '../session/upstream.js';
@@ -79,7 +80,7 @@ export async function previewMasking(
   const counts: Counts = new Map();
   try {
     await catalog.ensureLoaded();
-    const stream = new MaskingStream({ masking, catalog });
+    const stream = new MaskingPipe({ masking, catalog });
     const queries = ['BEGIN TRANSACTION READ ONLY', "SET LOCAL statement_timeout = '5s'", sql, 'ROLLBACK'];
     for (const q of queries) {
       const m = msg.query(q);

@@ -1,35 +1,39 @@
 // MaskingStream: the masking side of one client session, as a synchronous state machine fed
-// with every frame that actually crosses the gateway. The session calls
+// with every frame that actually crosses the gateway, after the session's protocol model
+// (session/protocol-state.ts) has read it:
 //
-//   client(type, buf, start, end)          for each frame it forwards upstream (after the
-//                                          guardrails let it through); returns bytes to send
-//                                          upstream just BEFORE that frame (an injected
-//                                          Describe), or null
-//   server(type, buf, start, end, counts)  for each backend frame; returns null (send the frame
-//                                          as is), or the bytes to send instead (possibly empty:
-//                                          send nothing, e.g. the answer to an injected Describe)
+//   client(op, buf, start, end)             for each request the model queued for a frame the
+//                                          session forwards upstream; returns bytes to send
+//                                          upstream just BEFORE that frame (an injected Describe
+//                                          of a portal never described), or null
+//   server(reply, type, buf, start, end, counts)
+//                                          for each backend frame with the model's reading of
+//                                          it; returns null (send the frame as is), or the bytes
+//                                          to send instead (possibly empty: send nothing, e.g.
+//                                          the answer to an injected Describe)
 //
-// It maps every backend message to what the client asked for with a FIFO (the server answers in
-// order; after an error in the extended protocol it skips to Sync), keeps a mask plan per
-// RowDescription, per prepared statement (so Bind/Execute without a fresh Describe keeps its plan,
-// in the formats of each Bind) and per portal (Execute with a row limit, PortalSuspended, and
-// Execute again), follows simple-Query statements through their CommandCompletes, cursors
-// (DECLARE ... FETCH), COPY TO STDOUT, FunctionCall results (see fcall.ts), and invalidates the
-// catalog on DDL.
+// Which statement a Bind runs, which request a reply answers and when the server skips to Sync
+// are the model's; this class keeps only what masking adds to them: a mask plan per
+// RowDescription, per prepared statement (so Bind/Execute without a fresh Describe keeps its
+// plan, in the formats of each Bind) and per portal (Execute with a row limit, PortalSuspended,
+// Execute again), simple-Query statements through their CommandCompletes, cursors (DECLARE ...
+// FETCH), COPY TO STDOUT, FunctionCall results (see fcall.ts), and catalog invalidation on DDL.
 
+import type {
+  FunctionCallOp,
+  Op,
+  Portal,
+  PreparedStatement,
+  ProtocolState,
+  QueryOp,
+  Reply,
+} from '../session/protocol-state.js';
 import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
 import { LineageSession, type StatementLineage, statementLineages } from './lineage.js';
-import {
-  buildMaskPlan,
-  MaskError,
-  type MaskPlan,
-  PASSTHROUGH_PLAN,
-  parseBindResultFormats,
-  parseRowDescription,
-} from './plan.js';
+import { buildMaskPlan, MaskError, type MaskPlan, PASSTHROUGH_PLAN, parseRowDescription } from './plan.js';
 import { type Counts, maskDataRow, maskErrorOrNotice, maskNotification } from './rewrite.js';
 import { type MaskRule, stricter } from './rules.js';
 
@@ -44,29 +48,19 @@ interface Statement {
   version: number;
 }
 
-interface Portal {
-  name: string;
+interface PortalMask {
   stmt: Statement;
-  formats: number[];
+  formats: readonly number[];
   plan: MaskPlan | null;
   copy: CopyMasker | null;
+  /** A Describe of it is on its way (the client's or the gateway's). */
+  describing: boolean;
 }
 
-type Op =
-  | { k: 'parse' }
-  | { k: 'bind' }
-  | { k: 'close' }
-  | { k: 'sync' }
-  | { k: 'fcall'; call: FunctionCallInfo }
-  | { k: 'describeS'; stmt: Statement }
-  | { k: 'describeP'; portal: Portal; injected: boolean }
-  | { k: 'execute'; portal: Portal }
-  | { k: 'query'; stmts: StatementLineage[]; idx: number; plan: MaskPlan | null; copy: CopyMasker | null };
-
-function cstring(buf: Buffer, pos: number, end: number): [string, number] {
-  const nul = buf.indexOf(0, pos);
-  if (nul < 0 || nul >= end) throw new MaskError('unterminated string in a frontend message');
-  return [buf.toString('utf8', pos, nul), nul + 1];
+interface QueryMask {
+  stmts: StatementLineage[];
+  plan: MaskPlan | null;
+  copy: CopyMasker | null;
 }
 
 /** A Describe Portal message. */
@@ -83,15 +77,19 @@ export function describePortalMessage(portal: string): Buffer {
 
 export interface MaskingStreamOptions {
   masking: CompiledMasking;
+  /** The session's protocol model: the stream injects its Describes into it. */
+  protocol: ProtocolState;
   /** The upstream's catalog (loaded: await catalog.ensureLoaded() before forwarding statements). */
   catalog: MaskCatalog | null;
 }
 
 export class MaskingStream {
   readonly session = new LineageSession();
-  private readonly queue: Op[] = [];
-  private readonly statements = new Map<string, Statement>();
-  private readonly portals = new Map<string, Portal>();
+  private readonly statements = new WeakMap<PreparedStatement, Statement>();
+  /** By portal; by the Execute or Describe request for a portal the model does not know (a cursor). */
+  private readonly portals = new WeakMap<Portal | Op, PortalMask>();
+  private readonly queries = new WeakMap<QueryOp, QueryMask>();
+  private readonly calls = new WeakMap<FunctionCallOp, FunctionCallInfo>();
   private readonly catalog: MaskCatalog;
   private ddlPending = false;
 
@@ -130,7 +128,7 @@ export class MaskingStream {
     return stmt.plan;
   }
 
-  private portalPlan(p: Portal): MaskPlan | null {
+  private portalPlan(p: PortalMask): MaskPlan | null {
     if (p.plan) return p.plan;
     const sp = this.statementPlan(p.stmt);
     if (sp === null) return null;
@@ -138,143 +136,99 @@ export class MaskingStream {
     return p.plan;
   }
 
+  /** Masking's view of a prepared statement (made on first sight: SQL PREPARE, or unknown). */
+  private statement(ps: PreparedStatement | null): Statement {
+    if (ps === null) return { sql: '', lineage: null, fields: null, plan: null, version: -1 };
+    let st = this.statements.get(ps);
+    if (st === undefined) {
+      const lineage =
+        ps.origin === 'prepare'
+          ? (this.session.prepared.get(ps.name) ?? null)
+          : (this.lineages(ps.sql)[0] ?? null);
+      st = { sql: ps.sql, lineage, fields: null, plan: null, version: this.catalog.version };
+      this.statements.set(ps, st);
+    }
+    return st;
+  }
+
+  private portal(portal: Portal | null, op: Op): PortalMask {
+    const key = portal ?? op;
+    let pm = this.portals.get(key);
+    if (pm === undefined) {
+      pm = {
+        stmt: this.statement(portal?.statement ?? null),
+        formats: portal?.resultFormats ?? [],
+        plan: null,
+        copy: null,
+        describing: false,
+      };
+      this.portals.set(key, pm);
+    }
+    return pm;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Client -> server
 
-  /** A frame forwarded upstream. Returns bytes to send upstream before it, or null. */
-  client(type: number, buf: Buffer, start: number, end: number): Buffer | null {
-    switch (type) {
-      case 0x51: {
-        // Query
-        const [sql] = cstring(buf, start + 5, end);
-        this.queue.push({ k: 'query', stmts: this.lineages(sql), idx: 0, plan: null, copy: null });
+  /**
+   * A request the model queued for a frame forwarded upstream. Returns bytes to send upstream
+   * before the frame (a Describe of the portal an Execute runs, never described), or null.
+   */
+  client(op: Op | null, buf: Buffer, start: number, end: number): Buffer | null {
+    if (op === null || op.outcome === 'skipped') return null;
+    switch (op.kind) {
+      case 'query':
+        this.queries.set(op, { stmts: this.lineages(op.sql), plan: null, copy: null });
         return null;
-      }
-      case 0x50: {
-        // Parse
-        const [name, p] = cstring(buf, start + 5, end);
-        const [sql] = cstring(buf, p, end);
-        const stmt: Statement = {
-          sql,
-          lineage: this.lineages(sql)[0] ?? null,
-          fields: null,
-          plan: null,
-          version: this.catalog.version,
-        };
-        this.statements.set(name, stmt);
-        this.queue.push({ k: 'parse' });
+      case 'parse':
+        this.statement(op.statement);
         return null;
-      }
-      case 0x42: {
-        // Bind
-        const [portal, p] = cstring(buf, start + 5, end);
-        const [stmtName] = cstring(buf, p, end);
-        const stmt = this.statements.get(stmtName) ?? {
-          sql: '',
-          lineage: null,
-          fields: null,
-          plan: null,
-          version: -1,
-        };
-        this.portals.set(portal, {
-          name: portal,
-          stmt,
-          formats: parseBindResultFormats(buf, start, end),
-          plan: null,
-          copy: null,
-        });
-        this.queue.push({ k: 'bind' });
+      case 'bind':
+        this.portal(op.portal, op);
         return null;
-      }
-      case 0x44: {
-        // Describe
-        const what = buf[start + 5];
-        const [name] = cstring(buf, start + 6, end);
-        if (what === 0x53) {
-          const stmt = this.statements.get(name) ?? {
-            sql: '',
-            lineage: null,
-            fields: null,
-            plan: null,
-            version: -1,
-          };
-          this.queue.push({ k: 'describeS', stmt });
-        } else {
-          const portal = this.portals.get(name) ?? this.unknownPortal(name);
-          this.queue.push({ k: 'describeP', portal, injected: false });
-        }
+      case 'describe-portal':
+        this.portal(op.portal, op).describing = true;
         return null;
-      }
-      case 0x45: {
-        // Execute
-        const [name] = cstring(buf, start + 5, end);
-        const portal = this.portals.get(name) ?? this.unknownPortal(name);
-        let inject: Buffer | null = null;
-        if (
-          this.active &&
-          portal.plan === null &&
-          portal.stmt.fields === null &&
-          !this.describePending(portal)
-        ) {
+      case 'execute': {
+        const pm = this.portal(op.portal, op);
+        if (this.active && pm.plan === null && pm.stmt.fields === null && !pm.describing) {
           // Never described: ask, so that its rows come with a plan.
-          this.queue.push({ k: 'describeP', portal, injected: true });
-          inject = describePortalMessage(name);
+          const injected = this.opts.protocol.injectDescribeBeforeLast(op.portal, op.name);
+          if (op.portal === null) this.portals.set(injected, pm);
+          pm.describing = true;
+          return describePortalMessage(op.name);
         }
-        this.queue.push({ k: 'execute', portal });
-        return inject;
-      }
-      case 0x43: {
-        // Close
-        const what = buf[start + 5];
-        const [name] = cstring(buf, start + 6, end);
-        if (what === 0x53) this.statements.delete(name);
-        else this.portals.delete(name);
-        this.queue.push({ k: 'close' });
         return null;
       }
-      case 0x53:
-        this.queue.push({ k: 'sync' });
-        return null;
-      case 0x46:
-        this.queue.push({ k: 'fcall', call: parseFunctionCall(buf, start, end) });
+      case 'function-call':
+        this.calls.set(op, parseFunctionCall(buf, start, end));
         return null;
       default:
         return null;
     }
   }
 
-  private unknownPortal(name: string): Portal {
-    return {
-      name,
-      stmt: { sql: '', lineage: null, fields: null, plan: null, version: -1 },
-      formats: [],
-      plan: null,
-      copy: null,
-    };
-  }
-
-  private describePending(portal: Portal): boolean {
-    return this.queue.some((op) => op.k === 'describeP' && op.portal === portal);
-  }
-
   // -------------------------------------------------------------------------------------------
   // Server -> client
 
-  private shift(...kinds: Op['k'][]): Op | undefined {
-    const head = this.queue[0];
-    if (head && kinds.includes(head.k)) return this.queue.shift();
-    return undefined;
+  /** The strictest rule the running statement touches (for errors and notices). */
+  private strict(op: Op | null, index: number): MaskRule | null {
+    if (op?.kind === 'query') {
+      const q = this.queries.get(op);
+      return stricter(q?.stmts[index]?.reads ?? null, q?.plan?.strictest ?? null);
+    }
+    if (op?.kind === 'execute') {
+      const pm = this.portal(op.portal, op);
+      return stricter(pm.stmt.lineage?.reads ?? null, pm.plan?.strictest ?? null);
+    }
+    return null;
   }
 
-  /** The strictest rule the running statement touches (for errors and notices). */
-  private strict(): MaskRule | null {
-    const head = this.queue.find((op) => op.k === 'query' || op.k === 'execute');
-    if (!head) return null;
-    if (head.k === 'query') {
-      const st = head.stmts[head.idx];
-      return stricter(st?.reads ?? null, head.plan?.strictest ?? null);
-    }
-    return stricter(head.portal.stmt.lineage?.reads ?? null, head.portal.plan?.strictest ?? null);
+  /** The holder of the running statement's COPY masker, if it copies out. */
+  private copyOf(op: Op | null): { copy: CopyMasker | null } | null {
+    if (op?.kind === 'query') return this.queries.get(op) ?? null;
+    if (op?.kind === 'execute') return this.portal(op.portal, op);
+    return null;
   }
 
   private ddlDone(lineage: StatementLineage | null | undefined): void {
@@ -285,18 +239,26 @@ export class MaskingStream {
   }
 
   /**
-   * A backend frame. null = send it unchanged; otherwise the bytes to send instead (an empty
-   * buffer = send nothing). `counts` collects masked values by rule for the current statement.
-   * Throws MaskError when a frame cannot be masked safely (fail closed: end the session).
+   * A backend frame, with the model's reading of it. null = send it unchanged; otherwise the
+   * bytes to send instead (an empty buffer = send nothing). `counts` collects masked values by
+   * rule for the current statement. Throws MaskError when a frame cannot be masked safely (fail
+   * closed: end the session).
    */
-  server(type: number, buf: Buffer, start: number, end: number, counts: Counts | null): Buffer | null {
+  server(
+    reply: Reply,
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    counts: Counts | null,
+  ): Buffer | null {
+    const op = reply.op;
     switch (type) {
       case 0x44: {
         // DataRow
-        const head = this.queue[0];
         let plan: MaskPlan | null = null;
-        if (head?.k === 'execute') plan = this.portalPlan(head.portal);
-        else if (head?.k === 'query') plan = head.plan;
+        if (op?.kind === 'execute') plan = this.portalPlan(this.portal(op.portal, op));
+        else if (op?.kind === 'query') plan = this.queries.get(op)?.plan ?? null;
         if (plan === null) {
           if (!this.active) return null;
           throw new MaskError('a DataRow arrived without a RowDescription the gateway saw');
@@ -305,127 +267,92 @@ export class MaskingStream {
       }
       case 0x54: {
         // RowDescription
-        const head = this.queue[0];
         const fields = parseRowDescription(buf, start, end);
-        if (head?.k === 'describeS') {
-          head.stmt.fields = fields;
-          head.stmt.plan = null;
-          this.statementPlan(head.stmt);
-          this.queue.shift();
-        } else if (head?.k === 'describeP') {
-          head.portal.plan = this.plan(fields, head.portal.stmt.lineage);
-          if (head.portal.stmt.fields === null) {
-            head.portal.stmt.fields = fields.map((f) => ({ ...f, format: 0 }));
-            head.portal.stmt.version = this.catalog.version;
+        if (op?.kind === 'describe-statement') {
+          const st = this.statement(op.statement);
+          st.fields = fields;
+          st.plan = null;
+          this.statementPlan(st);
+        } else if (op?.kind === 'describe-portal') {
+          const pm = this.portal(op.portal, op);
+          pm.plan = this.plan(fields, pm.stmt.lineage);
+          pm.describing = false;
+          if (pm.stmt.fields === null) {
+            pm.stmt.fields = fields.map((f) => ({ ...f, format: 0 }));
+            pm.stmt.version = this.catalog.version;
           }
-          this.queue.shift();
-          if (head.injected) return EMPTY;
-        } else if (head?.k === 'query') {
-          head.plan = this.plan(fields, head.stmts[head.idx] ?? null);
+          if (op.injected) return EMPTY;
+        } else if (op?.kind === 'query') {
+          const q = this.queries.get(op);
+          if (q) q.plan = this.plan(fields, q.stmts[reply.statementIndex] ?? null);
         }
         return null;
       }
       case 0x6e: {
         // NoData
-        const head = this.shift('describeS', 'describeP');
-        if (head?.k === 'describeS') {
-          head.stmt.fields = [];
-          head.stmt.plan = null;
-        } else if (head?.k === 'describeP') {
-          head.portal.plan = PASSTHROUGH_PLAN;
-          if (head.injected) return EMPTY;
+        if (op?.kind === 'describe-statement') {
+          const st = this.statement(op.statement);
+          st.fields = [];
+          st.plan = null;
+        } else if (op?.kind === 'describe-portal') {
+          const pm = this.portal(op.portal, op);
+          pm.plan = PASSTHROUGH_PLAN;
+          pm.describing = false;
+          if (op.injected) return EMPTY;
         }
         return null;
       }
-      case 0x74: // ParameterDescription: the RowDescription / NoData follows
-        return null;
-      case 0x31:
-        this.shift('parse');
-        return null;
-      case 0x32:
-        this.shift('bind');
-        return null;
-      case 0x33:
-        this.shift('close');
-        return null;
       case 0x43: {
         // CommandComplete
-        const head = this.queue[0];
-        if (head?.k === 'execute') {
-          this.queue.shift();
-          this.ddlDone(head.portal.stmt.lineage);
-          head.portal.copy = null;
-        } else if (head?.k === 'query') {
-          this.ddlDone(head.stmts[head.idx]);
-          head.idx++;
-          head.plan = null;
-          head.copy = null;
+        if (op?.kind === 'execute') {
+          const pm = this.portal(op.portal, op);
+          this.ddlDone(pm.stmt.lineage);
+          pm.copy = null;
+        } else if (op?.kind === 'query') {
+          const q = this.queries.get(op);
+          this.ddlDone(q?.stmts[reply.statementIndex]);
+          if (q) {
+            q.plan = null;
+            q.copy = null;
+          }
         }
         return null;
       }
       case 0x49: {
         // EmptyQueryResponse
-        const head = this.queue[0];
-        if (head?.k === 'execute') this.queue.shift();
-        else if (head?.k === 'query') {
-          head.idx++;
-          head.plan = null;
-        }
+        const q = op?.kind === 'query' ? this.queries.get(op) : undefined;
+        if (q) q.plan = null;
         return null;
       }
-      case 0x73:
-        // PortalSuspended: the portal (and its plan) lives on for the next Execute.
-        this.shift('execute');
-        return null;
-      case 0x45: {
-        // ErrorResponse
-        const b = this.binding;
-        const out = maskErrorOrNotice(
-          buf,
-          start,
-          end,
-          { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher },
-          counts,
-        );
-        const head = this.queue[0];
-        if (head && head.k !== 'query' && head.k !== 'fcall' && head.k !== 'sync') {
-          // Extended protocol: the server skips everything up to Sync.
-          while (this.queue.length > 0 && this.queue[0].k !== 'sync') this.queue.shift();
-        }
-        return out;
-      }
+      case 0x45: // ErrorResponse
       case 0x4e: {
         // NoticeResponse
+        for (const o of reply.ended)
+          if (o.kind === 'describe-portal') this.portal(o.portal, o).describing = false;
         const b = this.binding;
         return maskErrorOrNotice(
           buf,
           start,
           end,
-          { detection: b.masking.detection, strict: this.strict(), hasher: b.masking.hasher },
+          {
+            detection: b.masking.detection,
+            strict: this.strict(op, reply.statementIndex),
+            hasher: b.masking.hasher,
+          },
           counts,
         );
       }
       case 0x56: {
         // FunctionCallResponse: masked by what the function is known to return.
         if (!this.active) return null;
-        const head = this.queue[0];
-        return maskFunctionResult(
-          buf,
-          start,
-          end,
-          head?.k === 'fcall' ? head.call : null,
-          this.binding,
-          counts,
-        );
+        const call = op?.kind === 'function-call' ? (this.calls.get(op) ?? null) : null;
+        return maskFunctionResult(buf, start, end, call, this.binding, counts);
       }
       case 0x41:
         // NotificationResponse
         return maskNotification(buf, start, end, this.binding.masking.detection, counts);
       case 0x5a: {
         // ReadyForQuery
-        this.shift('sync', 'query', 'fcall');
-        // Idle: the transaction is over, and with it every portal (queued work keeps its own).
-        if (buf[start + 5] === 0x49 && this.queue.length === 0) this.portals.clear();
         if (this.ddlPending && buf[start + 5] === 0x49) {
           // Committed (or rolled back): what the catalog connection sees may have changed.
           this.catalog.invalidate();
@@ -435,13 +362,12 @@ export class MaskingStream {
       }
       case 0x48: {
         // CopyOutResponse
-        const head = this.queue[0];
         const { columns } = parseCopyOutResponse(buf, start, end);
         const lin =
-          head?.k === 'query'
-            ? head.stmts[head.idx]
-            : head?.k === 'execute'
-              ? head.portal.stmt.lineage
+          op?.kind === 'query'
+            ? (this.queries.get(op)?.stmts[reply.statementIndex] ?? null)
+            : op?.kind === 'execute'
+              ? this.portal(op.portal, op).stmt.lineage
               : null;
         const cl = lin?.copy ?? null;
         const b = this.binding;
@@ -451,20 +377,18 @@ export class MaskingStream {
           env: b.env,
           detection: b.masking.detection,
         });
-        if (head?.k === 'query') head.copy = masker;
-        else if (head?.k === 'execute') head.portal.copy = masker;
+        const holder = this.copyOf(op);
+        if (holder) holder.copy = masker;
         return null;
       }
       case 0x64: {
         // CopyData
-        const head = this.queue[0];
-        const m = head?.k === 'query' ? head.copy : head?.k === 'execute' ? head.portal.copy : null;
+        const m = this.copyOf(op)?.copy ?? null;
         return m ? m.push(buf, start, end, counts) : null;
       }
       case 0x63: {
         // CopyDone
-        const head = this.queue[0];
-        const m = head?.k === 'query' ? head.copy : head?.k === 'execute' ? head.portal.copy : null;
+        const m = this.copyOf(op)?.copy ?? null;
         const tail = m?.flush(counts) ?? null;
         return tail ? Buffer.concat([tail, buf.subarray(start, end)]) : null;
       }

@@ -1,30 +1,88 @@
 // One session's guardrail state: its policy and identity, its prepared statements and the reason
 // the client stated with `SET bastion.reason`. Synchronous and socket-free: the session calls it
-// per Query, Parse, Bind/Execute, Close and FunctionCall and acts on the decision.
+// per Query, Parse and FunctionCall and acts on the decision.
+//
+// In a live session the prepared statements are the protocol model's (session/protocol-state.ts):
+// `EXECUTE name` is decided on the statement the server will run under that name, which changes
+// only when the server confirms a PREPARE, Parse or DEALLOCATE. A decision's own PREPARE and
+// DEALLOCATE go to an overlay that lives for that decision only, and come back as effects for the
+// model to apply when the server confirms them. Without a model (`bastion check`, unit tests) a
+// plain registry records them in statement order.
 
+import type { PreparedStatement, ProtocolState, SqlEffect } from '../session/protocol-state.js';
+import { PreparedStatement as Statement } from '../session/protocol-state.js';
 import { analyzeFunctionCall, opaqueUnit, statedReason } from './analyze.js';
 import { type AnalysisCache, sharedAnalysisCache } from './cache.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
-import { PreparedRegistry } from './prepared.js';
-import type { QueryDecision, StatementAnalysis } from './types.js';
+import { type PreparedEntry, type PreparedLookup, PreparedRegistry } from './prepared.js';
+import type { Analysis, QueryDecision, StatementAnalysis } from './types.js';
 
 export interface GuardDecision extends QueryDecision {
   /** The reason to show approvers: the statement's leading comment, else the session's SET bastion.reason. */
   clientReason: string | null;
+  /** Per statement (CommandComplete order): what it does to prepared statements once it runs. */
+  effects?: SqlEffect[];
+  /** For a Parse: what its statement runs (remember it with `remember` once the model has it). */
+  entry?: PreparedEntry;
+}
+
+/** A decision's view of the prepared statements: the model's, under this decision's own changes. */
+class ProtocolPreparedView implements PreparedLookup {
+  private readonly overlay = new Map<string, PreparedEntry | null>();
+  private cleared = false;
+  /** Every change, in statement order. */
+  readonly changes: ({ name: string; entry: PreparedEntry } | { name: string | null; entry: null })[] = [];
+
+  constructor(
+    private readonly protocol: ProtocolState,
+    private readonly entries: WeakMap<PreparedStatement, PreparedEntry>,
+  ) {}
+
+  get(name: string): PreparedEntry | undefined {
+    const own = this.overlay.get(name);
+    if (own !== undefined) return own ?? undefined;
+    if (this.cleared) return undefined;
+    // Throws MustWaitForServer when the server's answer to an earlier batch decides it.
+    const stmt = this.protocol.resolveStatement(name);
+    return stmt === null ? undefined : this.entries.get(stmt);
+  }
+  set(name: string, entry: PreparedEntry): void {
+    this.overlay.set(name, entry);
+    this.changes.push({ name, entry });
+  }
+  delete(name: string): void {
+    this.overlay.set(name, null);
+    this.changes.push({ name, entry: null });
+  }
+  clear(): void {
+    this.overlay.clear();
+    this.cleared = true;
+    this.changes.push({ name: null, entry: null });
+  }
 }
 
 export class SessionGuard {
+  /** Without a protocol model: PREPARE / DEALLOCATE as decided, in order. */
   readonly prepared = new PreparedRegistry();
   /** From `SET bastion.reason = '...'`; null until the client sets one (or after RESET). */
   sessionReason: string | null = null;
-  private readonly ctx: DecideContext;
+  private protocol: ProtocolState | null = null;
+  private readonly entries = new WeakMap<PreparedStatement, PreparedEntry>();
 
   constructor(
     readonly policy: Policy,
     readonly identity: string,
     private readonly cache: AnalysisCache = sharedAnalysisCache,
-  ) {
-    this.ctx = { identity, prepared: this.prepared };
+  ) {}
+
+  /** Reads prepared statements from the session's protocol model from now on. */
+  attach(protocol: ProtocolState): void {
+    this.protocol = protocol;
+  }
+
+  /** What a prepared statement the model now holds runs (from the Parse's decision). */
+  remember(statement: PreparedStatement, entry: PreparedEntry): void {
+    this.entries.set(statement, entry);
   }
 
   private finish(d: QueryDecision): GuardDecision {
@@ -32,20 +90,47 @@ export class SessionGuard {
     return { ...d, clientReason: d.statedReason ?? this.sessionReason };
   }
 
+  /** Decides `analysis`; with a model, also returns its statements' effects on prepared statements. */
+  private decideAnalysis(analysis: Analysis, stated: string | null): GuardDecision {
+    if (this.protocol === null) {
+      const ctx: DecideContext = { identity: this.identity, prepared: this.prepared };
+      return this.finish(decide(analysis, this.policy, ctx, stated));
+    }
+    const view = new ProtocolPreparedView(this.protocol, this.entries);
+    const d = this.finish(decide(analysis, this.policy, { identity: this.identity, prepared: view }, stated));
+    // decide records exactly one change per statement that prepares or deallocates, in order.
+    const effects: SqlEffect[] = [];
+    let next = 0;
+    analysis.statements.forEach((st, i) => {
+      if (st.prepares === undefined && st.deallocates === undefined) return;
+      const change = view.changes[next++];
+      if (change === undefined) return;
+      if (change.entry !== null) {
+        const stmt = new Statement(change.name, st.sql, 'prepare');
+        this.entries.set(stmt, change.entry);
+        effects[i] = { prepares: stmt };
+      } else effects[i] = { deallocates: change.name };
+    });
+    d.effects = effects;
+    return d;
+  }
+
   /** A simple Query ('Q'): every statement in it, decided as a whole. */
   query(sql: string): GuardDecision {
-    return this.finish(decide(this.cache.analyze(sql), this.policy, this.ctx, statedReason(sql)));
+    return this.decideAnalysis(this.cache.analyze(sql), statedReason(sql));
   }
 
   /**
-   * A Parse ('P'): decides the statement text and remembers it under `name` ('' = unnamed), so
-   * Bind/Execute and SQL `EXECUTE name` are decided on it. Refuse a blocked Parse at once.
+   * A Parse ('P'): decides the statement text. Without a model it is remembered under `name` at
+   * once; with one, the session remembers `entry` for the model's statement.
    */
   parse(name: string, sql: string): GuardDecision {
     const analysis = this.cache.analyze(sql);
-    const d = decide(analysis, this.policy, this.ctx, statedReason(sql));
-    this.prepared.set(name, { sql: analysis.sql, units: analysis.statements.flatMap((s) => s.units) });
-    return this.finish(d);
+    const d = this.decideAnalysis(analysis, statedReason(sql));
+    const entry = { sql: analysis.sql, units: analysis.statements.flatMap((s) => s.units) };
+    if (this.protocol === null) this.prepared.set(name, entry);
+    d.entry = entry;
+    return d;
   }
 
   /**
@@ -65,16 +150,23 @@ export class SessionGuard {
       writes: units.some((u) => u.writes),
       units,
     };
-    return this.finish(decide({ sql: st.sql, statements: [st], error: null }, this.policy, this.ctx, null));
+    return this.finish(
+      decide(
+        { sql: st.sql, statements: [st], error: null },
+        this.policy,
+        { identity: this.identity, prepared: this.prepared },
+        null,
+      ),
+    );
   }
 
-  /** Close ('C') of a prepared statement. */
+  /** Close ('C') of a prepared statement (without a model; the model learns it from the server). */
   close(name: string): void {
     this.prepared.delete(name);
   }
 
   /** A FunctionCall ('F') by function OID. */
   functionCall(oid: number): GuardDecision {
-    return this.finish(decide(analyzeFunctionCall(oid), this.policy, this.ctx, null));
+    return this.decideAnalysis(analyzeFunctionCall(oid), null);
   }
 }

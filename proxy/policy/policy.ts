@@ -12,7 +12,7 @@ import {
   parseMaskingRules,
 } from '../masking/rules.js';
 import { GlobList, mayWrite, NamePatterns, SERVER_FUNCTION_PATTERNS } from './functions.js';
-import type { PreparedRegistry } from './prepared.js';
+import type { PreparedLookup } from './prepared.js';
 import {
   type Action,
   type Analysis,
@@ -339,7 +339,7 @@ export interface DecideContext {
    * The session's prepared statements: `EXECUTE name` is decided on what was prepared. Deciding
    * also records PREPARE / DEALLOCATE / DISCARD ALL in it, in statement order.
    */
-  prepared?: PreparedRegistry;
+  prepared?: PreparedLookup;
 }
 
 interface CompiledMatch {
@@ -437,7 +437,7 @@ function unitVerdict(u: Unit, policy: Policy, identity: string): Verdict {
 }
 
 /** EXECUTE units replaced by (followed by) what the prepared statement does. */
-function resolveUnits(units: readonly Unit[], prepared: PreparedRegistry | undefined): Unit[] {
+function resolveUnits(units: readonly Unit[], prepared: PreparedLookup | undefined): Unit[] {
   if (!units.some((u) => u.prepared !== null)) return units as Unit[];
   const out: Unit[] = [];
   for (const u of units) {

@@ -12,7 +12,15 @@ export interface PreparedEntry {
 /** Beyond this many names the oldest is forgotten (an EXECUTE of it is then `unknown`: fail closed). */
 const MAX_PREPARED = 10_000;
 
-export class PreparedRegistry {
+/** What deciding needs of a session's prepared statements (see DecideContext.prepared). */
+export interface PreparedLookup {
+  get(name: string): PreparedEntry | undefined;
+  set(name: string, entry: PreparedEntry): void;
+  delete(name: string): void;
+  clear(): void;
+}
+
+export class PreparedRegistry implements PreparedLookup {
   private readonly entries = new Map<string, PreparedEntry>();
 
   get size(): number {

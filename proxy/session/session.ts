@@ -25,7 +25,7 @@ import { FrameRecorder } from '../store/recorder.js';
 import type { RecordWriter } from '../store/writer.js';
 import type { ServerTls } from '../tls/server-tls.js';
 import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
-import { closeTarget, FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
+import { FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
 import { BadLengthError, MessageFramer, MessageTooLargeError } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { noteRelayed } from '../wire/read-garbage.js';
@@ -42,6 +42,13 @@ import {
 } from './access.js';
 import type { CancelRegistry } from './cancel.js';
 import { redactedClient, scramAuthenticate, type VerifierCache } from './client-auth.js';
+import {
+  MustWaitForServer,
+  type Op,
+  ProtocolState,
+  ProtocolStateError,
+  type Reply,
+} from './protocol-state.js';
 import { assumeUpstreamRole, RoleLockedGuard } from './role-lock.js';
 import { StatementTracker, type Verdict } from './statements.js';
 import { connectUpstream, type UpstreamLink } from './upstream.js';
@@ -150,6 +157,13 @@ export class ClientSession {
   private upstream: net.Socket | null = null;
   private readonly recorder: FrameRecorder;
   private tracker: StatementTracker | null = null;
+  /** The one model of the extended-query protocol: tracker, masking and guardrails read it. */
+  private readonly protocol = new ProtocolState();
+  /**
+   * A client message whose meaning depends on an answer the server has not sent yet (see
+   * MustWaitForServer): reading from the client stops until the answer is in.
+   */
+  private deferred: { type: number; message: Buffer; seq: number } | null = null;
   private info: SessionInfo;
   private cancelPid = 0;
   private endReason: string | null = null;
@@ -387,6 +401,7 @@ export class ClientSession {
       grant.upstreamRole === null
         ? new SessionGuard(policy, grant.identity)
         : new RoleLockedGuard(policy, grant.identity, grant.upstreamRole);
+    this.guard.attach(this.protocol);
     this.recorder.open({ ...this.info });
     this.ctx.events.opened?.({ ...this.info });
   }
@@ -631,55 +646,22 @@ export class ClientSession {
     if (this.held !== null || this.waitingCatalog || this.step !== Step.Ready) return;
     if (this.masker !== null && this.refreshCatalog()) return;
     const framer = this.clientFramer;
-    const tracker = this.tracker!;
     const rec = this.recorder;
     rec.begin('client');
     try {
+      const d = this.deferred;
+      if (d !== null) {
+        this.deferred = null;
+        if (!this.clientMessage(d.type, d.message, 0, d.message.length, d.seq)) {
+          rec.end();
+          return;
+        }
+        this.client.resume();
+      }
       while (framer.next()) {
         const { type, buf, start, end } = framer;
         const seq = rec.frame(buf, start, end);
-        let verdict: Verdict | undefined;
-        if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
-          if (!rec.healthy) {
-            this.refuse(
-              type,
-              buf,
-              start,
-              end,
-              seq,
-              { decision: 'block', rule: null, approvalId: null },
-              {
-                code: SqlState.IoError,
-                message: 'the gateway cannot record this session right now, so it refuses new statements',
-                hint: 'retry when the gateway has recovered; see its log',
-              },
-            );
-            continue;
-          }
-          const d = this.decide(type, buf, start, end);
-          if (d.action === 'block') {
-            this.refuse(
-              type,
-              buf,
-              start,
-              end,
-              seq,
-              { decision: 'block', rule: d.rule, approvalId: null },
-              blockedError(d),
-            );
-            continue;
-          }
-          if (d.action === 'review') {
-            rec.end();
-            this.hold(type, buf.subarray(start, end), seq, d);
-            break;
-          }
-          verdict = { decision: d.action, rule: d.rule, approvalId: null };
-        } else if (type === Frontend.Close && buf[start + 5] === 0x53 /* S */) {
-          this.guard!.close(closeTarget(buf, start, end).name);
-        }
-        tracker.onClient(type, buf, start, end, seq, verdict);
-        this.forward(buf, start, end);
+        if (!this.clientMessage(type, buf, start, end, seq)) break;
         if (type === Frontend.Terminate) {
           this.endReason = 'client terminated';
           break;
@@ -693,6 +675,65 @@ export class ClientSession {
     rec.end();
     if (!this.toUpstream.writeTo(this.upstream!)) this.client.pause();
     if (this.endReason === 'client terminated') this.upstream!.end();
+  }
+
+  /**
+   * One client message (recorded as frame `seq`): decided, then forwarded, refused or held.
+   * Returns false when reading must stop: the message is held for approval, or deferred until
+   * the server has answered what it depends on.
+   */
+  private clientMessage(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    try {
+      let verdict: Verdict | undefined;
+      let d: GuardDecision | undefined;
+      if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
+        if (!this.recorder.healthy) {
+          this.refuse(
+            type,
+            buf,
+            start,
+            end,
+            seq,
+            { decision: 'block', rule: null, approvalId: null },
+            {
+              code: SqlState.IoError,
+              message: 'the gateway cannot record this session right now, so it refuses new statements',
+              hint: 'retry when the gateway has recovered; see its log',
+            },
+          );
+          return true;
+        }
+        d = this.decide(type, buf, start, end);
+        if (d.action === 'block') {
+          this.refuse(
+            type,
+            buf,
+            start,
+            end,
+            seq,
+            { decision: 'block', rule: d.rule, approvalId: null },
+            blockedError(d),
+          );
+          return true;
+        }
+        if (d.action === 'review') {
+          this.recorder.end();
+          this.hold(type, Buffer.from(buf.subarray(start, end)), seq, d);
+          this.recorder.begin('client');
+          return false;
+        }
+        verdict = { decision: d.action, rule: d.rule, approvalId: null };
+      }
+      this.forward(type, buf, start, end, seq, verdict, d);
+      return true;
+    } catch (e) {
+      if (!(e instanceof MustWaitForServer)) throw e;
+      // Nothing of it was sent or queued: it is read again once the server has answered.
+      this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
+      this.client.pause();
+      this.toUpstream.writeTo(this.upstream!);
+      return false;
+    }
   }
 
   /** The guardrail decision for a Query, Parse or FunctionCall. */
@@ -743,8 +784,7 @@ export class ClientSession {
       const verdict: Verdict = { decision: 'review', rule: d.rule, approvalId: done.id };
       this.recorder.begin('client');
       if (done.state === 'approved') {
-        this.tracker!.onClient(type, message, 0, message.length, seq, verdict);
-        this.forward(message, 0, message.length);
+        this.forward(type, message, 0, message.length, seq, verdict, d);
       } else {
         this.refuse(type, message, 0, message.length, seq, verdict, approvalError(done));
       }
@@ -765,15 +805,14 @@ export class ClientSession {
     verdict: Verdict,
     error: msg.ErrorFields,
   ): void {
-    this.tracker!.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error));
+    let stand: Buffer;
     if (type === Frontend.Parse) {
       const name = buf.subarray(start + 5, buf.indexOf(0, start + 5) + 1);
-      const stand = msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]);
-      this.forward(stand, 0, stand.length);
-    } else {
-      const stand = msg.query(NEVER_RUNS);
-      this.forward(stand, 0, stand.length);
-    }
+      stand = msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]);
+    } else stand = msg.query(NEVER_RUNS);
+    const op = this.protocol.client(stand[0], stand, 0, stand.length, seq, []);
+    this.tracker!.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error), op);
+    this.pass(stand, 0, stand.length, op);
   }
 
   private onServerData(chunk: Buffer): void {
@@ -787,29 +826,37 @@ export class ClientSession {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
         if (type === Backend.ParameterStatus) checkEncodingStatus(buf, start, end);
-        if (masker === null) {
-          this.relayServerMessage(type, buf, start, end);
-          continue;
-        }
         // Masked values are counted per statement: a run of DataRows adds its counts once, before
         // the next other message (which may end the statement) or at the end of the chunk.
-        if (type !== Backend.DataRow) this.flushMaskCounts();
-        const masked = masker.server(type, buf, start, end, this.maskCounts);
-        if (type !== Backend.DataRow) this.flushMaskCounts();
-        if (masked === null) this.relayServerMessage(type, buf, start, end);
+        if (masker !== null && type !== Backend.DataRow) this.flushMaskCounts(this.protocol.head);
+        const reply = this.protocol.server(type, buf, start, end);
+        if (masker === null) {
+          this.relayServerMessage(reply, type, buf, start, end);
+          continue;
+        }
+        const masked = masker.server(reply, type, buf, start, end, this.maskCounts);
+        if (type !== Backend.DataRow) this.flushMaskCounts(reply.op);
+        if (masked === null) this.relayServerMessage(reply, type, buf, start, end);
         else {
           // Empty = the answer to a Describe the gateway injected; several messages = a COPY row
-          // held back from the previous CopyData, in front of this message.
+          // held back from the previous CopyData, in front of this message (which alone ends
+          // requests).
           for (let o = 0; o < masked.length; ) {
             const next = o + 1 + masked.readInt32BE(o + 1);
-            this.relayServerMessage(masked[o], masked, o, next);
+            this.relayServerMessage(
+              next < masked.length ? { ...reply, ended: [] } : reply,
+              masked[o],
+              masked,
+              o,
+              next,
+            );
             o = next;
           }
         }
       }
-      this.flushMaskCounts();
+      this.flushMaskCounts(this.protocol.head);
     } catch (e) {
-      this.flushMaskCounts();
+      this.flushMaskCounts(this.protocol.head);
       this.recorder.end();
       this.toClient.writeTo(this.client);
       this.upstreamViolation(e);
@@ -821,11 +868,13 @@ export class ClientSession {
       this.ackMark = this.ctx.writer.enqueued;
     }
     this.releaseToClient();
+    // A message waiting for an answer that may now be in.
+    if (this.deferred !== null) this.pumpClient();
   }
 
-  private flushMaskCounts(): void {
+  private flushMaskCounts(op: Op | null): void {
     if (this.maskCounts.size === 0) return;
-    this.tracker!.addMasked(this.maskCounts);
+    this.tracker!.addMasked(op, this.maskCounts);
     this.maskCounts.clear();
   }
 
@@ -869,10 +918,10 @@ export class ClientSession {
   }
 
   /** One server message as the client gets it: statement tracking, recording, relay. */
-  private relayServerMessage(type: number, buf: Buffer, start: number, end: number): void {
+  private relayServerMessage(reply: Reply, type: number, buf: Buffer, start: number, end: number): void {
     const tracker = this.tracker!;
     const rec = this.recorder;
-    const capture = tracker.onServer(type, buf, start, end, rec.nextSeq);
+    const capture = tracker.onServer(reply, type, buf, start, end, rec.nextSeq);
     if (tracker.replacement !== null) {
       const r = tracker.replacement;
       tracker.replacement = null;
@@ -889,10 +938,30 @@ export class ClientSession {
     if (type === Backend.ErrorResponse && isFatal(buf, start, end)) this.upstreamSentFatal = true;
   }
 
-  /** Sends a client message (or the gateway's stand-in for it) upstream, telling the masker first. */
-  private forward(buf: Buffer, start: number, end: number): void {
+  /**
+   * Sends a client message upstream: the protocol model queues its request (throwing
+   * MustWaitForServer, with nothing sent, when what it names is not known yet), then the
+   * guardrails, the tracker and the masker learn it.
+   */
+  private forward(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    verdict: Verdict | undefined,
+    d: GuardDecision | undefined,
+  ): void {
+    const op = this.protocol.client(type, buf, start, end, seq, d?.effects);
+    if (op?.kind === 'parse' && d?.entry !== undefined) this.guard!.remember(op.statement, d.entry);
+    this.tracker!.onClient(op, verdict);
+    this.pass(buf, start, end, op);
+  }
+
+  /** Queues bytes for the upstream, after the Describe the masker may inject in front of them. */
+  private pass(buf: Buffer, start: number, end: number, op: Op | null): void {
     if (this.masker !== null) {
-      const injected = this.masker.client(buf[start], buf, start, end);
+      const injected = this.masker.client(op, buf, start, end);
       if (injected !== null) this.toUpstream.add(injected);
     }
     this.toUpstream.pass(buf, start, end);
@@ -918,7 +987,7 @@ export class ClientSession {
       );
     }
     this.catalog = catalog;
-    this.masker = new MaskingStream({ masking, catalog });
+    this.masker = new MaskingStream({ masking, catalog, protocol: this.protocol });
   }
 
   /** After DDL (or when old) the catalog reloads before the next statement is relayed. */
@@ -977,6 +1046,17 @@ export class ClientSession {
       this.endReason = e.message;
       this.upstream?.destroy();
       this.fatal(e);
+      return;
+    }
+    if (e instanceof ProtocolStateError) {
+      // The replies no longer match the requests: nothing after this can be attributed, masked or
+      // guarded with certainty.
+      this.ctx.log.error(`session ${this.id}: protocol state: ${e.message}`);
+      this.endReason = 'protocol state lost';
+      this.upstream?.destroy();
+      this.fatal(
+        new GatewayError(SqlState.ProtocolViolation, `the gateway lost track of the session: ${e.message}`),
+      );
       return;
     }
     if (e instanceof MaskError) {

@@ -1,23 +1,11 @@
-// Derives statements from the frames of a session. The server answers messages strictly in the
-// order they were sent, so a FIFO of what is awaiting an answer maps every response to its
-// statement: simple Queries and FunctionCalls end at ReadyForQuery; an extended-protocol
-// Execute ends at CommandComplete / EmptyQueryResponse / PortalSuspended / ErrorResponse, and
-// after an error the server skips everything up to the next Sync.
-// https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
+// Statement records of a session for the store: SQL, parameters, rows, tag, error, decision and
+// the frames each spans. Which request a server message answers, and when a request ends (or is
+// skipped by the server after an earlier error), is the protocol model's (protocol-state.ts).
 
 import type { Decision, StatementProtocol, StatementRecord } from '../../shared/types.js';
 import { Backend, Frontend } from '../wire/codes.js';
-import {
-  bindMessage,
-  closeTarget,
-  commandTag,
-  executePortal,
-  functionOid,
-  noticeFields,
-  parseMessage,
-  querySql,
-  tagRows,
-} from '../wire/fields.js';
+import { commandTag, functionOid, noticeFields, parseMessage, querySql, tagRows } from '../wire/fields.js';
+import type { Op, PreparedStatement, Reply } from './protocol-state.js';
 import { RunDigest } from './run-digest.js';
 
 interface Running {
@@ -56,35 +44,27 @@ export interface Verdict {
 
 const ALLOWED: Verdict = { decision: 'allow', rule: null, approvalId: null };
 
-interface Prepared {
-  sql: string;
-  verdict: Verdict;
-}
-
-type Awaiting = Running | { kind: 'sync' };
-
-interface Portal {
-  sql: string;
-  verdict: Verdict;
-  params: (string | null)[];
-  bindFrame: number;
-}
-
 export interface StatementClock {
   /** Epoch microseconds. */
   epochNow(): number;
 }
 
+/**
+ * Statements of one session, as records for the store: one per simple Query, per Execute and per
+ * FunctionCall. Which statement a server message belongs to, and what a Bind or Execute runs,
+ * come from the session's protocol model (protocol-state.ts); this class only keeps the record
+ * of each request the model reports.
+ */
 export class StatementTracker {
-  private readonly queue: Awaiting[] = [];
-  private readonly prepared = new Map<string, Prepared>();
-  private readonly portals = new Map<string, Portal>();
+  private readonly running = new WeakMap<Op, Running>();
+  private readonly verdicts = new WeakMap<PreparedStatement, Verdict>();
   /** A refused Parse until the next Sync: the server skips the Bind/Execute that follow, so they are part of it. */
   private refusedParse: { name: string; s: Running } | null = null;
   private count = 0;
+  private open = new Set<Running>();
   /** Statements awaiting their end. */
   get inFlight(): number {
-    return this.queue.length;
+    return this.open.size;
   }
 
   constructor(
@@ -101,9 +81,10 @@ export class StatementTracker {
   replacement: Buffer | null = null;
 
   /**
-   * Records that the client message at frame `seq` is refused: the session sends the upstream a
-   * message that fails to parse in its place, so the server's own error handling (skip to Sync,
-   * abort the transaction) keeps everything in order, and the error it returns is replaced.
+   * Records that the client message at frame `seq` (in `buf`) is refused: the session sent the
+   * upstream a message that fails in its place (`standIn`, the model's request for it), so the
+   * server's own error handling (skip to Sync, abort the transaction) keeps everything in order,
+   * and the error it returns is replaced.
    */
   refuse(
     type: number,
@@ -113,11 +94,11 @@ export class StatementTracker {
     seq: number,
     verdict: Verdict,
     error: Buffer,
+    standIn: Op | null,
   ): void {
     let s: Running;
     if (type === Frontend.Parse) {
       const p = parseMessage(buf, start, end);
-      this.prepared.delete(p.name);
       s = this.start('extended', p.sql, null, seq, false);
       this.refusedParse = { name: p.name, s };
     } else if (type === Frontend.Query) {
@@ -127,6 +108,14 @@ export class StatementTracker {
     }
     this.apply(s, verdict);
     s.refusal = error;
+    this.track(standIn, s);
+  }
+
+  private track(op: Op | null, s: Running): void {
+    if (op === null) return;
+    this.running.set(op, s);
+    // Queued behind a request the server already failed: it will never run.
+    if (op.outcome === 'skipped') this.skipped(s, s.firstFrame);
   }
 
   private apply(s: Running, v: Verdict): void {
@@ -166,172 +155,143 @@ export class StatementTracker {
       approvalId: null,
       masked: {},
     };
-    this.queue.push(s);
+    this.open.add(s);
     return s;
   }
 
   /**
-   * A client message was forwarded upstream as frame `seq`. `verdict` is the guardrail decision for
-   * a Query, Parse or FunctionCall (a Parse's applies to every execution of that statement).
+   * A client message was forwarded upstream as the model's request `op`. `verdict` is the
+   * guardrail decision for a Query, Parse or FunctionCall (a Parse's applies to every execution
+   * of that statement).
    */
-  onClient(
-    type: number,
-    buf: Buffer,
-    start: number,
-    end: number,
-    seq: number,
-    verdict: Verdict = ALLOWED,
-  ): void {
-    switch (type) {
-      case Frontend.Query:
-        this.apply(this.start('simple', querySql(buf, start, end), null, seq, true), verdict);
-        break;
-      case Frontend.Parse: {
-        const p = parseMessage(buf, start, end);
-        this.prepared.set(p.name, { sql: p.sql, verdict });
+  onClient(op: Op | null, verdict: Verdict = ALLOWED): void {
+    if (op === null) return;
+    switch (op.kind) {
+      case 'query': {
+        const s = this.start('simple', op.sql, null, op.seq, true);
+        this.apply(s, verdict);
+        this.track(op, s);
         break;
       }
-      case Frontend.Bind: {
-        const b = bindMessage(buf, start, end);
-        if (this.refusedParse !== null) {
-          if (b.statement === this.refusedParse.name) this.refusedParse.s.params ??= b.params;
-          break;
-        }
-        const prepared = this.prepared.get(b.statement);
-        this.portals.set(b.portal, {
-          sql: prepared?.sql ?? `/* unknown prepared statement "${b.statement}" */`,
-          verdict: prepared?.verdict ?? ALLOWED,
-          params: b.params,
-          bindFrame: seq,
-        });
+      case 'parse':
+        this.verdicts.set(op.statement, verdict);
         break;
-      }
-      case Frontend.Execute: {
-        const name = executePortal(buf, start, end);
+      case 'bind':
+        if (this.refusedParse !== null && op.portal.statementName === this.refusedParse.name)
+          this.refusedParse.s.params ??= op.portal.params;
+        break;
+      case 'execute': {
         if (this.refusedParse !== null) break;
-        const p = this.portals.get(name);
-        const st = this.start(
+        const p = op.portal;
+        const s = this.start(
           'extended',
-          p?.sql ?? `/* unknown portal "${name}" */`,
+          p === null
+            ? `/* unknown portal "${op.name}" */`
+            : (p.statement?.sql ?? `/* unknown prepared statement "${p.statementName}" */`),
           p?.params ?? null,
-          p?.bindFrame ?? seq,
+          p?.bindSeq ?? op.seq,
           false,
         );
-        if (p) this.apply(st, p.verdict);
+        if (p?.statement) this.apply(s, this.verdicts.get(p.statement) ?? ALLOWED);
+        this.track(op, s);
         break;
       }
-      case Frontend.Sync:
+      case 'sync':
         this.refusedParse = null;
-        this.queue.push({ kind: 'sync' });
         break;
-      case Frontend.FunctionCall:
-        this.apply(
-          this.start('function', `/* FunctionCall oid=${functionOid(buf, start, end)} */`, null, seq, true),
-          verdict,
-        );
-        break;
-      case Frontend.Close: {
-        const c = closeTarget(buf, start, end);
-        if (c.what === 0x53) this.prepared.delete(c.name);
-        else this.portals.delete(c.name);
+      case 'function-call': {
+        const s = this.start('function', `/* FunctionCall oid=${op.oid} */`, null, op.seq, true);
+        this.apply(s, verdict);
+        this.track(op, s);
         break;
       }
     }
   }
 
-  /** Values the masker rewrote, by rule, for the statement the server is answering. */
-  addMasked(counts: ReadonlyMap<string, number>): void {
-    const s = this.head();
-    if (s === null) return;
+  /** Values the masker rewrote, by rule, for the statement of request `op`. */
+  addMasked(op: Op | null, counts: ReadonlyMap<string, number>): void {
+    const s = op === null ? undefined : this.running.get(op);
+    if (s === undefined || s.finished) return;
     for (const [rule, n] of counts) s.masked[rule] = (s.masked[rule] ?? 0) + n;
   }
 
-  private head(): Running | null {
-    for (const a of this.queue) {
-      if (a.kind === 'sync') return null;
-      if (!a.finished) return a;
-    }
-    return null;
-  }
-
   /**
-   * A server message is about to be sent to the client as frame `seq`. Returns false when its
-   * bytes must not be stored because its statement passed the capture limit.
+   * A server message (the model's `reply` to it) is about to be sent to the client as frame
+   * `seq`. Returns false when its bytes must not be stored because its statement passed the
+   * capture limit.
    */
-  onServer(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
-    switch (type) {
-      case Backend.DataRow:
-      case Backend.CopyData: {
-        const s = this.head();
-        if (s === null) return true;
-        if (type === Backend.DataRow) s.dataRows++;
-        s.lastFrame = seq;
-        const len = end - start;
-        if (this.captureLimit === 0 || s.capturedBytes + len <= this.captureLimit) {
-          s.capturedBytes += len;
-          return true;
-        }
-        s.uncapturedBytes += len;
-        if (type === Backend.DataRow) s.uncapturedRows++;
-        s.digest ??= new RunDigest();
-        s.digest.add(buf, start, end);
-        return false;
+  onServer(reply: Reply, type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    let s = reply.op === null ? undefined : this.running.get(reply.op);
+    if (s === undefined && type === Backend.ErrorResponse) {
+      // A Bind or Describe failed: the error is that of the statement it was to run.
+      for (const op of reply.ended) {
+        s = this.running.get(op);
+        if (s !== undefined) break;
       }
-      case Backend.CommandComplete: {
-        const s = this.head();
-        if (s === null) return true;
-        s.tag = commandTag(buf, start, end);
-        s.lastFrame = seq;
-        if (!s.endsAtReady) this.finish(s, seq);
-        return true;
-      }
-      case Backend.EmptyQueryResponse:
-      case Backend.PortalSuspended: {
-        const s = this.head();
-        if (s !== null) {
-          s.lastFrame = seq;
-          if (!s.endsAtReady) this.finish(s, seq);
-        }
-        return true;
-      }
-      case Backend.ErrorResponse: {
-        const s = this.head();
-        if (s === null) return true;
-        const f = noticeFields(s.refusal ?? buf, s.refusal ? 0 : start, s.refusal ? s.refusal.length : end);
-        s.errorCode ??= f.get('C') ?? null;
-        s.errorMessage ??= f.get('M') ?? null;
-        this.replacement = s.refusal;
-        s.refusal = null;
-        s.lastFrame = seq;
-        if (!s.endsAtReady) this.finish(s, seq);
-        return true;
-      }
-      case Backend.ReadyForQuery:
-        this.ready(seq);
-        return true;
-      default:
-        return true;
     }
+    let capture = true;
+    if (s !== undefined && !s.finished) {
+      switch (type) {
+        case Backend.DataRow:
+        case Backend.CopyData: {
+          if (type === Backend.DataRow) s.dataRows++;
+          s.lastFrame = seq;
+          const len = end - start;
+          if (this.captureLimit === 0 || s.capturedBytes + len <= this.captureLimit) {
+            s.capturedBytes += len;
+            break;
+          }
+          s.uncapturedBytes += len;
+          if (type === Backend.DataRow) s.uncapturedRows++;
+          s.digest ??= new RunDigest();
+          s.digest.add(buf, start, end);
+          capture = false;
+          break;
+        }
+        case Backend.CommandComplete:
+          s.tag = commandTag(buf, start, end);
+          s.lastFrame = seq;
+          break;
+        case Backend.EmptyQueryResponse:
+        case Backend.PortalSuspended:
+          s.lastFrame = seq;
+          break;
+        case Backend.ErrorResponse: {
+          const f = noticeFields(s.refusal ?? buf, s.refusal ? 0 : start, s.refusal ? s.refusal.length : end);
+          s.errorCode ??= f.get('C') ?? null;
+          s.errorMessage ??= f.get('M') ?? null;
+          this.replacement = s.refusal;
+          s.refusal = null;
+          s.lastFrame = seq;
+          break;
+        }
+      }
+    }
+    for (const op of reply.ended) {
+      const r = this.running.get(op);
+      if (r === undefined || r.finished) continue;
+      if (op.outcome === 'skipped') this.skipped(r, seq);
+      else this.finish(r, seq);
+    }
+    return capture;
   }
 
-  /** ReadyForQuery ends everything up to the first Sync or simple Query awaiting it. */
-  private ready(seq: number): void {
-    while (this.queue.length > 0) {
-      const a = this.queue.shift()!;
-      if (a.kind === 'sync') return;
-      if (!a.finished) {
-        if (!a.endsAtReady && a.errorCode === null) {
-          // Skipped by the server after an earlier error in the same pipeline.
-          a.errorMessage = 'not executed: an earlier message before Sync failed';
-        }
-        this.finish(a, seq);
-      }
-      if (a.endsAtReady) return;
+  /** The server skipped it after an earlier error in the same pipeline. */
+  private skipped(s: Running, seq: number): void {
+    if (s.errorCode === null) s.errorMessage ??= 'not executed: an earlier message before Sync failed';
+    // A refused statement's stand-in never reached the server's error: its own refusal is its error.
+    if (s.refusal !== null) {
+      const f = noticeFields(s.refusal, 0, s.refusal.length);
+      s.errorCode = f.get('C') ?? null;
+      s.errorMessage = f.get('M') ?? null;
+      s.refusal = null;
     }
+    this.finish(s, seq);
   }
 
   private finish(s: Running, seq: number): void {
     s.finished = true;
+    this.open.delete(s);
     s.lastFrame = Math.max(s.lastFrame, seq);
     const fromTag = s.tag === null ? null : tagRows(s.tag);
     this.onStatement({
@@ -361,11 +321,9 @@ export class StatementTracker {
 
   /** Ends statements still waiting when the session ends (their answers will never come). */
   abandon(reason: string, seq: number): void {
-    for (const a of this.queue.splice(0)) {
-      if (a.kind === 'statement' && !a.finished) {
-        a.errorMessage ??= reason;
-        this.finish(a, seq);
-      }
+    for (const s of [...this.open]) {
+      s.errorMessage ??= reason;
+      this.finish(s, seq);
     }
   }
 }

@@ -11,9 +11,9 @@ import pg from 'pg';
 import { seedDemoData } from '../../cli/demo-data.js';
 import { MaskCatalog } from '../../proxy/masking/catalog.js';
 import { compileMasking } from '../../proxy/masking/compile.js';
+import { MaskingPipe } from '../../proxy/masking/pipe.js';
 import { parseMaskingRules } from '../../proxy/masking/rules.js';
 import { REDACTED } from '../../proxy/masking/strategies.js';
-import { MaskingStream } from '../../proxy/masking/stream.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
@@ -89,14 +89,14 @@ after(async () => {
 
 interface Session {
   raw: RawClient;
-  ms: MaskingStream;
+  ms: MaskingPipe;
   counts: Map<string, number>;
 }
 
 async function session(): Promise<Session> {
   const raw = await RawClient.connect('127.0.0.1', db.port);
   await raw.login({ user: db.user, password: db.password, database: db.database });
-  return { raw, ms: new MaskingStream({ masking, catalog }), counts: new Map() };
+  return { raw, ms: new MaskingPipe({ masking, catalog }), counts: new Map() };
 }
 
 /** Sends frames through the stream and returns what the client would receive, up to the last ReadyForQuery. */

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { MaskCatalog } from '../../proxy/masking/catalog.js';
 import { compileMasking } from '../../proxy/masking/compile.js';
+import { MaskingPipe } from '../../proxy/masking/pipe.js';
 import { MaskError } from '../../proxy/masking/plan.js';
 import { parseMaskingRules } from '../../proxy/masking/rules.js';
 import { REDACTED } from '../../proxy/masking/strategies.js';
-import { describePortalMessage, MaskingStream } from '../../proxy/masking/stream.js';
+import { describePortalMessage } from '../../proxy/masking/stream.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import {
   bindMessage,
@@ -52,11 +53,11 @@ catalog.apply({
   types: [],
 });
 
-function stream(): MaskingStream {
-  return new MaskingStream({ masking, catalog });
+function stream(): MaskingPipe {
+  return new MaskingPipe({ masking, catalog });
 }
-const C = (ms: MaskingStream, m: Buffer) => ms.client(m[0], m, 0, m.length);
-const S = (ms: MaskingStream, m: Buffer, counts: Map<string, number> | null = null) =>
+const C = (ms: MaskingPipe, m: Buffer) => ms.client(m[0], m, 0, m.length);
+const S = (ms: MaskingPipe, m: Buffer, counts: Map<string, number> | null = null) =>
   ms.server(m[0], m, 0, m.length, counts);
 const cc = (tag: string) => message('C', cstr(tag));
 const rfq = () => message('Z', Buffer.from('I'));
@@ -66,7 +67,7 @@ describe('MaskingStream', () => {
   test('active unless the policy masks nothing', () => {
     assert.equal(stream().active, true);
     assert.equal(
-      new MaskingStream({ masking: compileMasking([], { hashKey: 'k'.repeat(32) }), catalog: null }).active,
+      new MaskingPipe({ masking: compileMasking([], { hashKey: 'k'.repeat(32) }), catalog: null }).active,
       false,
     );
   });
@@ -134,7 +135,7 @@ describe('MaskingStream', () => {
   test('DDL invalidates the catalog', () => {
     const cat = new MaskCatalog({ columns: masking.columns });
     cat.apply({ relations: [], views: [], types: [] });
-    const ms = new MaskingStream({ masking, catalog: cat });
+    const ms = new MaskingPipe({ masking, catalog: cat });
     C(ms, queryMessage('CREATE VIEW v AS SELECT email FROM customers'));
     assert.equal(cat.fresh, true);
     S(ms, cc('CREATE VIEW'));

@@ -1,0 +1,142 @@
+// What a Bind, Execute or SQL EXECUTE runs is what the server runs: a Parse the server refuses
+// (its name is in use) must not change what the gateway believes that name holds, for the
+// guardrails or for masking. Checked on the server and on the bytes the client gets, with
+// hand-made protocol messages through a real gateway, sent one batch at a time and pipelined.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { AGENT, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import {
+  bindMessage,
+  dataRowValues,
+  errorFields,
+  executeMessage,
+  parseMessage,
+  queryMessage,
+  RawClient,
+  type RawMessage,
+  syncMessage,
+} from '../helpers/raw-client.js';
+
+let db: TestPostgres;
+let gw: TestGateway;
+let direct: pg.Client;
+const SECRET = 'launch code tangerine';
+
+before(async () => {
+  db = await startPostgres({ version: 18 });
+  direct = new pg.Client({
+    host: db.host,
+    port: db.port,
+    user: db.user,
+    password: db.password,
+    database: db.database,
+  });
+  await direct.connect();
+  await direct.query(`CREATE TABLE items (id int PRIMARY KEY, name text);
+    INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 20) g;
+    CREATE TABLE vault (id int PRIMARY KEY, secret text);
+    INSERT INTO vault VALUES (1, '${SECRET}');`);
+  gw = await startGateway(db, {
+    identities: [
+      { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'vault' },
+    ],
+    policies: {
+      vault: {
+        // No detector finds the secret: only the column rule, through lineage, can mask it.
+        masking: [{ name: 'vault-secret', columns: ['public.vault.secret'], strategy: 'redact' }],
+      },
+    },
+  });
+});
+
+after(async () => {
+  await direct?.end();
+  await gw?.stop();
+  await db?.stop();
+});
+
+async function login(): Promise<RawClient> {
+  const c = await RawClient.connect(gw.host, gw.port);
+  await c.login({ user: AGENT.name, password: AGENT.password });
+  return c;
+}
+
+const count = async () => Number((await direct.query('SELECT count(*) AS n FROM items')).rows[0].n);
+
+/** Messages up to the next ReadyForQuery. */
+const untilReady = (c: RawClient, timeoutMs = 5000): Promise<RawMessage[]> => c.readUntil('Z', timeoutMs);
+
+const errorsOf = (ms: RawMessage[]) => ms.filter((m) => m.type === 'E').map((m) => errorFields(m.body));
+
+describe('a refused Parse changes nothing the gateway believes', () => {
+  test('SQL EXECUTE of a statement the server kept is decided on that statement, not on the refused text', async () => {
+    const c = await login();
+    try {
+      // A human approves preparing an unbounded DELETE; each execution still needs approval.
+      c.write(queryMessage('PREPARE wipe AS DELETE FROM items'));
+      const held = await eventually(
+        () => gw.core.approvals.list('pending').find((a) => a.sql.includes('PREPARE wipe')),
+        5000,
+        'the PREPARE to be held',
+      );
+      gw.core.approvals.decide(held.id, 'approve', 'ops-alice');
+      assert.deepEqual(errorsOf(await untilReady(c)), []);
+      // The same name, harmless text: the server refuses it (42P05) and keeps the DELETE.
+      c.write(Buffer.concat([parseMessage('wipe', 'SELECT 1'), syncMessage()]));
+      assert.equal(errorsOf(await untilReady(c))[0]?.C, '42P05');
+      c.write(queryMessage('EXECUTE wipe'));
+      const again = await eventually(
+        () => gw.core.approvals.list('pending').find((a) => a.sql.includes('EXECUTE wipe')),
+        5000,
+        'EXECUTE wipe to be held for approval as the DELETE it runs',
+      );
+      assert.equal(await count(), 20, 'nothing was deleted while it waits');
+      gw.core.approvals.decide(again.id, 'deny', 'ops-alice');
+      const denied = errorsOf(await untilReady(c));
+      assert.equal(denied[0]?.C, '42501');
+      assert.equal(await count(), 20, 'the table still has every row');
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  for (const pipelined of [false, true]) {
+    test(`a Bind after a refused re-Parse is masked as the statement the server runs (${pipelined ? 'pipelined' : 'one batch at a time'})`, async () => {
+      const c = await login();
+      try {
+        const first = Buffer.concat([
+          parseMessage('s1', 'SELECT upper(secret) AS x FROM vault'),
+          syncMessage(),
+        ]);
+        const reparse = Buffer.concat([parseMessage('s1', "SELECT 'harmless' AS x"), syncMessage()]);
+        const run = Buffer.concat([bindMessage('', 's1', []), executeMessage(''), syncMessage()]);
+        let replies: RawMessage[];
+        if (pipelined) {
+          c.write(Buffer.concat([first, reparse, run]));
+          replies = [...(await untilReady(c)), ...(await untilReady(c)), ...(await untilReady(c))];
+        } else {
+          c.write(first);
+          replies = await untilReady(c);
+          c.write(reparse);
+          replies.push(...(await untilReady(c)));
+          c.write(run);
+          replies.push(...(await untilReady(c)));
+        }
+        assert.deepEqual(
+          errorsOf(replies).map((e) => e.C),
+          ['42P05'],
+          'the re-Parse is refused by the server',
+        );
+        const rows = replies.filter((m) => m.type === 'D').map((m) => dataRowValues(m.body)[0]);
+        assert.equal(rows.length, 1, 'the old statement ran');
+        assert.notEqual(rows[0], SECRET.toUpperCase(), 'the secret came back in clear');
+        assert.equal(String(rows[0]).includes('TANGERINE'), false);
+      } finally {
+        c.socket.destroy();
+      }
+    });
+  }
+});

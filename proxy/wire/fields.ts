@@ -121,6 +121,15 @@ export function noticeFields(buf: Buffer, start: number, end: number): Map<strin
   return out;
 }
 
+/**
+ * ErrorResponse / NoticeResponse: the severity, the never-localized 'V' field when present (9.6+)
+ * else the 'S' field; null when neither. For telling FATAL / PANIC apart without a prefix match.
+ */
+export function noticeSeverity(buf: Buffer, start: number, end: number): string | null {
+  const f = noticeFields(buf, start, end);
+  return f.get('V') ?? f.get('S') ?? null;
+}
+
 /** ParameterStatus: name and value. */
 export function parameterStatus(buf: Buffer, start: number, end: number): { name: string; value: string } {
   R.reset(buf, start + 5, end, 'ParameterStatus');

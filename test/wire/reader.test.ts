@@ -135,3 +135,27 @@ describe('BodyReader', () => {
     }
   });
 });
+
+describe('fields.ts helpers for the session', () => {
+  test('noticeSeverity prefers the never-localized V field; parameterStatus and readyStatus are exact', async () => {
+    const { noticeSeverity, parameterStatus, readyStatus } = await import('../../proxy/wire/fields.js');
+    const msg = (type: string, body: string) => {
+      const b = Buffer.from(body, 'latin1');
+      const h = Buffer.alloc(5);
+      h[0] = type.charCodeAt(0);
+      h.writeInt32BE(4 + b.length, 1);
+      return Buffer.concat([h, b]);
+    };
+    const e = msg('E', 'SSCHWERWIEGEND\0VFATAL\0C57P01\0\0');
+    assert.equal(noticeSeverity(e, 0, e.length), 'FATAL');
+    const old = msg('E', 'SPANIC\0\0');
+    assert.equal(noticeSeverity(old, 0, old.length), 'PANIC');
+    const s = msg('S', 'client_encoding\0UTF8\0');
+    assert.deepEqual(parameterStatus(s, 0, s.length), { name: 'client_encoding', value: 'UTF8' });
+    assert.throws(() => parameterStatus(s, 0, s.length - 1), FieldError);
+    const z = msg('Z', 'I');
+    assert.equal(readyStatus(z, 0, z.length), 0x49);
+    const z2 = msg('Z', 'II');
+    assert.throws(() => readyStatus(z2, 0, z2.length), FieldError);
+  });
+});

@@ -4,7 +4,7 @@
 // rule. Raw values never leave this function.
 
 import type { ConnectionConfig } from '../config/types.js';
-import { type CompiledMasking, type Counts, MaskCatalog } from '../masking/index.js';
+import { type CompiledMasking, type Counts, MaskCatalog, parseRowDescription } from '../masking/index.js';
 import { MaskingPipe } from '../masking/pipe.js';
 import { analyzeEach } from '../policy/index.js';
 import { CatalogLink } from '../session/catalog-link.js';
@@ -36,18 +36,6 @@ export function previewRefusal(sql: string): string | null {
   if (st.kind !== 'select' || st.writes)
     return `only a read-only SELECT can be previewed (this is ${st.kind})`;
   return null;
-}
-
-function rowDescriptionNames(body: Buffer): string[] {
-  const n = body.readInt16BE(0);
-  const names: string[] = [];
-  let p = 2;
-  for (let i = 0; i < n; i++) {
-    const nul = body.indexOf(0, p);
-    names.push(body.toString('utf8', p, nul));
-    p = nul + 1 + 18;
-  }
-  return names;
 }
 
 export async function previewMasking(
@@ -98,7 +86,8 @@ export async function previewMasking(
         const next = o + 1 + out.readInt32BE(o + 1);
         const body = out.subarray(o + 5, next);
         if (type === Backend.ReadyForQuery) ready++;
-        else if (type === Backend.RowDescription && ready === 2) result.columns = rowDescriptionNames(body);
+        else if (type === Backend.RowDescription && ready === 2)
+          result.columns = parseRowDescription(out, o, next).map((f) => f.name);
         else if (type === Backend.DataRow && ready === 2) {
           if (result.rows.length < MAX_ROWS) result.rows.push(dataRowText(body));
           else result.truncated = true;

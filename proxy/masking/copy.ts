@@ -4,6 +4,8 @@
 // rows are rewritten and sent on, the unfinished tail (at most one row) waits for the next
 // CopyData. Nothing else is buffered.
 
+import { formatCodes } from '../wire/fields.js';
+import { BodyReader, FieldError } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
 import { detectable, OID, typeKind } from './pgtypes.js';
 import { type ColumnLineage, MaskError } from './plan.js';
@@ -16,6 +18,9 @@ import {
   type ValueMasker,
   valueMasker,
 } from './strategies.js';
+
+/** Reads the tuples of one binary CopyData at a time (reset per message). */
+const COPY_READER = new BodyReader();
 
 export interface CopyOptions {
   format: 'text' | 'csv' | 'binary';
@@ -45,12 +50,10 @@ export function parseCopyOutResponse(
   start: number,
   end: number,
 ): { format: number; columns: number[] } {
-  if (end - start < 8) throw new MaskError('CopyOutResponse is truncated');
-  const format = buf[start + 5];
-  const n = buf.readInt16BE(start + 6);
-  if (end - start < 8 + n * 2) throw new MaskError('CopyOutResponse is truncated');
-  const columns: number[] = [];
-  for (let i = 0; i < n; i++) columns.push(buf.readInt16BE(start + 8 + i * 2));
+  const r = new BodyReader(buf, start + 5, end, 'CopyOutResponse');
+  const format = r.uint8();
+  const columns = formatCodes(r);
+  r.expectEnd();
   return { format, columns };
 }
 
@@ -311,41 +314,51 @@ export class CopyMasker {
       }
       if (data.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0')
         throw new MaskError('COPY binary: bad signature');
-      const ext = data.readInt32BE(15);
-      if (data.length < 19 + ext) {
+      // The signature, int32 flags, then an int32 header-extension length (negative refused, as
+      // ReceiveCopyBinaryHeader does) and that many bytes.
+      const head = COPY_READER.reset(data, 15, data.length, 'COPY binary header');
+      const ext = head.int32();
+      if (ext < 0) throw new FieldError(`COPY binary: invalid header extension length ${ext}`);
+      if (ext > head.remaining) {
         this.carry = Buffer.from(data);
         return EMPTY;
       }
       p = 19 + ext;
       this.binaryHeaderDone = true;
     }
+    // The binary COPY format (copyfromparse.c CopyReadBinaryTuple): an int16 field count (-1
+    // ends the data), then per field an int32 length (-1 NULL, below that refused) and the bytes.
+    // A tuple may be cut at the end of this CopyData: reading stops there and it waits.
+    const rd = COPY_READER.reset(data, p, data.length, 'COPY binary data');
     for (;;) {
-      if (p + 2 > data.length) break;
-      const n = data.readInt16BE(p);
+      if (rd.remaining < 2) break;
+      const n = rd.int16();
       if (n === -1) {
-        p += 2;
+        p = rd.pos;
         this.finished = true;
         break;
       }
+      if (n !== this.cols.length)
+        throw new MaskError(`COPY binary: a tuple of ${n} fields, the COPY has ${this.cols.length} columns`);
       // Find the tuple's end first (it may be incomplete).
-      let q = p + 2;
       let complete = true;
       const fields: [number, number][] = [];
       for (let i = 0; i < n; i++) {
-        if (q + 4 > data.length) {
+        if (rd.remaining < 4) {
           complete = false;
           break;
         }
-        const len = data.readInt32BE(q);
-        const vs = q + 4;
-        const ve = len < 0 ? vs : vs + len;
-        if (ve > data.length) {
+        const hp = rd.pos;
+        const len = rd.int32();
+        if (len < -1) throw new FieldError(`COPY binary: invalid field length ${len}`);
+        if (len > rd.remaining) {
           complete = false;
           break;
         }
-        fields.push([q, len < 0 ? -1 : vs]);
-        q = ve;
+        fields.push([hp, len < 0 ? -1 : rd.pos]);
+        if (len > 0) rd.skip(len);
       }
+      const q = rd.pos;
       if (!complete) break;
       for (let i = 0; i < n; i++) {
         const col = this.cols[i];

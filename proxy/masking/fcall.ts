@@ -5,6 +5,7 @@
 // value the gateway cannot mask safely (a binary result of a type it does not know, in which a
 // detector finds something) is refused with an ErrorResponse instead: the session goes on.
 
+import { BodyReader } from '../wire/reader.js';
 import type { CatalogBinding } from './catalog.js';
 import { DATA_DUMPING_BUILTINS } from './catalog.js';
 import { bump, type Detection } from './compile.js';
@@ -20,26 +21,21 @@ export interface FunctionCallInfo {
   format: number;
 }
 
-/** FunctionCall (buf[start] = 'F'): the function OID and the result format. */
+/**
+ * FunctionCall (buf[start] = 'F'): the function OID and the result format. Counts are unsigned
+ * (pq_getmsgint(msg, 2)) and argument lengths below -1 are refused, as PostgreSQL reads them
+ * (parse_fcall_arguments): the result format is the int16 after the arguments, and must not be
+ * read out of bytes the client put in an argument.
+ */
 export function parseFunctionCall(buf: Buffer, start: number, end: number): FunctionCallInfo {
-  const need = (p: number, k: number) => {
-    if (p + k > end) throw new MaskError('FunctionCall is truncated');
-  };
-  let p = start + 5;
-  need(p, 6);
-  const oid = buf.readUInt32BE(p);
-  const nf = buf.readInt16BE(p + 4);
-  p += 6 + Math.max(nf, 0) * 2;
-  need(p, 2);
-  const na = buf.readInt16BE(p);
-  p += 2;
-  for (let i = 0; i < na; i++) {
-    need(p, 4);
-    const len = buf.readInt32BE(p);
-    p += 4 + Math.max(len, 0);
-  }
-  need(p, 2);
-  return { oid, format: buf.readInt16BE(p) };
+  const r = new BodyReader(buf, start + 5, end, 'FunctionCall');
+  const oid = r.uint32();
+  r.skip(r.uint16() * 2);
+  const n = r.uint16();
+  for (let i = 0; i < n; i++) r.value();
+  // Bytes after the format: PostgreSQL refuses the call with an ERROR (pq_getmsgend) and the
+  // session goes on, as for the session's own readers (fields.ts).
+  return { oid, format: r.int16() };
 }
 
 const DUMPING = new Set(DATA_DUMPING_BUILTINS);
@@ -99,12 +95,12 @@ export function maskFunctionResult(
   binding: CatalogBinding,
   counts: Map<string, number> | null,
 ): Buffer | null {
-  if (end - start < 9) throw new MaskError('FunctionCallResponse is truncated');
-  const len = buf.readInt32BE(start + 5);
+  const r = new BodyReader(buf, start + 5, end, 'FunctionCallResponse');
+  const len = r.value();
+  r.expectEnd();
   if (len < 0) return null;
-  const vs = start + 9;
-  const ve = vs + len;
-  if (ve > end) throw new MaskError('FunctionCallResponse is truncated');
+  const vs = r.valueStart;
+  const ve = r.pos;
   const det = binding.masking.detection;
   const known = call ? binding.functionByOid(call.oid) : null;
   const format = call?.format ?? 1;

@@ -4,6 +4,8 @@
 // + column number, or the statement's lineage), masked inside (JSON keys, record fields) by
 // lineage, or scanned by the value detectors when its type can carry free text.
 
+import { bindResultFormats } from '../wire/fields.js';
+import { BodyReader } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
 import { ContainerError, rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
 import { decodeHex } from './encoded.js';
@@ -45,60 +47,31 @@ export interface ColumnLineage {
 // ---------------------------------------------------------------------------------------------
 // Wire parsing
 
-/** RowDescription (buf[start] = 'T'). Throws MaskError on a malformed message. */
+/** RowDescription (buf[start] = 'T'). Throws FieldError on a malformed message. */
 export function parseRowDescription(buf: Buffer, start: number, end: number): RowField[] {
-  if (end - start < 7) throw new MaskError('RowDescription is truncated');
-  const n = buf.readInt16BE(start + 5);
-  let p = start + 7;
+  const r = new BodyReader(buf, start + 5, end, 'RowDescription');
+  const n = r.uint16();
   const out: RowField[] = [];
   for (let i = 0; i < n; i++) {
-    const nul = buf.indexOf(0, p);
-    if (nul < 0 || nul + 19 > end) throw new MaskError('RowDescription is truncated');
-    const name = buf.toString('utf8', p, nul);
-    p = nul + 1;
     out.push({
-      name,
-      tableOid: buf.readUInt32BE(p),
-      columnAttr: buf.readInt16BE(p + 4),
-      typeOid: buf.readUInt32BE(p + 6),
-      typeSize: buf.readInt16BE(p + 10),
-      typeMod: buf.readInt32BE(p + 12),
-      format: buf.readInt16BE(p + 16),
+      name: r.cstring(),
+      tableOid: r.uint32(),
+      columnAttr: r.int16(),
+      typeOid: r.uint32(),
+      typeSize: r.int16(),
+      typeMod: r.int32(),
+      format: r.int16(),
     });
-    p += 18;
   }
+  r.expectEnd();
   return out;
 }
 
-/** Bind (buf[start] = 'B'): the result-column format codes as sent (0, 1 or n codes). */
-export function parseBindResultFormats(buf: Buffer, start: number, end: number): number[] {
-  let p = buf.indexOf(0, start + 5);
-  if (p < 0 || p >= end) throw new MaskError('Bind is truncated');
-  p = buf.indexOf(0, p + 1);
-  if (p < 0 || p >= end) throw new MaskError('Bind is truncated');
-  p++;
-  const need = (k: number) => {
-    if (p + k > end) throw new MaskError('Bind is truncated');
-  };
-  need(2);
-  const nf = buf.readInt16BE(p);
-  p += 2 + nf * 2;
-  need(2);
-  const np = buf.readInt16BE(p);
-  p += 2;
-  for (let i = 0; i < np; i++) {
-    need(4);
-    const len = buf.readInt32BE(p);
-    p += 4 + Math.max(len, 0);
-  }
-  need(2);
-  const nr = buf.readInt16BE(p);
-  p += 2;
-  need(nr * 2);
-  const out: number[] = [];
-  for (let i = 0; i < nr; i++) out.push(buf.readInt16BE(p + i * 2));
-  return out;
-}
+/**
+ * Bind (buf[start] = 'B'): the result-column format codes as sent (0, 1 or n codes). Counts are
+ * unsigned (see fields.ts bindResultFormats): masking decides text or binary from these codes.
+ */
+export const parseBindResultFormats = bindResultFormats;
 
 /** Format codes as sent (none = all text, one = all that, else one per column) -> one per column. */
 export function resolveFormats(codes: readonly number[], n: number): number[] {

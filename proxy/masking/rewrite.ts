@@ -4,6 +4,7 @@
 // original bytes on: nothing is allocated for an unchanged row). Rows are rewritten one at a
 // time as they pass; nothing is buffered.
 
+import { BodyReader } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
 import { MaskError, type MaskPlan } from './plan.js';
 import type { MaskRule } from './rules.js';
@@ -21,6 +22,8 @@ let CH_KIND = new Uint8Array(64);
 let CH_SCRATCH = new Int32Array(64);
 let CH_LEN = new Int32Array(64);
 const NEW_BUF: (Buffer | undefined)[] = [];
+/** The DataRow being rewritten: one reader, reset per row. */
+const ROW = new BodyReader();
 
 /** src[s, e) -> dst at o; returns e - s. A loop for the short copies of a row (Buffer#copy's call costs more). */
 function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, o: number): number {
@@ -46,7 +49,8 @@ function growChanges(n: number): void {
 
 /**
  * DataRow ('D'): masks the fields the plan names. null = unchanged (also for a passthrough plan).
- * Throws MaskError when the row does not match the plan (a protocol violation: fail closed).
+ * Throws MaskError when the row does not match the plan, FieldError when it is malformed (both
+ * protocol violations: fail closed).
  */
 export function maskDataRow(
   plan: MaskPlan,
@@ -56,23 +60,22 @@ export function maskDataRow(
   counts: Counts | null,
 ): Buffer | null {
   if (plan.passthrough) return null;
-  if (end - start < 7) throw new MaskError('DataRow is truncated');
-  const n = (buf[start + 5] << 8) | buf[start + 6];
+  const r = ROW.reset(buf, start + 5, end, 'DataRow');
+  const n = r.uint16();
   if (n !== plan.fields.length)
     throw new MaskError(`DataRow has ${n} fields but its RowDescription had ${plan.fields.length}`);
   const ops = plan.ops;
   const last = plan.last;
   growChanges(last + 1);
   scratch.pos = 0;
-  let p = start + 7;
   let changes = 0;
   let size = end - start;
-  for (let i = 0; i <= last; i++) {
-    if (p + 4 > end) throw new MaskError('DataRow is truncated');
-    const len = (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
-    const vs = p + 4;
-    const ve = len < 0 ? vs : vs + len;
-    if (ve > end) throw new MaskError('DataRow is truncated');
+  for (let i = 0; i < n; i++) {
+    const p = r.pos;
+    const len = r.value();
+    if (i > last) continue; // walked only to check the row is exactly its fields (below)
+    const vs = r.valueStart;
+    const ve = r.pos;
     const op = ops[i];
     if (op !== null && len >= 0) {
       const r = op(buf, vs, ve, counts);
@@ -96,8 +99,8 @@ export function maskDataRow(
         }
       }
     }
-    p = ve;
   }
+  r.expectEnd();
   if (changes === 0) return null;
   const out = rowBuffer(size);
   const sb = scratch.buf;
@@ -198,17 +201,14 @@ export function maskErrorOrNotice(
   const det = opts.detection;
   if (det === null && !opts.strict) return null;
   const fields: [number, string][] = [];
-  let p = start + 5;
+  const r = ROW.reset(buf, start + 5, end, buf[start] === 0x4e ? 'NoticeResponse' : 'ErrorResponse');
   let code = '';
-  while (p < end && buf[p] !== 0) {
-    const c = buf[p];
-    const nul = buf.indexOf(0, p + 1);
-    if (nul < 0 || nul >= end) throw new MaskError('ErrorResponse is truncated');
-    const v = buf.toString('utf8', p + 1, nul);
+  for (let c = r.uint8(); c !== 0; c = r.uint8()) {
+    const v = r.cstring();
     if (c === 0x43) code = v;
     fields.push([c, v]);
-    p = nul + 1;
   }
+  r.expectEnd();
   let changed = false;
   for (const f of fields) {
     const k = String.fromCharCode(f[0]);
@@ -242,23 +242,22 @@ export function maskNotification(
   counts: Counts | null,
 ): Buffer | null {
   if (detection === null) return null;
-  const ch = start + 9;
-  const chEnd = buf.indexOf(0, ch);
-  if (chEnd < 0 || chEnd >= end) throw new MaskError('NotificationResponse is truncated');
-  const pl = chEnd + 1;
-  const plEnd = buf.indexOf(0, pl);
-  if (plEnd < 0 || plEnd >= end) throw new MaskError('NotificationResponse is truncated');
+  const rd = ROW.reset(buf, start + 5, end, 'NotificationResponse');
+  rd.int32(); // the notifying backend's pid
+  rd.cstringEnd(); // the channel
+  const pl = rd.pos;
+  const plEnd = rd.cstringEnd();
+  rd.expectEnd();
   if (!detection.set.mayMatch(buf, pl, plEnd)) return null;
   const text = buf.toString('latin1', pl, plEnd);
   const json = /^\s*[[{]/.test(text);
   const r = detection.maskString(text, counts, json, false);
   if (typeof r !== 'string') return null;
   const body = Buffer.from(r, 'latin1');
-  const out = Buffer.allocUnsafe(pl - start + body.length + 1 + (end - plEnd - 1));
+  const out = Buffer.allocUnsafe(pl - start + body.length + 1);
   buf.copy(out, 0, start, pl);
   body.copy(out, pl - start);
   out[pl - start + body.length] = 0;
-  buf.copy(out, pl - start + body.length + 1, plEnd + 1, end);
   out.writeInt32BE(out.length - 1, 1);
   return out;
 }

@@ -28,6 +28,7 @@ import type {
   QueryOp,
   Reply,
 } from '../session/protocol-state.js';
+import { readyStatus } from '../wire/fields.js';
 import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
@@ -353,7 +354,7 @@ export class MaskingStream {
         return maskNotification(buf, start, end, this.binding.masking.detection, counts);
       case 0x5a: {
         // ReadyForQuery
-        if (this.ddlPending && buf[start + 5] === 0x49) {
+        if (this.ddlPending && readyStatus(buf, start, end) === 0x49) {
           // Committed (or rolled back): what the catalog connection sees may have changed.
           this.catalog.invalidate();
           this.ddlPending = false;
@@ -362,7 +363,7 @@ export class MaskingStream {
       }
       case 0x48: {
         // CopyOutResponse
-        const { columns } = parseCopyOutResponse(buf, start, end);
+        const { format, columns } = parseCopyOutResponse(buf, start, end);
         const lin =
           op?.kind === 'query'
             ? (this.queries.get(op)?.stmts[reply.statementIndex] ?? null)
@@ -372,7 +373,7 @@ export class MaskingStream {
         const cl = lin?.copy ?? null;
         const b = this.binding;
         const cols = cl?.all ? columns.map(() => ({ name: null, rule: cl.all })) : (cl?.columns ?? null);
-        const options = cl?.options ?? defaultCopyOptions(buf[start + 5] === 1 ? 'binary' : 'text');
+        const options = cl?.options ?? defaultCopyOptions(format === 1 ? 'binary' : 'text');
         const masker = new CopyMasker(options, cols, columns.length, {
           env: b.env,
           detection: b.masking.detection,

@@ -9,7 +9,7 @@ import { makeScramVerifier, ScramServerExchange, type ScramVerifier } from '../a
 import type { IdentityConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
 import { Frontend } from '../wire/codes.js';
-import { cstringAt } from '../wire/fields.js';
+import { FieldError, saslInitialResponse } from '../wire/fields.js';
 import * as msg from '../wire/messages.js';
 import type { SocketReader } from '../wire/socket-reader.js';
 
@@ -83,11 +83,16 @@ export async function scramAuthenticate(
   if (first.type !== Frontend.Password) {
     throw new GatewayError(SqlState.ProtocolViolation, 'expected SASL response');
   }
-  const [mechanism, p] = cstringAt(first.body, 0, first.body.length);
-  if (p + 4 > first.body.length)
-    throw new GatewayError(SqlState.ProtocolViolation, 'malformed SASLInitialResponse');
-  const len = first.body.readInt32BE(p);
-  const clientFirst = len < 0 ? Buffer.alloc(0) : first.body.subarray(p + 4, p + 4 + len);
+  let initial: { mechanism: string; data: Buffer | null };
+  try {
+    initial = saslInitialResponse(first.body);
+  } catch (e) {
+    if (e instanceof FieldError)
+      throw new GatewayError(SqlState.ProtocolViolation, 'malformed SASLInitialResponse');
+    throw e;
+  }
+  const { mechanism } = initial;
+  const clientFirst = initial.data ?? Buffer.alloc(0);
   const r1 = exchange.handleInitial(mechanism, Buffer.from(clientFirst));
   if (!r1.ok) throw failed(user);
   io.sendUnrecorded(msg.authenticationSASLContinue(r1.serverFirst));

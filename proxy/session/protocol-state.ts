@@ -11,15 +11,16 @@
 // redefined in an earlier, unanswered Sync batch), resolution says so and the caller waits.
 // https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
-import { parseBindResultFormats } from '../masking/plan.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import {
   bindMessage,
+  bindResultFormats,
   closeTarget,
   executePortal,
   functionOid,
   parseMessage,
   querySql,
+  readyStatus,
 } from '../wire/fields.js';
 
 /** A prepared statement: protocol Parse or SQL PREPARE (they share PostgreSQL's one namespace). */
@@ -316,7 +317,7 @@ export class ProtocolState {
       case Frontend.Bind: {
         const b = bindMessage(buf, start, end);
         const statement = this.resolveStatement(b.statement);
-        const formats = parseBindResultFormats(buf, start, end);
+        const formats = bindResultFormats(buf, start, end);
         op = {
           kind: 'bind',
           seq,
@@ -525,7 +526,7 @@ export class ProtocolState {
   /** ReadyForQuery ends the first Sync, simple Query or FunctionCall awaiting it (and all before). */
   private ready(buf: Buffer, start: number, end: number, index: number): Reply {
     this.copyIn = false;
-    if (end > start + 5) this.status = String.fromCharCode(buf[start + 5]);
+    this.status = String.fromCharCode(readyStatus(buf, start, end));
     const ended: Op[] = [];
     let first: Op | null = null;
     while (this.queue.length > 0) {

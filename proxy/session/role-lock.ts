@@ -26,7 +26,7 @@ import {
   type Unit,
 } from '../policy/index.js';
 import { Backend } from '../wire/codes.js';
-import { noticeFields } from '../wire/fields.js';
+import { noticeFields, parameterStatus, readyStatus } from '../wire/fields.js';
 import * as msg from '../wire/messages.js';
 import type { UpstreamLink } from './upstream.js';
 
@@ -166,15 +166,12 @@ export function assumeUpstreamRole(
           const f = noticeFields(m, 0, m.length);
           failure = { code: f.get('C') ?? 'unknown', message: f.get('M') ?? '' };
         } else if (type === Backend.ParameterStatus) {
-          const body = m.subarray(5);
-          const nul = body.indexOf(0);
-          const name = body.toString('utf8', 0, nul);
-          const value = body.toString('utf8', nul + 1, body.length - 1);
+          const { name, value } = parameterStatus(m, 0, m.length);
           const i = link.parameters.findIndex(([k]) => k === name);
           if (i >= 0) link.parameters[i] = [name, value];
           else link.parameters.push([name, value]);
         } else if (type === Backend.ReadyForQuery) {
-          link.status = String.fromCharCode(m[5]) as 'I' | 'T' | 'E';
+          link.status = String.fromCharCode(readyStatus(m, 0, m.length)) as 'I' | 'T' | 'E';
           return finish(
             failure === null ? null : refused(`${failure.code} ${failure.message}`, failure.code),
             buf,
@@ -183,9 +180,18 @@ export function assumeUpstreamRole(
         // CommandComplete, NoticeResponse: nothing to do.
       }
     };
+    const step = () => {
+      try {
+        pump();
+      } catch (e) {
+        // A body the reader refuses (FieldError): this runs in a socket event, so it must end
+        // here, as a refusal, not as an uncaught exception.
+        finish(refused(`invalid message from the database: ${(e as Error).message}`));
+      }
+    };
     const onData = (d: Buffer) => {
       buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-      pump();
+      step();
     };
     const onClose = () =>
       finish(
@@ -201,6 +207,6 @@ export function assumeUpstreamRole(
     socket.on('close', onClose);
     socket.on('error', onClose);
     socket.write(msg.query(`SET ROLE ${quoteIdent(role)}`));
-    pump();
+    step();
   });
 }

@@ -25,7 +25,15 @@ import { FrameRecorder } from '../store/recorder.js';
 import type { RecordWriter } from '../store/writer.js';
 import type { ServerTls } from '../tls/server-tls.js';
 import { Backend, Frontend, LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
-import { FieldError, functionOid, parseMessage, querySql } from '../wire/fields.js';
+import {
+  FieldError,
+  functionOid,
+  noticeSeverity,
+  parameterStatus,
+  parseMessage,
+  passwordText,
+  querySql,
+} from '../wire/fields.js';
 import { BadLengthError, MessageFramer, MessageTooLargeError } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { noteRelayed } from '../wire/read-garbage.js';
@@ -145,8 +153,7 @@ function approvalError(a: Approval): msg.ErrorFields {
 
 /** ErrorResponse whose severity field (sent first by PostgreSQL) is FATAL or PANIC. */
 function isFatal(buf: Buffer, start: number, end: number): boolean {
-  if (start + 11 > end || buf[start + 5] !== 0x53 /* S */) return false;
-  const sev = buf.toString('latin1', start + 6, start + 11);
+  const sev = noticeSeverity(buf, start, end);
   return sev === 'FATAL' || sev === 'PANIC';
 }
 
@@ -461,8 +468,13 @@ export class ClientSession {
     if (m.type !== Frontend.Password) {
       throw new GatewayError(SqlState.ProtocolViolation, 'expected a password message');
     }
-    const nul = m.body.indexOf(0);
-    const token = m.body.toString('utf8', 0, nul < 0 ? m.body.length : nul).trim();
+    let token: string;
+    try {
+      token = passwordText(m.body).trim();
+    } catch (e) {
+      if (e instanceof FieldError) throw new GatewayError(SqlState.ProtocolViolation, e.message);
+      throw e;
+    }
     try {
       return await this.ctx.oidc.verify(token, identity.oidc!);
     } catch (e) {
@@ -807,8 +819,8 @@ export class ClientSession {
   ): void {
     let stand: Buffer;
     if (type === Frontend.Parse) {
-      const name = buf.subarray(start + 5, buf.indexOf(0, start + 5) + 1);
-      stand = msg.typed(Frontend.Parse, [name, msg.cstr(NEVER_RUNS), msg.int16(0)]);
+      const { name } = parseMessage(buf, start, end);
+      stand = msg.typed(Frontend.Parse, [msg.cstr(name), msg.cstr(NEVER_RUNS), msg.int16(0)]);
     } else stand = msg.query(NEVER_RUNS);
     const op = this.protocol.client(stand[0], stand, 0, stand.length, seq, []);
     this.tracker!.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error), op);
@@ -1145,11 +1157,8 @@ function checkClientEncoding(params: Record<string, string>): void {
  * did not foresee: the session ends before another statement is read in that encoding.
  */
 function checkEncodingStatus(buf: Buffer, start: number, end: number): void {
-  const nameEnd = buf.indexOf(0, start + 5);
-  if (nameEnd < 0 || nameEnd >= end) return;
-  if (buf.toString('latin1', start + 5, nameEnd) !== 'client_encoding') return;
-  const valueEnd = buf.indexOf(0, nameEnd + 1);
-  const value = buf.toString('utf8', nameEnd + 1, valueEnd < 0 || valueEnd > end ? end : valueEnd);
+  const { name, value } = parameterStatus(buf, start, end);
+  if (name !== 'client_encoding') return;
   if (!isGuardableEncoding(value)) throw new UnguardableSession(unguardableEncodingReason(value));
 }
 

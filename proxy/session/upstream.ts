@@ -13,8 +13,9 @@ import type { ChannelBinding } from '../auth/scram-server.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError, SqlState } from '../errors.js';
 import { AuthCode, Backend } from '../wire/codes.js';
-import { noticeFields } from '../wire/fields.js';
+import { noticeFields, parameterStatus } from '../wire/fields.js';
 import * as msg from '../wire/messages.js';
+import { BodyReader } from '../wire/reader.js';
 import { SocketReader } from '../wire/socket-reader.js';
 
 export interface UpstreamLink {
@@ -121,26 +122,23 @@ export async function connectUpstream(
       const m = await reader.readMessage(opts.maxMessageSize, deadline);
       switch (m.type) {
         case Backend.ParameterStatus: {
-          const nul = m.body.indexOf(0);
-          parameters.push([
-            m.body.toString('utf8', 0, nul),
-            m.body.toString('utf8', nul + 1, m.body.length - 1),
-          ]);
+          const { name, value } = parameterStatus(m.raw, 0, m.raw.length);
+          parameters.push([name, value]);
           break;
         }
-        case Backend.BackendKeyData:
-          pid = m.body.readInt32BE(0);
-          key = Buffer.from(m.body.subarray(4));
+        case Backend.BackendKeyData: {
+          // int32 pid, then the key: 4 bytes in protocol 3.0, up to 256 in 3.2.
+          const r = new BodyReader(m.body, 0, m.body.length, 'BackendKeyData');
+          pid = r.int32();
+          key = Buffer.from(r.rest());
           break;
-        case Backend.ReadyForQuery:
-          return {
-            socket,
-            leftover: reader.detach(),
-            parameters,
-            pid,
-            key,
-            status: String.fromCharCode(m.body[0]) as 'I' | 'T' | 'E',
-          };
+        }
+        case Backend.ReadyForQuery: {
+          const r = new BodyReader(m.body, 0, m.body.length, 'ReadyForQuery');
+          const status = String.fromCharCode(r.uint8()) as 'I' | 'T' | 'E';
+          r.expectEnd();
+          return { socket, leftover: reader.detach(), parameters, pid, key, status };
+        }
         case Backend.ErrorResponse:
           throw upstreamError(m.raw);
         case Backend.NoticeResponse:
@@ -198,7 +196,8 @@ async function authenticate(
     if (m.type !== Backend.Authentication) {
       throw unreachable(`unexpected message '${String.fromCharCode(m.type)}' during authentication`);
     }
-    const code = m.body.readInt32BE(0);
+    const r = new BodyReader(m.body, 0, m.body.length, 'Authentication');
+    const code = r.int32();
     switch (code) {
       case AuthCode.Ok:
         // With SCRAM the server must have proven it knows the password too.
@@ -213,16 +212,12 @@ async function authenticate(
         socket.write(msg.passwordMessage(needPassword()));
         break;
       case AuthCode.MD5Password:
-        socket.write(msg.passwordMessage(md5PasswordResponse(u.user, needPassword(), m.body.subarray(4, 8))));
+        socket.write(msg.passwordMessage(md5PasswordResponse(u.user, needPassword(), r.bytes(4))));
         break;
       case AuthCode.SASL: {
+        // Mechanism names, each NUL-terminated, up to an empty one.
         const offered: string[] = [];
-        let p = 4;
-        while (p < m.body.length && m.body[p] !== 0) {
-          const nul = m.body.indexOf(0, p);
-          offered.push(m.body.toString('utf8', p, nul));
-          p = nul + 1;
-        }
+        for (let name = r.cstring(); name !== ''; name = r.cstring()) offered.push(name);
         scram = new ScramClient(needPassword(), channelBindingOf(socket));
         const mech = scram.mechanismFor(offered);
         if (mech === null) throw unreachable(`no supported SASL mechanism in ${offered.join(', ')}`);
@@ -231,11 +226,11 @@ async function authenticate(
       }
       case AuthCode.SASLContinue:
         if (scram === null) throw unreachable('SASL continue without SASL start');
-        socket.write(msg.saslResponse(scram.clientFinal(Buffer.from(m.body.subarray(4)))));
+        socket.write(msg.saslResponse(scram.clientFinal(Buffer.from(r.rest()))));
         break;
       case AuthCode.SASLFinal:
         if (scram === null) throw unreachable('SASL final without SASL start');
-        scram.verifyServerFinal(Buffer.from(m.body.subarray(4)));
+        scram.verifyServerFinal(Buffer.from(r.rest()));
         break;
       default:
         throw unreachable(`unsupported authentication method ${code}`);

@@ -1,9 +1,12 @@
 // Decoders for recorded frames, for `bastion replay` and the inspector. They turn one stored
 // frame (type byte + body) into a JSON-friendly object. Recorded data may be damaged or from a
-// misbehaving peer, so nothing here throws: a body that does not parse is reported as malformed.
+// misbehaving peer, so decodeFrame never throws: a body that does not parse (FieldError from the
+// bounded reader, reader.ts) is reported as malformed.
 // https://www.postgresql.org/docs/current/protocol-message-formats.html
 
 import { isUtf8 } from 'node:buffer';
+import { formatCodes, formatOf } from './fields.js';
+import { FieldError, BodyReader as Reader } from './reader.js';
 
 export interface DecodedFrame {
   type: string;
@@ -105,63 +108,6 @@ export function backendTypeName(type: number): string {
   return BACKEND[String.fromCharCode(type)] ?? 'Unknown';
 }
 
-class Malformed extends Error {}
-
-/** A cursor over one message body; every read checks bounds and throws Malformed past the end. */
-class Reader {
-  private pos = 0;
-  constructor(private readonly buf: Buffer) {}
-
-  get remaining(): number {
-    return this.buf.length - this.pos;
-  }
-  private need(n: number): number {
-    if (n < 0 || this.pos + n > this.buf.length) throw new Malformed();
-    const at = this.pos;
-    this.pos += n;
-    return at;
-  }
-  byte(): number {
-    return this.buf[this.need(1)];
-  }
-  int16(): number {
-    return this.buf.readInt16BE(this.need(2));
-  }
-  /** Counts are unsigned 16-bit on the wire (PostgreSQL reads them with pq_getmsgint(.., 2)). */
-  count16(): number {
-    return this.buf.readUInt16BE(this.need(2));
-  }
-  int32(): number {
-    return this.buf.readInt32BE(this.need(4));
-  }
-  oid(): number {
-    return this.buf.readUInt32BE(this.need(4));
-  }
-  cstring(): string {
-    const end = this.buf.indexOf(0, this.pos);
-    if (end < 0) throw new Malformed();
-    const s = this.buf.toString('utf8', this.pos, end);
-    this.pos = end + 1;
-    return s;
-  }
-  bytes(n: number): Buffer {
-    const at = this.need(n);
-    return this.buf.subarray(at, at + n);
-  }
-  rest(): Buffer {
-    return this.bytes(this.remaining);
-  }
-  /** Length-prefixed value (int32, -1 = NULL). */
-  value(): Buffer | null {
-    const n = this.int32();
-    return n === -1 ? null : this.bytes(n);
-  }
-  /** Trailing bytes mean the message is not what its type says. */
-  end(): void {
-    if (this.pos !== this.buf.length) throw new Malformed();
-  }
-}
-
 const hex = (b: Buffer): string => `\\x${b.toString('hex')}`;
 
 /**
@@ -177,28 +123,15 @@ function isText(b: Buffer): boolean {
 /** A value whose format is not known: text when it reads as text, else `\x` hex. */
 const textOrHex = (b: Buffer): string => (isText(b) ? b.toString('utf8') : hex(b));
 
-/** Bind / FunctionCall formats: none = all text, one = all the same, else one per value. */
-function formatOf(formats: number[], i: number): number {
-  if (formats.length === 0) return 0;
-  return formats.length === 1 ? formats[0] : (formats[i] ?? 0);
-}
-
-function formatCodes(r: Reader): number[] {
-  const n = r.count16();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(r.int16());
-  return out;
-}
-
 function valueByFormat(v: Buffer | null, format: number): string | null {
   if (v === null) return null;
   return format === 0 && isUtf8(v) ? v.toString('utf8') : hex(v);
 }
 
 function describeTarget(r: Reader): Record<string, unknown> {
-  const kind = r.byte();
+  const kind = r.uint8();
   const name = r.cstring();
-  r.end();
+  r.expectEnd();
   const target = kind === 0x53 ? 'statement' : kind === 0x50 ? 'portal' : String.fromCharCode(kind);
   return { target, name };
 }
@@ -210,14 +143,14 @@ function copyData(body: Buffer): Record<string, unknown> {
 }
 
 function empty(r: Reader): Record<string, unknown> {
-  r.end();
+  r.expectEnd();
   return {};
 }
 
 function oneString(key: string) {
   return (r: Reader): Record<string, unknown> => {
     const s = r.cstring();
-    r.end();
+    r.expectEnd();
     return { [key]: s };
   };
 }
@@ -229,21 +162,21 @@ const frontendDecoders: Record<string, Decoder> = {
   Parse: (r) => {
     const name = r.cstring();
     const sql = r.cstring();
-    const n = r.count16();
+    const n = r.uint16();
     const paramTypes: number[] = [];
-    for (let i = 0; i < n; i++) paramTypes.push(r.oid());
-    r.end();
+    for (let i = 0; i < n; i++) paramTypes.push(r.uint32());
+    r.expectEnd();
     return { name, sql, paramTypes };
   },
   Bind: (r) => {
     const portal = r.cstring();
     const statement = r.cstring();
     const paramFormats = formatCodes(r);
-    const n = r.count16();
+    const n = r.uint16();
     const params: (string | null)[] = [];
-    for (let i = 0; i < n; i++) params.push(valueByFormat(r.value(), formatOf(paramFormats, i)));
+    for (let i = 0; i < n; i++) params.push(valueByFormat(r.valueBytes(), formatOf(paramFormats, i)));
     const resultFormats = formatCodes(r);
-    r.end();
+    r.expectEnd();
     return { portal, statement, paramFormats, params, resultFormats };
   },
   Describe: describeTarget,
@@ -251,7 +184,7 @@ const frontendDecoders: Record<string, Decoder> = {
   Execute: (r) => {
     const portal = r.cstring();
     const maxRows = r.int32();
-    r.end();
+    r.expectEnd();
     return { portal, maxRows };
   },
   Sync: empty,
@@ -261,13 +194,13 @@ const frontendDecoders: Record<string, Decoder> = {
   CopyDone: empty,
   CopyFail: oneString('message'),
   FunctionCall: (r) => {
-    const functionOid = r.oid();
+    const functionOid = r.uint32();
     const argFormats = formatCodes(r);
-    const n = r.count16();
+    const n = r.uint16();
     const args: (string | null)[] = [];
-    for (let i = 0; i < n; i++) args.push(valueByFormat(r.value(), formatOf(argFormats, i)));
+    for (let i = 0; i < n; i++) args.push(valueByFormat(r.valueBytes(), formatOf(argFormats, i)));
     const resultFormat = r.int16();
-    r.end();
+    r.expectEnd();
     return { functionOid, argFormats, args, resultFormat };
   },
   // The recorder replaces every password / SASL message with a note before it is stored.
@@ -277,19 +210,19 @@ const frontendDecoders: Record<string, Decoder> = {
 function errorFields(r: Reader): Record<string, unknown> {
   const out: Record<string, string> = {};
   for (;;) {
-    const code = r.byte();
+    const code = r.uint8();
     if (code === 0) break;
     const letter = String.fromCharCode(code);
     out[FIELD[letter] ?? letter] = r.cstring();
   }
-  r.end();
+  r.expectEnd();
   return out;
 }
 
 function copyResponse(r: Reader): Record<string, unknown> {
-  const format = r.byte() === 1 ? 'binary' : 'text';
+  const format = r.uint8() === 1 ? 'binary' : 'text';
   const columnFormats = formatCodes(r);
-  r.end();
+  r.expectEnd();
   return { format, columnFormats };
 }
 
@@ -298,42 +231,42 @@ const backendDecoders: Record<string, Decoder> = {
   ParameterStatus: (r) => {
     const name = r.cstring();
     const value = r.cstring();
-    r.end();
+    r.expectEnd();
     return { name, value };
   },
   ReadyForQuery: (r) => {
-    const status = String.fromCharCode(r.byte());
-    r.end();
+    const status = String.fromCharCode(r.uint8());
+    r.expectEnd();
     return { status };
   },
   RowDescription: (r) => {
-    const n = r.count16();
+    const n = r.uint16();
     const fields: Record<string, unknown>[] = [];
     for (let i = 0; i < n; i++) {
       fields.push({
         name: r.cstring(),
-        tableOid: r.oid(),
+        tableOid: r.uint32(),
         columnAttr: r.int16(),
-        typeOid: r.oid(),
+        typeOid: r.uint32(),
         typeSize: r.int16(),
         typeMod: r.int32(),
         format: r.int16(),
       });
     }
-    r.end();
+    r.expectEnd();
     return { fields };
   },
   DataRow: (r) => {
     // Field formats are not in the row; text-looking values are shown as text, others as hex.
-    const n = r.count16();
+    const n = r.uint16();
     const values: (string | null)[] = [];
     const hexFields: number[] = [];
     for (let i = 0; i < n; i++) {
-      const v = r.value();
+      const v = r.valueBytes();
       if (v !== null && !isText(v)) hexFields.push(i);
       values.push(v === null ? null : textOrHex(v));
     }
-    r.end();
+    r.expectEnd();
     return hexFields.length > 0 ? { values, hexFields } : { values };
   },
   CommandComplete: oneString('tag'),
@@ -346,10 +279,10 @@ const backendDecoders: Record<string, Decoder> = {
   NoData: empty,
   PortalSuspended: empty,
   ParameterDescription: (r) => {
-    const n = r.count16();
+    const n = r.uint16();
     const typeOids: number[] = [];
-    for (let i = 0; i < n; i++) typeOids.push(r.oid());
-    r.end();
+    for (let i = 0; i < n; i++) typeOids.push(r.uint32());
+    r.expectEnd();
     return { typeOids };
   },
   CopyInResponse: copyResponse,
@@ -359,21 +292,21 @@ const backendDecoders: Record<string, Decoder> = {
     const pid = r.int32();
     const channel = r.cstring();
     const payload = r.cstring();
-    r.end();
+    r.expectEnd();
     return { pid, channel, payload };
   },
   FunctionCallResponse: (r) => {
-    const v = r.value();
-    r.end();
+    const v = r.valueBytes();
+    r.expectEnd();
     return { result: v === null ? null : textOrHex(v) };
   },
   NegotiateProtocolVersion: (r) => {
     const minorVersion = r.int32();
     const n = r.int32();
-    if (n < 0) throw new Malformed();
+    if (n < 0) throw new FieldError('NegotiateProtocolVersion has a negative option count');
     const unrecognized: string[] = [];
     for (let i = 0; i < n; i++) unrecognized.push(r.cstring());
-    r.end();
+    r.expectEnd();
     return { minorVersion, unrecognized };
   },
   CopyData: (_r, body) => copyData(body),
@@ -386,7 +319,7 @@ function decodeAuthentication(r: Reader): DecodedFrame {
   switch (subtype) {
     case 5: {
       const salt = r.bytes(4).toString('hex');
-      r.end();
+      r.expectEnd();
       return { type, decoded: { salt } };
     }
     case 8:
@@ -394,7 +327,7 @@ function decodeAuthentication(r: Reader): DecodedFrame {
     case 10: {
       const mechanisms: string[] = [];
       for (let m = r.cstring(); m !== ''; m = r.cstring()) mechanisms.push(m);
-      r.end();
+      r.expectEnd();
       return { type, decoded: { mechanisms } };
     }
     case 11:
@@ -403,7 +336,7 @@ function decodeAuthentication(r: Reader): DecodedFrame {
       return { type, decoded: { data: textOrHex(r.rest()) } };
     default:
       if (type === 'Authentication') return { type, decoded: { subtype, data: r.rest().toString('hex') } };
-      r.end();
+      r.expectEnd();
       return { type, decoded: {} };
   }
 }
@@ -412,7 +345,7 @@ function decodeAuthentication(r: Reader): DecodedFrame {
 function decodeStartup(r: Reader): DecodedFrame {
   const code = r.int32();
   if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
-    r.end();
+    r.expectEnd();
     return { type: code === SSL_REQUEST ? 'SSLRequest' : 'GSSENCRequest', decoded: {} };
   }
   if (code === CANCEL_REQUEST) {
@@ -423,7 +356,7 @@ function decodeStartup(r: Reader): DecodedFrame {
   if (code >>> 16 === 3) {
     const pairs: [string, string][] = [];
     for (let k = r.cstring(); k !== ''; k = r.cstring()) pairs.push([k, r.cstring()]);
-    r.end();
+    r.expectEnd();
     // fromEntries defines own properties, so a key like "__proto__" stays an ordinary key.
     const parameters = Object.fromEntries(pairs);
     return { type: 'StartupMessage', decoded: { protocol: `3.${code & 0xffff}`, parameters } };
@@ -441,19 +374,25 @@ function encryptionResponse(byte: number): DecodedFrame {
   return { type, decoded: { response, accepted: response !== 'N' } };
 }
 
+/** Decodes one recorded frame; throws FieldError when the body is not what its type says. */
+export function decodeFrameStrict(dir: 'client' | 'server', type: number, body: Buffer): DecodedFrame {
+  const name = dir === 'client' ? frontendTypeName(type) : backendTypeName(type);
+  const r = new Reader(body, 0, body.length, name);
+  if (dir === 'client' && type === 0) return decodeStartup(r);
+  if (dir === 'server' && type === 0 && body.length === 1) return encryptionResponse(body[0]);
+  if (dir === 'server' && type === 0x52) return decodeAuthentication(r);
+  const decoder = (dir === 'client' ? frontendDecoders : backendDecoders)[name];
+  if (!decoder) return { type: 'Unknown', decoded: { byte: type, length: body.length } };
+  return { type: name, decoded: decoder(r, body) };
+}
+
 /** Decodes one recorded frame. Never throws. */
 export function decodeFrame(dir: 'client' | 'server', type: number, body: Buffer): DecodedFrame {
-  const name = dir === 'client' ? frontendTypeName(type) : backendTypeName(type);
-  const r = new Reader(body);
   try {
-    if (dir === 'client' && type === 0) return decodeStartup(r);
-    if (dir === 'server' && type === 0 && body.length === 1) return encryptionResponse(body[0]);
-    if (dir === 'server' && type === 0x52) return decodeAuthentication(r);
-    const decoder = (dir === 'client' ? frontendDecoders : backendDecoders)[name];
-    if (!decoder) return { type: 'Unknown', decoded: { byte: type, length: body.length } };
-    return { type: name, decoded: decoder(r, body) };
+    return decodeFrameStrict(dir, type, body);
   } catch {
     // Malformed bodies, and any decoder bug: a replay must show the rest of the session.
+    const name = dir === 'client' ? frontendTypeName(type) : backendTypeName(type);
     return { type: name, decoded: { malformed: true, length: body.length } };
   }
 }

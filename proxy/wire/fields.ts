@@ -1,26 +1,36 @@
 // The few message bodies the session itself needs on the data path: statement text, bound
-// parameters, command tags and error codes. Everything works on (buf, start, end) views of a
-// framed message (type byte at `start`, body from start + 5) and never allocates a copy of it.
+// parameters, command tags, error codes and parameter status. Everything works on (buf, start,
+// end) views of a framed message (type byte at `start`, body from start + 5), reads through the
+// one bounded BodyReader (reader.ts) and never copies the message. Malformed bodies throw
+// FieldError.
+//
+// These read what PostgreSQL reads, field by field; they do not refuse what PostgreSQL itself
+// refuses with an ERROR after reading (bytes after a Query's terminator, a Bind with trailing
+// bytes): the server answers those with its error and the session goes on.
 
-export class FieldError extends Error {}
+import { BodyReader, FieldError } from './reader.js';
+
+export { FieldError };
+
+// One reader for the functions below: each resets it and finishes with it before returning.
+const R = new BodyReader();
 
 /** Reads a NUL-terminated string at `pos`; returns it and the position after the NUL. */
 export function cstringAt(buf: Buffer, pos: number, end: number): [string, number] {
-  const nul = buf.indexOf(0, pos);
-  if (nul < 0 || nul >= end) throw new FieldError('unterminated string');
-  return [buf.toString('utf8', pos, nul), nul + 1];
+  const s = R.reset(buf, pos, end).cstring();
+  return [s, R.pos];
 }
 
 /** Query: the SQL text. */
 export function querySql(buf: Buffer, start: number, end: number): string {
-  return cstringAt(buf, start + 5, end)[0];
+  return R.reset(buf, start + 5, end, 'Query').cstring();
 }
 
 /** Parse: statement name and SQL text. */
 export function parseMessage(buf: Buffer, start: number, end: number): { name: string; sql: string } {
-  const [name, p] = cstringAt(buf, start + 5, end);
-  const [sql] = cstringAt(buf, p, end);
-  return { name, sql };
+  R.reset(buf, start + 5, end, 'Parse');
+  const name = R.cstring();
+  return { name, sql: R.cstring() };
 }
 
 const PARAM_TEXT_LIMIT = 4096;
@@ -31,79 +41,139 @@ function paramText(buf: Buffer, pos: number, len: number, binary: boolean): stri
   return take < len ? `${s}…(${len} bytes)` : s;
 }
 
+/** Format codes (a uint16 count, then int16 codes) as sent: none, one for all, or one each. */
+export function formatCodes(r: BodyReader): number[] {
+  const n = r.uint16();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(r.int16());
+  return out;
+}
+
+/** The format of value i under format codes as sent (none = all text, one = all that one). */
+export function formatOf(formats: readonly number[], i: number): number {
+  if (formats.length === 0) return 0;
+  return formats.length === 1 ? formats[0] : (formats[i] ?? 0);
+}
+
 /** Bind: portal, statement and the parameters as text (binary ones as \x hex). */
 export function bindMessage(
   buf: Buffer,
   start: number,
   end: number,
 ): { portal: string; statement: string; params: (string | null)[] } {
-  const [portal, p1] = cstringAt(buf, start + 5, end);
-  let [statement, p] = cstringAt(buf, p1, end);
-  const need = (n: number) => {
-    if (p + n > end) throw new FieldError('Bind message is truncated');
-  };
-  // Counts are unsigned 16-bit, as PostgreSQL reads them (pq_getmsgint(msg, 2)): read signed, a
-  // count of 0x8000 or more would be negative and move the cursor backwards, out of the message.
-  need(2);
-  const nFormats = buf.readUInt16BE(p);
-  p += 2;
-  need(nFormats * 2);
-  const formats: number[] = [];
-  for (let i = 0; i < nFormats; i++) formats.push(buf.readInt16BE(p + i * 2));
-  p += nFormats * 2;
-  need(2);
-  const nParams = buf.readUInt16BE(p);
-  p += 2;
+  R.reset(buf, start + 5, end, 'Bind');
+  const portal = R.cstring();
+  const statement = R.cstring();
+  const formats = formatCodes(R);
+  const n = R.uint16();
   const params: (string | null)[] = [];
-  for (let i = 0; i < nParams; i++) {
-    need(4);
-    const len = buf.readInt32BE(p);
-    p += 4;
-    if (len < 0) {
-      params.push(null);
-      continue;
-    }
-    need(len);
-    const fmt = nFormats === 0 ? 0 : nFormats === 1 ? formats[0] : formats[i];
-    params.push(paramText(buf, p, len, fmt === 1));
-    p += len;
+  for (let i = 0; i < n; i++) {
+    const len = R.value();
+    params.push(len < 0 ? null : paramText(buf, R.valueStart, len, formatOf(formats, i) === 1));
   }
   return { portal, statement, params };
 }
 
-/** Execute: portal name. */
-export function executePortal(buf: Buffer, start: number, end: number): string {
-  return cstringAt(buf, start + 5, end)[0];
+/**
+ * Bind: the result-column format codes as sent (0, 1 or n codes). The parameter values in front
+ * of them are walked with the counts read unsigned, as PostgreSQL reads them: a Bind with 32,768
+ * or more parameters is legal, and reading its count signed would take the result formats from
+ * the client's parameter bytes.
+ */
+export function bindResultFormats(buf: Buffer, start: number, end: number): number[] {
+  R.reset(buf, start + 5, end, 'Bind');
+  R.cstringEnd();
+  R.cstringEnd();
+  R.skip(R.uint16() * 2);
+  const n = R.uint16();
+  for (let i = 0; i < n; i++) R.value();
+  return formatCodes(R);
 }
 
-/** Close: 'S' or 'P' and the name. */
+/** Execute: portal name. */
+export function executePortal(buf: Buffer, start: number, end: number): string {
+  return R.reset(buf, start + 5, end, 'Execute').cstring();
+}
+
+/** Close (and Describe): 'S' or 'P' and the name. */
 export function closeTarget(buf: Buffer, start: number, end: number): { what: number; name: string } {
-  if (start + 6 > end) throw new FieldError('Close message is truncated');
-  return { what: buf[start + 5], name: cstringAt(buf, start + 6, end)[0] };
+  R.reset(buf, start + 5, end, 'Close');
+  const what = R.uint8();
+  return { what, name: R.cstring() };
 }
 
 /** CommandComplete: the tag. */
 export function commandTag(buf: Buffer, start: number, end: number): string {
-  return cstringAt(buf, start + 5, end)[0];
+  return R.reset(buf, start + 5, end, 'CommandComplete').cstring();
 }
 
 /** ErrorResponse / NoticeResponse: fields by code letter. */
 export function noticeFields(buf: Buffer, start: number, end: number): Map<string, string> {
   const out = new Map<string, string>();
-  let p = start + 5;
-  while (p < end && buf[p] !== 0) {
-    const code = String.fromCharCode(buf[p]);
-    const [v, next] = cstringAt(buf, p + 1, end);
-    out.set(code, v);
-    p = next;
+  R.reset(buf, start + 5, end, 'ErrorResponse');
+  // A body that ends without the final NUL is read as ending there (as before): what matters is
+  // that no field is read past the message.
+  while (R.remaining > 0) {
+    const code = R.uint8();
+    if (code === 0) break;
+    out.set(String.fromCharCode(code), R.cstring());
   }
   return out;
 }
 
-/** FunctionCall: the function's OID. */
+/**
+ * ErrorResponse / NoticeResponse: the severity, the never-localized 'V' field when present (9.6+)
+ * else the 'S' field; null when neither. For telling FATAL / PANIC apart without a prefix match.
+ */
+export function noticeSeverity(buf: Buffer, start: number, end: number): string | null {
+  const f = noticeFields(buf, start, end);
+  return f.get('V') ?? f.get('S') ?? null;
+}
+
+/** ParameterStatus: name and value. */
+export function parameterStatus(buf: Buffer, start: number, end: number): { name: string; value: string } {
+  R.reset(buf, start + 5, end, 'ParameterStatus');
+  const name = R.cstring();
+  const value = R.cstring();
+  R.expectEnd();
+  return { name, value };
+}
+
+/** ReadyForQuery: the transaction status byte ('I', 'T' or 'E'). */
+export function readyStatus(buf: Buffer, start: number, end: number): number {
+  R.reset(buf, start + 5, end, 'ReadyForQuery');
+  const status = R.uint8();
+  R.expectEnd();
+  return status;
+}
+
+/** FunctionCall: the function's OID (unsigned, as PostgreSQL reads it). */
 export function functionOid(buf: Buffer, start: number, end: number): number {
-  if (start + 9 > end) throw new FieldError('FunctionCall message is truncated');
-  return buf.readInt32BE(start + 5);
+  return R.reset(buf, start + 5, end, 'FunctionCall').uint32();
+}
+
+/**
+ * PasswordMessage (cleartext password, or an OIDC token sent as one): the string. PostgreSQL
+ * requires exactly one NUL-terminated string filling the body ("invalid password packet size").
+ */
+export function passwordText(body: Buffer): string {
+  R.reset(body, 0, body.length, 'PasswordMessage');
+  const s = R.cstring();
+  R.expectEnd();
+  return s;
+}
+
+/**
+ * SASLInitialResponse (a 'p' message in a SASL exchange, body only): the mechanism and the
+ * client's first message (null when its length is -1). Read as PostgreSQL reads it: a length
+ * below -1 or past the end, or bytes after it, are refused.
+ */
+export function saslInitialResponse(body: Buffer): { mechanism: string; data: Buffer | null } {
+  R.reset(body, 0, body.length, 'SASLInitialResponse');
+  const mechanism = R.cstring();
+  const data = R.valueBytes();
+  R.expectEnd();
+  return { mechanism, data };
 }
 
 /** Row count at the end of a CommandComplete tag ("SELECT 3", "INSERT 0 5", "COPY 7"), or null. */
@@ -114,21 +184,13 @@ export function tagRows(tag: string): number | null {
 
 /** DataRow body (after the length) as text values, null for SQL NULL. FieldError if malformed. */
 export function dataRowText(body: Buffer): (string | null)[] {
-  if (body.length < 2) throw new FieldError('DataRow message is truncated');
-  const n = body.readUInt16BE(0);
+  R.reset(body, 0, body.length, 'DataRow');
+  const n = R.uint16();
   const out: (string | null)[] = [];
-  let p = 2;
   for (let i = 0; i < n; i++) {
-    if (p + 4 > body.length) throw new FieldError('DataRow message is truncated');
-    const len = body.readInt32BE(p);
-    p += 4;
-    if (len < 0) out.push(null);
-    else {
-      if (p + len > body.length) throw new FieldError('DataRow value is longer than the message');
-      out.push(body.toString('utf8', p, p + len));
-      p += len;
-    }
+    const len = R.value();
+    out.push(len < 0 ? null : body.toString('utf8', R.valueStart, R.pos));
   }
-  if (p !== body.length) throw new FieldError('DataRow message has bytes after its values');
+  R.expectEnd();
   return out;
 }

@@ -2,6 +2,7 @@
 // https://www.postgresql.org/docs/current/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-STARTUPMESSAGE
 
 import { StartupCode } from './codes.js';
+import { BodyReader, FieldError } from './reader.js';
 
 export type StartupPacket =
   | { kind: 'ssl' }
@@ -17,12 +18,24 @@ export type StartupPacket =
       protocolOptions: string[];
     };
 
-export class StartupParseError extends Error {}
+/** A startup packet PostgreSQL would refuse. A FieldError: the bounded reader's error class. */
+export class StartupParseError extends FieldError {}
 
 /** `body` is the packet after its int32 length. */
 export function parseStartupPacket(body: Buffer): StartupPacket {
-  if (body.length < 4) throw new StartupParseError('startup packet too short');
-  const code = body.readInt32BE(0);
+  try {
+    return readStartupPacket(new BodyReader(body, 0, body.length, 'startup packet'));
+  } catch (e) {
+    // The reader's only other refusal here is a string without its NUL.
+    if (e instanceof FieldError && !(e instanceof StartupParseError))
+      throw new StartupParseError(`invalid startup packet layout (${e.message})`);
+    throw e;
+  }
+}
+
+function readStartupPacket(r: BodyReader): StartupPacket {
+  if (r.remaining < 4) throw new StartupParseError('startup packet too short');
+  const code = r.int32();
   switch (code) {
     case StartupCode.SSL:
       return { kind: 'ssl' };
@@ -30,8 +43,9 @@ export function parseStartupPacket(body: Buffer): StartupPacket {
       return { kind: 'gssenc' };
     case StartupCode.Cancel: {
       // 3.0 keys are 4 bytes; 3.2 allows up to 256.
-      if (body.length < 12 || body.length > 8 + 256) throw new StartupParseError('invalid cancel request');
-      return { kind: 'cancel', pid: body.readInt32BE(4), key: Buffer.from(body.subarray(8)) };
+      if (r.remaining < 8 || r.remaining > 4 + 256) throw new StartupParseError('invalid cancel request');
+      const pid = r.int32();
+      return { kind: 'cancel', pid, key: Buffer.from(r.rest()) };
     }
   }
   const major = code >>> 16;
@@ -39,20 +53,16 @@ export function parseStartupPacket(body: Buffer): StartupPacket {
   if (major !== 3) throw new StartupParseError(`unsupported frontend protocol ${major}.${minor}`);
   const params: Record<string, string> = Object.create(null);
   const protocolOptions: string[] = [];
-  let pos = 4;
+  // Name/value pairs up to an empty name, which must be the packet's last byte
+  // (ProcessStartupPacket: "invalid startup packet layout: expected terminator as last byte").
   for (;;) {
-    if (pos >= body.length) throw new StartupParseError('startup packet is not terminated');
-    if (body[pos] === 0) break;
-    const keyEnd = body.indexOf(0, pos);
-    if (keyEnd < 0) throw new StartupParseError('invalid startup packet layout');
-    const valueEnd = body.indexOf(0, keyEnd + 1);
-    if (valueEnd < 0) throw new StartupParseError('invalid startup packet layout');
-    const key = body.toString('utf8', pos, keyEnd);
-    const value = body.toString('utf8', keyEnd + 1, valueEnd);
+    if (r.remaining === 0) throw new StartupParseError('startup packet is not terminated');
+    if (r.buf[r.pos] === 0) break;
+    const key = r.cstring();
+    const value = r.cstring();
     if (key.startsWith('_pq_.')) protocolOptions.push(key);
     else params[key] = value;
-    pos = valueEnd + 1;
   }
-  if (pos !== body.length - 1) throw new StartupParseError('invalid startup packet layout');
+  if (r.remaining !== 1) throw new StartupParseError('invalid startup packet layout');
   return { kind: 'startup', major, minor, params, protocolOptions };
 }

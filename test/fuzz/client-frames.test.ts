@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { decodeFrame } from '../../proxy/wire/decode.js';
+import { parseFunctionCall } from '../../proxy/masking/fcall.js';
+import { parseBindResultFormats } from '../../proxy/masking/plan.js';
+import { decodeFrame, decodeFrameStrict } from '../../proxy/wire/decode.js';
 import {
   bindMessage,
   closeTarget,
@@ -14,7 +16,9 @@ import {
   FieldError,
   functionOid,
   parseMessage,
+  passwordText,
   querySql,
+  saslInitialResponse,
 } from '../../proxy/wire/fields.js';
 import { BadLengthError, MessageFramer, MessageTooLargeError } from '../../proxy/wire/framer.js';
 import { bytesOf, corpus, fuzz, int16, int32, lyingInt32, nastyBytes, typed } from './harness.js';
@@ -72,6 +76,17 @@ const READERS: [number, string, FieldReader][] = [
   [0x45, 'executePortal', executePortal],
   [0x43, 'closeTarget', closeTarget],
   [0x46, 'functionOid', functionOid],
+  // Masking's readers of client messages, and the gateway-as-server's of login messages.
+  [0x42, 'parseBindResultFormats', parseBindResultFormats],
+  [0x46, 'parseFunctionCall', parseFunctionCall],
+  [0x70, 'passwordText', (b, s, e) => passwordText(b.subarray(s + 5, e))],
+  [0x70, 'saslInitialResponse', (b, s, e) => saslInitialResponse(b.subarray(s + 5, e))],
+  // The replay decoder, strict (decodeFrame reports what this refuses as malformed).
+  ...[...'QPBDECSHdcfFXp'].map((c): [number, string, FieldReader] => [
+    c.charCodeAt(0),
+    `decodeFrameStrict ${c}`,
+    (b, s, e) => decodeFrameStrict('client', b[s], b.subarray(s + 5, e)),
+  ]),
 ];
 
 function read(reader: FieldReader, buf: Buffer, start: number, end: number): unknown {

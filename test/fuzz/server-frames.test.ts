@@ -6,8 +6,21 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { decodeFrame } from '../../proxy/wire/decode.js';
-import { commandTag, dataRowText, FieldError, noticeFields } from '../../proxy/wire/fields.js';
+import { compileMasking } from '../../proxy/masking/compile.js';
+import { parseCopyOutResponse } from '../../proxy/masking/copy.js';
+import { buildMaskPlan, MaskError, parseRowDescription } from '../../proxy/masking/plan.js';
+import { maskDataRow, maskErrorOrNotice, maskNotification } from '../../proxy/masking/rewrite.js';
+import { DEFAULT_MASKING_RULES } from '../../proxy/masking/rules.js';
+import { decodeFrame, decodeFrameStrict } from '../../proxy/wire/decode.js';
+import {
+  commandTag,
+  dataRowText,
+  FieldError,
+  noticeFields,
+  parameterStatus,
+  readyStatus,
+} from '../../proxy/wire/fields.js';
+import { rowDescription } from '../masking/wire.js';
 import { bytesOf, corpus, fuzz, int16, int32, lyingInt32, nastyBytes, typed } from './harness.js';
 
 const BACKEND_TYPES = [...'RKSZTDCIEN123nstGHWAVvdc'].map((c) => c.charCodeAt(0));
@@ -17,6 +30,51 @@ function onlyFieldError<T>(f: () => T): { ok: T } | { error: true } {
     return { ok: f() };
   } catch (e) {
     assert.ok(e instanceof FieldError, `threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+    return { error: true };
+  }
+}
+
+// The masking decoders of backend messages, under the built-in default masking (detectors on
+// every text field: the plan reads every value of a row).
+const MASKING = compileMasking(DEFAULT_MASKING_RULES, { hashKey: 'k'.repeat(32) });
+const RD = rowDescription([{ name: 'a' }, { name: 'b', typeOid: 3802 /* jsonb */, format: 1 }]);
+const PLAN = buildMaskPlan(parseRowDescription(RD, 0, RD.length), {
+  env: { hasher: MASKING.hasher },
+  detection: MASKING.detection,
+  columnRule: () => null,
+});
+
+type Decoder = (buf: Buffer, start: number, end: number) => unknown;
+/** Every decoder of a backend message body, by type byte; each reads through the bounded reader. */
+const DECODERS: Record<number, [string, Decoder][]> = {
+  84: [['parseRowDescription', parseRowDescription]],
+  68: [['maskDataRow', (b, s, e) => maskDataRow(PLAN, b, s, e, null)]],
+  69: [
+    ['noticeFields', (b, s, e) => [...noticeFields(b, s, e)]],
+    [
+      'maskErrorOrNotice',
+      (b, s, e) => maskErrorOrNotice(b, s, e, { detection: MASKING.detection, hasher: MASKING.hasher }, null),
+    ],
+  ],
+  78: [['noticeFields', (b, s, e) => [...noticeFields(b, s, e)]]],
+  67: [['commandTag', commandTag]],
+  83: [['parameterStatus', parameterStatus]],
+  90: [['readyStatus', readyStatus]],
+  65: [['maskNotification', (b, s, e) => maskNotification(b, s, e, MASKING.detection, null)]],
+  72: [['parseCopyOutResponse', parseCopyOutResponse]],
+};
+
+/** Refusals only with FieldError (and MaskError for a row whose width is not its plan's). */
+function onlyReaderError<T>(name: string, f: () => T): { ok: T } | { error: true } {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    if (name === 'maskDataRow' && e instanceof MaskError && /^DataRow has \d+ fields/.test(e.message))
+      return { error: true };
+    assert.ok(
+      e instanceof FieldError,
+      `${name} threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`,
+    );
     return { error: true };
   }
 }
@@ -44,6 +102,15 @@ function checkServerReaders(type: number, body: Buffer, before: Buffer, after: B
     );
   }
   if (type === 0x44) onlyFieldError(() => dataRowText(body));
+  for (const [name, decode] of DECODERS[type] ?? []) {
+    const a = onlyReaderError(name, () => decode(msg, 0, msg.length));
+    assert.deepEqual(
+      onlyReaderError(name, () => decode(amid, s, e)),
+      a,
+      `${name} read outside`,
+    );
+  }
+  onlyReaderError('decodeFrameStrict', () => decodeFrameStrict('server', type, body));
   const d = decodeFrame('server', type, body);
   assert.equal(typeof d.type, 'string');
   JSON.parse(JSON.stringify(d));

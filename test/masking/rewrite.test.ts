@@ -15,6 +15,7 @@ import {
 import { maskDataRow, maskErrorOrNotice, maskNotification } from '../../proxy/masking/rewrite.js';
 import { DEFAULT_MASKING_RULES, type MaskRule, parseMaskingRules } from '../../proxy/masking/rules.js';
 import { REDACTED } from '../../proxy/masking/strategies.js';
+import { FieldError } from '../../proxy/wire/reader.js';
 import {
   cstr,
   dataRow,
@@ -149,9 +150,17 @@ describe('DataRow', () => {
     const plan = planOf(CUST, ctx());
     const row = dataRow(['1', '2']);
     assert.throws(() => maskDataRow(plan, row, 0, row.length, null), MaskError);
+    // A malformed row (a length past its end, bytes after its values, a length below -1) is the
+    // bounded reader's FieldError.
     const bad = dataRow(['1', 'a', 'b', 'c', 'd']);
     bad.writeInt32BE(1000, 7);
-    assert.throws(() => maskDataRow(plan, bad, 0, bad.length, null), MaskError);
+    assert.throws(() => maskDataRow(plan, bad, 0, bad.length, null), FieldError);
+    const trailing = Buffer.concat([dataRow(['1', 'a', 'b', 'c', 'd']), Buffer.from([0x41])]);
+    trailing.writeInt32BE(trailing.length - 1, 1);
+    assert.throws(() => maskDataRow(plan, trailing, 0, trailing.length, null), FieldError);
+    const negative = dataRow(['1', 'a', 'b', 'c', null]);
+    negative.writeInt32BE(-2, negative.length - 4);
+    assert.throws(() => maskDataRow(plan, negative, 0, negative.length, null), FieldError);
   });
   test('lineage masks what the wire cannot see (views, expressions)', () => {
     const lineage: ColumnLineage[] = [

@@ -26,6 +26,7 @@ import { EventBatcher } from '../proxy/api/event-batch.js';
 import { CoreService } from '../proxy/api/service.js';
 import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
+import { applyGatewayProcessSettings } from '../proxy/runtime.js';
 import type { Approval } from '../shared/api.js';
 import type { RpcOutcome } from '../shared/rpc.js';
 import { appVault } from './vault.js';
@@ -60,6 +61,10 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.woff2': 'font/woff2',
 };
+
+// The gateway's process settings, before the core loads its parser (no re-execution: this process
+// is Electron's own, started by the desktop, not a `node` to run again with flags).
+applyGatewayProcessSettings({ reexec: false });
 
 // Must happen before 'ready': the renderer's own origin, treated like https (secure, standard).
 protocol.registerSchemesAsPrivileged([

@@ -1,6 +1,8 @@
 // The renderer's one API client. It implements shared/api.ts over one of two transports and the
 // screens never know which: `ipc` when the Electron preload exposed `window.bastion`, else `ws`,
 // the headless host's WebSocket (token from the page URL, kept for reloads in sessionStorage).
+// Both carry the dispatcher's outcomes (shared/rpc.ts): a failed call rejects with an ApiError whose
+// `code` (a SQLSTATE or an API error code) is data; WebSocket events come in per-frame batches.
 
 import type { BastionApi, BastionBridge, BastionEvent, BastionEventSource } from '../../../shared/api.js';
 import {

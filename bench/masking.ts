@@ -208,7 +208,10 @@ async function endToEnd(): Promise<void> {
   const { MaskingPipe } = await import('../proxy/masking/pipe.js');
   const { parseMaskingRules } = await import('../proxy/masking/rules.js');
   const { initPolicyEngine } = await import('../proxy/policy/parser.js');
+  const { applyGatewayProcessSettings } = await import('../proxy/runtime.js');
   const pg = (await import('pg')).default;
+  // The gateway's code with the gateway's process settings (the parser on V8's baseline compiler).
+  applyGatewayProcessSettings({ reexec: false });
   await initPolicyEngine();
   const db = await startPostgres({ version: 18 });
   try {

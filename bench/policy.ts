@@ -10,6 +10,7 @@ import { AnalysisCache } from '../proxy/policy/cache.js';
 import { initPolicyEngine } from '../proxy/policy/parser.js';
 import { DEFAULT_POLICY, decide } from '../proxy/policy/policy.js';
 import { PreparedRegistry } from '../proxy/policy/prepared.js';
+import { applyGatewayProcessSettings } from '../proxy/runtime.js';
 
 const SECONDS = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 2);
 
@@ -50,6 +51,9 @@ function measure(name: string, texts: string[], once: (sql: string) => void): vo
   );
 }
 
+// The parser as the gateway runs it: with the gateway's process settings (its WebAssembly on the
+// baseline compiler).
+applyGatewayProcessSettings({ reexec: false });
 await initPolicyEngine();
 const corpus = corpusStatements();
 const agentQuery = [

@@ -8,9 +8,13 @@ import { PgSessionStore } from '../proxy/store/pg/pg-store.js';
 import { connectStore, type StoreTarget, storeError } from '../proxy/store/pg/target.js';
 import { isStoreUrl } from '../proxy/store/pg/url.js';
 import type { Approval } from '../shared/api.js';
+import { ApiError } from '../shared/rpc.js';
 import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import { controlCall, controlSocketPath } from './control.js';
 import { resolveStorePath, sharedStoreTarget } from './store-path.js';
+
+/** The approval queue's refusals of a decision (ApprovalError codes), as the gateway reports them. */
+const APPROVAL_REFUSALS: ReadonlySet<string> = new Set(['not-found', 'not-pending', 'self-approval']);
 
 const iso = (us: number | null) => (us === null ? '-' : new Date(Math.floor(us / 1000)).toISOString());
 
@@ -55,7 +59,17 @@ export async function approvalsCommand(argv: string[]): Promise<number> {
   if (sub === 'approve' || sub === 'deny') {
     if (!id) throw new UsageError(`approvals ${sub} needs an approval ID`);
     const by = str(p, 'as') ?? `cli:${os.userInfo().username}`;
-    const a = (await controlCall(socket, 'decideApproval', [id, sub, by])) as Approval;
+    let a: Approval;
+    try {
+      a = (await controlCall(socket, 'decideApproval', [id, sub, by])) as Approval;
+    } catch (e) {
+      // The gateway's refusal of this decision (by its code, as the shared store's path does).
+      if (e instanceof ApiError && APPROVAL_REFUSALS.has(e.code)) {
+        process.stderr.write(`bastion: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
     if (p.flags.json) process.stdout.write(`${JSON.stringify(a, null, 2)}\n`);
     else process.stdout.write(`${a.id} ${a.state} by ${a.decidedBy}\n`);
     return 0;

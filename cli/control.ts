@@ -1,12 +1,18 @@
 // A local control channel for the `bastion` CLI to reach a running `serve` (e.g. `bastion
 // approvals`): newline-delimited JSON over a Unix socket next to the store, mode 0600, so only the
-// user running the gateway (and root) can use it. It works with --no-ui.
+// user running the gateway (and root) can use it: that file mode is its only authentication, so
+// it offers the API to no one the gateway's own config file would not already be open to. It works
+// with --no-ui. Calls and replies are those of the other hosts (shared/rpc.ts), answered by the
+// one API dispatcher (proxy/api/dispatcher.ts).
 
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { type Dispatch, dispatchMessage } from '../proxy/api/dispatcher.js';
+import { ApiError, type ApiMethod, type RpcReply, unwrapOutcome } from '../shared/rpc.js';
 
-export type ControlHandler = (method: string, params: unknown[]) => Promise<unknown>;
+/** The longest call line read; a client that sends more is cut off. */
+const MAX_LINE = 1024 * 1024;
 
 /** The socket path for a store: beside it, named after it. */
 export function controlSocketPath(storePath: string): string {
@@ -15,7 +21,7 @@ export function controlSocketPath(storePath: string): string {
 
 export async function startControlServer(
   socketPath: string,
-  handle: ControlHandler,
+  dispatch: Dispatch,
 ): Promise<{ close(): Promise<void> }> {
   // A stale socket from a crashed run would make listen() fail; one that answers is a live gateway.
   if (fs.existsSync(socketPath)) {
@@ -35,24 +41,18 @@ export async function startControlServer(
     socket.on('error', () => {});
     socket.on('data', (d: string) => {
       buf += d;
-      if (buf.length > 1024 * 1024) socket.destroy();
+      if (buf.length > MAX_LINE) {
+        socket.destroy();
+        return;
+      }
       let nl = buf.indexOf('\n');
       while (nl >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         nl = buf.indexOf('\n');
-        let req: { id?: unknown; method?: unknown; params?: unknown };
-        try {
-          req = JSON.parse(line);
-        } catch {
-          socket.write(`${JSON.stringify({ id: null, error: 'invalid JSON' })}\n`);
-          continue;
-        }
-        const params = Array.isArray(req.params) ? req.params : [];
-        handle(String(req.method), params).then(
-          (result) => socket.write(`${JSON.stringify({ id: req.id, result })}\n`),
-          (e) => socket.write(`${JSON.stringify({ id: req.id, error: (e as Error).message })}\n`),
-        );
+        void dispatchMessage(dispatch, line).then((reply) => {
+          if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
+        });
       }
     });
   });
@@ -75,10 +75,10 @@ export async function startControlServer(
   };
 }
 
-/** One call to a running gateway. */
+/** One call to a running gateway: its result, or an ApiError with the code the gateway gave. */
 export function controlCall(
   socketPath: string,
-  method: string,
+  method: ApiMethod,
   params: unknown[],
   timeoutMs = 10_000,
 ): Promise<unknown> {
@@ -87,7 +87,7 @@ export function controlCall(
     let buf = '';
     const timer = setTimeout(() => {
       c.destroy();
-      reject(new Error('the gateway did not answer'));
+      reject(new ApiError('the gateway did not answer', 'timeout'));
     }, timeoutMs);
     c.setEncoding('utf8');
     c.on('connect', () => c.write(`${JSON.stringify({ id: 1, method, params })}\n`));
@@ -97,15 +97,17 @@ export function controlCall(
       if (nl < 0) return;
       clearTimeout(timer);
       c.destroy();
-      const res = JSON.parse(buf.slice(0, nl)) as { result?: unknown; error?: string };
-      if (res.error !== undefined) reject(new Error(res.error));
-      else resolve(res.result);
+      try {
+        resolve(unwrapOutcome(JSON.parse(buf.slice(0, nl)) as RpcReply));
+      } catch (e) {
+        reject(e);
+      }
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(
         e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
-          ? new Error(`no running bastion serve for this store (${socketPath})`)
+          ? new ApiError(`no running bastion serve for this store (${socketPath})`, 'unavailable')
           : e,
       );
     });

@@ -1,6 +1,7 @@
 // `bastion` commands (CONTRACT.md "CLI"). Errors in arguments or config: one line, exit 2.
 
 import { ConfigError } from '../proxy/config/load.js';
+import { applyGatewayProcessSettings } from '../proxy/runtime.js';
 import { UsageError } from './args.js';
 
 const USAGE = `usage: bastion <command> [options]
@@ -48,6 +49,9 @@ async function main(argv: string[]): Promise<number> {
   if (load === undefined) {
     throw new UsageError(`unknown command "${name}" (see bastion --help)`);
   }
+  // `serve` runs for long next to the database: it takes the gateway's process settings, and
+  // re-executes itself for the start-up-only ones before the gateway's modules are loaded.
+  if (name === 'serve') applyGatewayProcessSettings({ reexec: true });
   return (await load())(rest);
 }
 

@@ -3,11 +3,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigPersistence, vaultEnv } from '../proxy/api/app-config.js';
+import { createDispatcher } from '../proxy/api/dispatcher.js';
 import { CoreService } from '../proxy/api/service.js';
 import { loadConfig } from '../proxy/config/load.js';
 import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
-import { callApi, isApiMethod } from './api-call.js';
 import { type Parsed, parseArgs, str, UsageError } from './args.js';
 import { controlSocketPath, startControlServer } from './control.js';
 import type { Demo } from './demo.js';
@@ -104,11 +104,12 @@ async function serve(p: Parsed, fromFile: GatewayConfig | null, signal: StopSign
   let ui: UiHost | null = null;
   let control: { close(): Promise<void> } | null = null;
   try {
-    // `bastion approvals` (and other local tools) reach this gateway through an owner-only socket.
-    control = await startControlServer(controlSocketPath(config.store), async (method, params) => {
-      if (!isApiMethod(method)) throw new Error(`unknown method "${method}"`);
-      return callApi(service, method, params);
-    });
+    // `bastion approvals` (and other local tools) reach this gateway through an owner-only socket,
+    // with the whole API: whoever can open it can read the config and the store anyway.
+    control = await startControlServer(
+      controlSocketPath(config.store),
+      createDispatcher(service, { log: (m) => consoleLogger.warn(m) }),
+    );
     if (!p.flags['no-ui']) ui = await startUi(service, str(p, 'ui-port'));
   } catch (e) {
     await control?.close();

@@ -3,7 +3,9 @@
 // both: the page is served for ?token=... (which also sets a same-site cookie for its assets) and
 // the WebSocket needs ?token=... too and an Origin equal to the host's own (so that no other web
 // page the operator visits can drive it, even though it can reach 127.0.0.1).
-// Messages: {id, method, params[]} -> {id, result} | {id, error: {message}}; events {event, data}.
+// Messages (shared/rpc.ts): {id, method, params[]} -> {id, result} | {id, error: {message, code}},
+// answered by the one API dispatcher (proxy/api/dispatcher.ts); events in batches {events: [...]},
+// one per frame's time (proxy/api/event-batch.ts).
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,8 +13,10 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { createDispatcher, dispatchMessage } from '../proxy/api/dispatcher.js';
+import { EventBatcher } from '../proxy/api/event-batch.js';
 import type { BastionApi, BastionEventSource } from '../shared/api.js';
-import { callApi, isApiMethod } from './api-call.js';
+import type { RpcEventBatch, RpcReply } from '../shared/rpc.js';
 
 export type UiService = BastionApi & BastionEventSource;
 
@@ -178,17 +182,20 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws));
   });
 
+  const dispatch = createDispatcher(service, { log });
+
   const serve = (ws: WebSocket) => {
     clients.add(ws);
     let alive = true;
-    const unsubscribe = service.subscribe((e) => {
+    const events = new EventBatcher((batch) => {
       if (ws.readyState !== ws.OPEN) return;
       if (ws.bufferedAmount > MAX_BUFFERED) {
         ws.close(1013, 'too far behind: reconnect');
         return;
       }
-      ws.send(JSON.stringify(e));
+      ws.send(JSON.stringify({ events: batch } satisfies RpcEventBatch));
     });
+    const unsubscribe = service.subscribe((e) => events.push(e));
     const ping = setInterval(() => {
       if (!alive) return ws.terminate();
       alive = false;
@@ -201,47 +208,14 @@ export async function startUiHost(service: UiService, opts: UiHostOptions): Prom
       clients.delete(ws);
       clearInterval(ping);
       unsubscribe();
+      events.close();
     });
     ws.on('error', () => ws.terminate());
     ws.on('message', (raw, isBinary) => {
-      let req: { id?: unknown; method?: unknown; params?: unknown };
-      try {
-        if (isBinary) throw new Error('binary');
-        req = JSON.parse(String(raw));
-        if (req === null || typeof req !== 'object') throw new Error('not an object');
-      } catch {
-        ws.send(
-          JSON.stringify({
-            id: null,
-            error: { message: 'invalid message: expected JSON {id, method, params}' },
-          }),
-        );
-        return;
-      }
-      const id = typeof req.id === 'number' || typeof req.id === 'string' ? req.id : null;
-      const reply = (body: { result: unknown } | { error: { message: string } }) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ id, ...body }));
-      };
-      const method = req.method;
-      if (!isApiMethod(method)) {
-        reply({ error: { message: `unknown method ${JSON.stringify(String(method)).slice(0, 80)}` } });
-        return;
-      }
-      const params = req.params === undefined ? [] : req.params;
-      if (!Array.isArray(params)) {
-        reply({ error: { message: 'params must be an array' } });
-        return;
-      }
-      callApi(service, method, params).then(
-        (result) => reply({ result: result === undefined ? null : result }),
-        (e: unknown) => {
-          const message = e instanceof Error ? e.message : String(e);
-          if (!(e instanceof Error) || e.constructor === Error || e.constructor === TypeError) {
-            log(`UI call ${method} failed: ${message}`);
-          }
-          reply({ error: { message } });
-        },
-      );
+      // A binary frame is not a call: the dispatcher answers it as a bad message.
+      void dispatchMessage(dispatch, isBinary ? '' : String(raw)).then((reply: RpcReply) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
+      });
     });
   };
 

@@ -1,6 +1,6 @@
 // Bastion's desktop app: the Electron main process hosts the gateway (AppCore) and the API
-// (CoreService), carries the API to the window over IPC (one ipcMain.handle per API method, events
-// with webContents.send), keeps a tray icon with the count of pending approvals, and shows a
+// (CoreService), carries the API to the window over IPC (one ipcMain.handle for every call, answered
+// by the one API dispatcher; events in batches with webContents.send), keeps a tray icon with the count of pending approvals, and shows a
 // native notification for every held statement (click: open it; Approve / Deny where the
 // platform has notification actions). Upstream credentials are kept with safeStorage.
 // The window: contextIsolation on, nodeIntegration off, sandboxed, strict CSP, its own protocol.
@@ -21,10 +21,14 @@ import {
   Tray,
 } from 'electron';
 import { ConfigPersistence, emptyAppConfig, loadAppConfig } from '../proxy/api/app-config.js';
+import { createDispatcher } from '../proxy/api/dispatcher.js';
+import { EventBatcher } from '../proxy/api/event-batch.js';
 import { CoreService } from '../proxy/api/service.js';
 import type { GatewayConfig } from '../proxy/config/types.js';
 import { AppCore, consoleLogger } from '../proxy/core.js';
-import { API_METHODS, type Approval, type BastionApi, type BastionEvent } from '../shared/api.js';
+import { applyGatewayProcessSettings } from '../proxy/runtime.js';
+import type { Approval } from '../shared/api.js';
+import type { RpcOutcome } from '../shared/rpc.js';
 import { appVault } from './vault.js';
 
 const SCHEME = 'bastion';
@@ -57,6 +61,10 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.woff2': 'font/woff2',
 };
+
+// The gateway's process settings, before the core loads its parser (no re-execution: this process
+// is Electron's own, started by the desktop, not a `node` to run again with flags).
+applyGatewayProcessSettings({ reexec: false });
 
 // Must happen before 'ready': the renderer's own origin, treated like https (secure, standard).
 protocol.registerSchemesAsPrivileged([
@@ -156,35 +164,19 @@ function trusted(e: IpcMainInvokeEvent): boolean {
   return !!e.senderFrame && e.senderFrame.url.startsWith(`${ORIGIN}/`);
 }
 
-/** One ipcMain.handle per API method (from API_METHODS), and the event streams to the window. */
+/** Every call through the one dispatcher, and the event streams to the window in batches. */
 function exposeApi(api: CoreService): void {
-  ipcMain.on('bastion:methods', (e) => {
-    e.returnValue = e.senderFrame?.url.startsWith(`${ORIGIN}/`) ? [...API_METHODS] : [];
+  const dispatch = createDispatcher(api, { log: (m) => consoleLogger.warn(m) });
+  ipcMain.handle('bastion:call', (e, method: unknown, params: unknown): Promise<RpcOutcome> | RpcOutcome => {
+    if (!trusted(e)) return { error: { message: 'refused: not the Bastion window', code: 'refused' } };
+    return dispatch(method, params);
   });
-  for (const method of API_METHODS) {
-    ipcMain.handle(`bastion:${method}`, async (e, ...args: unknown[]) => {
-      if (!trusted(e)) return { ok: false, error: 'refused: not the Bastion window' };
-      try {
-        const fn = api[method as keyof BastionApi] as (...a: unknown[]) => Promise<unknown>;
-        return { ok: true, result: await fn.apply(api, args) };
-      } catch (err) {
-        return { ok: false, error: (err as Error).message };
-      }
-    });
-  }
 
-  // Events go in batches (statements come at thousands per second), in order.
-  let batch: BastionEvent[] = [];
-  let timer: NodeJS.Timeout | null = null;
-  const flush = () => {
-    timer = null;
-    const b = batch;
-    batch = [];
-    if (win && !win.isDestroyed()) win.webContents.send('bastion:events', b);
-  };
+  const events = new EventBatcher((batch) => {
+    if (win && !win.isDestroyed()) win.webContents.send('bastion:events', batch);
+  });
   api.subscribe((e) => {
-    batch.push(e);
-    if (timer === null) timer = setTimeout(flush, 16);
+    events.push(e);
     if (e.event === 'approval-changed') onApproval(e.data);
   });
   void api.listApprovals('pending').then((list) => {

@@ -1,21 +1,11 @@
 // The preload of Bastion's window (sandboxed, context-isolated): exposes the API as
-// `window.bastion` through contextBridge and nothing else. A sandboxed preload cannot load the
-// project's modules, so the method names come from the main process (API_METHODS) at start.
+// `window.bastion` through contextBridge and nothing else. It only moves messages: calls go to the
+// main process's dispatcher as they are, and their outcomes (a result or a typed error, as data)
+// come back as they are; the renderer turns them into the API (shared/rpc.ts).
 
 import { contextBridge, ipcRenderer } from 'electron';
-import type { BastionApi, BastionBridge, BastionEvent } from '../shared/api.js';
-
-type Reply = { ok: true; result: unknown } | { ok: false; error: string };
-
-const methods = ipcRenderer.sendSync('bastion:methods') as string[];
-const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-for (const method of methods) {
-  api[method] = async (...args: unknown[]) => {
-    const reply = (await ipcRenderer.invoke(`bastion:${method}`, ...args)) as Reply;
-    if (!reply.ok) throw new Error(reply.error);
-    return reply.result;
-  };
-}
+import type { BastionBridge, BastionEvent } from '../shared/api.js';
+import type { RpcOutcome } from '../shared/rpc.js';
 
 const listeners = new Set<(e: BastionEvent) => void>();
 ipcRenderer.on('bastion:events', (_e, batch: BastionEvent[]) => {
@@ -28,7 +18,7 @@ ipcRenderer.on('bastion:navigate', (_e, route: string) => {
 });
 
 const bridge: BastionBridge = {
-  api: api as unknown as BastionApi,
+  call: (method, params) => ipcRenderer.invoke('bastion:call', method, params) as Promise<RpcOutcome>,
   subscribe(listener) {
     listeners.add(listener);
     return () => {

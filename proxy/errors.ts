@@ -23,6 +23,8 @@ export class GatewayError extends Error {
     message: string,
     readonly detail?: string,
     readonly hint?: string,
+    /** The upstream database's own SQLSTATE when it refused the gateway (for the operator; a client gets `detail`). */
+    readonly upstreamCode?: string,
   ) {
     super(message);
   }

@@ -1,8 +1,10 @@
 // The one contract between the core and every host/UI: calls and event streams. The core
-// implements `BastionApi`; Electron carries it over IPC (ipcMain.handle / webContents.send), the
-// headless host over one WebSocket. The renderer sees only this interface, never the transport.
+// implements `BastionApi`; every host carries it through the one dispatcher (proxy/api/dispatcher.ts)
+// in the shape of shared/rpc.ts: Electron over IPC, the headless host over one WebSocket, the CLI
+// over its control socket. The renderer sees only this interface, never the transport.
 // Types, plus the list of method names (the only runtime value), so it is safe to import anywhere.
 
+import type { RpcOutcome } from './rpc.js';
 import type { Decision, FrameView, SessionInfo, StatementRecord, VerifyResult } from './types.js';
 
 export type ListenerState = 'stopped' | 'starting' | 'listening' | 'failed';
@@ -446,10 +448,12 @@ export const API_METHODS = [
 
 /**
  * What the Electron preload exposes to the renderer as `window.bastion` (through contextBridge):
- * the API, its event streams, and navigation requests from the host (a notification clicked).
+ * the API as one call function (whose outcome carries a typed error as data: contextBridge would
+ * drop an Error's own properties, such as its code), its event streams, and navigation requests
+ * from the host (a notification clicked).
  */
 export interface BastionBridge extends BastionEventSource {
-  api: BastionApi;
+  call(method: (typeof API_METHODS)[number], params: unknown[]): Promise<RpcOutcome>;
   /** `route` is a location hash such as "#/approvals/<id>". */
   onNavigate(listener: (route: string) => void): () => void;
 }

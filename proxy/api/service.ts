@@ -800,7 +800,7 @@ function safeUserName(): string {
 /** The operator's view of an upstream failure: more precise than what a client is told. */
 function describeFailure(e: unknown): string {
   if (e instanceof GatewayError) {
-    const code = /upstream error (\w+)/.exec(e.detail ?? '')?.[1];
+    const code = e.upstreamCode;
     const known: Record<string, string> = {
       '28P01': 'the database refused the user name or password',
       '28000': 'the database does not allow this user from here (pg_hba.conf)',

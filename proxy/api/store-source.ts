@@ -17,7 +17,20 @@ import { ApprovalsWatch } from './approvals-watch.js';
 import { InputError, str } from './validate.js';
 
 /** A call the opened store's role does not allow (a reader deciding an approval). */
-export class StoreRoleError extends Error {}
+export class StoreRoleError extends Error {
+  readonly code = 'refused';
+}
+
+/** The shared store failed or refused; `code` is the SQLSTATE it answered with, else `failed`. */
+export class SharedStoreError extends Error {
+  readonly code: string;
+
+  constructor(message: string, cause: unknown) {
+    super(message);
+    const sqlstate = (cause as { code?: unknown } | null)?.code;
+    this.code = typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) ? sqlstate : 'failed';
+  }
+}
 
 const ROLES: readonly StoreRole[] = ['reader', 'approver'];
 
@@ -137,14 +150,14 @@ export class StoreSource {
       );
     const described = describeStore(target);
     const secret = target.password;
-    const fail = (why: string) =>
-      new Error(`shared store ${described}: ${scrub(scrub(why, secret), urlPassword)}`);
+    const fail = (why: string, cause?: unknown) =>
+      new SharedStoreError(`shared store ${described}: ${scrub(scrub(why, secret), urlPassword)}`, cause);
 
     let client: Awaited<ReturnType<typeof connectStore>>;
     try {
       client = await connectStore(target, 'bastion-app');
     } catch (e) {
-      throw fail(explain(e, secret));
+      throw fail(explain(e, secret), e);
     }
     try {
       const [meta] = (await client.query("SELECT to_regclass('bastion.meta') IS NOT NULL AS ok")).rows;
@@ -163,8 +176,8 @@ export class StoreSource {
           `role "${target.user}" may not record decisions (no INSERT on bastion.decisions): open it as reader, or GRANT bastion_approver TO "${target.user}"`,
         );
     } catch (e) {
-      if ((e as Error).message.startsWith('shared store ')) throw e;
-      throw fail(explain(e, secret));
+      if (e instanceof SharedStoreError) throw e;
+      throw fail(explain(e, secret), e);
     } finally {
       await client.end().catch(() => {});
     }
@@ -174,7 +187,7 @@ export class StoreSource {
     try {
       store = new PgSessionStore(target);
     } catch (e) {
-      throw fail(explain(e, secret));
+      throw fail(explain(e, secret), e);
     }
     const next: Opened = {
       target,
@@ -234,13 +247,13 @@ export class StoreSource {
     try {
       client = await connectStore(o.target, 'bastion-app-decide');
     } catch (e) {
-      throw new Error(`shared store ${o.described}: ${explain(e, o.target.password)}`);
+      throw new SharedStoreError(`shared store ${o.described}: ${explain(e, o.target.password)}`, e);
     }
     try {
       return await decideInSharedStore(client, id, decision, by || o.as);
     } catch (e) {
       if (e instanceof ApprovalError) throw e;
-      throw new Error(`shared store ${o.described}: ${explain(e, o.target.password)}`);
+      throw new SharedStoreError(`shared store ${o.described}: ${explain(e, o.target.password)}`, e);
     } finally {
       await client.end().catch(() => {});
     }

@@ -4,7 +4,6 @@
 // Locations in the trees (stmt_location, stmt_len, token offsets) count UTF-8 bytes, not UTF-16
 // code units: `Utf8Text` converts.
 
-import v8 from 'node:v8';
 import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query';
 
 let ready = false;
@@ -13,17 +12,12 @@ let loading: Promise<void> | null = null;
 /**
  * Loads the parser. Await it once before the first analysis (the core does so at start).
  *
- * The parser's WebAssembly stays on V8's baseline compiler (Liftoff), in every host (`serve`, the
- * desktop app's main process): optimising its grammar functions once parsing gets busy took about
- * 35 MB of compiler memory on a helper thread, the largest part of the gateway's peak memory
- * (measured with `perf` probes on malloc). Analyses are cached; an uncached one is 0-15% slower
- * (`node dist/bench/policy.js`). The flag is read when the module is compiled, so it is set just
- * before; nothing else in the process compiles WebAssembly.
+ * Which compiler V8 uses for its WebAssembly is the host's process setting, made before this
+ * (proxy/runtime.ts: the gateway keeps it on the baseline compiler, to bound its memory).
  */
 export function initPolicyEngine(): Promise<void> {
   if (ready) return Promise.resolve();
   if (loading === null) {
-    v8.setFlagsFromString('--liftoff-only');
     loading = loadModule().then(() => {
       ready = true;
     });

@@ -175,6 +175,8 @@ function upstreamError(raw: Buffer): GatewayError {
     SqlState.UnableToConnect,
     'the database refused the gateway',
     `upstream error ${f.get('C') ?? 'unknown'}; see the gateway log`,
+    undefined,
+    f.get('C'),
   );
 }
 

@@ -5,36 +5,20 @@
 // collection (a scavenge: about a millisecond, everything here dies young) after every few
 // megabytes relayed keeps that pile, and the gateway's peak memory, small whatever the result size.
 //
-// The collector is reached through V8's `gc` extension, exposed at run time (no command-line
-// flag): where that is not possible, the hint does nothing and the heap's own accounting applies.
+// The collector is V8's `gc` function, which the host exposes at its start (proxy/runtime.ts):
+// where it did not, the hint does nothing and the heap's own accounting applies.
 
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { forcedGc } from '../runtime.js';
 
 /** Bytes relayed between two hints. */
 const EVERY_BYTES = 8 * 1024 * 1024;
 
-type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
-
-let collect: GcFunction | null | undefined;
 let relayed = 0;
-
-function collector(): GcFunction | null {
-  if (collect !== undefined) return collect;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as unknown;
-    collect = typeof gc === 'function' ? (gc as GcFunction) : null;
-  } catch {
-    collect = null;
-  }
-  return collect;
-}
 
 /** Notes `bytes` of socket reads relayed; now and then frees the spent ones. */
 export function noteRelayed(bytes: number): void {
   relayed += bytes;
   if (relayed < EVERY_BYTES) return;
   relayed = 0;
-  collector()?.({ type: 'minor' });
+  forcedGc()?.({ type: 'minor' });
 }

@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { controlCall, controlSocketPath } from '../../cli/control.js';
 import type { Approval } from '../../shared/api.js';
+import { ApiError } from '../../shared/rpc.js';
 import { bastion, type RunningBastion, startBastion, tempDir } from '../helpers/cli.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
@@ -114,6 +116,38 @@ test('approve from the CLI while the client waits, then deny another', async () 
   assert.ok(
     states.some((s) => s.startsWith('denied:cli:')),
     states.join(','),
+  );
+});
+
+/** The error a control-socket call is refused with. */
+async function refusal(method: string, params: unknown[]): Promise<ApiError> {
+  const socket = controlSocketPath(path.join(tmp.dir, 'audit.db'));
+  try {
+    await controlCall(socket, method as 'listApprovals', params);
+  } catch (e) {
+    assert.ok(e instanceof ApiError, String(e));
+    return e;
+  }
+  assert.fail(`${method} was not refused`);
+}
+
+test('the control socket: owner-only, one dispatcher, codes as data through the real CLI and serve', async () => {
+  const socket = controlSocketPath(path.join(tmp.dir, 'audit.db'));
+  assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
+  // The CLI's own refusal of a decision, by the gateway's code: one line, exit 1.
+  const missing = await cli(['approvals', 'approve', 'no-such-approval', '--config', config]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, 'bastion: no approval no-such-approval\n');
+  assert.equal((await refusal('decideApproval', ['no-such-approval', 'deny', 'x'])).code, 'not-found');
+  assert.equal((await refusal('dispose', [])).code, 'unknown-method');
+  assert.equal((await refusal('listApprovals', ['pending', 'extra'])).code, 'bad-arguments');
+  assert.equal((await refusal('listApprovals', ['sideways'])).code, 'bad-arguments');
+  const url = `postgres://${db.user}@127.0.0.1:${db.port}/${db.database}?sslmode=disable`;
+  const sqlstate = await refusal('openSharedStore', [{ url, password: 'not-the-password', role: 'reader' }]);
+  assert.equal(sqlstate.code, '28P01');
+  await assert.rejects(
+    controlCall(controlSocketPath(path.join(tmp.dir, 'nobody.db')), 'listApprovals', []),
+    (e: unknown) => e instanceof ApiError && e.code === 'unavailable',
   );
 });
 

@@ -429,16 +429,15 @@ describe('UI (headless host, Chromium)', { timeout: 120_000 }, () => {
 
   it('runs the same renderer over the desktop bridge (window.bastion, as the Electron preload exposes it)', async () => {
     // A stand-in for the preload's contextBridge object: the renderer must pick the IPC
-    // transport, call through `api`, take events from `subscribe` and routes from `onNavigate`.
+    // transport, call through `call` (outcomes as the dispatcher gives them), take events from
+    // `subscribe` and routes from `onNavigate`.
     const bridge = `
       (() => {
         const listeners = new Set(), navs = new Set();
-        const none = async () => [];
         const conn = { name: 'desk', listen: '127.0.0.1:7000', upstream: 'postgres://u@db:5432/x?sslmode=require',
           hasUpstreamPassword: true, tls: 'self-signed', state: 'listening', error: null, activeSessions: 1, address: '127.0.0.1:7000' };
-        const api = { listConnections: async () => [conn], listIdentities: none, recentStatements: none, listApprovals: none };
         window.bastion = {
-          api: new Proxy(api, { get: (t, k) => t[k] ?? none }),
+          call: async (method) => ({ result: method === 'listConnections' ? [conn] : [] }),
           subscribe(l) { listeners.add(l); return () => listeners.delete(l); },
           onNavigate(l) { navs.add(l); return () => navs.delete(l); },
         };

@@ -1,14 +1,18 @@
 // The renderer's one API client. It implements shared/api.ts over one of two transports and the
 // screens never know which: `ipc` when the Electron preload exposed `window.bastion`, else `ws`,
 // the headless host's WebSocket (token from the page URL, kept for reloads in sessionStorage).
+// Both carry the dispatcher's outcomes (shared/rpc.ts): a failed call rejects with an ApiError whose
+// `code` (a SQLSTATE or an API error code) is data; WebSocket events come in per-frame batches.
 
+import type { BastionApi, BastionBridge, BastionEvent, BastionEventSource } from '../../../shared/api.js';
 import {
-  API_METHODS,
-  type BastionApi,
-  type BastionBridge,
-  type BastionEvent,
-  type BastionEventSource,
-} from '../../../shared/api.js';
+  ApiError,
+  apiOverRpc,
+  type RpcCall,
+  type RpcEventBatch,
+  type RpcOutcome,
+  type RpcReply,
+} from '../../../shared/rpc.js';
 
 export type TransportKind = 'ipc' | 'ws';
 export type ClientStatus = 'connecting' | 'open' | 'closed';
@@ -29,20 +33,9 @@ declare global {
   }
 }
 
-type Call = (method: string, params: unknown[]) => Promise<unknown>;
-
-function withMethods(call: Call): BastionApi {
-  const api: Record<string, (...a: unknown[]) => Promise<unknown>> = {};
-  for (const m of API_METHODS) api[m] = (...params: unknown[]) => call(m, params);
-  return api as unknown as BastionApi;
-}
-
 function ipcClient(bridge: BastionBridge): ApiClient {
-  const api = bridge.api;
-  const call: Call = (method, params) =>
-    (api[method as keyof BastionApi] as (...a: unknown[]) => Promise<unknown>)(...params);
   return {
-    ...withMethods(call),
+    ...apiOverRpc((method, params) => bridge.call(method, params)),
     transport: 'ipc',
     subscribe: (l) => bridge.subscribe(l),
     onStatus(listener) {
@@ -70,7 +63,7 @@ export function takeToken(loc: Location, storage: Storage, history: History): st
 }
 
 interface Pending {
-  resolve(v: unknown): void;
+  resolve(outcome: RpcOutcome): void;
   reject(e: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -108,29 +101,28 @@ function wsClient(url: string): ApiClient {
       setStatus('open', reconnected);
     };
     sock.onmessage = (ev) => {
-      let msg: { id?: number; result?: unknown; error?: { message: string }; event?: string; data?: unknown };
+      let msg: Partial<RpcReply & RpcEventBatch>;
       try {
         msg = JSON.parse(String(ev.data));
       } catch {
         return;
       }
-      if (typeof msg.event === 'string') {
-        const e = msg as BastionEvent;
-        for (const l of listeners) l(e);
+      // Events come in batches (one per frame's time on the host), in order.
+      if (Array.isArray(msg.events)) {
+        for (const e of msg.events) for (const l of listeners) l(e);
         return;
       }
       const p = typeof msg.id === 'number' ? pending.get(msg.id) : undefined;
       if (!p) return;
-      pending.delete(msg.id!);
+      pending.delete(msg.id as number);
       clearTimeout(p.timer);
-      if (msg.error) p.reject(new Error(msg.error.message));
-      else p.resolve(msg.result);
+      p.resolve(msg as RpcReply);
     };
     sock.onclose = (ev) => {
       ws = null;
       for (const [id, p] of pending) {
         clearTimeout(p.timer);
-        p.reject(new Error('the connection to the gateway was lost'));
+        p.reject(new ApiError('the connection to the gateway was lost', 'unavailable'));
         pending.delete(id);
       }
       failures++;
@@ -146,13 +138,13 @@ function wsClient(url: string): ApiClient {
     };
   };
 
-  const call: Call = (method, params) =>
+  const call: RpcCall = (method, params) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       const text = JSON.stringify({ id, method, params });
       const timer = setTimeout(() => {
         pending.delete(id);
-        reject(new Error(`${method}: no answer from the gateway`));
+        reject(new ApiError(`${method}: no answer from the gateway`, 'timeout'));
       }, CALL_TIMEOUT_MS);
       pending.set(id, { resolve, reject, timer });
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(text);
@@ -161,7 +153,7 @@ function wsClient(url: string): ApiClient {
 
   open();
   return {
-    ...withMethods(call),
+    ...apiOverRpc(call),
     transport: 'ws',
     subscribe(l) {
       listeners.add(l);

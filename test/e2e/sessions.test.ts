@@ -1,7 +1,8 @@
 // Sessions, replayer, policy editor and reports end to end: a real PostgreSQL 18 behind an
 // in-process gateway (the real AppCore and listener), clients sending traffic through it, the
 // headless UI host over the core's service, and the built renderer driven in Chromium. Saves
-// screenshots of each screen, in both themes, to docs/screenshots/.
+// screenshots of each screen, in both themes, to SHOTS_DIR (a temporary folder unless
+// BASTION_SHOTS_DIR=docs/screenshots).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -1,7 +1,7 @@
 // The UI end to end: the headless UI host (cli/ui-host.ts) over a real AppCore and a real
 // PostgreSQL 18, driven in Chromium with Playwright, while node-postgres clients send traffic
 // through the listener the test creates in the UI. Saves a screenshot of every screen, in both
-// themes, to docs/screenshots/.
+// themes, to SHOTS_DIR (a temporary folder; BASTION_SHOTS_DIR=docs/screenshots refreshes the docs).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

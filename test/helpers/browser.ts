@@ -3,6 +3,7 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { repoRoot } from './clients.js';
@@ -10,8 +11,13 @@ import { repoRoot } from './clients.js';
 /** Where the built renderer is served from. */
 export const RENDERER_DIR = path.join(repoRoot(), 'dist/renderer');
 
-/** Where the e2e tests save a picture of every screen. */
-export const SHOTS_DIR = path.join(repoRoot(), 'docs/screenshots');
+/**
+ * Where the e2e tests save a picture of every screen: a temporary folder, never the tracked
+ * docs/screenshots (refresh those on purpose with BASTION_SHOTS_DIR=docs/screenshots).
+ */
+export const SHOTS_DIR = process.env.BASTION_SHOTS_DIR
+  ? path.resolve(process.env.BASTION_SHOTS_DIR)
+  : path.join(os.tmpdir(), 'bastion-screenshots');
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -51,7 +57,7 @@ export function ensureRendererBuilt(): void {
 }
 
 /**
- * Saves the page in the dark and light themes: docs/screenshots/<name>-dark.png, -light.png.
+ * Saves the page in the dark and light themes: <SHOTS_DIR>/<name>-dark.png, -light.png.
  * The themes are pure CSS on <html data-theme>, so this works with a dialog open too. No hover
  * effects and no toasts (they are transient, not part of the screen).
  */

@@ -98,7 +98,13 @@ test('restart keeps port and data, and ends open sessions', async () => {
   ok(await runPsql(['-c', 'CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)'], pg), 'psql create');
   // A session open across the restart is cut off (FATAL 57P01 admin_shutdown).
   const held = runPsql(['-c', 'SELECT pg_sleep(30)'], pg);
-  await new Promise((r) => setTimeout(r, 300));
+  // Restart only once that session runs (on a busy machine psql may take longer than a moment).
+  const running = async () =>
+    ok(
+      await runPsql(['-At', '-c', "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"], pg),
+      'psql activity',
+    ).trim() === '1';
+  for (let i = 0; i < 100 && !(await running()); i++) await new Promise((r) => setTimeout(r, 100));
   await pg.restart();
   const cut = await held;
   assert.notEqual(cut.code, 0);

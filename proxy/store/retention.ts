@@ -185,9 +185,12 @@ export function removedRuns(removed: readonly number[], present: Iterable<number
 
 // --- the periodic job ------------------------------------------------------------------------
 
-/** What RetentionJob needs of a store: the same object that writes (one writer per file). */
+/**
+ * What RetentionJob needs of a store: the same object that writes (one writer per file). The
+ * gateway's is asynchronous (the writer thread prunes while the event loop relays).
+ */
 export interface Prunable {
-  prune(before: number, connection?: string): PruneResult;
+  prune(before: number, connection?: string): PruneResult | Promise<PruneResult>;
 }
 
 export interface RetentionJobOptions {
@@ -202,14 +205,15 @@ export interface RetentionJobOptions {
 /**
  * Prunes each connection's sessions older than its retention period, now and then periodically.
  * `periods` maps connection name -> retention period in milliseconds; connections not in it keep
- * everything. The store must be the instance the gateway writes with (prune is synchronous and
- * runs between the writer's batches on the same thread).
+ * everything. The store must be the instance the gateway writes with (prune runs between the
+ * writer's batches, on the writer's thread). Passes do not overlap: a slow prune delays the next.
  */
 export class RetentionJob {
   private timer: NodeJS.Timeout | null = null;
   private readonly periods: Map<string, number>;
   private readonly intervalMs: number;
   private readonly now: () => number;
+  private running: Promise<PruneResult[]> | null = null;
 
   constructor(
     private readonly store: Prunable,
@@ -230,9 +234,17 @@ export class RetentionJob {
   /** Runs once now, then every interval (the timer does not keep the process alive). */
   start(): void {
     if (this.timer) return;
-    this.runOnce();
-    this.timer = setInterval(() => this.runOnce(), this.intervalMs);
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** A pass unless one is still running (errors are reported per connection by runOnce). */
+  private tick(): void {
+    if (this.running) return;
+    this.running = this.runOnce().finally(() => {
+      this.running = null;
+    });
   }
 
   stop(): void {
@@ -241,12 +253,12 @@ export class RetentionJob {
   }
 
   /** One pass over every connection with a period; a failing connection does not stop the rest. */
-  runOnce(): PruneResult[] {
+  async runOnce(): Promise<PruneResult[]> {
     const results: PruneResult[] = [];
     const nowUs = Math.round(this.now()) * 1000;
     for (const [connection, ms] of this.periods) {
       try {
-        const r = this.store.prune(nowUs - Math.round(ms * 1000), connection);
+        const r = await this.store.prune(nowUs - Math.round(ms * 1000), connection);
         results.push(r);
         if (r.recordId !== null) this.opts.onPrune?.(r);
       } catch (e) {

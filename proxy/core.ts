@@ -141,7 +141,9 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.started = true;
     // The parser (WASM) loads once; after this every decision is synchronous.
     await initPolicyEngine();
-    this.startRetention();
+    // The first pass before clients are accepted, as config says ("pruned at start"); it waits
+    // on the writer thread, not on the event loop.
+    await this.startRetention();
     if (this.config.team) {
       // Loaded in team mode only (it brings the PostgreSQL client).
       const { TeamLink } = await import('./store/pg/team-link.js');
@@ -208,7 +210,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
   }
 
   /** Prunes each connection's sessions past its `retention`, now and hourly; each prune is a chained record. */
-  private startRetention(): void {
+  private async startRetention(): Promise<void> {
     const periods = new Map<string, number>();
     for (const c of this.config.connections) if (c.retentionMs) periods.set(c.name, c.retentionMs);
     if (periods.size === 0) return;
@@ -218,7 +220,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
       onPrune: (r) => this.log.info(`retention: pruned ${JSON.stringify(r)}`),
       onError: (e, connection) => this.log.error(`retention of "${connection}": ${e.message}`),
     });
-    this.retention.start();
+    await this.retention.start();
   }
 
   /** A policy's masking rules, compiled once. */

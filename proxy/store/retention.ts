@@ -231,20 +231,24 @@ export class RetentionJob {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Runs once now, then every interval (the timer does not keep the process alive). */
-  start(): void {
-    if (this.timer) return;
-    this.tick();
+  /**
+   * Runs once now, then every interval (the timer does not keep the process alive). Resolves
+   * when the first pass is done (errors are reported per connection, never thrown).
+   */
+  start(): Promise<PruneResult[]> {
+    if (this.timer) return this.running ?? Promise.resolve([]);
+    const first = this.tick();
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+    return first;
   }
 
-  /** A pass unless one is still running (errors are reported per connection by runOnce). */
-  private tick(): void {
-    if (this.running) return;
-    this.running = this.runOnce().finally(() => {
+  /** A pass unless one is still running. */
+  private tick(): Promise<PruneResult[]> {
+    this.running ??= this.runOnce().finally(() => {
       this.running = null;
     });
+    return this.running;
   }
 
   stop(): void {

@@ -8,7 +8,7 @@ import type { Approval, LiveStatement } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
 import { OidcVerifier } from './auth/oidc.js';
-import type { ConnectionConfig, GatewayConfig, IdentityConfig, UpstreamConfig } from './config/types.js';
+import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
 import { type CompiledMasking, compileMasking, generateMaskKey, MaskCatalog } from './masking/index.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { IdentityRegistry } from './session/access.js';
@@ -19,6 +19,8 @@ import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
 import { replayJournal } from './store/journal.js';
 import type { TeamLink } from './store/pg/team-link.js';
+import type { KnownHead, StoreReads } from './store/reader-protocol.js';
+import { StoreReaderThread } from './store/reader-thread.js';
 import { RetentionJob } from './store/retention.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
@@ -78,12 +80,17 @@ export class AppCore extends EventEmitter<CoreEvents> {
   private retention: RetentionJob | null = null;
   /** Team mode (config.team): the shipper to the shared store and the approvals bridge. */
   team: TeamLink | null = null;
+  /**
+   * The local store read on its own thread (started on the first read): the operator's reads
+   * (verify, search, reports, replay) never run on the event loop that relays sessions.
+   */
+  private localReader: StoreReaderThread | null = null;
   /** Team mode: the shared store, read for the fleet view (null: the local store is read). */
-  private fleet: SessionStore | null = null;
+  private fleet: StoreReaderThread | null = null;
+  private fleetOpening: Promise<void> | null = null;
   private fleetRetryAt = 0;
   /** A store the operator opened from the app (its Store screen): read instead of the above. */
-  private chosen: SessionStore | null = null;
-  private openShared: ((target: UpstreamConfig) => SessionStore) | null = null;
+  private chosen: StoreReaderThread | null = null;
   private started = false;
 
   constructor(
@@ -134,7 +141,9 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.started = true;
     // The parser (WASM) loads once; after this every decision is synchronous.
     await initPolicyEngine();
-    this.startRetention();
+    // The first pass before clients are accepted, as config says ("pruned at start"); it waits
+    // on the writer thread, not on the event loop.
+    await this.startRetention();
     if (this.config.team) {
       // Loaded in team mode only (it brings the PostgreSQL client).
       const { TeamLink } = await import('./store/pg/team-link.js');
@@ -145,8 +154,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
       });
       this.team.start();
       // The API (app, CLI through the control socket) shows the whole fleet once the shared
-      // store can be read (see `reader`).
-      this.openShared = (await import('./store/open.js')).openSharedStore;
+      // store can be read (see `reads`).
     }
     for (const i of this.config.identities) this.identities.set(i.name, i);
     // Derive SCRAM verifiers now: a first login must not be slower than an unknown user's.
@@ -202,15 +210,17 @@ export class AppCore extends EventEmitter<CoreEvents> {
   }
 
   /** Prunes each connection's sessions past its `retention`, now and hourly; each prune is a chained record. */
-  private startRetention(): void {
+  private async startRetention(): Promise<void> {
     const periods = new Map<string, number>();
     for (const c of this.config.connections) if (c.retentionMs) periods.set(c.name, c.retentionMs);
     if (periods.size === 0) return;
-    this.retention = new RetentionJob(this.writer, periods, {
+    // Asynchronous: the writer thread prunes while the event loop goes on relaying.
+    const writer = this.writer;
+    this.retention = new RetentionJob({ prune: (before, c) => writer.pruneAsync(before, c) }, periods, {
       onPrune: (r) => this.log.info(`retention: pruned ${JSON.stringify(r)}`),
       onError: (e, connection) => this.log.error(`retention of "${connection}": ${e.message}`),
     });
-    this.retention.start();
+    await this.retention.start();
   }
 
   /** A policy's masking rules, compiled once. */
@@ -363,35 +373,74 @@ export class AppCore extends EventEmitter<CoreEvents> {
     return this.gateways.map((l) => ({ name: l.name, host: l.ctx.connection.listen.host, port: l.port }));
   }
 
-  /**
-   * Where the API reads recordings: in team mode the shared store (every gateway's sessions),
-   * else the local store. Writes always go through the writer to the local store.
-   */
-  get reader(): SessionStore {
-    if (this.chosen) return this.chosen;
-    const team = this.config.team;
-    if (team && this.fleet === null && this.openShared !== null && Date.now() >= this.fleetRetryAt) {
-      // Opened on first use, not at start: the first gateway's shipper creates its schema. Reads
-      // of the shared store wait on it; the data path never does (recording goes to the spool).
-      try {
-        this.fleet = this.openShared(team.target);
-      } catch (e) {
-        this.fleetRetryAt = Date.now() + 5000;
-        this.log.warn(
-          `the shared store cannot be read now (${(e as Error).message}); the API shows this gateway's own recordings`,
-        );
-      }
-    }
-    return this.fleet ?? this.store;
+  /** This gateway's own store, as the API reads it (on the reader thread). */
+  get localReads(): StoreReads {
+    this.localReader ??= new StoreReaderThread(
+      { kind: 'sqlite', path: this.config.store },
+      `store ${this.config.store}`,
+    );
+    return this.localReader;
+  }
+
+  /** The chain head the writer thread last reported: verify of the local store checks up to it. */
+  get knownHead(): KnownHead | null {
+    const h = this.store.chainHead;
+    return h.digest === null ? null : { id: h.id, digest: h.digest };
   }
 
   /**
-   * Makes the API read `store` (a shared store the operator opened) instead of the configured
-   * one; null goes back. Returns the store it replaces, for the caller (its owner) to close.
+   * Where the API reads recordings: a store the operator opened; in team mode the shared store
+   * (every gateway's sessions) once it can be read; else the local store. Writes always go
+   * through the writer to the local store.
    */
-  readFrom(store: SessionStore | null): SessionStore | null {
+  async reads(): Promise<StoreReads> {
+    if (this.chosen) return this.chosen;
+    if (this.config.team && this.started && this.fleet === null && Date.now() >= this.fleetRetryAt) {
+      this.fleetOpening ??= this.openFleet().finally(() => {
+        this.fleetOpening = null;
+      });
+      await this.fleetOpening;
+      if (this.chosen) return this.chosen;
+    }
+    return this.fleet ?? this.localReads;
+  }
+
+  /** Whether `reads` answers from the team's shared store now (false: this gateway's own recordings). */
+  get readsFleet(): boolean {
+    return this.fleet !== null;
+  }
+
+  /**
+   * Opened on first use, not at start: the first gateway's shipper creates its schema. Opening
+   * waits on its own thread; the data path never does (recording goes to the spool).
+   */
+  private async openFleet(): Promise<void> {
+    const team = this.config.team!;
+    const { describeStore } = await import('./store/pg/target.js');
+    const reader = new StoreReaderThread(
+      { kind: 'pg', target: team.target },
+      `shared store ${describeStore(team.target)}`,
+    );
+    try {
+      await reader.open();
+      if (this.started) this.fleet = reader;
+      else reader.close();
+    } catch (e) {
+      reader.close();
+      this.fleetRetryAt = Date.now() + 5000;
+      this.log.warn(
+        `the shared store cannot be read now (${(e as Error).message}); the API shows this gateway's own recordings`,
+      );
+    }
+  }
+
+  /**
+   * Makes the API read `reads` (a shared store the operator opened) instead of the configured
+   * one; null goes back. Returns what it replaces, for the caller (its owner) to close.
+   */
+  readFrom(reads: StoreReaderThread | null): StoreReaderThread | null {
     const before = this.chosen;
-    this.chosen = store;
+    this.chosen = reads;
     return before;
   }
 
@@ -407,11 +456,14 @@ export class AppCore extends EventEmitter<CoreEvents> {
         `could not flush ${this.writer.backlog} recording entries: ${this.writer.lastError?.message}`,
       );
     await this.team?.stop();
+    // The reader threads end with the core.
+    this.started = false;
     this.fleet?.close();
     this.chosen?.close();
+    this.localReader?.close();
     this.chosen = null;
     this.fleet = null;
-    this.openShared = null;
+    this.localReader = null;
     this.store.close();
   }
 }

@@ -1,38 +1,38 @@
 // CoreService: the one implementation of shared/api.ts over an AppCore. Both hosts (the headless
 // UI host's WebSocket, Electron's IPC) expose exactly this object, plus its event streams
 // (`subscribe`). Everything a UI sends is validated here; upstream passwords never leave it.
+// Reads of recordings go to the store's reader thread (AppCore.reads): the event loop that relays
+// every session only sends the request and receives the answer.
 
 import fs from 'node:fs';
 import os from 'node:os';
-import {
-  type Approval,
-  type ApprovalState,
-  type BastionApi,
-  type BastionEvent,
-  type BastionEventSource,
-  type ConnectionInput,
-  type ConnectionView,
-  FRAME_BYTES_MAX,
-  type FrameBytes,
-  type IdentityInput,
-  type IdentityView,
-  type LiveStatement,
-  type MaskPreview,
-  type PolicyChange,
-  type PolicyCheck,
-  type PolicyDocument,
-  type PolicyProblem,
-  type PolicySaveResult,
-  type ReplayInfo,
-  type ReportFile,
-  type ReportFileFormat,
-  type ReportRequest,
-  type SessionFilter,
-  type SessionSearch,
-  type SessionSearchResult,
-  type SharedStoreInput,
-  type StatementSearchResult,
-  type StoreSourceView,
+import type {
+  Approval,
+  ApprovalState,
+  BastionApi,
+  BastionEvent,
+  BastionEventSource,
+  ConnectionInput,
+  ConnectionView,
+  FrameBytes,
+  IdentityInput,
+  IdentityView,
+  LiveStatement,
+  MaskPreview,
+  PolicyChange,
+  PolicyCheck,
+  PolicyDocument,
+  PolicyProblem,
+  PolicySaveResult,
+  ReplayInfo,
+  ReportFile,
+  ReportRequest,
+  SessionFilter,
+  SessionSearch,
+  SessionSearchResult,
+  SharedStoreInput,
+  StatementSearchResult,
+  StoreSourceView,
 } from '../../shared/api.js';
 import type { FrameView, SessionInfo, StatementRecord, VerifyResult } from '../../shared/types.js';
 import { ApprovalError } from '../approvals/queue.js';
@@ -52,10 +52,10 @@ import {
   PreparedRegistry,
   policyFor,
 } from '../policy/index.js';
-import { buildReport, type ReportFilter, renderReport } from '../report/index.js';
+import type { ReportFilter } from '../report/index.js';
 import type { Logger } from '../session/session.js';
 import { connectUpstream } from '../session/upstream.js';
-import { decodeFrame } from '../wire/decode.js';
+import { REPORT_TYPES } from '../store/read-ops.js';
 import * as msg from '../wire/messages.js';
 import type { ConfigPersistence } from './app-config.js';
 import { EventHub } from './events.js';
@@ -103,13 +103,6 @@ export interface CoreServiceOptions {
 }
 
 const MAX_POLICY_TEXT = 1_000_000;
-
-const REPORT_TYPES: Record<ReportFileFormat, string> = {
-  pdf: 'application/pdf',
-  html: 'text/html',
-  csv: 'text/csv',
-  json: 'application/json',
-};
 
 const APPROVAL_STATES: readonly ApprovalState[] = ['pending', 'approved', 'denied', 'expired', 'cancelled'];
 
@@ -332,12 +325,13 @@ export class CoreService implements BastionApi, BastionEventSource {
   async listSessions(filter: SessionFilter): Promise<SessionInfo[]> {
     const f = checkSessionFilter(filter);
     const limit = f.limit ?? 200;
-    if (!f.text) return this.core.reader.listSessions({ ...f, limit });
+    const reads = await this.core.reads();
+    if (!f.text) return reads.listSessions({ ...f, limit });
     const text = f.text.toLowerCase();
     const out: SessionInfo[] = [];
     // Text matches are filtered here: read pages until enough match.
     for (let offset = f.offset ?? 0; out.length < limit; offset += 1000) {
-      const page = this.core.reader.listSessions({ ...f, limit: 1000, offset });
+      const page = await reads.listSessions({ ...f, limit: 1000, offset });
       for (const s of page) {
         const hay = [
           s.id,
@@ -355,24 +349,17 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async getSession(id: string): Promise<SessionInfo | null> {
-    return this.core.reader.getSession(str(id, 'session id', 100)) ?? null;
+    return (await this.core.reads()).getSession(str(id, 'session id', 100));
   }
 
   async listStatements(sessionId: string): Promise<StatementRecord[]> {
-    return this.core.reader.listStatements(str(sessionId, 'session id', 100));
+    return (await this.core.reads()).listStatements(str(sessionId, 'session id', 100));
   }
 
   async readFrames(sessionId: string, fromSeq: number, limit: number): Promise<FrameView[]> {
     const id = str(sessionId, 'session id', 100);
-    const frames = this.core.reader.readFrames(
-      id,
-      int(fromSeq, 'fromSeq', 0, 2 ** 52),
-      int(limit, 'limit', 1, 5000),
-    );
-    return frames.map((f) => {
-      const d = decodeFrame(f.dir, f.type, f.body);
-      return { seq: f.seq, t_us: f.tUs, dir: f.dir, type: d.type, decoded: d.decoded };
-    });
+    const from = int(fromSeq, 'fromSeq', 0, 2 ** 52);
+    return (await this.core.reads()).frameViews(id, from, int(limit, 'limit', 1, 5000));
   }
 
   async recentStatements(limit: number): Promise<LiveStatement[]> {
@@ -380,14 +367,8 @@ export class CoreService implements BastionApi, BastionEventSource {
     const byKey = new Map<string, LiveStatement>();
     try {
       // The store has what earlier runs recorded; the live buffer what may not be flushed yet.
-      let collected = 0;
-      for (const s of this.core.reader.listSessions({ limit: 200 })) {
-        if (collected >= n && s.endedAt !== null) continue;
-        const rows = this.core.reader.listStatements(s.id);
-        for (const st of rows)
-          byKey.set(`${st.sessionId}:${st.seq}`, { ...st, identity: s.identity, connection: s.connection });
-        collected += rows.length;
-      }
+      for (const st of await (await this.core.reads()).recentStatements(n))
+        byKey.set(`${st.sessionId}:${st.seq}`, st);
     } catch {
       // A failing store leaves the live buffer.
     }
@@ -407,9 +388,9 @@ export class CoreService implements BastionApi, BastionEventSource {
     if (this.approvals !== this.core.approvals && !shared) return live;
     // History from before a restart lives only in the store; the queue is newer where both know an id.
     const seen = new Set(live.map((a) => a.id));
-    const stored = this.core.reader
-      .approvals({ state: state ?? undefined, limit: 1000 })
-      .filter((a) => !seen.has(a.id));
+    const stored = (
+      await (await this.core.reads()).approvals({ state: state ?? undefined, limit: 1000 })
+    ).filter((a) => !seen.has(a.id));
     return [...live, ...stored].sort((a, b) => b.requestedAt - a.requestedAt);
   }
 
@@ -442,18 +423,20 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async verifyStore(): Promise<VerifyResult> {
-    return this.core.reader.verify();
+    const reads = await this.core.reads();
+    // The local store is checked up to the head the writer reported (nothing cut off after it).
+    return reads.verify(reads === this.core.localReads ? this.core.knownHead : null);
   }
 
   // --- search and replay ----------------------------------------------------------------------
 
   async searchSessions(filter: SessionSearch): Promise<SessionSearchResult> {
     const f = checkSessionSearch(filter);
-    return this.core.reader.searchSessions({ ...f, limit: f.limit ?? 50 });
+    return (await this.core.reads()).searchSessions({ ...f, limit: f.limit ?? 50 });
   }
 
   async searchStatements(text: string, limit: number, offset: number): Promise<StatementSearchResult> {
-    return this.core.reader.searchStatements(
+    return (await this.core.reads()).searchStatements(
       str(text, 'text', 1000),
       int(limit, 'limit', 1, 500),
       offset === undefined || offset === null ? 0 : int(offset, 'offset', 0, 1_000_000),
@@ -461,17 +444,11 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async openReplay(sessionId: string): Promise<ReplayInfo | null> {
-    const s = this.core.reader.getSession(str(sessionId, 'session id', 100));
-    if (!s) return null;
-    return {
-      session: s,
-      frames: this.core.reader.frameCount(s.id),
-      marks: this.core.reader.statementMarks(s.id),
-    };
+    return (await this.core.reads()).openReplay(str(sessionId, 'session id', 100));
   }
 
   async statementsPage(sessionId: string, fromSeq: number, limit: number) {
-    return this.core.reader.statementsPage(
+    return (await this.core.reads()).statementsPage(
       str(sessionId, 'session id', 100),
       int(fromSeq, 'fromSeq', 0, 2 ** 52),
       int(limit, 'limit', 1, 2000),
@@ -480,22 +457,7 @@ export class CoreService implements BastionApi, BastionEventSource {
 
   async readFrameBytes(sessionId: string, seq: number): Promise<FrameBytes | null> {
     const n = int(seq, 'seq', 0, 2 ** 52);
-    const [f] = this.core.reader.readFrames(str(sessionId, 'session id', 100), n, 1);
-    if (!f || f.seq !== n) return null;
-    // As on the wire: type byte (startup packets have none), int32 length counting itself, body.
-    const head = Buffer.alloc(f.type === 0 ? 4 : 5);
-    if (f.type !== 0) head[0] = f.type;
-    head.writeInt32BE(f.body.length + 4, f.type === 0 ? 0 : 1);
-    const length = head.length + f.body.length;
-    const shown = Buffer.concat([head, f.body.subarray(0, Math.max(0, FRAME_BYTES_MAX - head.length))]);
-    return {
-      seq: f.seq,
-      dir: f.dir,
-      type: decodeFrame(f.dir, f.type, f.body).type,
-      hex: shown.toString('hex'),
-      length,
-      truncated: length > shown.length,
-    };
+    return (await this.core.reads()).frameBytes(str(sessionId, 'session id', 100), n);
   }
 
   // --- policies -------------------------------------------------------------------------------
@@ -620,29 +582,9 @@ export class CoreService implements BastionApi, BastionEventSource {
       throw new InputError('since is after until');
     if (request.identity) filter.identity = str(request.identity, 'identity', 200);
     if (request.connection) filter.connection = str(request.connection, 'connection', 200);
-    this.core.writer.flush(); // what was recorded up to now
-    const report = buildReport(this.core.reader, filter, {
-      source: this.source.current?.described ?? this.core.config.store,
-    });
-    const bytes = await renderReport(report, format);
-    const stamp = report.generatedAtIso.slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
-    const s = report.summary;
-    return {
-      fileName: `bastion-report-${stamp}.${format}`,
-      mime: REPORT_TYPES[format],
-      base64: bytes.toString('base64'),
-      bytes: bytes.length,
-      summary: {
-        sessions: s.sessions,
-        statements: s.statements,
-        blocked: s.blocked,
-        held: s.held,
-        errors: s.errors,
-        masked: s.masked,
-        verified: report.integrity.verified,
-        digest: report.digest,
-      },
-    };
+    await this.core.writer.flushAsync(); // what was recorded up to now
+    const reads = await this.core.reads();
+    return reads.exportReport(format, filter, this.source.current?.described ?? this.core.config.store);
   }
 
   // --- which store is read --------------------------------------------------------------------
@@ -666,8 +608,8 @@ export class CoreService implements BastionApi, BastionEventSource {
     });
   }
 
-  private sourceChanged(): StoreSourceView {
-    const view = this.source.view();
+  private async sourceChanged(): Promise<StoreSourceView> {
+    const view = await this.source.view();
     this.hub.emit({ event: 'store-source-changed', data: view });
     return view;
   }

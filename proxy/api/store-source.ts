@@ -1,18 +1,20 @@
 // Which store the app reads: its own (or its team-mode config's), or a shared PostgreSQL store the
 // operator opened from the Store screen with their own role and password. The opened store is
-// read through PgSessionStore (read-only) by every reading call (AppCore.readFrom); an approver's
-// decisions go into the store's `bastion.decisions`, where the holding gateway picks them up.
+// read through PgSessionStore (read-only) on a reader thread (proxy/store/reader-thread.ts) by
+// every reading call (AppCore.readFrom); an approver's decisions go into the store's
+// `bastion.decisions`, where the holding gateway picks them up.
 //
-// The password lives only in this object's memory (the target handed to the store's reader
-// thread): it is never saved, never part of a view or an event, and scrubbed from every message.
+// The password lives only in this object's memory and the store's reader thread (the target
+// handed to it): it is never saved, never part of a view or an event, and scrubbed from every
+// message.
 
 import path from 'node:path';
 import type { Approval, ShippingView, StoreRole, StoreSourceView } from '../../shared/api.js';
 import type { AppCore } from '../core.js';
 import type { Logger } from '../session/session.js';
 import type { FleetFeed, FleetFeedEvents } from '../store/pg/fleet-feed.js';
-import type { PgSessionStore } from '../store/pg/pg-store.js';
 import type { StoreTarget } from '../store/pg/target.js';
+import { StoreReaderThread } from '../store/reader-thread.js';
 import { ApprovalsWatch } from './approvals-watch.js';
 import { InputError, str } from './validate.js';
 
@@ -67,7 +69,7 @@ interface Opened {
   label: string;
   role: StoreRole;
   as: string;
-  store: PgSessionStore;
+  store: StoreReaderThread;
   feed: FleetFeed | null;
   watch: ApprovalsWatch;
   openedAt: number;
@@ -121,7 +123,7 @@ export class StoreSource {
   ) {}
 
   /** The opened shared store, if any. */
-  get current(): { store: PgSessionStore; role: StoreRole; described: string } | null {
+  get current(): { store: StoreReaderThread; role: StoreRole; described: string } | null {
     return this.opened;
   }
 
@@ -182,12 +184,12 @@ export class StoreSource {
       await client.end().catch(() => {});
     }
 
-    const { PgSessionStore } = await import('../store/pg/pg-store.js');
-    let store: PgSessionStore;
+    const store = new StoreReaderThread({ kind: 'pg', target }, `shared store ${described}`);
     try {
-      store = new PgSessionStore(target);
+      await store.open();
     } catch (e) {
-      throw fail(explain(e, secret), e);
+      store.close();
+      throw fail(explain(e, secret).replace(`shared store ${described}: `, ''), e);
     }
     const next: Opened = {
       target,
@@ -260,13 +262,13 @@ export class StoreSource {
   }
 
   /** Which store is read, and whether it answers now (a shared store is asked). */
-  view(): StoreSourceView {
+  async view(): Promise<StoreSourceView> {
     const o = this.opened;
     if (o) {
       let gateways: string[] = [];
       let error: string | null = null;
       try {
-        gateways = o.store.gateways().map((g) => g.name);
+        gateways = await o.store.gateways();
       } catch (e) {
         error = scrub((e as Error).message, o.target.password);
       }
@@ -285,15 +287,15 @@ export class StoreSource {
     }
     const team = this.core.team;
     if (team) {
-      const reader = this.core.reader as Partial<PgSessionStore>;
-      const shared = reader !== this.core.store && typeof reader.gateways === 'function';
+      const reads = await this.core.reads();
+      const shared = this.core.readsFleet;
       let gateways: string[] = [];
       let error: string | null = shared
         ? null
         : "the shared store cannot be read now: showing this gateway's own recordings";
       if (shared) {
         try {
-          gateways = reader.gateways!().map((g) => g.name);
+          gateways = await reads.gateways();
         } catch (e) {
           error = (e as Error).message;
         }

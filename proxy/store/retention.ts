@@ -185,9 +185,12 @@ export function removedRuns(removed: readonly number[], present: Iterable<number
 
 // --- the periodic job ------------------------------------------------------------------------
 
-/** What RetentionJob needs of a store: the same object that writes (one writer per file). */
+/**
+ * What RetentionJob needs of a store: the same object that writes (one writer per file). The
+ * gateway's is asynchronous (the writer thread prunes while the event loop relays).
+ */
 export interface Prunable {
-  prune(before: number, connection?: string): PruneResult;
+  prune(before: number, connection?: string): PruneResult | Promise<PruneResult>;
 }
 
 export interface RetentionJobOptions {
@@ -202,14 +205,15 @@ export interface RetentionJobOptions {
 /**
  * Prunes each connection's sessions older than its retention period, now and then periodically.
  * `periods` maps connection name -> retention period in milliseconds; connections not in it keep
- * everything. The store must be the instance the gateway writes with (prune is synchronous and
- * runs between the writer's batches on the same thread).
+ * everything. The store must be the instance the gateway writes with (prune runs between the
+ * writer's batches, on the writer's thread). Passes do not overlap: a slow prune delays the next.
  */
 export class RetentionJob {
   private timer: NodeJS.Timeout | null = null;
   private readonly periods: Map<string, number>;
   private readonly intervalMs: number;
   private readonly now: () => number;
+  private running: Promise<PruneResult[]> | null = null;
 
   constructor(
     private readonly store: Prunable,
@@ -227,12 +231,24 @@ export class RetentionJob {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Runs once now, then every interval (the timer does not keep the process alive). */
-  start(): void {
-    if (this.timer) return;
-    this.runOnce();
-    this.timer = setInterval(() => this.runOnce(), this.intervalMs);
+  /**
+   * Runs once now, then every interval (the timer does not keep the process alive). Resolves
+   * when the first pass is done (errors are reported per connection, never thrown).
+   */
+  start(): Promise<PruneResult[]> {
+    if (this.timer) return this.running ?? Promise.resolve([]);
+    const first = this.tick();
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+    return first;
+  }
+
+  /** A pass unless one is still running. */
+  private tick(): Promise<PruneResult[]> {
+    this.running ??= this.runOnce().finally(() => {
+      this.running = null;
+    });
+    return this.running;
   }
 
   stop(): void {
@@ -241,12 +257,12 @@ export class RetentionJob {
   }
 
   /** One pass over every connection with a period; a failing connection does not stop the rest. */
-  runOnce(): PruneResult[] {
+  async runOnce(): Promise<PruneResult[]> {
     const results: PruneResult[] = [];
     const nowUs = Math.round(this.now()) * 1000;
     for (const [connection, ms] of this.periods) {
       try {
-        const r = this.store.prune(nowUs - Math.round(ms * 1000), connection);
+        const r = await this.store.prune(nowUs - Math.round(ms * 1000), connection);
         results.push(r);
         if (r.recordId !== null) this.opts.onPrune?.(r);
       } catch (e) {

@@ -255,6 +255,29 @@ export class StoreSearch {
       yield [record, sid];
   }
 
+  /**
+   * The newest `limit` statements across sessions, newest first, in one query: the newest
+   * statement records (the chain's order is the order they were recorded) walked back by id, each
+   * joined to its projection row and its session.
+   */
+  recent(limit: number): LiveStatement[] {
+    const rows = this.stmt(
+      'recent',
+      () =>
+        `SELECT st.*, s.identity AS s_identity, s.connection AS s_connection
+         FROM (SELECT r.session_id AS sid, ${SEQ_OF_RECORD} AS seq FROM records r
+               WHERE r.kind = 'statement' ORDER BY r.id DESC LIMIT @limit) k
+         JOIN statements st ON st.session_id = k.sid AND st.seq = k.seq
+         JOIN sessions s ON s.id = st.session_id
+         ORDER BY st.started_at DESC, st.seq DESC`,
+    ).all({ limit }) as Row[];
+    return rows.map((r) => ({
+      ...this.toStatement(r),
+      identity: r.s_identity as string,
+      connection: r.s_connection as string,
+    }));
+  }
+
   statements(text: string, limit: number, offset: number): { statements: LiveStatement[]; more: boolean } {
     const t = text.trim();
     let rows: Row[];

@@ -398,6 +398,10 @@ export class SqliteSessionStore implements SessionStore {
     return this.search.statements(text, limit, offset);
   }
 
+  recentStatements(limit: number): LiveStatement[] {
+    return this.search.recent(limit);
+  }
+
   statementsPage(sessionId: string, fromSeq: number, limit: number): StatementRecord[] {
     return (this.q.statementsPage.all(sessionId, fromSeq, limit) as Row[]).map(rowToStatement);
   }

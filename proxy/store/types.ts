@@ -240,6 +240,8 @@ export interface SessionStore extends SessionReader {
     limit: number,
     offset?: number,
   ): { statements: LiveStatement[]; more: boolean };
+  /** The newest `limit` statements across sessions, newest first, with their sessions' identity and connection (one query). */
+  recentStatements(limit: number): LiveStatement[];
   /** A session's statements from seq `fromSeq` on, at most `limit`. */
   statementsPage(sessionId: string, fromSeq: number, limit: number): StatementRecord[];
   /** Every statement of a session in seq order as [seq, firstFrame, lastFrame, STATEMENT_MARK flags], flattened. */

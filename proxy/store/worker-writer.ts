@@ -6,9 +6,11 @@
 // applies whatever has arrived in one transaction. On failure entries are kept and retried, and
 // `healthy` turns false so sessions refuse new statements (fail closed) until writes succeed.
 //
-// The rare calls that must be synchronous (flush before a report, a policy change recorded before
-// it takes effect, retention, shutdown) post a request and block on an Atomics.wait until the
-// worker answers: the worker is the only writer of the chain, whatever asks.
+// The rare calls that must be synchronous (a policy change recorded before it takes effect,
+// shutdown) post a request and block on an Atomics.wait until the worker answers: the worker is
+// the only writer of the chain, whatever asks. What runs while sessions relay (the flush before a
+// report, retention's prunes) uses the asynchronous form instead: the same request, its answer a
+// Promise, so the event loop never waits on SQLite.
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { BatchSerializer, type JournalPlace, RecordJournal } from './journal.js';
@@ -85,6 +87,11 @@ export class WorkerStoreWriter implements RecordWriter {
   private dead = false;
   private nextCallId = 1;
   private readonly replies = new Map<number, WorkerReply & { t: 'reply' }>();
+  /** Asynchronous calls waiting for their reply, by request id. */
+  private readonly awaited = new Map<
+    number,
+    { resolve: (r: WorkerReply & { t: 'reply' }) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   private readonly highWaterBytes: number;
   private readonly callTimeoutMs: number;
   written = 0;
@@ -123,6 +130,7 @@ export class WorkerStoreWriter implements RecordWriter {
     this.worker.on('exit', (code) => {
       this.dead = true;
       if (!this.closed) this.fail(new Error(`store writer thread exited (code ${code})`));
+      this.rejectAwaited();
     });
   }
 
@@ -303,10 +311,17 @@ export class WorkerStoreWriter implements RecordWriter {
       case 'fatal':
         this.dead = true;
         this.fail(new Error(m.message));
+        this.rejectAwaited();
         break;
-      case 'reply':
-        this.replies.set(m.id, m);
+      case 'reply': {
+        const waiting = this.awaited.get(m.id);
+        if (waiting) {
+          this.awaited.delete(m.id);
+          clearTimeout(waiting.timer);
+          waiting.resolve(m);
+        } else this.replies.set(m.id, m);
         break;
+      }
     }
   }
 
@@ -356,6 +371,54 @@ export class WorkerStoreWriter implements RecordWriter {
     }
   }
 
+  /** `call` without blocking: the reply resolves the Promise when the port delivers it. */
+  private callAsync(req: Exclude<WorkerRequest, { op: 'entries' }>): Promise<WorkerReply & { t: 'reply' }> {
+    if (this.closed) return Promise.reject(new Error('store writer is closed'));
+    if (this.dead)
+      return Promise.reject(
+        new Error(`the store writer thread is gone: ${this.failure?.message ?? 'unknown cause'}`),
+      );
+    this.post();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.awaited.delete(req.id);
+        reject(new Error(`the store writer did not answer within ${this.callTimeoutMs} ms`));
+      }, this.callTimeoutMs);
+      this.awaited.set(req.id, { resolve, reject, timer });
+      this.port.postMessage(req);
+    });
+  }
+
+  private rejectAwaited(): void {
+    const e = new Error(`the store writer thread is gone: ${this.failure?.message ?? 'unknown cause'}`);
+    for (const w of this.awaited.values()) {
+      clearTimeout(w.timer);
+      w.reject(e);
+    }
+    this.awaited.clear();
+  }
+
+  async flushAsync(): Promise<boolean> {
+    if (this.closed) return this.backlog === 0;
+    try {
+      return (await this.callAsync({ op: 'flush', id: this.nextCallId++ })).ok;
+    } catch (e) {
+      this.fail(e as Error);
+      return false;
+    }
+  }
+
+  async pruneAsync(before: number, connection?: string): Promise<PruneResult> {
+    const r = await this.callAsync({
+      op: 'prune',
+      id: this.nextCallId++,
+      before,
+      connection: connection ?? null,
+    });
+    if (!r.ok) throw new Error(r.error ?? 'the store cannot be written');
+    return r.value as PruneResult;
+  }
+
   flush(): boolean {
     if (this.closed) return this.backlog === 0;
     try {
@@ -393,6 +456,7 @@ export class WorkerStoreWriter implements RecordWriter {
       this.fail(e as Error);
     }
     this.closed = true;
+    this.rejectAwaited();
     void this.worker.terminate();
     this.port.close();
     // Everything is in the store: the journal has nothing to replay. Otherwise it stays, and the

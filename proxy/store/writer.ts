@@ -39,6 +39,10 @@ export interface RecordWriter {
   commit(entries: readonly StoreEntry[]): void;
   /** Retention, run by the writer so the chain has one writer. */
   prune(before: number, connection?: string): PruneResult;
+  /** As flush, for the event loop: resolves once written, without blocking it while the store catches up. */
+  flushAsync(): Promise<boolean>;
+  /** As prune, for the event loop (the periodic retention job): never blocks it. */
+  pruneAsync(before: number, connection?: string): Promise<PruneResult>;
   /** Flushes and stops. The store stays open (its owner closes it). */
   close(): boolean;
 }
@@ -233,6 +237,15 @@ export class StoreWriter implements RecordWriter {
   prune(before: number, connection?: string): PruneResult {
     if (!this.flush()) throw this.failure ?? new Error('the store cannot be written');
     return this.store.prune(before, connection);
+  }
+
+  // This writer writes on the caller's thread: there is nothing to wait for but the work itself.
+  async flushAsync(): Promise<boolean> {
+    return this.flush();
+  }
+
+  async pruneAsync(before: number, connection?: string): Promise<PruneResult> {
+    return this.prune(before, connection);
   }
 
   /** Flushes and stops timers. The store stays open (its owner closes it). */

@@ -31,6 +31,8 @@ export interface GatewayOptions {
   startupTimeoutMs?: number;
   /** Overrides fields of connection `app`'s upstream (e.g. sslrootcert, password, a closed port). */
   upstream?: Partial<UpstreamConfig>;
+  /** An existing store file to record into (default: a new one in the gateway's temp dir). */
+  storePath?: string;
 }
 
 export interface TestGateway {
@@ -61,7 +63,7 @@ export async function startGateway(pg: TestPostgres, opts: GatewayOptions = {}):
   };
   const config: GatewayConfig = {
     file: null,
-    store: path.join(dir, 'bastion.db'),
+    store: opts.storePath ?? path.join(dir, 'bastion.db'),
     tlsDir: path.join(dir, 'tls'),
     connections: [
       connectionTo('app', pg, { sslmode: opts.sslmode ?? 'disable', ...opts.upstream }),

@@ -276,7 +276,7 @@ describe('ledger and runs', () => {
 });
 
 describe('RetentionJob', () => {
-  test('prunes each connection by its own period, and reports what it did', () => {
+  test('prunes each connection by its own period, and reports what it did', async () => {
     const { store } = populated();
     const pruned: PruneResult[] = [];
     // "now" is T0 + 4h: app keeps 2h (A goes, B stays), reports keeps 1h (C goes).
@@ -285,7 +285,7 @@ describe('RetentionJob', () => {
       { app: 2 * 3_600_000, reports: 3_600_000 },
       { now: () => (T0 + 4 * HOUR) / 1000, onPrune: (r) => pruned.push(r) },
     );
-    const results = job.runOnce();
+    const results = await job.runOnce();
     assert.deepEqual(
       results.map((r) => [r.connection, r.sessions]),
       [
@@ -299,7 +299,7 @@ describe('RetentionJob', () => {
       [OPEN_D, NEW_B],
     );
     assert.deepEqual(
-      job.runOnce().map((r) => r.recordId),
+      (await job.runOnce()).map((r) => r.recordId),
       [null, null],
     );
     assert.equal(store.verify().ok, true);

@@ -370,6 +370,22 @@ export class PgSessionStore implements SessionStore {
     };
   }
 
+  recentStatements(limit: number): LiveStatement[] {
+    // One query on the statements' time index (statements_by_time).
+    return this.db
+      .query(
+        `SELECT st.*, s.identity AS s_identity, s.connection AS s_connection
+         FROM bastion.statements st JOIN bastion.sessions s ON s.id = st.session_id
+         ORDER BY st.started_at DESC, st.seq DESC LIMIT $1`,
+        [limit],
+      )
+      .map((r) => ({
+        ...rowToStatement(r),
+        identity: r.s_identity as string,
+        connection: r.s_connection as string,
+      }));
+  }
+
   policyChanges(limit = 100): PolicyChange[] {
     return this.db
       .query('SELECT * FROM bastion.policy_changes ORDER BY at DESC, pid DESC LIMIT $1', [limit])

@@ -101,7 +101,10 @@ test('restart keeps port and data, and ends open sessions', async () => {
   // Restart only once that session runs (on a busy machine psql may take longer than a moment).
   const running = async () =>
     ok(
-      await runPsql(['-At', '-c', "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"], pg),
+      await runPsql(
+        ['-At', '-c', "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"],
+        pg,
+      ),
       'psql activity',
     ).trim() === '1';
   for (let i = 0; i < 100 && !(await running()); i++) await new Promise((r) => setTimeout(r, 100));

@@ -1161,9 +1161,21 @@ interface LocalView {
  * from masked data (CREATE TABLE AS, SELECT INTO, INSERT ... SELECT, UPDATE ... SET, CREATE
  * VIEW) so that reading them back stays masked even before the catalog sees them.
  */
+/** What lineage needs of the session's prepared statements (see MaskingStream's model-backed view). */
+export interface PreparedLineages {
+  get(name: string): StatementLineage | undefined;
+  set(name: string, lineage: StatementLineage): void;
+  delete(name: string): void;
+  clear(): void;
+}
+
 export class LineageSession {
   readonly cursors = new Map<string, ColumnLineage[] | null>();
-  readonly prepared = new Map<string, StatementLineage>();
+  /**
+   * PREPARE / EXECUTE by name. On its own (tests, previews) a plain map in statement order; in a
+   * live session a view of the protocol model's statements, where only confirmed PREPAREs count.
+   */
+  constructor(readonly prepared: PreparedLineages = new Map<string, StatementLineage>()) {}
   private readonly local = new Map<string, ResolvedRelation | LocalView>();
   /** Extra taint on columns of existing relations: relation -> column -> rule ('' = every column). */
   private readonly taints = new Map<string, Map<string, MaskRule>>();

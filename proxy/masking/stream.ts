@@ -27,13 +27,19 @@ import type {
   ProtocolState,
   QueryOp,
   Reply,
+  SqlEffect,
 } from '../session/protocol-state.js';
 import { readyStatus } from '../wire/fields.js';
 import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
-import { LineageSession, type StatementLineage, statementLineages } from './lineage.js';
+import {
+  LineageSession,
+  type PreparedLineages,
+  type StatementLineage,
+  statementLineages,
+} from './lineage.js';
 import { buildMaskPlan, MaskError, type MaskPlan, PASSTHROUGH_PLAN, parseRowDescription } from './plan.js';
 import { type Counts, maskDataRow, maskErrorOrNotice, maskNotification } from './rewrite.js';
 import { type MaskRule, stricter } from './rules.js';
@@ -84,8 +90,55 @@ export interface MaskingStreamOptions {
   catalog: MaskCatalog | null;
 }
 
+/**
+ * Lineage's view of the prepared statements for one request: the statements the server will have
+ * when it reads that request (the protocol model's), under the request's own PREPAREs and
+ * DEALLOCATEs, which the model applies once the server confirms them.
+ */
+class ModelPreparedLineages implements PreparedLineages {
+  private op: Op | null = null;
+  private readonly overlay = new Map<string, StatementLineage | null>();
+  private cleared = false;
+  /** The request's PREPAREs, in statement order. */
+  readonly prepares: { name: string; lineage: StatementLineage }[] = [];
+
+  constructor(
+    private readonly protocol: ProtocolState,
+    private readonly lineages: WeakMap<PreparedStatement, StatementLineage>,
+  ) {}
+
+  begin(op: Op | null): void {
+    this.op = op;
+    this.overlay.clear();
+    this.cleared = false;
+    this.prepares.length = 0;
+  }
+
+  get(name: string): StatementLineage | undefined {
+    const own = this.overlay.get(name);
+    if (own !== undefined) return own ?? undefined;
+    if (this.cleared || this.op === null) return undefined;
+    const ps = this.protocol.statementAt(this.op, name);
+    return ps ? this.lineages.get(ps) : undefined;
+  }
+  set(name: string, lineage: StatementLineage): void {
+    this.overlay.set(name, lineage);
+    this.prepares.push({ name, lineage });
+  }
+  delete(name: string): void {
+    this.overlay.set(name, null);
+  }
+  clear(): void {
+    this.overlay.clear();
+    this.cleared = true;
+  }
+}
+
 export class MaskingStream {
-  readonly session = new LineageSession();
+  /** Lineages of SQL-prepared statements, by the model's statement. */
+  private readonly preparedLineages = new WeakMap<PreparedStatement, StatementLineage>();
+  private readonly preparedView: ModelPreparedLineages;
+  readonly session: LineageSession;
   private readonly statements = new WeakMap<PreparedStatement, Statement>();
   /** By portal; by the Execute or Describe request for a portal the model does not know (a cursor). */
   private readonly portals = new WeakMap<Portal | Op, PortalMask>();
@@ -95,6 +148,8 @@ export class MaskingStream {
   private ddlPending = false;
 
   constructor(private readonly opts: MaskingStreamOptions) {
+    this.preparedView = new ModelPreparedLineages(opts.protocol, this.preparedLineages);
+    this.session = new LineageSession(this.preparedView);
     if (opts.catalog) this.catalog = opts.catalog;
     else {
       this.catalog = new MaskCatalog({ columns: [] });
@@ -111,8 +166,27 @@ export class MaskingStream {
     return this.catalog.bind(this.opts.masking);
   }
 
-  private lineages(sql: string): StatementLineage[] {
-    return statementLineages(sql, this.binding.resolver, this.session);
+  /**
+   * Lineages of `sql`, the text of request `op` (null: outside any request). The lineages of
+   * the PREPAREs among its statements are kept for the statements the model will hold once the
+   * server confirms them (`effects`, from the guardrails' reading of the same text).
+   */
+  private lineages(
+    sql: string,
+    op: Op | null = null,
+    effects: readonly (SqlEffect | undefined)[] = [],
+  ): StatementLineage[] {
+    this.preparedView.begin(op);
+    const out = statementLineages(sql, this.binding.resolver, this.session);
+    const made = this.preparedView.prepares;
+    let next = 0;
+    for (const e of effects) {
+      if (e?.prepares === undefined) continue;
+      while (next < made.length && made[next].name !== e.prepares.name) next++;
+      if (next < made.length) this.preparedLineages.set(e.prepares, made[next++].lineage);
+    }
+    this.preparedView.begin(null);
+    return out;
   }
 
   private plan(fields: ReturnType<typeof parseRowDescription>, lineage: StatementLineage | null): MaskPlan {
@@ -138,14 +212,15 @@ export class MaskingStream {
   }
 
   /** Masking's view of a prepared statement (made on first sight: SQL PREPARE, or unknown). */
-  private statement(ps: PreparedStatement | null): Statement {
+  private statement(ps: PreparedStatement | null, op: Op | null = null): Statement {
     if (ps === null) return { sql: '', lineage: null, fields: null, plan: null, version: -1 };
     let st = this.statements.get(ps);
     if (st === undefined) {
+      const effect = this.opts.protocol.effectOf(ps);
       const lineage =
         ps.origin === 'prepare'
-          ? (this.session.prepared.get(ps.name) ?? null)
-          : (this.lineages(ps.sql)[0] ?? null);
+          ? (this.preparedLineages.get(ps) ?? null)
+          : (this.lineages(ps.sql, op, effect ? [effect] : [])[0] ?? null);
       st = { sql: ps.sql, lineage, fields: null, plan: null, version: this.catalog.version };
       this.statements.set(ps, st);
     }
@@ -179,10 +254,10 @@ export class MaskingStream {
     if (op === null || op.outcome === 'skipped') return null;
     switch (op.kind) {
       case 'query':
-        this.queries.set(op, { stmts: this.lineages(op.sql), plan: null, copy: null });
+        this.queries.set(op, { stmts: this.lineages(op.sql, op, op.effects), plan: null, copy: null });
         return null;
       case 'parse':
-        this.statement(op.statement);
+        this.statement(op.statement, op);
         return null;
       case 'bind':
         this.portal(op.portal, op);

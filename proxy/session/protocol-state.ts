@@ -197,9 +197,33 @@ export class ProtocolState {
     return this.resolve('portal', name) as Portal | null;
   }
 
-  private resolve(ns: Namespace, name: string): PreparedStatement | Portal | null {
+  /**
+   * The prepared statement `name` will be when the server reads the request `op` (already
+   * queued), for readers that run after the model queued it. undefined: not known yet (more than
+   * one statement is possible); the guardrails have waited for such names before `op` was sent.
+   */
+  statementAt(op: Op, name: string): PreparedStatement | null | undefined {
+    const at = this.queue.indexOf(op);
+    try {
+      return this.resolve('statement', name, at < 0 ? this.queue.length : at) as PreparedStatement | null;
+    } catch (e) {
+      if (e instanceof MustWaitForServer) return undefined;
+      throw e;
+    }
+  }
+
+  /** What a Parse's statement does to prepared statements when executed (SQL PREPARE / DEALLOCATE). */
+  effectOf(statement: PreparedStatement): SqlEffect | undefined {
+    return this.parseEffects.get(statement);
+  }
+
+  private resolve(
+    ns: Namespace,
+    name: string,
+    before = this.queue.length,
+  ): PreparedStatement | Portal | null {
     const found = new Set<PreparedStatement | Portal>();
-    this.candidates(ns, name, this.queue.length, true, found);
+    this.candidates(ns, name, before, true, found);
     if (found.size > 1)
       throw new MustWaitForServer(`${ns === 'statement' ? 'prepared statement' : 'portal'} "${name}"`);
     for (const v of found) return v;

@@ -139,4 +139,27 @@ describe('a refused Parse changes nothing the gateway believes', () => {
       }
     });
   }
+
+  test('SQL EXECUTE after a refused re-PREPARE is masked as the statement the server runs', async () => {
+    const c = await login();
+    try {
+      c.write(queryMessage('PREPARE s2 AS SELECT upper(secret) AS x FROM vault'));
+      assert.deepEqual(errorsOf(await untilReady(c)), []);
+      c.write(queryMessage("PREPARE s2 AS SELECT 'harmless' AS x"));
+      assert.equal(errorsOf(await untilReady(c))[0]?.C, '42P05');
+      // Pipelined too: the refusal and the EXECUTE in one batch of simple Queries.
+      c.write(
+        Buffer.concat([queryMessage("PREPARE s2 AS SELECT 'harmless' AS x"), queryMessage('EXECUTE s2')]),
+      );
+      const replies = [...(await untilReady(c)), ...(await untilReady(c))];
+      c.write(queryMessage('EXECUTE s2'));
+      replies.push(...(await untilReady(c)));
+      const rows = replies.filter((m) => m.type === 'D').map((m) => String(dataRowValues(m.body)[0]));
+      assert.equal(rows.length, 2, 'the old statement ran twice');
+      for (const r of rows)
+        assert.equal(r.includes('TANGERINE'), false, `the secret came back in clear: ${r}`);
+    } finally {
+      c.socket.destroy();
+    }
+  });
 });

@@ -128,7 +128,7 @@ export class MustWaitForServer extends Error {
   }
 }
 
-/** What a server message was, in the model's terms. */
+/** What a server message was, in the model's terms; valid while that message is handled. */
 export interface Reply {
   /** The request it answers (null: asynchronous, or nothing was pending). */
   readonly op: Op | null;
@@ -454,13 +454,13 @@ export class ProtocolState {
         // The end of a Describe; for a Query or an Execute, the start of rows.
         if (head?.kind === 'describe-statement' || head?.kind === 'describe-portal')
           return this.endHead('done', index);
-        return { op: head, statementIndex: index, ended: NO_OPS };
+        return this.passing(head, index);
       case Backend.CommandComplete:
       case Backend.EmptyQueryResponse:
         if (head?.kind === 'query') {
           if (type === Backend.CommandComplete) this.apply(head.effects[head.index]);
           head.index++;
-          return { op: head, statementIndex: index, ended: NO_OPS };
+          return this.passing(head, index);
         }
         if (head?.kind === 'execute') {
           if (type === Backend.CommandComplete) this.apply(head.effect);
@@ -480,9 +480,26 @@ export class ProtocolState {
         // ParameterDescription, DataRow, CopyOutResponse, CopyData, CopyDone, FunctionCallResponse
         // belong to the head; ParameterStatus, NoticeResponse and NotificationResponse are
         // asynchronous but are shown with it too (errors and notices are masked by what runs).
-        return { op: head, statementIndex: index, ended: NO_OPS };
+        return this.passing(head, index);
     }
   }
+
+  /**
+   * The reading of a message that ends no request (a DataRow, most often): one object reused, as
+   * readers use a Reply only while handling its message; a result of millions of rows allocates
+   * nothing here.
+   */
+  private passing(op: Op | null, index: number): Reply {
+    const r = this.passingReply;
+    r.op = op;
+    r.statementIndex = index;
+    return r;
+  }
+  private readonly passingReply: { op: Op | null; statementIndex: number; ended: readonly Op[] } = {
+    op: null,
+    statementIndex: 0,
+    ended: NO_OPS,
+  };
 
   /** A reply that does not match the request at the head: the model is out of step; fail closed. */
   private stray(head: Op | null, index: number): Reply {
@@ -526,11 +543,11 @@ export class ProtocolState {
 
   private error(head: Op | null, index: number): Reply {
     this.copyIn = false;
-    if (head === null) return { op: null, statementIndex: index, ended: NO_OPS };
+    if (head === null) return this.passing(null, index);
     if (head.kind === 'query' || head.kind === 'function-call' || head.kind === 'sync') {
       // Ends at ReadyForQuery; no skipping after a simple Query or FunctionCall.
       head.outcome = 'failed';
-      return { op: head, statementIndex: index, ended: NO_OPS };
+      return this.passing(head, index);
     }
     // An extended-protocol request failed: the server skips everything up to the next Sync.
     const ended: Op[] = [this.queue.shift()!];

@@ -4,7 +4,7 @@
 // + column number, or the statement's lineage), masked inside (JSON keys, record fields) by
 // lineage, or scanned by the value detectors when its type can carry free text.
 
-import { bindResultFormats } from '../wire/fields.js';
+import { bindResultFormats, type RowField, rowDescriptionFields } from '../wire/fields.js';
 import { BodyReader } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
 import { ContainerError, rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
@@ -16,17 +16,7 @@ import { jsonLeafFn, type MaskEnv, textMasker, valueMasker } from './strategies.
 
 export class MaskError extends Error {}
 
-/** A field of a RowDescription. */
-export interface RowField {
-  name: string;
-  tableOid: number;
-  columnAttr: number;
-  typeOid: number;
-  typeSize: number;
-  typeMod: number;
-  /** 0 text, 1 binary (always 0 in the answer to Describe of a statement: see withFormats). */
-  format: number;
-}
+export type { RowField } from '../wire/fields.js';
 
 /** What the SQL analysis knows about one output column (see lineage.ts). */
 export interface ColumnLineage {
@@ -49,22 +39,7 @@ export interface ColumnLineage {
 
 /** RowDescription (buf[start] = 'T'). Throws FieldError on a malformed message. */
 export function parseRowDescription(buf: Buffer, start: number, end: number): RowField[] {
-  const r = new BodyReader(buf, start + 5, end, 'RowDescription');
-  const n = r.uint16();
-  const out: RowField[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push({
-      name: r.cstring(),
-      tableOid: r.uint32(),
-      columnAttr: r.int16(),
-      typeOid: r.uint32(),
-      typeSize: r.int16(),
-      typeMod: r.int32(),
-      format: r.int16(),
-    });
-  }
-  r.expectEnd();
-  return out;
+  return rowDescriptionFields(new BodyReader(buf, start + 5, end, 'RowDescription'));
 }
 
 /**

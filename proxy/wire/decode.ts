@@ -5,7 +5,7 @@
 // https://www.postgresql.org/docs/current/protocol-message-formats.html
 
 import { isUtf8 } from 'node:buffer';
-import { formatCodes, formatOf } from './fields.js';
+import { formatCodes, formatOf, rowDescriptionFields } from './fields.js';
 import { FieldError, BodyReader as Reader } from './reader.js';
 
 export interface DecodedFrame {
@@ -239,23 +239,7 @@ const backendDecoders: Record<string, Decoder> = {
     r.expectEnd();
     return { status };
   },
-  RowDescription: (r) => {
-    const n = r.uint16();
-    const fields: Record<string, unknown>[] = [];
-    for (let i = 0; i < n; i++) {
-      fields.push({
-        name: r.cstring(),
-        tableOid: r.uint32(),
-        columnAttr: r.int16(),
-        typeOid: r.uint32(),
-        typeSize: r.int16(),
-        typeMod: r.int32(),
-        format: r.int16(),
-      });
-    }
-    r.expectEnd();
-    return { fields };
-  },
+  RowDescription: (r) => ({ fields: rowDescriptionFields(r) }),
   DataRow: (r) => {
     // Field formats are not in the row; text-looking values are shown as text, others as hex.
     const n = r.uint16();

@@ -194,3 +194,34 @@ export function dataRowText(body: Buffer): (string | null)[] {
   R.expectEnd();
   return out;
 }
+
+/** A field of a RowDescription. */
+export interface RowField {
+  name: string;
+  tableOid: number;
+  columnAttr: number;
+  typeOid: number;
+  typeSize: number;
+  typeMod: number;
+  /** 0 text, 1 binary (always 0 in the answer to Describe of a statement). */
+  format: number;
+}
+
+/** RowDescription's fields, from a reader at the start of its body; the body must end there. */
+export function rowDescriptionFields(r: BodyReader): RowField[] {
+  const n = r.uint16();
+  const out: RowField[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      name: r.cstring(),
+      tableOid: r.uint32(),
+      columnAttr: r.int16(),
+      typeOid: r.uint32(),
+      typeSize: r.int16(),
+      typeMod: r.int32(),
+      format: r.int16(),
+    });
+  }
+  r.expectEnd();
+  return out;
+}

@@ -5,6 +5,7 @@
 
 import { openSqliteStore } from '../../proxy/store/sqlite-store.js';
 import type { StoreEntry } from '../../proxy/store/types.js';
+import { statement } from '../store/fixtures.js';
 
 export const RECORDS_PER_SESSION = 100;
 /** The word planted in one statement of every `NEEDLE_EVERY`th session. */
@@ -61,28 +62,13 @@ export function buildBigStore(file: string, sessions: number): void {
       const needle = n === 2 && i % NEEDLE_EVERY === 0 ? ` /* ${NEEDLE} */` : '';
       batch.push({
         kind: 'statement',
-        statement: {
-          sessionId: id,
-          seq: n,
-          protocol: 'simple',
+        statement: statement(id, n, {
           sql: `SELECT * FROM orders WHERE id = ${i * 2 + n}${needle}`,
-          params: null,
           startedAt: startedAt + n * 1000,
           durationUs: 120,
-          rows: 1,
-          tag: 'SELECT 1',
-          errorCode: null,
-          errorMessage: null,
-          decision: 'allow',
-          rule: null,
           firstFrame: n * 2 - 1,
           lastFrame: n * 2,
-          truncated: false,
-          uncapturedBytes: 0,
-          uncapturedRows: 0,
-          uncapturedDigest: null,
-          masked: {},
-        },
+        }),
       });
     }
     batch.push({

@@ -1,0 +1,541 @@
+// The relay of an authenticated session: frames in both directions with recording, statement
+// tracking, guardrail decisions (refusals, approval holds), masking of results and backpressure.
+// https://www.postgresql.org/docs/current/protocol-flow.html
+
+import type net from 'node:net';
+import type { StatementRecord } from '../../shared/types.js';
+import { GatewayError, SqlState } from '../errors.js';
+import type { Counts, MaskCatalog, MaskingStream } from '../masking/index.js';
+import type { GuardDecision, SessionGuard } from '../policy/index.js';
+import type { FrameRecorder } from '../store/recorder.js';
+import { Backend, Frontend } from '../wire/codes.js';
+import { functionOid, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
+import { MessageFramer } from '../wire/framer.js';
+import * as msg from '../wire/messages.js';
+import { noteRelayed } from '../wire/read-garbage.js';
+import { SegmentList } from '../wire/segments.js';
+import type { AccessGrant } from './access.js';
+import { AckGate } from './ack-gate.js';
+import type { ClientLink, SessionContext, SessionParts } from './context.js';
+import { ApprovalHolds, approvalError } from './holds.js';
+import { MustWaitForServer, type Op, type ProtocolState, type Reply } from './protocol-state.js';
+import { StatementTracker, type Verdict } from './statements.js';
+import type { UpstreamLink } from './upstream.js';
+import { checkEncodingStatus, clientViolation, upstreamViolation, type Violation } from './violations.js';
+
+/** Masking of a session whose policy masks something: the stream rewrites, the catalog informs it. */
+export interface SessionMasking {
+  stream: MaskingStream;
+  catalog: MaskCatalog;
+}
+
+/** What startup hands the relay: the client authenticated, the upstream logged in. */
+export interface RelayContext {
+  upstream: UpstreamLink;
+  /** The protocol minor version agreed with the client (3.x). */
+  minor: number;
+  /** Client bytes read after the startup packet, before the relay took the socket over. */
+  clientLeftover: Buffer;
+  /** What the verified identity may do. */
+  grant: AccessGrant;
+  /** The one model of the extended-query protocol: tracker, masking and guardrails read it. */
+  protocol: ProtocolState;
+  /** Attached to `protocol`. */
+  guard: SessionGuard;
+  /** Null when the policy masks nothing. */
+  masking: SessionMasking | null;
+}
+
+/** A message that can never execute: the upstream answers it with a syntax error, which is replaced. */
+const NEVER_RUNS = 'BASTION REFUSED )';
+
+function blockedError(d: GuardDecision): msg.ErrorFields {
+  return {
+    code: SqlState.InsufficientPrivilege,
+    message: `Bastion blocked this statement (rule "${d.rule ?? 'policy'}"): ${d.reason}`,
+    hint: 'the gateway guardrails refuse it; ask an operator if it is needed',
+  };
+}
+
+/** ErrorResponse whose severity field (sent first by PostgreSQL) is FATAL or PANIC. */
+function isFatal(buf: Buffer, start: number, end: number): boolean {
+  const sev = noticeSeverity(buf, start, end);
+  return sev === 'FATAL' || sev === 'PANIC';
+}
+
+export class Relay {
+  private readonly id: string;
+  private readonly ctx: SessionContext;
+  private readonly recorder: FrameRecorder;
+  private readonly line: ClientLink;
+  private readonly client: net.Socket;
+  private readonly upstream: net.Socket;
+  private readonly protocol: ProtocolState;
+  private readonly guard: SessionGuard;
+  private readonly masking: SessionMasking | null;
+  private readonly tracker: StatementTracker;
+  private readonly holds: ApprovalHolds;
+  private readonly gate: AckGate;
+  /** The client-facing cancel key data of this session. */
+  private readonly cancelKey: { pid: number; key: Buffer };
+  /**
+   * A client message whose meaning depends on an answer the server has not sent yet (see
+   * MustWaitForServer): reading from the client stops until the answer is in.
+   */
+  private deferred: { type: number; message: Buffer; seq: number } | null = null;
+  private endReason: string | null = null;
+  /** The upstream already told the client why it is closing (e.g. 57P01 on a server restart). */
+  private upstreamSentFatal = false;
+  private waitingCatalog = false;
+  /** Values masked since the last look, by rule (added to the current statement). */
+  private readonly maskCounts: Counts = new Map();
+  private readonly clientFramer: MessageFramer;
+  private readonly serverFramer: MessageFramer;
+  private readonly toUpstream = new SegmentList();
+
+  constructor(
+    private readonly session: SessionParts,
+    private readonly context: RelayContext,
+  ) {
+    const ctx = session.ctx;
+    this.id = session.id;
+    this.ctx = ctx;
+    this.recorder = session.recorder;
+    this.line = session.client;
+    this.client = session.client.socket;
+    this.upstream = context.upstream.socket;
+    this.protocol = context.protocol;
+    this.guard = context.guard;
+    this.masking = context.masking;
+    this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
+    this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
+    this.holds = new ApprovalHolds(ctx.approvals, session.info);
+    this.gate = new AckGate(ctx.writer, this.client, this.upstream, {
+      closed: () => session.closed,
+      failed: () => this.recordingFailed(),
+    });
+    const link = context.upstream;
+    this.cancelKey = ctx.cancels.issue(
+      ctx.connection.upstream,
+      link.pid,
+      link.key,
+      context.minor >= 2 ? 32 : 4,
+      () => this.holds.cancel(),
+    );
+    this.tracker = new StatementTracker(this.id, ctx.limits.captureLimit, this.recorder, (s) =>
+      this.onStatement(s),
+    );
+  }
+
+  /** Greets the client as the server would, then relays in both directions. */
+  start(): void {
+    const link = this.context.upstream;
+    const issued = this.cancelKey;
+    const hello = [msg.authenticationOk()];
+    for (const [k, v] of link.parameters) hello.push(msg.parameterStatus(k, v));
+    hello.push(msg.backendKeyData(issued.pid, issued.key));
+    hello.push(msg.readyForQuery(link.status));
+    this.recorder.begin('server');
+    for (const b of hello) {
+      // The cancel key is a live secret of this session: the store gets it zeroed.
+      this.recorder.frameBytes(
+        b[0] === Backend.BackendKeyData ? msg.backendKeyData(issued.pid, Buffer.alloc(issued.key.length)) : b,
+      );
+    }
+    this.recorder.end();
+    this.client.write(Buffer.concat(hello));
+
+    const client = this.client;
+    const upstream = this.upstream;
+    client.on('data', (d: Buffer) => this.onClientData(d));
+    upstream.on('data', (d: Buffer) => this.onServerData(d));
+    client.on('close', () => this.session.close(this.endReason ?? 'client disconnected'));
+    upstream.on('close', () => this.onUpstreamClosed());
+    upstream.on('error', (e) => this.ctx.log.warn(`session ${this.id}: upstream socket: ${e.message}`));
+    client.on('drain', () => {
+      if (!this.gate.holding) upstream.resume();
+    });
+    upstream.on('drain', () => {
+      if (!this.holds.holding) client.resume();
+    });
+    if (link.leftover.length > 0) this.onServerData(link.leftover);
+    const clientLeftover = this.context.clientLeftover;
+    if (clientLeftover.length > 0) this.onClientData(clientLeftover);
+  }
+
+  /** Ends the session with a FATAL error to the client (a gateway stop, an access window closing). */
+  end(reason: string, err: GatewayError): void {
+    if (this.session.closed) return;
+    this.endReason ??= reason;
+    this.line.fatal(err);
+    this.upstream.end(msg.terminate());
+    this.session.close(reason);
+  }
+
+  /** The session is closing: lets go of what the relay holds. */
+  teardown(reason: string): void {
+    this.holds.abandon();
+    this.tracker.abandon(`session ended: ${reason}`, this.recorder.nextSeq - 1);
+    this.ctx.cancels.release(this.cancelKey.pid);
+    this.upstream.destroy();
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.session.closed) return;
+    this.clientFramer.push(chunk);
+    this.pumpClient();
+  }
+
+  /** Relays complete client messages, deciding statements on the way; stops at a held one. */
+  private pumpClient(): void {
+    if (this.holds.holding || this.waitingCatalog || this.session.closed) return;
+    if (this.masking !== null && this.refreshCatalog(this.masking.catalog)) return;
+    const framer = this.clientFramer;
+    const rec = this.recorder;
+    rec.begin('client');
+    try {
+      const d = this.deferred;
+      if (d !== null) {
+        this.deferred = null;
+        if (!this.clientMessage(d.type, d.message, 0, d.message.length, d.seq)) {
+          rec.end();
+          return;
+        }
+        this.client.resume();
+      }
+      while (framer.next()) {
+        const { type, buf, start, end } = framer;
+        const seq = rec.frame(buf, start, end);
+        if (!this.clientMessage(type, buf, start, end, seq)) break;
+        if (type === Frontend.Terminate) {
+          this.endReason = 'client terminated';
+          break;
+        }
+      }
+    } catch (e) {
+      rec.end();
+      this.protocolViolation(e);
+      return;
+    }
+    rec.end();
+    if (!this.toUpstream.writeTo(this.upstream)) this.client.pause();
+    if (this.endReason === 'client terminated') this.upstream.end();
+  }
+
+  /**
+   * One client message (recorded as frame `seq`): decided, then forwarded, refused or held.
+   * Returns false when reading must stop: the message is held for approval, or deferred until
+   * the server has answered what it depends on.
+   */
+  private clientMessage(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    try {
+      let verdict: Verdict | undefined;
+      let d: GuardDecision | undefined;
+      if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
+        if (!this.recorder.healthy) {
+          this.refuse(
+            type,
+            buf,
+            start,
+            end,
+            seq,
+            { decision: 'block', rule: null, approvalId: null },
+            {
+              code: SqlState.IoError,
+              message: 'the gateway cannot record this session right now, so it refuses new statements',
+              hint: 'retry when the gateway has recovered; see its log',
+            },
+          );
+          return true;
+        }
+        d = this.decide(type, buf, start, end);
+        if (d.action === 'block') {
+          this.refuse(
+            type,
+            buf,
+            start,
+            end,
+            seq,
+            { decision: 'block', rule: d.rule, approvalId: null },
+            blockedError(d),
+          );
+          return true;
+        }
+        if (d.action === 'review') {
+          this.recorder.end();
+          this.hold(type, Buffer.from(buf.subarray(start, end)), seq, d);
+          this.recorder.begin('client');
+          return false;
+        }
+        verdict = { decision: d.action, rule: d.rule, approvalId: null };
+      }
+      this.forward(type, buf, start, end, seq, verdict, d);
+      return true;
+    } catch (e) {
+      if (!(e instanceof MustWaitForServer)) throw e;
+      // Nothing of it was sent or queued: it is read again once the server has answered.
+      this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
+      this.client.pause();
+      this.toUpstream.writeTo(this.upstream);
+      return false;
+    }
+  }
+
+  /** The guardrail decision for a Query, Parse or FunctionCall. */
+  private decide(type: number, buf: Buffer, start: number, end: number): GuardDecision {
+    const guard = this.guard;
+    if (type === Frontend.Query) return guard.query(querySql(buf, start, end));
+    if (type === Frontend.Parse) {
+      const p = parseMessage(buf, start, end);
+      return guard.parse(p.name, p.sql);
+    }
+    return guard.functionCall(functionOid(buf, start, end));
+  }
+
+  /**
+   * Holds a statement for a human: the client is told at once (a NoticeResponse with the request
+   * id), reading from it stops so later pipelined messages keep their order, and the statement
+   * runs or is refused when the approval ends.
+   */
+  private hold(type: number, message: Buffer, seq: number, d: GuardDecision): void {
+    const { notice, outcome } = this.holds.request(type, message, d, this.guard.policy.approvalTimeoutMs);
+    this.client.pause();
+    this.toUpstream.writeTo(this.upstream);
+    this.line.send(notice);
+    outcome.then((done) => {
+      if (this.session.closed) return;
+      const verdict: Verdict = { decision: 'review', rule: d.rule, approvalId: done.id };
+      this.recorder.begin('client');
+      if (done.state === 'approved') {
+        this.forward(type, message, 0, message.length, seq, verdict, d);
+      } else {
+        this.refuse(type, message, 0, message.length, seq, verdict, approvalError(done));
+      }
+      this.recorder.end();
+      this.holds.settled();
+      this.client.resume();
+      this.pumpClient();
+    });
+  }
+
+  /** Sends the upstream a message that fails in place of the refused one (see NEVER_RUNS). */
+  private refuse(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    verdict: Verdict,
+    error: msg.ErrorFields,
+  ): void {
+    let stand: Buffer;
+    if (type === Frontend.Parse) {
+      const { name } = parseMessage(buf, start, end);
+      stand = msg.typed(Frontend.Parse, [msg.cstr(name), msg.cstr(NEVER_RUNS), msg.int16(0)]);
+    } else stand = msg.query(NEVER_RUNS);
+    const op = this.protocol.client(stand[0], stand, 0, stand.length, seq, []);
+    this.tracker.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error), op);
+    this.pass(stand, 0, stand.length, op);
+  }
+
+  private onServerData(chunk: Buffer): void {
+    if (this.session.closed) return;
+    const framer = this.serverFramer;
+    const masker = this.masking === null ? null : this.masking.stream;
+    framer.push(chunk);
+    noteRelayed(chunk.length);
+    this.recorder.begin('server');
+    try {
+      while (framer.next()) {
+        const { type, buf, start, end } = framer;
+        if (type === Backend.ParameterStatus) checkEncodingStatus(buf, start, end);
+        // Masked values are counted per statement: a run of DataRows adds its counts once, before
+        // the next other message (which may end the statement) or at the end of the chunk.
+        if (masker !== null && type !== Backend.DataRow) this.flushMaskCounts(this.protocol.head);
+        const reply = this.protocol.server(type, buf, start, end);
+        if (masker === null) {
+          this.relayServerMessage(reply, type, buf, start, end);
+          continue;
+        }
+        const masked = masker.server(reply, type, buf, start, end, this.maskCounts);
+        if (type !== Backend.DataRow) this.flushMaskCounts(reply.op);
+        if (masked === null) this.relayServerMessage(reply, type, buf, start, end);
+        else {
+          // Empty = the answer to a Describe the gateway injected; several messages = a COPY row
+          // held back from the previous CopyData, in front of this message (which alone ends
+          // requests).
+          for (let o = 0; o < masked.length; ) {
+            const next = o + 1 + masked.readInt32BE(o + 1);
+            this.relayServerMessage(
+              next < masked.length ? { ...reply, ended: [] } : reply,
+              masked[o],
+              masked,
+              o,
+              next,
+            );
+            o = next;
+          }
+        }
+      }
+      this.flushMaskCounts(this.protocol.head);
+    } catch (e) {
+      this.flushMaskCounts(this.protocol.head);
+      this.recorder.end();
+      this.gate.toClient.writeTo(this.client);
+      this.upstreamViolation(e);
+      return;
+    }
+    this.recorder.end();
+    this.gate.chunkRecorded();
+    this.gate.release();
+    // A message waiting for an answer that may now be in.
+    if (this.deferred !== null) this.pumpClient();
+  }
+
+  private flushMaskCounts(op: Op | null): void {
+    if (this.maskCounts.size === 0) return;
+    this.tracker.addMasked(op, this.maskCounts);
+    this.maskCounts.clear();
+  }
+
+  /** The writer failed before the client's acknowledgements were durable: the session ends. */
+  private recordingFailed(): void {
+    // The statement ran but its outcome cannot be recorded: the client does not get it.
+    this.endReason = 'recording failed before the result could be delivered';
+    this.upstream.destroy();
+    this.line.fatal(
+      new GatewayError(
+        SqlState.IoError,
+        'the gateway could not record the result of the last statement, so it does not deliver it',
+        'the statement may have run on the database',
+        'check the gateway log; retry once recording works again',
+      ),
+    );
+    this.session.close(this.endReason);
+  }
+
+  /** One server message as the client gets it: statement tracking, recording, relay. */
+  private relayServerMessage(reply: Reply, type: number, buf: Buffer, start: number, end: number): void {
+    const tracker = this.tracker;
+    const rec = this.recorder;
+    const capture = tracker.onServer(reply, type, buf, start, end, rec.nextSeq);
+    if (tracker.replacement !== null) {
+      const r = tracker.replacement;
+      tracker.replacement = null;
+      rec.frameBytes(r);
+      this.gate.toClient.add(r);
+      return;
+    }
+    if (capture) rec.frame(buf, start, end);
+    this.gate.toClient.pass(buf, start, end);
+    // A statement done (its changes may be committed): on record before the client learns it.
+    // Errors and ReadyForQuery need no wait: they acknowledge nothing done, and refusals must
+    // reach the client even while the store fails.
+    if (type === Backend.CommandComplete) this.gate.sawCommandComplete();
+    if (type === Backend.ErrorResponse && isFatal(buf, start, end)) this.upstreamSentFatal = true;
+  }
+
+  /**
+   * Sends a client message upstream: the protocol model queues its request (throwing
+   * MustWaitForServer, with nothing sent, when what it names is not known yet), then the
+   * guardrails, the tracker and the masker learn it.
+   */
+  private forward(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    verdict: Verdict | undefined,
+    d: GuardDecision | undefined,
+  ): void {
+    const op = this.protocol.client(type, buf, start, end, seq, d?.effects);
+    if (op?.kind === 'parse' && d?.entry !== undefined) this.guard.remember(op.statement, d.entry);
+    this.tracker.onClient(op, verdict);
+    this.pass(buf, start, end, op);
+  }
+
+  /** Queues bytes for the upstream, after the Describe the masker may inject in front of them. */
+  private pass(buf: Buffer, start: number, end: number, op: Op | null): void {
+    if (this.masking !== null) {
+      const injected = this.masking.stream.client(op, buf, start, end);
+      if (injected !== null) this.toUpstream.add(injected);
+    }
+    this.toUpstream.pass(buf, start, end);
+  }
+
+  /** After DDL (or when old) the catalog reloads before the next statement is relayed. */
+  private refreshCatalog(catalog: MaskCatalog): boolean {
+    if (catalog.fresh) return false;
+    this.waitingCatalog = true;
+    this.client.pause();
+    catalog.ensureLoaded().then(
+      () => {
+        this.waitingCatalog = false;
+        this.client.resume();
+        this.pumpClient();
+      },
+      (e: Error) => {
+        this.ctx.log.error(`session ${this.id}: masking catalog: ${e.message}`);
+        this.endReason = 'masking catalog unavailable';
+        this.upstream.end(msg.terminate());
+        this.line.fatal(
+          new GatewayError(
+            SqlState.UnableToConnect,
+            'the gateway cannot reload the catalog it needs to mask results',
+          ),
+        );
+        this.session.close(this.endReason);
+      },
+    );
+    return true;
+  }
+
+  private onStatement(s: StatementRecord): void {
+    this.session.info.statements++;
+    this.holds.remember(s);
+    this.recorder.statement(s);
+    this.ctx.events.statement?.(s);
+  }
+
+  /** The client broke the protocol: the session ends once the upstream has its Terminate. */
+  private protocolViolation(e: unknown): void {
+    const v = clientViolation(e);
+    this.logViolation(v);
+    this.endReason = v.reason;
+    this.upstream.end(msg.terminate());
+    this.line.fatal(v.error);
+  }
+
+  /** What the upstream sent cannot be relayed: the upstream is cut, the client told why. */
+  private upstreamViolation(e: unknown): void {
+    const v = upstreamViolation(e);
+    this.logViolation(v);
+    this.endReason = v.reason;
+    this.upstream.destroy();
+    this.line.fatal(v.error);
+  }
+
+  private logViolation(v: Violation): void {
+    if (v.log !== null) this.ctx.log[v.log.level](`session ${this.id}: ${v.log.message}`);
+  }
+
+  private onUpstreamClosed(): void {
+    if (this.session.closed) return;
+    if (this.gate.holding) {
+      // Its last words (an error, a final result) go out first, once recorded.
+      this.gate.afterRelease(() => this.onUpstreamClosed());
+      return;
+    }
+    if (this.endReason === null && !this.client.destroyed) {
+      this.endReason = 'upstream lost';
+      if (!this.upstreamSentFatal) {
+        this.line.fatal(
+          new GatewayError(SqlState.ConnectionFailure, 'the connection to the database was lost'),
+        );
+      }
+    }
+    this.client.end();
+    this.session.close(this.endReason ?? 'upstream lost');
+  }
+}

@@ -162,6 +162,11 @@ export class ProtocolState {
   /** Transaction status of the last ReadyForQuery ('I', 'T' or 'E'). */
   status = 'I';
 
+  /** The server is reading COPY FROM STDIN data from the client (it answers nothing meanwhile). */
+  get copyInProgress(): boolean {
+    return this.copyIn;
+  }
+
   /** Requests still awaiting an answer. */
   get pending(): number {
     return this.queue.length;

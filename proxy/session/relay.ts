@@ -9,7 +9,7 @@ import type { Counts, MaskCatalog, MaskingStream } from '../masking/index.js';
 import type { GuardDecision, SessionGuard } from '../policy/index.js';
 import type { FrameRecorder } from '../store/recorder.js';
 import { Backend, Frontend } from '../wire/codes.js';
-import { functionOid, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
+import { FieldError, functionOid, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
 import { MessageFramer } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { noteRelayed } from '../wire/read-garbage.js';
@@ -273,6 +273,10 @@ export class Relay {
       return true;
     } catch (e) {
       if (!(e instanceof MustWaitForServer)) throw e;
+      // During COPY FROM STDIN the server answers nothing until the COPY ends: a message that
+      // would end it with an error is one the gateway cannot read, and waiting would hang.
+      if (this.protocol.copyInProgress)
+        throw new FieldError(`unexpected message type 0x${type.toString(16)} during COPY from stdin`);
       // Nothing of it was sent or queued: it is read again once the server has answered.
       this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
       this.client.pause();

@@ -162,4 +162,29 @@ describe('a refused Parse changes nothing the gateway believes', () => {
       c.socket.destroy();
     }
   });
+
+  test('a message that must wait for an answer the server withholds during COPY FROM STDIN ends the session, never hangs it', async () => {
+    const c = await login();
+    try {
+      c.write(queryMessage('PREPARE s3 AS SELECT 1'));
+      assert.deepEqual(errorsOf(await untilReady(c)), []);
+      // After this Query, "s3" is the old or the new statement depending on how far it got, and
+      // the server then waits for COPY data, answering nothing more.
+      c.write(
+        Buffer.concat([
+          queryMessage('DEALLOCATE s3; PREPARE s3 AS SELECT 2; COPY items FROM STDIN'),
+          queryMessage('EXECUTE s3'),
+        ]),
+      );
+      const got = await c.readToEnd(5000);
+      const fatal = got.filter((m) => m.type === 'E').map((m) => errorFields(m.body));
+      assert.ok(
+        fatal.some((f) => f.S === 'FATAL' && f.C === '08P01'),
+        JSON.stringify(fatal),
+      );
+      assert.equal(await count(), 20, 'nothing was copied into the table');
+    } finally {
+      c.socket.destroy();
+    }
+  });
 });

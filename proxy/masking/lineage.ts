@@ -1169,13 +1169,24 @@ export interface PreparedLineages {
   clear(): void;
 }
 
+/** What lineage needs of the session's cursors: a name's output columns (null = unknown). */
+export interface CursorLineages {
+  get(name: string): ColumnLineage[] | null | undefined;
+  set(name: string, columns: ColumnLineage[] | null): void;
+  delete(name: string): void;
+  clear(): void;
+}
+
 export class LineageSession {
-  readonly cursors = new Map<string, ColumnLineage[] | null>();
   /**
    * PREPARE / EXECUTE by name. On its own (tests, previews) a plain map in statement order; in a
    * live session a view of the protocol model's statements, where only confirmed PREPAREs count.
    */
-  constructor(readonly prepared: PreparedLineages = new Map<string, StatementLineage>()) {}
+  constructor(
+    readonly prepared: PreparedLineages = new Map<string, StatementLineage>(),
+    /** DECLAREd cursors; in a live session also the protocol's portals (one namespace). */
+    readonly cursors: CursorLineages = new Map<string, ColumnLineage[] | null>(),
+  ) {}
   private readonly local = new Map<string, ResolvedRelation | LocalView>();
   /** Extra taint on columns of existing relations: relation -> column -> rule ('' = every column). */
   private readonly taints = new Map<string, Map<string, MaskRule>>();

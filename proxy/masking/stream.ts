@@ -35,12 +35,20 @@ import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
 import {
+  type CursorLineages,
   LineageSession,
   type PreparedLineages,
   type StatementLineage,
   statementLineages,
 } from './lineage.js';
-import { buildMaskPlan, MaskError, type MaskPlan, PASSTHROUGH_PLAN, parseRowDescription } from './plan.js';
+import {
+  buildMaskPlan,
+  type ColumnLineage,
+  MaskError,
+  type MaskPlan,
+  PASSTHROUGH_PLAN,
+  parseRowDescription,
+} from './plan.js';
 import { type Counts, maskDataRow, maskErrorOrNotice, maskNotification } from './rewrite.js';
 import { type MaskRule, stricter } from './rules.js';
 
@@ -104,7 +112,8 @@ class ModelPreparedLineages implements PreparedLineages {
 
   constructor(
     private readonly protocol: ProtocolState,
-    private readonly lineages: WeakMap<PreparedStatement, StatementLineage>,
+    /** A prepared statement's lineage, whichever way it was prepared. */
+    private readonly lineageOf: (ps: PreparedStatement) => StatementLineage | undefined,
   ) {}
 
   begin(op: Op | null): void {
@@ -119,7 +128,7 @@ class ModelPreparedLineages implements PreparedLineages {
     if (own !== undefined) return own ?? undefined;
     if (this.cleared || this.op === null) return undefined;
     const ps = this.protocol.statementAt(this.op, name);
-    return ps ? this.lineages.get(ps) : undefined;
+    return ps ? this.lineageOf(ps) : undefined;
   }
   set(name: string, lineage: StatementLineage): void {
     this.overlay.set(name, lineage);
@@ -134,10 +143,42 @@ class ModelPreparedLineages implements PreparedLineages {
   }
 }
 
+/**
+ * Lineage's view of the cursors: SQL DECLAREs (as the lineage records them) and the protocol's
+ * portals (Bind), which share one namespace on the server: FETCH from a portal a Bind made is
+ * answered with that portal's rows. A portal the model resolves wins over a DECLARE of the name.
+ */
+class ModelCursorLineages implements CursorLineages {
+  op: Op | null = null;
+  readonly declared = new Map<string, ColumnLineage[] | null>();
+
+  constructor(
+    private readonly protocol: ProtocolState,
+    private readonly portalColumns: (p: Portal) => ColumnLineage[] | null,
+  ) {}
+
+  get(name: string): ColumnLineage[] | null | undefined {
+    const portal = this.op === null ? null : this.protocol.portalAt(this.op, name);
+    if (portal === undefined) return null;
+    if (portal !== null) return this.portalColumns(portal);
+    return this.declared.get(name);
+  }
+  set(name: string, columns: ColumnLineage[] | null): void {
+    this.declared.set(name, columns);
+  }
+  delete(name: string): void {
+    this.declared.delete(name);
+  }
+  clear(): void {
+    this.declared.clear();
+  }
+}
+
 export class MaskingStream {
   /** Lineages of SQL-prepared statements, by the model's statement. */
   private readonly preparedLineages = new WeakMap<PreparedStatement, StatementLineage>();
   private readonly preparedView: ModelPreparedLineages;
+  private readonly cursorView: ModelCursorLineages;
   readonly session: LineageSession;
   private readonly statements = new WeakMap<PreparedStatement, Statement>();
   /** By portal; by the Execute or Describe request for a portal the model does not know (a cursor). */
@@ -148,8 +189,15 @@ export class MaskingStream {
   private ddlPending = false;
 
   constructor(private readonly opts: MaskingStreamOptions) {
-    this.preparedView = new ModelPreparedLineages(opts.protocol, this.preparedLineages);
-    this.session = new LineageSession(this.preparedView);
+    this.preparedView = new ModelPreparedLineages(opts.protocol, (ps) =>
+      ps.origin === 'prepare'
+        ? this.preparedLineages.get(ps)
+        : (this.statements.get(ps)?.lineage ?? undefined),
+    );
+    this.cursorView = new ModelCursorLineages(opts.protocol, (p) =>
+      p.statement === null ? null : (this.statements.get(p.statement)?.lineage?.columns ?? null),
+    );
+    this.session = new LineageSession(this.preparedView, this.cursorView);
     if (opts.catalog) this.catalog = opts.catalog;
     else {
       this.catalog = new MaskCatalog({ columns: [] });
@@ -177,7 +225,9 @@ export class MaskingStream {
     effects: readonly (SqlEffect | undefined)[] = [],
   ): StatementLineage[] {
     this.preparedView.begin(op);
+    this.cursorView.op = op;
     const out = statementLineages(sql, this.binding.resolver, this.session);
+    this.cursorView.op = null;
     const made = this.preparedView.prepares;
     let next = 0;
     for (const e of effects) {
@@ -232,7 +282,7 @@ export class MaskingStream {
     let pm = this.portals.get(key);
     if (pm === undefined) {
       pm = {
-        stmt: this.statement(portal?.statement ?? null),
+        stmt: portal === null ? this.cursor(op) : this.statement(portal.statement),
         formats: portal?.resultFormats ?? [],
         plan: null,
         copy: null,
@@ -241,6 +291,19 @@ export class MaskingStream {
       this.portals.set(key, pm);
     }
     return pm;
+  }
+
+  /**
+   * A portal the model does not know, by name: a cursor SQL DECLAREd (its lineage as recorded
+   * then), else nothing known.
+   */
+  private cursor(op: Op): Statement {
+    const name = op.kind === 'execute' || op.kind === 'describe-portal' ? op.name : null;
+    const columns = name === null ? undefined : this.cursorView.declared.get(name);
+    const lineage: StatementLineage | null = columns
+      ? { columns, reads: null, copy: null, ddl: false }
+      : null;
+    return { sql: '', lineage, fields: null, plan: null, version: -1 };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -208,9 +208,18 @@ export class ProtocolState {
    * one statement is possible); the guardrails have waited for such names before `op` was sent.
    */
   statementAt(op: Op, name: string): PreparedStatement | null | undefined {
+    return this.resolveAt('statement', op, name) as PreparedStatement | null | undefined;
+  }
+
+  /** As statementAt, for a portal (SQL FETCH and CLOSE share the portals' names). */
+  portalAt(op: Op, name: string): Portal | null | undefined {
+    return this.resolveAt('portal', op, name) as Portal | null | undefined;
+  }
+
+  private resolveAt(ns: Namespace, op: Op, name: string): PreparedStatement | Portal | null | undefined {
     const at = this.queue.indexOf(op);
     try {
-      return this.resolve('statement', name, at < 0 ? this.queue.length : at) as PreparedStatement | null;
+      return this.resolve(ns, name, at < 0 ? this.queue.length : at);
     } catch (e) {
       if (e instanceof MustWaitForServer) return undefined;
       throw e;
@@ -559,7 +568,10 @@ export class ProtocolState {
     head.outcome = 'failed';
     // A failed unnamed Parse has already dropped the previous unnamed statement.
     if (head.kind === 'parse' && head.statement.name === '') this.statements.delete('');
-    if (head.kind === 'bind' && head.portal.name === '') this.portals.delete('');
+    // A failed Bind may or may not have replaced the unnamed portal (it depends on where it
+    // failed); the old one is kept: should it be gone, an Execute of it fails and runs nothing,
+    // while forgetting one the server kept (it survives ROLLBACK TO SAVEPOINT) would leave its
+    // rows without the statement they come from.
     while (this.queue.length > 0 && this.queue[0].kind !== 'sync') {
       const op = this.queue.shift()!;
       op.outcome = 'skipped';

@@ -187,4 +187,81 @@ describe('a refused Parse changes nothing the gateway believes', () => {
       c.socket.destroy();
     }
   });
+
+  describe('prepared statements and portals share one namespace each, whichever way they were made', () => {
+    const SECRET_SQL = 'SELECT upper(secret) AS x FROM vault';
+    /** Sends one batch per element, each to its ReadyForQuery; returns every DataRow's first value. */
+    async function rowsOf(batches: Buffer[]): Promise<string[]> {
+      const c = await login();
+      try {
+        const out: string[] = [];
+        for (const b of batches) {
+          c.write(b);
+          for (const m of await untilReady(c)) if (m.type === 'D') out.push(String(dataRowValues(m.body)[0]));
+        }
+        return out;
+      } finally {
+        c.socket.destroy();
+      }
+    }
+    const assertMasked = (rows: string[], what: string) => {
+      assert.ok(rows.length > 0, `${what}: the secret's row came back`);
+      for (const r of rows) assert.equal(r.includes('TANGERINE'), false, `${what}: in clear: ${r}`);
+    };
+    const batch = (...ms: Buffer[]) => Buffer.concat([...ms, syncMessage()]);
+
+    test('SQL EXECUTE of a statement a protocol Parse made', async () => {
+      assertMasked(
+        await rowsOf([batch(parseMessage('p5', SECRET_SQL)), queryMessage('EXECUTE p5')]),
+        'EXECUTE',
+      );
+      // In one batch, without a Sync between.
+      assertMasked(
+        await rowsOf([
+          Buffer.concat([parseMessage('p6', SECRET_SQL), queryMessage('EXECUTE p6')]),
+          syncMessage(),
+        ]),
+        'pipelined EXECUTE',
+      );
+    });
+
+    test('SQL FETCH from a portal a protocol Bind made', async () => {
+      assertMasked(
+        await rowsOf([
+          queryMessage('BEGIN'),
+          batch(parseMessage('s6', SECRET_SQL), bindMessage('c6', 's6', [])),
+          queryMessage('FETCH ALL FROM c6'),
+          queryMessage('ROLLBACK'),
+        ]),
+        'FETCH',
+      );
+    });
+
+    test('protocol Execute of a cursor SQL DECLAREd', async () => {
+      assertMasked(
+        await rowsOf([
+          queryMessage(`DECLARE h1 CURSOR WITH HOLD FOR ${SECRET_SQL}`),
+          batch(executeMessage('h1')),
+          queryMessage('CLOSE h1'),
+        ]),
+        'Execute of a cursor',
+      );
+    });
+
+    test('a Bind the server refuses keeps the unnamed portal, which ROLLBACK TO SAVEPOINT brings back', async () => {
+      assertMasked(
+        await rowsOf([
+          queryMessage('BEGIN'),
+          batch(parseMessage('', SECRET_SQL), bindMessage('', '', [])),
+          // A savepoint through named portals: a simple Query would replace the unnamed portal.
+          batch(parseMessage('', 'SAVEPOINT s'), bindMessage('x', '', []), executeMessage('x')),
+          batch(bindMessage('', 'no_such_statement', [])),
+          batch(parseMessage('', 'ROLLBACK TO s'), bindMessage('y', '', []), executeMessage('y')),
+          batch(executeMessage('')),
+          queryMessage('ROLLBACK'),
+        ]),
+        'Execute of the kept portal',
+      );
+    });
+  });
 });

@@ -31,7 +31,11 @@ import {
 } from '../helpers/raw-client.js';
 
 type Cmd =
-  | { k: 'parse'; name: string; sql: 'ok' | 'rows' | 'bad' | 'fails' | 'prepare' | 'deallocate' | 'copy' }
+  | {
+      k: 'parse';
+      name: string;
+      sql: 'ok' | 'rows' | 'bad' | 'fails' | 'prepare' | 'deallocate' | 'copy' | 'savepoint' | 'rollback-to';
+    }
   | { k: 'bind'; portal: string; stmt: string }
   | { k: 'describe'; what: 'S' | 'P'; name: string }
   | { k: 'execute'; portal: string; max: number }
@@ -69,6 +73,8 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
         'prepare',
         'deallocate',
         'copy',
+        'savepoint',
+        'rollback-to',
       ) as fc.Arbitrary<'ok'>,
     }),
   },
@@ -146,6 +152,8 @@ function build(c: Cmd): Built {
         prepare: `PREPARE c AS ${select}`,
         deallocate: 'DEALLOCATE c',
         copy: 'COPY t FROM STDIN',
+        savepoint: 'SAVEPOINT s',
+        'rollback-to': 'ROLLBACK TO s',
       }[c.sql];
       const effects: SqlEffect[] = [];
       if (c.sql === 'prepare') effects.push({ prepares: new PreparedStatement('c', sql, 'prepare') });
@@ -219,34 +227,18 @@ function check(state: ProtocolState, m: RawMessage, log: string[]): Op | null {
   if (m.type === 'E') {
     const f = errorFields(m.body);
     log.push(`E ${f.C} ${f.M} (head ${head?.kind})`);
-    // Everything before the head is answered: the model's confirmed names are the server's.
-    if (head?.kind === 'bind') {
-      const known = state.confirmedStatement(head.portal.statementName);
-      assert.equal(
-        f.C === '26000',
-        known === null,
-        `statement "${head.portal.statementName}" exists: ${f.C}`,
-      );
-      // A statement the model resolved at the Bind is the one it has now, or the Bind fails.
-      if (known !== null) assert.equal(head.portal.statement, known);
-    }
-    if (head?.kind === 'execute') {
-      const known = state.confirmedPortal(head.name);
-      assert.equal(f.C === '34000', known === null, `portal "${head.name}" exists: ${f.C}`);
-      if (known !== null) assert.equal(head.portal, known);
-    }
-    if (head?.kind === 'describe-statement')
-      assert.equal(
-        f.C === '26000',
-        state.confirmedStatement(head.name) === null,
-        `Describe S "${head.name}": ${f.C}`,
-      );
-    if (head?.kind === 'describe-portal')
-      assert.equal(
-        f.C === '34000',
-        state.confirmedPortal(head.name) === null,
-        `Describe P "${head.name}": ${f.C}`,
-      );
+    // Everything before the head is answered. The model may keep a name the server has dropped
+    // (a message naming it then fails, which runs nothing), never drop one the server kept: a
+    // name unknown to the model fails on the server (or the transaction had failed already).
+    const missing = (code: string) => [code, '25P02'].includes(f.C);
+    if (head?.kind === 'bind' && state.confirmedStatement(head.portal.statementName) === null)
+      assert.ok(missing('26000'), `statement "${head.portal.statementName}" is unknown to the model: ${f.C}`);
+    if (head?.kind === 'execute' && state.confirmedPortal(head.name) === null)
+      assert.ok(missing('34000'), `portal "${head.name}" is unknown to the model: ${f.C}`);
+    if (head?.kind === 'describe-statement' && state.confirmedStatement(head.name) === null)
+      assert.ok(missing('26000'), `Describe S "${head.name}": ${f.C}`);
+    if (head?.kind === 'describe-portal' && state.confirmedPortal(head.name) === null)
+      assert.ok(missing('34000'), `Describe P "${head.name}": ${f.C}`);
   } else {
     log.push(m.type);
     if (head?.kind === 'bind' && m.type === '2')
@@ -376,6 +368,27 @@ describe('protocol state against a real PostgreSQL', () => {
       { k: 'parse', name: 'a', sql: 'ok' }, // refused: "a" exists
       { k: 'sync' },
       { k: 'bind', portal: '', stmt: 'a' },
+      { k: 'execute', portal: '', max: 0 },
+    ]);
+  });
+
+  test('a Bind the server refuses keeps the unnamed portal it had, which ROLLBACK TO SAVEPOINT brings back', async () => {
+    await runPipeline(db, [
+      { k: 'query', q: 'begin' },
+      { k: 'parse', name: '', sql: 'ok' },
+      { k: 'bind', portal: '', stmt: '' },
+      { k: 'sync' },
+      { k: 'parse', name: '', sql: 'savepoint' },
+      { k: 'bind', portal: 'p', stmt: '' },
+      { k: 'execute', portal: 'p', max: 0 },
+      { k: 'sync' },
+      { k: 'bind', portal: '', stmt: 'b' }, // no statement "b": refused before the portal is made
+      { k: 'sync' },
+      { k: 'parse', name: '', sql: 'rollback-to' },
+      { k: 'close', what: 'P', name: 'p' },
+      { k: 'bind', portal: 'p', stmt: '' },
+      { k: 'execute', portal: 'p', max: 0 },
+      { k: 'sync' },
       { k: 'execute', portal: '', max: 0 },
     ]);
   });

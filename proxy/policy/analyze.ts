@@ -6,8 +6,8 @@
 // Pure and synchronous once `initPolicyEngine()` has resolved.
 
 import { FIRST_NORMAL_OBJECT_ID, VOLATILE_BUILTIN_OIDS } from './builtins.js';
-import { isGuardableEncoding, unguardableEncodingReason } from './encoding.js';
 import { SQL_TEXT_ARGUMENT, splitName } from './functions.js';
+import { LEXING_SETTINGS, unguardableSetting } from './lexing.js';
 import {
   isObj,
   type Json,
@@ -464,11 +464,11 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
         unit = newUnit('set_session_authorization', `${verb} SESSION AUTHORIZATION`, false, env.via);
       } else {
         unit = newUnit('set', b.kind === 'VAR_RESET_ALL' ? 'RESET ALL' : `${verb} ${name}`, false, env.via);
-        // SET client_encoding / SET NAMES; DEFAULT and RESET go back to the login's (checked) one.
-        if (name.toLowerCase() === 'client_encoding' && b.kind === 'VAR_SET_VALUE') {
-          const value = constString(list(b.args)[0]);
-          if (value === null || !isGuardableEncoding(value))
-            unit.unguardable = unguardableEncodingReason(value);
+        // SET client_encoding / SET NAMES / SET standard_conforming_strings (lexing.ts); DEFAULT
+        // and RESET go back to the login's value, which was checked when the session began.
+        if (LEXING_SETTINGS.has(name.toLowerCase()) && b.kind === 'VAR_SET_VALUE') {
+          const why = unguardableSetting(name, constString(list(b.args)[0]));
+          if (why !== null) unit.unguardable = why;
         }
         if (name === 'bastion.reason' && top) {
           const args = list(b.args);
@@ -892,11 +892,11 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
       env.out.push(newUnit('set_role', 'set_config(role)', false, env.via));
     } else if (setting.toLowerCase() === 'session_authorization') {
       env.out.push(newUnit('set_session_authorization', 'set_config(session_authorization)', false, env.via));
-    } else if (setting.toLowerCase() === 'client_encoding') {
-      const value = constString(args[1]);
-      if (value === null || !isGuardableEncoding(value)) {
-        const u = newUnit('set', 'set_config(client_encoding)', false, env.via);
-        u.unguardable = unguardableEncodingReason(value);
+    } else if (LEXING_SETTINGS.has(setting.toLowerCase())) {
+      const why = unguardableSetting(setting, constString(args[1]));
+      if (why !== null) {
+        const u = newUnit('set', `set_config(${setting.toLowerCase()})`, false, env.via);
+        u.unguardable = why;
         env.out.push(u);
       }
     }

@@ -83,6 +83,16 @@ export class ProtocolState {
     return this.copyIn;
   }
 
+  /**
+   * The server has answered every request and sent ReadyForQuery since the last extended-protocol
+   * one: it has reported every change of a reported setting (PostgreSQL sends ParameterStatus
+   * just before ReadyForQuery), so what the gateway knows of them is what the server has.
+   */
+  get settled(): boolean {
+    return this.queue.length === 0 && this.readySinceExtended;
+  }
+  private readySinceExtended = true;
+
   /** Requests still awaiting an answer. */
   get pending(): number {
     return this.queue.length;
@@ -334,6 +344,7 @@ export class ProtocolState {
       return op;
     }
     if (op.kind === 'sync') this.skipping = false;
+    if (endsExtended(op)) this.readySinceExtended = false;
     this.queue.push(op);
     return op;
   }
@@ -517,6 +528,7 @@ export class ProtocolState {
       }
       if (!endsExtended(op)) break;
     }
+    if (this.queue.length === 0) this.readySinceExtended = true;
     // Outside a transaction block every portal is gone (cursors WITH HOLD are not modelled: an
     // Execute of one is then of an unknown portal, which every consumer treats as such).
     if (this.status === 'I') this.portals.clear();

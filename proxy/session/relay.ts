@@ -7,6 +7,7 @@ import type { StatementRecord } from '../../shared/types.js';
 import { GatewayError, SqlState } from '../errors.js';
 import type { Counts, MaskCatalog, MaskingStream } from '../masking/index.js';
 import type { GuardDecision, SessionGuard } from '../policy/index.js';
+import { lexingSensitive } from '../policy/lexing.js';
 import type { FrameRecorder } from '../store/recorder.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { FieldError, functionOid, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
@@ -21,7 +22,21 @@ import { ApprovalHolds, approvalError } from './holds.js';
 import { MustWaitForServer, type Op, type ProtocolState, type Reply } from './protocol-state.js';
 import { StatementTracker, type Verdict } from './statements.js';
 import type { UpstreamLink } from './upstream.js';
-import { checkEncodingStatus, clientViolation, upstreamViolation, type Violation } from './violations.js';
+import { checkLexingStatus, clientViolation, upstreamViolation, type Violation } from './violations.js';
+
+const FLUSH = msg.typed(Frontend.Flush, []);
+
+/** A block for a statement the gateway cannot read as the server will. */
+function unreadable(reason: string): GuardDecision {
+  return {
+    action: 'block',
+    rule: 'unguardable',
+    reason,
+    statements: [],
+    statedReason: null,
+    clientReason: null,
+  };
+}
 
 /** Masking of a session whose policy masks something: the stream rewrites, the catalog informs it. */
 export interface SessionMasking {
@@ -277,23 +292,39 @@ export class Relay {
       // would end it with an error is one the gateway cannot read, and waiting would hang.
       if (this.protocol.copyInProgress)
         throw new FieldError(`unexpected message type 0x${type.toString(16)} during COPY from stdin`);
-      // Nothing of it was sent or queued: it is read again once the server has answered.
+      // Nothing of it was sent or queued: it is read again once the server has answered. A
+      // Flush makes the server send what it holds back for want of a Sync (it changes nothing
+      // else and has no answer of its own).
       this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
       this.client.pause();
+      this.toUpstream.add(FLUSH);
       this.toUpstream.writeTo(this.upstream);
       return false;
     }
   }
 
-  /** The guardrail decision for a Query, Parse or FunctionCall. */
+  /**
+   * The guardrail decision for a Query, Parse or FunctionCall. A text the server could lex
+   * differently had an earlier statement changed a lexing setting waits (MustWaitForServer) until
+   * every earlier request is answered: by then any such change was reported, and ended the
+   * session (see checkLexingStatus).
+   */
   private decide(type: number, buf: Buffer, start: number, end: number): GuardDecision {
     const guard = this.guard;
-    if (type === Frontend.Query) return guard.query(querySql(buf, start, end));
-    if (type === Frontend.Parse) {
-      const p = parseMessage(buf, start, end);
-      return guard.parse(p.name, p.sql);
+    if (type === Frontend.FunctionCall) return guard.functionCall(functionOid(buf, start, end));
+    const p =
+      type === Frontend.Query ? { name: '', sql: querySql(buf, start, end) } : parseMessage(buf, start, end);
+    if (lexingSensitive(p.sql) && !this.protocol.settled) {
+      if (this.protocol.pending > 0)
+        throw new MustWaitForServer(
+          'a statement the server would read under settings earlier ones may change',
+        );
+      // Answered, but no ReadyForQuery since (no Sync): a changed setting is not reported yet.
+      return unreadable(
+        'a statement with a backslash right after extended-protocol messages without a Sync: the server may read it under settings they changed, which it reports only at the Sync',
+      );
     }
-    return guard.functionCall(functionOid(buf, start, end));
+    return type === Frontend.Query ? guard.query(p.sql) : guard.parse(p.name, p.sql);
   }
 
   /**
@@ -352,7 +383,7 @@ export class Relay {
     try {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
-        if (type === Backend.ParameterStatus) checkEncodingStatus(buf, start, end);
+        if (type === Backend.ParameterStatus) checkLexingStatus(buf, start, end);
         // Masked values are counted per statement: a run of DataRows adds its counts once, before
         // the next other message (which may end the statement) or at the end of the chunk.
         if (masker !== null && type !== Backend.DataRow) this.flushMaskCounts(this.protocol.head);

@@ -9,6 +9,7 @@ import { GatewayError, SqlState } from '../errors.js';
 import { MaskingStream } from '../masking/index.js';
 import { isGuardableEncoding, unguardableEncodingReason } from '../policy/encoding.js';
 import { type Policy, policyFor, SessionGuard } from '../policy/index.js';
+import { unguardableSetting } from '../policy/lexing.js';
 import { LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
 import * as msg from '../wire/messages.js';
 import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
@@ -128,10 +129,12 @@ export async function runStartup(
         (m) => s.ctx.log.warn(`session ${s.id}: identity "${grant.identity}": ${m}`),
       );
     }
-    const encoding = link.parameters.find(([k]) => k === 'client_encoding')?.[1];
-    if (encoding !== undefined && !isGuardableEncoding(encoding)) {
+    // A database or role default the gateway cannot read statements under (policy/lexing.ts).
+    for (const [k, v] of link.parameters) {
+      const why = unguardableSetting(k, v);
+      if (why === null) continue;
       link.socket.destroy();
-      throw new GatewayError(SqlState.FeatureNotSupported, unguardableEncodingReason(encoding));
+      throw new GatewayError(SqlState.FeatureNotSupported, why);
     }
     const masking = await startMasking(s, guard.policy, protocol, link.socket);
     const clientLeftover = reader.detach();

@@ -4,7 +4,7 @@
 
 import { GatewayError, SqlState } from '../errors.js';
 import { MaskError } from '../masking/index.js';
-import { isGuardableEncoding, unguardableEncodingReason } from '../policy/encoding.js';
+import { unguardableSetting } from '../policy/lexing.js';
 import { FieldError, parameterStatus } from '../wire/fields.js';
 import { BadLengthError, MessageTooLargeError } from '../wire/framer.js';
 import { ProtocolStateError } from './protocol-state.js';
@@ -75,14 +75,16 @@ export function upstreamViolation(e: unknown): Violation {
 }
 
 /**
- * The server reports every change of client_encoding. The guardrails refuse the statements that
- * would change it to an encoding the gateway cannot read; this is the backstop for any way they
- * did not foresee: the session ends before another statement is read in that encoding.
+ * The server reports every change of client_encoding and standard_conforming_strings. The
+ * guardrails refuse the statements that would change them to what the gateway cannot read (see
+ * policy/lexing.ts); this is the backstop for any way they did not foresee: the session ends
+ * before another statement is read that way (statements that could read differently wait for
+ * every earlier answer first: see the relay).
  */
-export function checkEncodingStatus(buf: Buffer, start: number, end: number): void {
+export function checkLexingStatus(buf: Buffer, start: number, end: number): void {
   const { name, value } = parameterStatus(buf, start, end);
-  if (name !== 'client_encoding') return;
-  if (!isGuardableEncoding(value)) throw new UnguardableSession(unguardableEncodingReason(value));
+  const why = unguardableSetting(name, value);
+  if (why !== null) throw new UnguardableSession(why);
 }
 
 /** The session can no longer be guarded: it ends with this FATAL error. */

@@ -1,4 +1,5 @@
 // Does a WHERE clause really filter? `WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`, `WHERE NOT false`,
+// `WHERE $1` (the client binds true), `WHERE f()` (a function of no column),
 // `WHERE 1=1 OR id=3`, `WHERE EXISTS (SELECT 1)` and `WHERE id = id` select every row (the last
 // every row where id is not null): such a clause counts as absent. Evaluation is deliberately
 // small: constants, casts of constants, comparisons, AND / OR / NOT, IS [NOT] NULL, IN, BETWEEN,
@@ -311,6 +312,46 @@ function evaluate(n: Json | undefined, depth = 0): Value | null {
 /** True when the WHERE clause lets every row through. */
 export function isConstantTrue(where: Json | undefined): boolean {
   if (where === undefined || where === null) return true;
+  if (mayMatchEveryRow(where)) return true;
   const v = boolish(evaluate(where));
   return v !== null && v.t === 'bool' && v.v;
+}
+
+/**
+ * Whether the clause can hold for every row whatever the rows hold: a part of it that reads no
+ * column of the row (a bound parameter, a function of constants, an uncorrelated subquery) is
+ * all or nothing, and the client chooses: `WHERE $1` bound to true deletes every row. A
+ * disjunction is so if any branch is, a conjunction if every branch is. Column references inside
+ * a subquery do not count (they may be the subquery's own), so a correlated subquery alone counts
+ * as not filtering: fail closed.
+ */
+function mayMatchEveryRow(n: Json | undefined, depth = 0): boolean {
+  if (depth > 64) return true;
+  const x = node(n);
+  if (x?.[0] === 'BoolExpr') {
+    const args = items(x[1].args);
+    if (x[1].boolop === 'OR_EXPR') return args.some((a) => mayMatchEveryRow(a, depth + 1));
+    if (x[1].boolop === 'AND_EXPR') return args.every((a) => mayMatchEveryRow(a, depth + 1));
+  }
+  if (readsRow(n)) return false;
+  // Reads no column: unless it is known false (or NULL), it may be true for every row.
+  const v = boolish(evaluate(n));
+  return v === null || (v.t === 'bool' && v.v);
+}
+
+/** Whether an expression refers to a column outside any subquery. */
+function readsRow(n: Json | undefined): boolean {
+  if (Array.isArray(n)) return n.some(readsRow);
+  if (!isObj(n)) return false;
+  for (const [k, v] of Object.entries(n)) {
+    // WHERE CURRENT OF a cursor: the one row it is on.
+    if (k === 'ColumnRef' || k === 'CurrentOfExpr') return true;
+    // x IN (SELECT ...), x = ANY (SELECT ...): x is outside the subquery.
+    if (k === 'SubLink') {
+      if (isObj(v) && readsRow(v.testexpr)) return true;
+      continue;
+    }
+    if (readsRow(v)) return true;
+  }
+  return false;
 }

@@ -174,6 +174,23 @@ describe('held statements', () => {
     }
   });
 
+  test('a WHERE clause that reads no column (a bound parameter) is held like none at all', async () => {
+    const c = new pg.Client(cfg(gw.target()));
+    await c.connect();
+    try {
+      const before = await count();
+      const q = c.query('DELETE FROM items WHERE $1', [true]);
+      const a = await pendingApproval('DELETE FROM items WHERE $1');
+      assert.equal(a.rule, 'unbounded-writes');
+      assert.equal(await count(), before, 'not run while held');
+      gw.core.approvals.decide(a.id, 'deny', 'ops-bob');
+      await assert.rejects(q, (e: { code?: string }) => e.code === '42501');
+      assert.equal(await count(), before, 'every row still there');
+    } finally {
+      await c.end();
+    }
+  });
+
   test('deny and timeout return an error and change nothing', async () => {
     const c = new pg.Client(cfg(gw.target()));
     await c.connect();

@@ -131,18 +131,28 @@ describe('WHERE presence', () => {
     "'1' = 1",
     '1 IN (3, 2, 1)',
     '2 NOT BETWEEN 5 AND 6',
+    // Reads no column of the row: all or nothing, and the client (or chance) decides which.
+    '$1',
+    '$1 OR id = 3',
+    'id = 3 OR $1::boolean',
+    'now() > $1',
+    "'a' < 'b'",
+    'random() = random()',
+    '$1 IN (SELECT id FROM t)',
+    // Column references inside a subquery may be the subquery's own: not proven to filter.
+    'EXISTS (SELECT 1 FROM t WHERE t.id = x.id)',
   ];
   const present = [
     'id = 1',
     'false',
     '1 = 2',
     'id = 1 OR 1 = 2',
-    'EXISTS (SELECT 1 FROM t WHERE t.id = x.id)',
     'EXISTS (SELECT 1 WHERE false)',
-    'random() = random()',
-    "'a' < 'b'",
     'NULL',
     'id IN (SELECT id FROM t)',
+    'id = $1',
+    'id = 3 AND $1',
+    'CURRENT OF c',
   ];
   for (const w of absent) {
     test(`WHERE ${w} counts as absent`, () => {

@@ -110,6 +110,18 @@ describe('binary records: malformed values are refused', () => {
       assert.equal(detectors(RECORD, v), 'refused', 'under the detectors the row is refused');
     });
   }
+  test('nesting is bounded: 32 levels of records are read, 33 refused', () => {
+    const nest = (depth: number) => {
+      let v = binRecord([[25, SECRET]]);
+      for (let i = 1; i < depth; i++) v = binRecord([[RECORD, v]]);
+      return v;
+    };
+    const ok = detectors(RECORD, nest(32));
+    assert.ok(Buffer.isBuffer(ok) && !ok.includes(SECRET));
+    decodeBinary('record', ok);
+    assert.equal(detectors(RECORD, nest(33)), 'refused');
+    assert.equal(detectors(RECORD, nest(100_000)), 'refused', 'no stack overflow');
+  });
   test('array of records with a record of the wrong field count, under the detectors', () => {
     const v = array1(RECORD, [
       binRecord([[25, 'a']]),

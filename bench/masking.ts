@@ -198,6 +198,118 @@ function inMemory(): void {
     pii,
     buildMaskPlan(fields, ctx(detectors, { 3: REDACT, 5: REDACT })),
   );
+  binaryValues();
+}
+
+// Binary values (arrays, records, numeric), as a Bind asking for binary results gets them: the
+// element-by-element codecs under column rules and under the detectors.
+
+function binArray(elemOid: number, elems: Buffer[]): Buffer {
+  const head = Buffer.alloc(20);
+  head.writeInt32BE(1, 0);
+  head.writeInt32BE(0, 4);
+  head.writeUInt32BE(elemOid, 8);
+  head.writeInt32BE(elems.length, 12);
+  head.writeInt32BE(1, 16);
+  return Buffer.concat([head, ...elems.flatMap((e) => [int32(e.length), e])]);
+}
+
+function binRecord(fields: [number, Buffer][]): Buffer {
+  return Buffer.concat([
+    int32(fields.length),
+    ...fields.flatMap(([oid, v]) => [int32(oid), int32(v.length), v]),
+  ]);
+}
+
+function binNumeric(i: number): Buffer {
+  // 1234.5600 + i: digits [1234 + i % 1000, 5600], weight 0, dscale 2
+  const b = Buffer.alloc(12);
+  b.writeInt16BE(2, 0);
+  b.writeInt16BE(0, 2);
+  b.writeUInt16BE(0, 4);
+  b.writeInt16BE(2, 6);
+  b.writeInt16BE(1234 + (i % 1000), 8);
+  b.writeInt16BE(5600, 10);
+  return b;
+}
+
+function binaryValues(): void {
+  const BIN_FIELDS = [
+    ['id', 1, 23],
+    ['emails', 2, 1009], // text[]
+    ['amount', 3, 1700], // numeric
+    ['contact', 4, 2249], // record (int4, text)
+    ['scores', 5, 1007], // int4[]
+  ] as const;
+  const body = Buffer.concat([
+    int16(BIN_FIELDS.length),
+    ...BIN_FIELDS.flatMap(([name, att, type]) => [
+      Buffer.from(`${name}\0`),
+      int32(TABLE),
+      int16(att),
+      int32(type),
+      int16(-1),
+      int32(-1),
+      int16(1),
+    ]),
+  ]);
+  const desc = Buffer.concat([Buffer.from('T'), int32(body.length + 4), body]);
+  const binFields = parseRowDescription(desc, 0, desc.length);
+  const chunks = binaryChunks(true);
+  const clean = binaryChunks(false);
+  const HASH: MaskRule = { name: 'pii', strategy: 'hash' };
+  measure('binary: walk only', chunks, null);
+  measure(
+    'binary: default detectors, no PII (walks every element)',
+    clean,
+    buildMaskPlan(binFields, ctx(detectors, {})),
+  );
+  measure('binary: default detectors (text[], record)', chunks, buildMaskPlan(binFields, ctx(detectors, {})));
+  measure(
+    'binary: rules partial text[], numeric, int4[]',
+    chunks,
+    buildMaskPlan(binFields, ctx(none, { 2: PARTIAL, 3: PARTIAL, 5: PARTIAL })),
+  );
+  measure('binary: rule hash int4[]', chunks, buildMaskPlan(binFields, ctx(none, { 5: HASH })));
+}
+
+function binaryChunks(pii: boolean): Buffer[] {
+  const chunks: Buffer[] = [];
+  let cur: Buffer[] = [];
+  let size = 0;
+  for (let i = 0; i < ROWS; i++) {
+    const name = NAMES[i % NAMES.length].split(' ')[0].toLowerCase();
+    const values = [
+      int32(i + 1),
+      binArray(25, [
+        Buffer.from(pii ? `${name}.${i}@example.com` : `item ${i}`),
+        Buffer.from('n/a'),
+        Buffer.from(pii ? `${name}@work.example.org` : 'work'),
+      ]),
+      binNumeric(i),
+      binRecord([
+        [23, int32(i)],
+        [
+          25,
+          Buffer.from(
+            pii && i % 2 ? `call +1-555-${String(100 + (i % 900))}-${String(1000 + (i % 9000))}` : 'no phone',
+          ),
+        ],
+      ]),
+      binArray(23, [int32(i), int32(i * 7), int32(i * 13)]),
+    ];
+    const rowBody = Buffer.concat([int16(values.length), ...values.flatMap((v) => [int32(v.length), v])]);
+    const row = Buffer.concat([Buffer.from('D'), int32(rowBody.length + 4), rowBody]);
+    cur.push(row);
+    size += row.length;
+    if (size >= 65536) {
+      chunks.push(Buffer.concat(cur));
+      cur = [];
+      size = 0;
+    }
+  }
+  if (cur.length) chunks.push(Buffer.concat(cur));
+  return chunks;
 }
 
 async function endToEnd(): Promise<void> {

@@ -1,8 +1,9 @@
 // Array and record (composite) values, text and binary formats: element-wise rewriting, so a
 // masked element keeps the container valid. Text formats as array_out / record_out write them;
-// binary formats as array_send / record_send.
+// binary formats as array_send / record_send, read through the bounded value reader
+// (wire/values.ts): a malformed binary value throws FieldError.
 
-export class ContainerError extends Error {}
+import { closeValue, openValue } from '../wire/values.js';
 
 // ---------------------------------------------------------------------------------------------
 // Text: arrays  {a,"b c",NULL,{d,e}}  (optionally [1:2]={...})
@@ -185,98 +186,95 @@ export type BinaryElementFn = (
   index: number,
 ) => Buffer | null | undefined;
 
-/** array_send layout: ndim, hasnull, elemtype, (dim, lbound) * ndim, (len, bytes) * n. */
+/** Where an element's bytes were replaced: the new length header, then the new bytes. */
+function replaced(parts: Buffer[], r: Buffer | null): void {
+  const h = Buffer.allocUnsafe(4);
+  if (r === null) {
+    h.writeInt32BE(-1);
+    parts.push(h);
+  } else {
+    h.writeInt32BE(r.length);
+    parts.push(h, r);
+  }
+}
+
+/**
+ * array_send layout: ndim, flags, element type, (size, lower bound) * ndim, (len, bytes) * n.
+ * Read as array_recv reads it (see wire/values.ts); throws FieldError when malformed. undefined
+ * when no element changed.
+ */
 export function rewriteArrayBinary(
   buf: Buffer,
   start: number,
   end: number,
   fn: BinaryElementFn,
 ): Buffer | undefined {
-  if (end - start < 12) throw new ContainerError('binary array too short');
-  const ndim = buf.readInt32BE(start);
-  const elemOid = buf.readUInt32BE(start + 8);
-  if (ndim < 0 || ndim > 6) throw new ContainerError('binary array: bad dimension count');
-  let p = start + 12;
-  let count = ndim === 0 ? 0 : 1;
-  for (let d = 0; d < ndim; d++) {
-    if (p + 8 > end) throw new ContainerError('binary array truncated');
-    count *= buf.readInt32BE(p);
-    p += 8;
-  }
-  const parts: Buffer[] = [];
-  let changed = false;
-  let hasNull = false;
-  let last = start;
-  for (let k = 0; k < count; k++) {
-    if (p + 4 > end) throw new ContainerError('binary array truncated');
-    const len = buf.readInt32BE(p);
-    const vs = p + 4;
-    const ve = len < 0 ? vs : vs + len;
-    if (ve > end) throw new ContainerError('binary array truncated');
-    let r: Buffer | null | undefined;
-    if (len >= 0) r = fn(elemOid, buf, vs, ve, k);
-    if (r === undefined) {
-      if (len < 0) hasNull = true;
-    } else {
-      changed = true;
-      parts.push(buf.subarray(last, p));
-      const h = Buffer.allocUnsafe(4);
-      if (r === null) {
+  const r = openValue(buf, start, end, 'binary array');
+  try {
+    const n = r.arrayHeader();
+    const elemOid = r.elemOid;
+    let parts: Buffer[] | null = null;
+    let hasNull = false;
+    let last = start;
+    for (let k = 0; k < n; k++) {
+      const p = r.pos;
+      const len = r.value();
+      if (len < 0) {
         hasNull = true;
-        h.writeInt32BE(-1);
-        parts.push(h);
-      } else {
-        h.writeInt32BE(r.length);
-        parts.push(h, r);
+        continue;
       }
+      const ve = r.pos;
+      const out = fn(elemOid, buf, r.valueStart, ve, k);
+      if (out === undefined) continue;
+      if (out === null) hasNull = true;
+      if (parts === null) parts = [];
+      parts.push(buf.subarray(last, p));
+      replaced(parts, out);
       last = ve;
     }
-    p = ve;
+    r.expectEnd();
+    if (parts === null) return undefined;
+    parts.push(buf.subarray(last, end));
+    const out = Buffer.concat(parts);
+    out.writeInt32BE(hasNull ? 1 : 0, 4);
+    return out;
+  } finally {
+    closeValue();
   }
-  if (!changed) return undefined;
-  parts.push(buf.subarray(last, end));
-  const out = Buffer.concat(parts);
-  out.writeInt32BE(hasNull ? 1 : 0, 4);
-  return out;
 }
 
-/** record_send layout: nfields, (oid, len, bytes) * n. */
+/**
+ * record_send layout: nfields, (type, len, bytes) * n. Read as record_recv reads it; throws
+ * FieldError when malformed. undefined when no field changed.
+ */
 export function rewriteRecordBinary(
   buf: Buffer,
   start: number,
   end: number,
   fn: BinaryElementFn,
 ): Buffer | undefined {
-  if (end - start < 4) throw new ContainerError('binary record too short');
-  const n = buf.readInt32BE(start);
-  let p = start + 4;
-  const parts: Buffer[] = [];
-  let last = start;
-  let changed = false;
-  for (let k = 0; k < n; k++) {
-    if (p + 8 > end) throw new ContainerError('binary record truncated');
-    const oid = buf.readUInt32BE(p);
-    const len = buf.readInt32BE(p + 4);
-    const vs = p + 8;
-    const ve = len < 0 ? vs : vs + len;
-    if (ve > end) throw new ContainerError('binary record truncated');
-    const r = len >= 0 ? fn(oid, buf, vs, ve, k) : undefined;
-    if (r !== undefined) {
-      changed = true;
-      parts.push(buf.subarray(last, p + 4));
-      const h = Buffer.allocUnsafe(4);
-      if (r === null) {
-        h.writeInt32BE(-1);
-        parts.push(h);
-      } else {
-        h.writeInt32BE(r.length);
-        parts.push(h, r);
-      }
+  const r = openValue(buf, start, end, 'binary record');
+  try {
+    const n = r.recordHeader();
+    let parts: Buffer[] | null = null;
+    let last = start;
+    for (let k = 0; k < n; k++) {
+      const len = r.field();
+      if (len < 0) continue;
+      const p = r.valueStart - 4;
+      const ve = r.pos;
+      const out = fn(r.fieldOid, buf, r.valueStart, ve, k);
+      if (out === undefined) continue;
+      if (parts === null) parts = [];
+      parts.push(buf.subarray(last, p));
+      replaced(parts, out);
       last = ve;
     }
-    p = ve;
+    r.expectEnd();
+    if (parts === null) return undefined;
+    parts.push(buf.subarray(last, end));
+    return Buffer.concat(parts);
+  } finally {
+    closeValue();
   }
-  if (!changed) return undefined;
-  parts.push(buf.subarray(last, end));
-  return Buffer.concat(parts);
 }

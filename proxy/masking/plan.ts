@@ -5,9 +5,9 @@
 // lineage, or scanned by the value detectors when its type can carry free text.
 
 import { bindResultFormats, type RowField, rowDescriptionFields } from '../wire/fields.js';
-import { BodyReader } from '../wire/reader.js';
+import { BodyReader, FieldError } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
-import { ContainerError, rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
+import { rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
 import { decodeHex } from './encoded.js';
 import { maskJsonLeaves } from './json.js';
 import { detectable, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
@@ -338,7 +338,8 @@ export function detectOp(
             return r;
           });
         } catch (e) {
-          if (e instanceof ContainerError)
+          // A malformed value (wire/values.ts) is never passed on: the row is refused.
+          if (e instanceof FieldError)
             throw new MaskError(`cannot mask a binary ${kind} value: ${e.message}`);
           throw e;
         }
@@ -415,8 +416,7 @@ function recordOp(
         });
         return r;
       } catch (e) {
-        if (e instanceof ContainerError)
-          throw new MaskError(`cannot mask a binary record value: ${e.message}`);
+        if (e instanceof FieldError) throw new MaskError(`cannot mask a binary record value: ${e.message}`);
         throw e;
       }
     };

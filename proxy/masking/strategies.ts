@@ -26,6 +26,7 @@
 // equal values hash equally across columns, tables, formats and sessions: joins still work.
 
 import { createHmac, randomBytes } from 'node:crypto';
+import { BodyReader, FieldError } from '../wire/reader.js';
 import { rewriteArrayBinary, rewriteArrayText } from './containers.js';
 import { DetectorSet, type Span, wholeValue } from './detectors.js';
 import { maskJsonLeaves } from './json.js';
@@ -421,23 +422,51 @@ function uuidFromText(s: string): Buffer | null {
   return /^[0-9a-f]{32}$/.test(x) ? Buffer.from(x, 'hex') : null;
 }
 
-// numeric binary (numeric_send): ndigits, weight, sign, dscale, base-10000 digits.
+// numeric binary (numeric_send): ndigits, weight, sign, dscale, base-10000 digits. Read as
+// numeric_recv reads it: ndigits and dscale unsigned, the sign one of five, dscale at most
+// NUMERIC_DSCALE_MASK, every digit 0..9999, nothing left over. Throws FieldError otherwise.
+
+const NUMERIC_POS = 0x0000;
+const NUMERIC_NEG = 0x4000;
+const NUMERIC_NAN = 0xc000;
+const NUMERIC_PINF = 0xd000;
+const NUMERIC_NINF = 0xf000;
+const NUMERIC_DSCALE_MASK = 0x3fff;
+const NBASE = 10000;
+
+/** The reader of numeric and fixed-width values (they do not nest: one is enough). */
+const SCALAR = new BodyReader();
 
 export function numericBinaryToText(buf: Buffer, start: number, end: number): string {
-  if (end - start < 8) throw new RangeError('numeric too short');
-  const ndigits = buf.readInt16BE(start);
-  const weight = buf.readInt16BE(start + 2);
-  const sign = buf.readUInt16BE(start + 4);
-  const dscale = buf.readInt16BE(start + 6);
-  if (sign === 0xc000) return 'NaN';
-  if (sign === 0xd000) return 'Infinity';
-  if (sign === 0xf000) return '-Infinity';
-  if (end - start < 8 + ndigits * 2) throw new RangeError('numeric truncated');
-  const digit = (i: number) => (i >= 0 && i < ndigits ? buf.readInt16BE(start + 8 + i * 2) : 0);
+  const r = SCALAR.reset(buf, start, end, 'binary numeric');
+  const ndigits = r.uint16();
+  const weight = r.int16();
+  const sign = r.uint16();
+  const dscale = r.uint16();
+  if (
+    sign !== NUMERIC_POS &&
+    sign !== NUMERIC_NEG &&
+    sign !== NUMERIC_NAN &&
+    sign !== NUMERIC_PINF &&
+    sign !== NUMERIC_NINF
+  )
+    throw new FieldError(`binary numeric has an invalid sign 0x${sign.toString(16)}`);
+  if (dscale > NUMERIC_DSCALE_MASK) throw new FieldError(`binary numeric has an invalid scale ${dscale}`);
+  const at = r.pos;
+  for (let i = 0; i < ndigits; i++) {
+    const d = r.int16();
+    if (d < 0 || d >= NBASE) throw new FieldError(`binary numeric has an invalid digit ${d}`);
+  }
+  r.expectEnd();
+  if (sign === NUMERIC_NAN) return 'NaN';
+  if (sign === NUMERIC_PINF) return 'Infinity';
+  if (sign === NUMERIC_NINF) return '-Infinity';
+  // Digits checked above: read in place.
+  const digit = (i: number) => (i >= 0 && i < ndigits ? buf.readInt16BE(at + i * 2) : 0);
   let int = '';
   if (weight < 0) int = '0';
   else for (let i = 0; i <= weight; i++) int += i === 0 ? String(digit(i)) : pad(digit(i), 4);
-  let s = (sign === 0x4000 ? '-' : '') + int;
+  let s = (sign === NUMERIC_NEG ? '-' : '') + int;
   if (dscale > 0) {
     let frac = '';
     for (let i = weight + 1; frac.length < dscale; i++) frac += pad(digit(i), 4);
@@ -651,42 +680,90 @@ function floatPartial(n: number): string {
   return String(Number(n.toPrecision(1)));
 }
 
-/** Binary-format value -> the canonical text hashed and partially shown (same as the text format). */
+/** A fixed-width binary value over its own bytes: exactly its width, or FieldError. */
+function fixed(buf: Buffer, start: number, end: number, what: string): BodyReader {
+  return SCALAR.reset(buf, start, end, what);
+}
+
+/**
+ * Binary-format value -> the canonical text hashed and partially shown (same as the text format).
+ * null when the value is malformed (the masker then gives NULL: a value it cannot read is never
+ * passed on) or has no text form here.
+ */
 function binaryToText(kind: TypeKind, buf: Buffer, start: number, end: number): string | null {
-  const len = end - start;
-  switch (kind) {
-    case 'text':
-    case 'json':
-      return buf.toString('utf8', start, end);
-    case 'jsonb':
-      return len >= 1 && buf[start] === 1 ? buf.toString('utf8', start + 1, end) : null;
-    case 'int2':
-      return len === 2 ? String(buf.readInt16BE(start)) : null;
-    case 'int4':
-      return len === 4 ? String(buf.readInt32BE(start)) : null;
-    case 'int8':
-      return len === 8 ? String(buf.readBigInt64BE(start)) : null;
-    case 'float4':
-      return len === 4 ? String(buf.readFloatBE(start)) : null;
-    case 'float8':
-      return len === 8 ? String(buf.readDoubleBE(start)) : null;
-    case 'numeric':
-      try {
-        return numericBinaryToText(buf, start, end);
-      } catch {
-        return null;
+  try {
+    switch (kind) {
+      case 'text':
+      case 'json':
+        return buf.toString('utf8', start, end);
+      case 'jsonb':
+        return end - start >= 1 && buf[start] === 1 ? buf.toString('utf8', start + 1, end) : null;
+      case 'int2': {
+        const r = fixed(buf, start, end, 'binary int2');
+        const v = r.int16();
+        r.expectEnd();
+        return String(v);
       }
-    case 'uuid':
-      return len === 16 ? uuidText(buf.subarray(start, end)) : null;
-    case 'date': {
-      if (len !== 4) return null;
-      const days = buf.readInt32BE(start);
-      if (days === 0x7fffffff || days === -0x80000000) return null;
-      return isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000));
+      case 'int4': {
+        const r = fixed(buf, start, end, 'binary int4');
+        const v = r.int32();
+        r.expectEnd();
+        return String(v);
+      }
+      case 'int8': {
+        const r = fixed(buf, start, end, 'binary int8');
+        const v = r.int64();
+        r.expectEnd();
+        return String(v);
+      }
+      case 'float4': {
+        const r = fixed(buf, start, end, 'binary float4');
+        const v = r.float32();
+        r.expectEnd();
+        return String(v);
+      }
+      case 'float8': {
+        const r = fixed(buf, start, end, 'binary float8');
+        const v = r.float64();
+        r.expectEnd();
+        return String(v);
+      }
+      case 'numeric':
+        return numericBinaryToText(buf, start, end);
+      case 'uuid': {
+        const r = fixed(buf, start, end, 'binary uuid');
+        const v = r.bytes(16);
+        r.expectEnd();
+        return uuidText(v);
+      }
+      case 'date': {
+        const days = binaryDate(buf, start, end);
+        if (days === 0x7fffffff || days === -0x80000000) return null;
+        return isoDate(new Date((days + PG_EPOCH_DAYS) * 86400000));
+      }
+      default:
+        return null;
     }
-    default:
-      return null;
+  } catch (e) {
+    if (e instanceof FieldError) return null;
+    throw e;
   }
+}
+
+/** A binary date: days since 2000-01-01. Throws FieldError unless exactly 4 bytes. */
+function binaryDate(buf: Buffer, start: number, end: number): number {
+  const r = fixed(buf, start, end, 'binary date');
+  const v = r.int32();
+  r.expectEnd();
+  return v;
+}
+
+/** A binary timestamp(tz): microseconds since 2000-01-01. Throws FieldError unless exactly 8 bytes. */
+function binaryTimestamp(buf: Buffer, start: number, end: number): bigint {
+  const r = fixed(buf, start, end, 'binary timestamp');
+  const v = r.int64();
+  r.expectEnd();
+  return v;
 }
 
 /** The masker of a strategy for a field of a type in a wire format (0 text, 1 binary). */
@@ -784,8 +861,8 @@ function binaryMasker(
     case 'date':
       if (strategy === 'redact') return NULL_MASKER;
       return (buf, start, end) => {
-        if (end - start !== 4) return null;
-        const days = buf.readInt32BE(start);
+        if (end - start !== 4) return null; // binaryDate would refuse it: a malformed value is NULL
+        const days = binaryDate(buf, start, end);
         if (days === 0x7fffffff || days === -0x80000000) return Buffer.from(buf.subarray(start, end));
         let out: number | null;
         if (strategy === 'partial') out = yearStartDays(days);
@@ -802,8 +879,8 @@ function binaryMasker(
     case 'timestamptz':
       if (strategy === 'redact') return NULL_MASKER;
       return (buf, start, end) => {
-        if (end - start !== 8) return null;
-        const us = buf.readBigInt64BE(start);
+        if (end - start !== 8) return null; // binaryTimestamp would refuse it: a malformed value is NULL
+        const us = binaryTimestamp(buf, start, end);
         if (us === INT64_MAX || us === INT64_MIN) return Buffer.from(buf.subarray(start, end));
         let out: bigint;
         if (strategy === 'partial') {
@@ -832,11 +909,15 @@ function binaryMasker(
         }
         return m;
       };
+      const element = (oid: number, b: Buffer, s: number, e: number) => masker(oid)(b, s, e);
       return (buf, start, end) => {
         try {
-          const r = rewriteArrayBinary(buf, start, end, (oid, b, s, e) => masker(oid)(b, s, e));
+          // Unchanged (every element NULL): the value was read whole, so it is what it says.
+          const r = rewriteArrayBinary(buf, start, end, element);
           return r ?? Buffer.from(buf.subarray(start, end));
         } catch {
+          // A malformed array (FieldError), or an element no masker could rewrite: NULL, never
+          // the value as it came.
           return null;
         }
       };

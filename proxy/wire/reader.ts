@@ -84,6 +84,18 @@ export class BodyReader {
     return this.int32() >>> 0;
   }
 
+  int64(): bigint {
+    return this.buf.readBigInt64BE(this.need(8));
+  }
+
+  float32(): number {
+    return this.buf.readFloatBE(this.need(4));
+  }
+
+  float64(): number {
+    return this.buf.readDoubleBE(this.need(8));
+  }
+
   /** Skips a NUL-terminated string; returns the position of its NUL (the string is [start, nul)). */
   cstringEnd(): number {
     const nul = this.buf.indexOf(0, this.pos);

@@ -187,6 +187,9 @@ export class MaskingStream {
   private readonly calls = new WeakMap<FunctionCallOp, FunctionCallInfo>();
   private readonly catalog: MaskCatalog;
   private ddlPending = false;
+  /** The request the last DataRow belonged to, and its plan. */
+  private rowsOf: Op | null = null;
+  private rowsPlan: MaskPlan | null = null;
 
   constructor(private readonly opts: MaskingStreamOptions) {
     this.preparedView = new ModelPreparedLineages(opts.protocol, (ps) =>
@@ -392,12 +395,22 @@ export class MaskingStream {
     counts: Counts | null,
   ): Buffer | null {
     const op = reply.op;
+    // Any other message may change the plan (a RowDescription, the end of a statement).
+    if (type !== 0x44) this.rowsOf = null;
     switch (type) {
       case 0x44: {
-        // DataRow
-        let plan: MaskPlan | null = null;
-        if (op?.kind === 'execute') plan = this.portalPlan(this.portal(op.portal, op));
-        else if (op?.kind === 'query') plan = this.queries.get(op)?.plan ?? null;
+        // DataRow: the plan of the last row's request is kept (a result's rows all ask for it).
+        let plan: MaskPlan | null;
+        if (op !== null && op === this.rowsOf) plan = this.rowsPlan;
+        else {
+          plan = null;
+          if (op?.kind === 'execute') plan = this.portalPlan(this.portal(op.portal, op));
+          else if (op?.kind === 'query') plan = this.queries.get(op)?.plan ?? null;
+          if (plan !== null) {
+            this.rowsOf = op;
+            this.rowsPlan = plan;
+          }
+        }
         if (plan === null) {
           if (!this.active) return null;
           throw new MaskError('a DataRow arrived without a RowDescription the gateway saw');

@@ -14,7 +14,6 @@
 import { Backend, Frontend } from '../wire/codes.js';
 import {
   bindMessage,
-  bindResultFormats,
   closeTarget,
   executePortal,
   functionOid,
@@ -281,7 +280,7 @@ export class ProtocolState {
       case Frontend.Bind: {
         const b = bindMessage(buf, start, end);
         const statement = this.resolveStatement(b.statement);
-        const formats = bindResultFormats(buf, start, end);
+        const formats = b.resultFormats;
         op = {
           kind: 'bind',
           seq,

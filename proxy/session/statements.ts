@@ -114,6 +114,7 @@ export class StatementTracker {
   private track(op: Op | null, s: Running): void {
     if (op === null) return;
     this.running.set(op, s);
+    if (op === this.lastOp) this.lastRecord = s;
     // Queued behind a request the server already failed: it will never run.
     if (op.outcome === 'skipped') this.skipped(s, s.firstFrame);
   }
@@ -221,7 +222,7 @@ export class StatementTracker {
    * capture limit.
    */
   onServer(reply: Reply, type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
-    let s = reply.op === null ? undefined : this.running.get(reply.op);
+    let s = reply.op === null ? undefined : this.recordOf(reply.op);
     if (s === undefined && type === Backend.ErrorResponse) {
       // A Bind or Describe failed: the error is that of the statement it was to run.
       for (const op of reply.ended) {
@@ -275,6 +276,17 @@ export class StatementTracker {
     }
     return capture;
   }
+
+  /** The record of request `op`; the last one looked up is kept (a result's rows all ask for it). */
+  private recordOf(op: Op): Running | undefined {
+    if (op !== this.lastOp) {
+      this.lastOp = op;
+      this.lastRecord = this.running.get(op);
+    }
+    return this.lastRecord;
+  }
+  private lastOp: Op | null = null;
+  private lastRecord: Running | undefined;
 
   /** The server skipped it after an earlier error in the same pipeline. */
   private skipped(s: Running, seq: number): void {

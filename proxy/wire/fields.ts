@@ -55,12 +55,15 @@ export function formatOf(formats: readonly number[], i: number): number {
   return formats.length === 1 ? formats[0] : (formats[i] ?? 0);
 }
 
-/** Bind: portal, statement and the parameters as text (binary ones as \x hex). */
+/**
+ * Bind: portal, statement, the parameters as text (binary ones as \x hex) and the result-column
+ * format codes as sent (0, 1 or n codes; counts read unsigned, see bindResultFormats).
+ */
 export function bindMessage(
   buf: Buffer,
   start: number,
   end: number,
-): { portal: string; statement: string; params: (string | null)[] } {
+): { portal: string; statement: string; params: (string | null)[]; resultFormats: number[] } {
   R.reset(buf, start + 5, end, 'Bind');
   const portal = R.cstring();
   const statement = R.cstring();
@@ -71,7 +74,7 @@ export function bindMessage(
     const len = R.value();
     params.push(len < 0 ? null : paramText(buf, R.valueStart, len, formatOf(formats, i) === 1));
   }
-  return { portal, statement, params };
+  return { portal, statement, params, resultFormats: formatCodes(R) };
 }
 
 /**

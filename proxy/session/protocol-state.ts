@@ -161,6 +161,21 @@ export class ProtocolState {
     name: string,
     before = this.queue.length,
   ): PreparedStatement | Portal | null {
+    // The common cases without allocating: nothing pending touches the name, or the request
+    // that last does is in this message's own batch (its success is implied).
+    let batch = true;
+    let touched = false;
+    for (let i = before - 1; i >= 0 && !touched; i--) {
+      const op = this.queue[i];
+      if (op.kind === 'sync') batch = false;
+      if (!this.touches(op, ns, name)) continue;
+      touched = true;
+      if (batch && endsExtended(op) && !this.skipping && op.kind !== 'execute') {
+        const v = this.change(op, ns, name);
+        if (v !== null && v.length === 1) return v[0];
+      }
+    }
+    if (!touched) return (ns === 'statement' ? this.statements.get(name) : this.portals.get(name)) ?? null;
     const found = new Set<PreparedStatement | Portal>();
     this.candidates(ns, name, before, true, found);
     if (found.size > 1)
@@ -197,6 +212,23 @@ export class ProtocolState {
     }
     const confirmed = ns === 'statement' ? this.statements.get(name) : this.portals.get(name);
     if (confirmed !== undefined) out.add(confirmed);
+  }
+
+  /** Whether a pending request may change what `name` is (cheaper than change()). */
+  private touches(op: Op, ns: Namespace, name: string): boolean {
+    switch (op.kind) {
+      case 'parse':
+        return ns === 'statement' && op.statement.name === name;
+      case 'bind':
+        return ns === 'portal' && op.portal.name === name;
+      case 'close':
+        return op.target === ns && op.name === name;
+      case 'query':
+      case 'execute':
+        return this.change(op, ns, name) !== null;
+      default:
+        return false;
+    }
   }
 
   /**

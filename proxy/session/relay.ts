@@ -26,6 +26,14 @@ import { checkLexingStatus, clientViolation, upstreamViolation, type Violation }
 
 const FLUSH = msg.typed(Frontend.Flush, []);
 
+/** New statements while the store cannot record them: refused (58030), recorded as blocked. */
+const UNRECORDED: Verdict = { decision: 'block', rule: null, approvalId: null };
+const RECORDING_DOWN: msg.ErrorFields = {
+  code: SqlState.IoError,
+  message: 'the gateway cannot record this session right now, so it refuses new statements',
+  hint: 'retry when the gateway has recovered; see its log',
+};
+
 /** A block for a statement the gateway cannot read as the server will. */
 function unreadable(reason: string): GuardDecision {
   return {
@@ -248,19 +256,7 @@ export class Relay {
       let d: GuardDecision | undefined;
       if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
         if (!this.recorder.healthy) {
-          this.refuse(
-            type,
-            buf,
-            start,
-            end,
-            seq,
-            { decision: 'block', rule: null, approvalId: null },
-            {
-              code: SqlState.IoError,
-              message: 'the gateway cannot record this session right now, so it refuses new statements',
-              hint: 'retry when the gateway has recovered; see its log',
-            },
-          );
+          this.refuse(type, buf, start, end, seq, UNRECORDED, RECORDING_DOWN);
           return true;
         }
         d = this.decide(type, buf, start, end);

@@ -17,6 +17,7 @@ import {
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
   bindMessage,
+  ConnectionClosedError,
   cstr,
   dataRowValues,
   describePortal,
@@ -284,9 +285,18 @@ async function runPipeline(db: TestPostgres, cmds: Cmd[]): Promise<void> {
     await raw.login({ user: db.user, password: db.password, database: db.database });
     const state = new ProtocolState();
     let seq = 0;
+    let copying = false;
     const readOne = async () => {
-      const m = await raw.readMessage(10_000);
-      // A message the server cannot take during COPY from a simple Query ends the connection.
+      let m: RawMessage;
+      try {
+        m = await raw.readMessage(10_000);
+      } catch (e) {
+        // The server ends the connection when COPY from a simple Query meets another message; the
+        // client's later writes may reset it before its FATAL is read.
+        if (copying && e instanceof ConnectionClosedError) throw new ConnectionEnded();
+        throw e;
+      }
+      if (m.type === 'G') copying = true;
       if (m.type === 'E' && errorFields(m.body).S === 'FATAL') throw new ConnectionEnded();
       return check(state, m, log);
     };
@@ -357,7 +367,10 @@ describe('protocol state against a real PostgreSQL', () => {
   test('random pipelines: every reply is the one the model expects, and so is every name', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 30 }), (cmds) => runPipeline(db, cmds)),
-      { numRuns: Number(process.env.PROTOCOL_RUNS ?? 150) },
+      {
+        numRuns: Number(process.env.PROTOCOL_RUNS ?? 150),
+        ...(process.env.PROTOCOL_SEED ? { seed: Number(process.env.PROTOCOL_SEED) } : {}),
+      },
     );
   });
 

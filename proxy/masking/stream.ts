@@ -19,6 +19,7 @@
 // Execute again), simple-Query statements through their CommandCompletes, cursors (DECLARE ...
 // FETCH), COPY TO STDOUT, FunctionCall results (see fcall.ts), and catalog invalidation on DDL.
 
+import { PreparedOverlay } from '../session/prepared-overlay.js';
 import type {
   FunctionCallOp,
   Op,
@@ -34,13 +35,7 @@ import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
-import {
-  type CursorLineages,
-  LineageSession,
-  type PreparedLineages,
-  type StatementLineage,
-  statementLineages,
-} from './lineage.js';
+import { type CursorLineages, LineageSession, type StatementLineage, statementLineages } from './lineage.js';
 import {
   buildMaskPlan,
   type ColumnLineage,
@@ -99,51 +94,6 @@ export interface MaskingStreamOptions {
 }
 
 /**
- * Lineage's view of the prepared statements for one request: the statements the server will have
- * when it reads that request (the protocol model's), under the request's own PREPAREs and
- * DEALLOCATEs, which the model applies once the server confirms them.
- */
-class ModelPreparedLineages implements PreparedLineages {
-  private op: Op | null = null;
-  private readonly overlay = new Map<string, StatementLineage | null>();
-  private cleared = false;
-  /** The request's PREPAREs, in statement order. */
-  readonly prepares: { name: string; lineage: StatementLineage }[] = [];
-
-  constructor(
-    private readonly protocol: ProtocolState,
-    /** A prepared statement's lineage, whichever way it was prepared. */
-    private readonly lineageOf: (ps: PreparedStatement) => StatementLineage | undefined,
-  ) {}
-
-  begin(op: Op | null): void {
-    this.op = op;
-    this.overlay.clear();
-    this.cleared = false;
-    this.prepares.length = 0;
-  }
-
-  get(name: string): StatementLineage | undefined {
-    const own = this.overlay.get(name);
-    if (own !== undefined) return own ?? undefined;
-    if (this.cleared || this.op === null) return undefined;
-    const ps = this.protocol.statementAt(this.op, name);
-    return ps ? this.lineageOf(ps) : undefined;
-  }
-  set(name: string, lineage: StatementLineage): void {
-    this.overlay.set(name, lineage);
-    this.prepares.push({ name, lineage });
-  }
-  delete(name: string): void {
-    this.overlay.set(name, null);
-  }
-  clear(): void {
-    this.overlay.clear();
-    this.cleared = true;
-  }
-}
-
-/**
  * Lineage's view of the cursors: SQL DECLAREs (as the lineage records them) and the protocol's
  * portals (Bind), which share one namespace on the server: FETCH from a portal a Bind made is
  * answered with that portal's rows. A portal the model resolves wins over a DECLARE of the name.
@@ -177,7 +127,9 @@ class ModelCursorLineages implements CursorLineages {
 export class MaskingStream {
   /** Lineages of SQL-prepared statements, by the model's statement. */
   private readonly preparedLineages = new WeakMap<PreparedStatement, StatementLineage>();
-  private readonly preparedView: ModelPreparedLineages;
+  /** Lineage's view of the prepared statements for the request `lineageOp` (see lineages()). */
+  private readonly preparedView: PreparedOverlay<StatementLineage>;
+  private lineageOp: Op | null = null;
   private readonly cursorView: ModelCursorLineages;
   readonly session: LineageSession;
   private readonly statements = new WeakMap<PreparedStatement, Statement>();
@@ -192,11 +144,13 @@ export class MaskingStream {
   private rowsPlan: MaskPlan | null = null;
 
   constructor(private readonly opts: MaskingStreamOptions) {
-    this.preparedView = new ModelPreparedLineages(opts.protocol, (ps) =>
-      ps.origin === 'prepare'
+    this.preparedView = new PreparedOverlay<StatementLineage>((name) => {
+      const ps = this.lineageOp === null ? null : opts.protocol.statementAt(this.lineageOp, name);
+      if (!ps) return undefined;
+      return ps.origin === 'prepare'
         ? this.preparedLineages.get(ps)
-        : (this.statements.get(ps)?.lineage ?? undefined),
-    );
+        : (this.statements.get(ps)?.lineage ?? undefined);
+    });
     this.cursorView = new ModelCursorLineages(opts.protocol, (p) =>
       p.statement === null ? null : (this.statements.get(p.statement)?.lineage?.columns ?? null),
     );
@@ -227,18 +181,20 @@ export class MaskingStream {
     op: Op | null = null,
     effects: readonly (SqlEffect | undefined)[] = [],
   ): StatementLineage[] {
-    this.preparedView.begin(op);
+    this.preparedView.reset();
+    this.lineageOp = op;
     this.cursorView.op = op;
     const out = statementLineages(sql, this.binding.resolver, this.session);
     this.cursorView.op = null;
-    const made = this.preparedView.prepares;
+    this.lineageOp = null;
+    const made = this.preparedView.changes;
     let next = 0;
     for (const e of effects) {
       if (e?.prepares === undefined) continue;
-      while (next < made.length && made[next].name !== e.prepares.name) next++;
-      if (next < made.length) this.preparedLineages.set(e.prepares, made[next++].lineage);
+      while (next < made.length && (made[next].name !== e.prepares.name || made[next].value === null)) next++;
+      const lineage = made[next++]?.value;
+      if (lineage) this.preparedLineages.set(e.prepares, lineage);
     }
-    this.preparedView.begin(null);
     return out;
   }
 

@@ -9,12 +9,13 @@
 // model to apply when the server confirms them. Without a model (`bastion check`, unit tests) a
 // plain registry records them in statement order.
 
+import { PreparedOverlay } from '../session/prepared-overlay.js';
 import type { PreparedStatement, ProtocolState, SqlEffect } from '../session/protocol-state.js';
 import { PreparedStatement as Statement } from '../session/protocol-state.js';
 import { analyzeFunctionCall, opaqueUnit, statedReason } from './analyze.js';
 import { type AnalysisCache, sharedAnalysisCache } from './cache.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
-import { type PreparedEntry, type PreparedLookup, PreparedRegistry } from './prepared.js';
+import { type PreparedEntry, PreparedRegistry } from './prepared.js';
 import type { Analysis, QueryDecision, StatementAnalysis } from './types.js';
 
 export interface GuardDecision extends QueryDecision {
@@ -24,41 +25,6 @@ export interface GuardDecision extends QueryDecision {
   effects?: SqlEffect[];
   /** For a Parse: what its statement runs (remember it with `remember` once the model has it). */
   entry?: PreparedEntry;
-}
-
-/** A decision's view of the prepared statements: the model's, under this decision's own changes. */
-class ProtocolPreparedView implements PreparedLookup {
-  private readonly overlay = new Map<string, PreparedEntry | null>();
-  private cleared = false;
-  /** Every change, in statement order. */
-  readonly changes: ({ name: string; entry: PreparedEntry } | { name: string | null; entry: null })[] = [];
-
-  constructor(
-    private readonly protocol: ProtocolState,
-    private readonly entries: WeakMap<PreparedStatement, PreparedEntry>,
-  ) {}
-
-  get(name: string): PreparedEntry | undefined {
-    const own = this.overlay.get(name);
-    if (own !== undefined) return own ?? undefined;
-    if (this.cleared) return undefined;
-    // Throws MustWaitForServer when the server's answer to an earlier batch decides it.
-    const stmt = this.protocol.resolveStatement(name);
-    return stmt === null ? undefined : this.entries.get(stmt);
-  }
-  set(name: string, entry: PreparedEntry): void {
-    this.overlay.set(name, entry);
-    this.changes.push({ name, entry });
-  }
-  delete(name: string): void {
-    this.overlay.set(name, null);
-    this.changes.push({ name, entry: null });
-  }
-  clear(): void {
-    this.overlay.clear();
-    this.cleared = true;
-    this.changes.push({ name: null, entry: null });
-  }
 }
 
 export class SessionGuard {
@@ -96,7 +62,12 @@ export class SessionGuard {
       const ctx: DecideContext = { identity: this.identity, prepared: this.prepared };
       return this.finish(decide(analysis, this.policy, ctx, stated));
     }
-    const view = new ProtocolPreparedView(this.protocol, this.entries);
+    const protocol = this.protocol;
+    // Resolving throws MustWaitForServer when the server's answer to an earlier batch decides it.
+    const view = new PreparedOverlay<PreparedEntry>((name) => {
+      const stmt = protocol.resolveStatement(name);
+      return stmt === null ? undefined : this.entries.get(stmt);
+    });
     const d = this.finish(decide(analysis, this.policy, { identity: this.identity, prepared: view }, stated));
     // decide records exactly one change per statement that prepares or deallocates, in order.
     const effects: SqlEffect[] = [];
@@ -105,9 +76,9 @@ export class SessionGuard {
       if (st.prepares === undefined && st.deallocates === undefined) return;
       const change = view.changes[next++];
       if (change === undefined) return;
-      if (change.entry !== null) {
+      if (change.value !== null && change.name !== null) {
         const stmt = new Statement(change.name, st.sql, 'prepare');
-        this.entries.set(stmt, change.entry);
+        this.entries.set(stmt, change.value);
         effects[i] = { prepares: stmt };
       } else effects[i] = { deallocates: change.name };
     });

@@ -74,8 +74,6 @@ export class ProtocolState {
   private copyIn = false;
   /** Client frames of CopyDone / CopyFail not yet matched with a CopyInResponse. */
   private readonly copyEnds: number[] = [];
-  /** Transaction status of the last ReadyForQuery ('I', 'T' or 'E'). */
-  status = 'I';
 
   /** The server is reading COPY FROM STDIN data from the client (it answers nothing meanwhile). */
   get copyInProgress(): boolean {
@@ -542,7 +540,7 @@ export class ProtocolState {
   /** ReadyForQuery ends the first Sync, simple Query or FunctionCall awaiting it (and all before). */
   private ready(buf: Buffer, start: number, end: number, index: number): Reply {
     this.copyIn = false;
-    this.status = String.fromCharCode(readyStatus(buf, start, end));
+    const idle = readyStatus(buf, start, end) === 0x49; // 'I': outside a transaction block
     const ended: Op[] = [];
     let first: Op | null = null;
     while (this.queue.length > 0) {
@@ -562,7 +560,7 @@ export class ProtocolState {
     if (this.queue.length === 0) this.readySinceExtended = true;
     // Outside a transaction block every portal is gone (cursors WITH HOLD are not modelled: an
     // Execute of one is then of an unknown portal, which every consumer treats as such).
-    if (this.status === 'I') this.portals.clear();
+    if (idle) this.portals.clear();
     return { op: first, statementIndex: index, ended };
   }
 }

@@ -61,11 +61,8 @@ export class StatementTracker {
   /** A refused Parse until the next Sync: the server skips the Bind/Execute that follow, so they are part of it. */
   private refusedParse: { name: string; s: Running } | null = null;
   private count = 0;
-  private open = new Set<Running>();
-  /** Statements awaiting their end. */
-  get inFlight(): number {
-    return this.open.size;
-  }
+  /** Statements awaiting their end (abandon ends them with the session). */
+  private readonly open = new Set<Running>();
 
   constructor(
     private readonly sessionId: string,

@@ -74,14 +74,30 @@ function dataRow(values: string[]): Buffer {
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Edsger Dijkstra', 'Barbara Liskov'];
 const CITIES = ['Springfield', 'Riverton', 'Lakeside', 'Fairview'];
 
-/** 1M rows in chunks of ~64 KiB, as a socket would deliver them. */
-function makeChunks(pii: boolean): Buffer[] {
+/** ROWS rows made by `row`, in chunks of ~64 KiB, as a socket would deliver them. */
+function chunked(row: (i: number) => Buffer): Buffer[] {
   const chunks: Buffer[] = [];
   let cur: Buffer[] = [];
   let size = 0;
   for (let i = 0; i < ROWS; i++) {
+    const b = row(i);
+    cur.push(b);
+    size += b.length;
+    if (size >= 65536) {
+      chunks.push(Buffer.concat(cur));
+      cur = [];
+      size = 0;
+    }
+  }
+  if (cur.length) chunks.push(Buffer.concat(cur));
+  return chunks;
+}
+
+/** 1M text rows in chunks. */
+function makeChunks(pii: boolean): Buffer[] {
+  return chunked((i) => {
     const name = NAMES[i % NAMES.length];
-    const row = dataRow(
+    return dataRow(
       pii
         ? [
             String(i + 1),
@@ -102,16 +118,7 @@ function makeChunks(pii: boolean): Buffer[] {
             '2024-03-05 10:11:12.123456+00',
           ],
     );
-    cur.push(row);
-    size += row.length;
-    if (size >= 65536) {
-      chunks.push(Buffer.concat(cur));
-      cur = [];
-      size = 0;
-    }
-  }
-  if (cur.length) chunks.push(Buffer.concat(cur));
-  return chunks;
+  });
 }
 
 /** Walks every DataRow of the chunks (the floor: what passing frames through costs). */
@@ -274,10 +281,7 @@ function binaryValues(): void {
 }
 
 function binaryChunks(pii: boolean): Buffer[] {
-  const chunks: Buffer[] = [];
-  let cur: Buffer[] = [];
-  let size = 0;
-  for (let i = 0; i < ROWS; i++) {
+  return chunked((i) => {
     const name = NAMES[i % NAMES.length].split(' ')[0].toLowerCase();
     const values = [
       int32(i + 1),
@@ -299,17 +303,8 @@ function binaryChunks(pii: boolean): Buffer[] {
       binArray(23, [int32(i), int32(i * 7), int32(i * 13)]),
     ];
     const rowBody = Buffer.concat([int16(values.length), ...values.flatMap((v) => [int32(v.length), v])]);
-    const row = Buffer.concat([Buffer.from('D'), int32(rowBody.length + 4), rowBody]);
-    cur.push(row);
-    size += row.length;
-    if (size >= 65536) {
-      chunks.push(Buffer.concat(cur));
-      cur = [];
-      size = 0;
-    }
-  }
-  if (cur.length) chunks.push(Buffer.concat(cur));
-  return chunks;
+    return Buffer.concat([Buffer.from('D'), int32(rowBody.length + 4), rowBody]);
+  });
 }
 
 async function endToEnd(): Promise<void> {

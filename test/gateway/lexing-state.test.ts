@@ -28,13 +28,7 @@ const SMUGGLED = "SELECT 'a\\' , 'b; DROP TABLE victim; --'";
 
 before(async () => {
   db = await startPostgres({ version: 18 });
-  direct = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  direct = new pg.Client({ connectionString: db.url });
   await direct.connect();
   // A function the gateway cannot see into, made by the database's owner.
   await direct.query(`CREATE FUNCTION flip() RETURNS text LANGUAGE plpgsql AS

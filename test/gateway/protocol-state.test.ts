@@ -27,13 +27,7 @@ const SECRET = 'launch code tangerine';
 
 before(async () => {
   db = await startPostgres({ version: 18 });
-  direct = new pg.Client({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: db.database,
-  });
+  direct = new pg.Client({ connectionString: db.url });
   await direct.connect();
   await direct.query(`CREATE TABLE items (id int PRIMARY KEY, name text);
     INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 20) g;

@@ -66,7 +66,10 @@ for (const version of [18, 15] as const) {
         const r = await direct.query('SELECT $1::regprocedure::oid AS oid', [sig]);
         oids.set(sig.slice(0, sig.indexOf('(')), Number(r.rows[0].oid));
       }
-      const id = (i: { name: string; password: string }, extra: { policy: string; upstreamRole?: string }) => ({
+      const id = (
+        i: { name: string; password: string },
+        extra: { policy: string; upstreamRole?: string },
+      ) => ({
         name: i.name,
         password: i.password,
         oidc: null,
@@ -130,7 +133,10 @@ for (const version of [18, 15] as const) {
     const result = (a: RawMessage[]) => {
       const v = a.find((m) => m.type === 'V');
       const e = a.find((m) => m.type === 'E');
-      assert.ok(v, `a FunctionCallResponse, got ${e ? errorFields(e.body).M : a.map((m) => m.type).join('')}`);
+      assert.ok(
+        v,
+        `a FunctionCallResponse, got ${e ? errorFields(e.body).M : a.map((m) => m.type).join('')}`,
+      );
       const len = v.body.readInt32BE(0);
       return len < 0 ? null : v.body.toString('utf8', 4, 4 + len);
     };

@@ -5,8 +5,7 @@
 // and bodies in other languages become `unknown` units; text the parser refuses, `unparseable`.
 // Pure and synchronous once `initPolicyEngine()` has resolved.
 
-import { FIRST_NORMAL_OBJECT_ID, VOLATILE_BUILTIN_OIDS } from './builtins.js';
-import { SQL_TEXT_ARGUMENT, splitName } from './functions.js';
+import { RELATION_DUMPING, SCHEMA_DUMPING, SQL_BUILDING, SQL_TEXT_ARGUMENT, splitName } from './functions.js';
 import { LEXING_SETTINGS, unguardableSetting } from './lexing.js';
 import {
   isObj,
@@ -904,10 +903,94 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
   }
   const argIndex = SQL_TEXT_ARGUMENT.get(base)?.(args.length);
   if (argIndex !== undefined && argIndex !== null && args.length > argIndex) {
-    const sql = constString(args[argIndex]);
-    if (sql === null) addUnknown(env, `${base}() runs a computed query`);
-    else analyzeNested(sql, { ...env, via: [...env.via, `query run by ${base}()`] });
+    runsSql(base, argAt(args, argIndex, 'query'), env);
+    // crosstab(source_sql, category_sql) runs both; crosstab(source_sql, N) takes a number.
+    if (base === 'crosstab' && args.length === 2 && !isIntegerConst(args[1])) runsSql(base, args[1], env);
+  } else if (RELATION_DUMPING.has(base)) {
+    const rel = regclassName(argAt(args, 0, 'tbl'));
+    if (rel === null) addUnknown(env, `${base}() dumps a relation the gateway cannot name`);
+    else pushUnique(unit.relations, rel);
+  } else if (SCHEMA_DUMPING.has(base)) {
+    addUnknown(env, `${base}() dumps every table of a schema or database: which ones cannot be checked`);
+  } else if (SQL_BUILDING.has(base)) {
+    addUnknown(env, `${base}() builds the SQL it runs out of its arguments`);
   }
+}
+
+/** A query given as text to `fn`: analysed when constant, opaque when computed. */
+function runsSql(fn: string, arg: Json | undefined, env: Env): void {
+  const sql = constString(arg);
+  if (sql === null) addUnknown(env, `${fn}() runs a computed query`);
+  else analyzeNested(sql, { ...env, via: [...env.via, `query run by ${fn}()`] });
+}
+
+/**
+ * Argument `index` of a call, or the one named `name` (`f(query => ...)`); undefined (read as
+ * computed) when named arguments make the position unclear.
+ */
+function argAt(args: Json[], index: number, name: string): Json | undefined {
+  const firstNamed = args.findIndex((a) => wrapper(a)?.[0] === 'NamedArgExpr');
+  if (firstNamed < 0 || index < firstNamed) return args[index];
+  for (const a of args) {
+    const w = wrapper(a);
+    if (w?.[0] === 'NamedArgExpr' && w[1].name === name) return w[1].arg;
+  }
+  return undefined;
+}
+
+/** An identifier cut to 63 bytes at a character boundary (truncate_identifier). */
+function truncateIdentifier(id: string): string {
+  if (Buffer.byteLength(id) <= 63) return id;
+  let out = '';
+  for (const ch of id) {
+    if (Buffer.byteLength(out + ch) > 63) break;
+    out += ch;
+  }
+  return out;
+}
+
+function isIntegerConst(v: Json | undefined): boolean {
+  const w = wrapper(v);
+  return w?.[0] === 'A_Const' && isObj(w[1].ival);
+}
+
+/**
+ * The relation a regclass argument names, as the parser would spell it ("schema.rel" or "rel"),
+ * read as regclassin reads it; null when it is computed, an OID or not a plain name.
+ */
+export function regclassName(v: Json | undefined): string | null {
+  const w = wrapper(v);
+  let text: string | null;
+  if (
+    w?.[0] === 'TypeCast' &&
+    isObj(w[1].typeName) &&
+    names(w[1].typeName.names).split('.').pop() === 'regclass'
+  )
+    text = constString(w[1].arg);
+  else text = constString(v);
+  if (text === null) return null;
+  // regclassin: a qualified name with SQL identifier rules (unquoted parts folded to lower case).
+  const parts: string[] = [];
+  // Whitespace as scanner_isspace() reads it; identifiers cut to NAMEDATALEN - 1 bytes as the server cuts them.
+  const re = /[ \t\n\r\f]*(?:"((?:[^"]|"")*)"|([^". \t\n\r\f]+))[ \t\n\r\f]*(\.|$)/y;
+  let at = 0;
+  while (at < text.length) {
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (m === null) return null;
+    parts.push(
+      truncateIdentifier(
+        m[1] !== undefined ? m[1].replaceAll('""', '"') : m[2].replace(/[A-Z]/g, (c) => c.toLowerCase()),
+      ),
+    );
+    at = re.lastIndex;
+    if (m[3] === '') break;
+    if (at >= text.length) return null; // a trailing dot
+  }
+  if (parts.length === 0 || parts.length > 3) return null;
+  // A number is an OID: which relation it is cannot be told here.
+  if (parts.length === 1 && /^\d+$/.test(parts[0]) && !/"/.test(text)) return null;
+  return parts.slice(-2).join('.');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1244,22 +1327,4 @@ export function analyzeEach(sql: string): StatementAnalysis[] {
     }
   }
   return out;
-}
-
-/** A protocol-level FunctionCall ('F') of a function by OID. */
-export function analyzeFunctionCall(oid: number): Analysis {
-  const name = VOLATILE_BUILTIN_OIDS.get(oid);
-  let unit: Unit;
-  if (name !== undefined) {
-    unit = newUnit('function_call', `function call ${name}`, false, []);
-    unit.functions.push(name);
-  } else if (oid > 0 && oid < FIRST_NORMAL_OBJECT_ID) {
-    // A built-in that is immutable or stable: it reads at most.
-    unit = newUnit('function_call', `function call (built-in OID ${oid})`, false, []);
-  } else {
-    unit = newUnit('unknown', `function call (OID ${oid})`, true, []);
-    unit.detail = `a FunctionCall of user-defined function OID ${oid} cannot be analysed`;
-  }
-  const sql = `-- FunctionCall ${name ?? `OID ${oid}`}`;
-  return { sql, statements: [finishStatement(sql, 0, [unit], {})], error: null };
 }

@@ -42,6 +42,21 @@ export const SERVER_FUNCTION_PATTERNS: readonly string[] = [
   'binary_upgrade_*',
   'pg_stop_making_pinned_objects',
   'dblink*',
+  // The server's configuration files and their whereabouts (the views over them are in
+  // SERVER_FILE_RELATIONS): pg_hba.conf, pg_ident.conf, postgresql.conf and its includes.
+  'pg_hba_file_rules',
+  'pg_ident_file_mappings',
+  'pg_show_all_file_settings',
+  'pg_current_logfile',
+  'pg_config',
+];
+
+/** Views that read the server's files (configuration, build paths): blocked like the functions under them. */
+export const SERVER_FILE_RELATIONS: readonly string[] = [
+  'pg_hba_file_rules',
+  'pg_ident_file_mappings',
+  'pg_file_settings',
+  'pg_config',
 ];
 
 /** Built-ins that change data or server state even though they are called from a SELECT. */
@@ -82,7 +97,35 @@ export const SQL_TEXT_ARGUMENT: ReadonlyMap<string, (argc: number) => number | n
   ['query_to_xml_and_xmlschema', () => 0],
   ['ts_stat', () => 0],
   ['ts_rewrite', (argc: number) => (argc === 2 ? 1 : null)],
+  // tablefunc: crosstab(source_sql [, category_sql | N]); crosstabN(source_sql).
+  ['crosstab', () => 0],
+  ['crosstab2', () => 0],
+  ['crosstab3', () => 0],
+  ['crosstab4', () => 0],
 ]);
+
+/** Built-ins whose first argument (regclass) names the relation they dump whole. */
+export const RELATION_DUMPING = new Set(['table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema']);
+
+/**
+ * Built-ins that dump every relation of a schema or database: which relations they read cannot be
+ * checked against relation rules or masking, so they count as opaque.
+ */
+export const SCHEMA_DUMPING = new Set([
+  'schema_to_xml',
+  'schema_to_xmlschema',
+  'schema_to_xml_and_xmlschema',
+  'database_to_xml',
+  'database_to_xmlschema',
+  'database_to_xml_and_xmlschema',
+]);
+
+/**
+ * Extension functions that build and run SQL out of their text arguments (tablefunc's connectby
+ * splices relation and column names unquoted; xml2's xpath_table a relation name and a WHERE
+ * clause): what they run cannot be read, so they count as opaque.
+ */
+export const SQL_BUILDING = new Set(['connectby', 'xpath_table']);
 
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 

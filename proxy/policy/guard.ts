@@ -12,8 +12,9 @@
 import { PreparedOverlay } from '../session/prepared-overlay.js';
 import type { PreparedStatement, ProtocolState, SqlEffect } from '../session/protocol-state.js';
 import { PreparedStatement as Statement } from '../session/protocol-state.js';
-import { analyzeFunctionCall, opaqueUnit, statedReason } from './analyze.js';
+import { opaqueUnit, statedReason } from './analyze.js';
 import { type AnalysisCache, sharedAnalysisCache } from './cache.js';
+import { analyzeFunctionCall, type FunctionCallArgs } from './function-call.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
 import { type PreparedEntry, PreparedRegistry } from './prepared.js';
 import type { Analysis, QueryDecision, StatementAnalysis } from './types.js';
@@ -136,8 +137,8 @@ export class SessionGuard {
     this.prepared.delete(name);
   }
 
-  /** A FunctionCall ('F') by function OID. */
-  functionCall(oid: number): GuardDecision {
-    return this.decideAnalysis(analyzeFunctionCall(oid), null);
+  /** A FunctionCall ('F') by function OID: decided as `SELECT f(args)` with its arguments' values. */
+  functionCall(oid: number, args?: FunctionCallArgs): GuardDecision {
+    return this.decideAnalysis(analyzeFunctionCall(oid, args), null);
   }
 }

@@ -2,8 +2,9 @@
 // decisions, the analysis cache and the per-session guard. Pure and synchronous once
 // `initPolicyEngine()` has resolved (await it once at start).
 
-export { analyze, analyzeEach, analyzeFunctionCall, leadingComments, statedReason } from './analyze.js';
+export { analyze, analyzeEach, leadingComments, statedReason } from './analyze.js';
 export { AnalysisCache, type AnalysisCacheOptions, sharedAnalysisCache } from './cache.js';
+export { analyzeFunctionCall, type FunctionCallArgs } from './function-call.js';
 export { type GuardDecision, SessionGuard } from './guard.js';
 export { initPolicyEngine, policyEngineReady } from './parser.js';
 export {

@@ -11,7 +11,13 @@ import {
   type MaskingRule,
   parseMaskingRules,
 } from '../masking/rules.js';
-import { GlobList, mayWrite, NamePatterns, SERVER_FUNCTION_PATTERNS } from './functions.js';
+import {
+  GlobList,
+  mayWrite,
+  NamePatterns,
+  SERVER_FILE_RELATIONS,
+  SERVER_FUNCTION_PATTERNS,
+} from './functions.js';
 import type { PreparedLookup } from './prepared.js';
 import {
   type Action,
@@ -127,6 +133,14 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     match: { function: [...SERVER_FUNCTION_PATTERNS] },
     action: 'block',
     reason: 'server file and process functions are not allowed',
+  },
+  {
+    // The views over pg_hba.conf, pg_ident.conf and postgresql.conf (and pg_config's build paths):
+    // the same server files the functions above read.
+    name: 'no-server-file-views',
+    match: { relation: [...SERVER_FILE_RELATIONS] },
+    action: 'block',
+    reason: "views of the server's configuration files are not allowed",
   },
   {
     name: 'no-dynamic-sql',

@@ -314,7 +314,137 @@ export function isConstantTrue(where: Json | undefined): boolean {
   if (where === undefined || where === null) return true;
   if (mayMatchEveryRow(where)) return true;
   const v = boolish(evaluate(where));
-  return v !== null && v.t === 'bool' && v.v;
+  return (v !== null && v.t === 'bool' && v.v) || tautology(where);
+}
+
+// A tautology over the target's own columns is as bad as no WHERE: `id IS NULL OR id IS NOT
+// NULL`, `NOT (id > 0 AND id <= 0)`, `coalesce(id, 1) = coalesce(id, 1)`, CASE with only true
+// branches. These two checks only ever turn a WHERE into "absent" (a review), so where they are
+// loose (`random() = random()`, a row whose atoms are NULL) they err on the reviewed side; they
+// never make a clause count as filtering.
+
+const FLIPPED_OP: Record<string, string> = {
+  '=': '<>',
+  '<>': '=',
+  '!=': '=',
+  '<': '>=',
+  '>=': '<',
+  '>': '<=',
+  '<=': '>',
+};
+const FLIPPED_TEST: Record<string, string> = {
+  IS_NULL: 'IS_NOT_NULL',
+  IS_NOT_NULL: 'IS_NULL',
+  IS_TRUE: 'IS_NOT_TRUE',
+  IS_NOT_TRUE: 'IS_TRUE',
+  IS_FALSE: 'IS_NOT_FALSE',
+  IS_NOT_FALSE: 'IS_FALSE',
+  IS_UNKNOWN: 'IS_NOT_UNKNOWN',
+  IS_NOT_UNKNOWN: 'IS_UNKNOWN',
+};
+
+/**
+ * Structural equality as sameExpr, for operands that may be absent: numbers are read (and the
+ * shape cache told so) only when the expressions match apart from them.
+ */
+function same(a: Json | undefined, b: Json | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return sameExpr(a, b);
+}
+
+function opOf(b: JsonObject): string {
+  const names = items(b.name);
+  return sval(names[names.length - 1]) ?? '';
+}
+
+/** Whether `a` is (for every row where it is not NULL) the negation of `b`. */
+function complementary(a: Json | undefined, b: Json | undefined): boolean {
+  const x = node(a);
+  const y = node(b);
+  if (!x || !y) return false;
+  if (x[0] === 'BoolExpr' && x[1].boolop === 'NOT_EXPR') return same(items(x[1].args)[0], b);
+  if (y[0] === 'BoolExpr' && y[1].boolop === 'NOT_EXPR') return same(items(y[1].args)[0], a);
+  if (x[0] !== y[0]) return false;
+  const [t, p] = x;
+  const q = y[1];
+  if (t === 'NullTest') return FLIPPED_TEST[String(p.nulltesttype)] === q.nulltesttype && same(p.arg, q.arg);
+  if (t === 'BooleanTest')
+    return FLIPPED_TEST[String(p.booltesttype)] === q.booltesttype && same(p.arg, q.arg);
+  if (t !== 'A_Expr' || !same(p.lexpr, q.lexpr) || !same(p.rexpr, q.rexpr)) return false;
+  if (p.kind === 'AEXPR_OP' && q.kind === 'AEXPR_OP') return FLIPPED_OP[opOf(p)] === opOf(q);
+  if (p.kind === 'AEXPR_IN' && q.kind === 'AEXPR_IN') return FLIPPED_OP[opOf(p)] === opOf(q);
+  const distinct = new Set([p.kind, q.kind]);
+  return distinct.has('AEXPR_DISTINCT') && distinct.has('AEXPR_NOT_DISTINCT');
+}
+
+/** The operands of nested ORs (or ANDs) as one list: `a OR (b OR c)` is `a OR b OR c`. */
+function flatten(args: Json[], boolop: string, depth = 0): Json[] {
+  return args.flatMap((a) => {
+    const x = node(a);
+    return depth < 16 && x?.[0] === 'BoolExpr' && x[1].boolop === boolop
+      ? flatten(items(x[1].args), boolop, depth + 1)
+      : [a];
+  });
+}
+
+function anyPair(args: Json[], f: (a: Json, b: Json) => boolean): boolean {
+  const n = Math.min(args.length, 64);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (f(args[i], args[j])) return true;
+  return false;
+}
+
+/** True for every row (where what it compares is not NULL). */
+function tautology(n: Json | undefined, depth = 0): boolean {
+  if (depth > 64) return false;
+  const x = node(n);
+  if (!x) return false;
+  const [t, b] = x;
+  if (t === 'BoolExpr') {
+    const args = items(b.args);
+    if (b.boolop === 'OR_EXPR')
+      return args.some((a) => tautology(a, depth + 1)) || anyPair(flatten(args, 'OR_EXPR'), complementary);
+    if (b.boolop === 'AND_EXPR') return args.every((a) => tautology(a, depth + 1));
+    if (b.boolop === 'NOT_EXPR') return contradiction(args[0], depth + 1);
+  }
+  if (t === 'A_Expr' && same(b.lexpr, b.rexpr) && b.lexpr !== undefined) {
+    if (b.kind === 'AEXPR_OP' && ['=', '>=', '<='].includes(opOf(b))) return true;
+    if (b.kind === 'AEXPR_NOT_DISTINCT') return true;
+  }
+  if (t === 'CaseExpr') {
+    const results = [...items(b.args).map((w) => node(w)?.[1].result), b.defresult];
+    return b.defresult !== undefined && results.every((r) => tautology(r, depth + 1));
+  }
+  if (t === 'BooleanTest' && (b.booltesttype === 'IS_TRUE' || b.booltesttype === 'IS_NOT_FALSE'))
+    return tautology(b.arg, depth + 1);
+  const v = boolish(evaluate(n));
+  return v?.t === 'bool' && v.v;
+}
+
+/** True for no row (false or NULL whatever the row holds). */
+function contradiction(n: Json | undefined, depth = 0): boolean {
+  if (depth > 64) return false;
+  const x = node(n);
+  if (!x) return false;
+  const [t, b] = x;
+  if (t === 'BoolExpr') {
+    const args = items(b.args);
+    if (b.boolop === 'AND_EXPR')
+      return (
+        args.some((a) => contradiction(a, depth + 1)) || anyPair(flatten(args, 'AND_EXPR'), complementary)
+      );
+    if (b.boolop === 'OR_EXPR') return args.every((a) => contradiction(a, depth + 1));
+    if (b.boolop === 'NOT_EXPR') return tautology(args[0], depth + 1);
+  }
+  if (t === 'A_Expr' && same(b.lexpr, b.rexpr) && b.lexpr !== undefined) {
+    if (b.kind === 'AEXPR_OP' && ['<>', '!=', '<', '>'].includes(opOf(b))) return true;
+    if (b.kind === 'AEXPR_DISTINCT') return true;
+  }
+  if (t === 'CaseExpr') {
+    const results = [...items(b.args).map((w) => node(w)?.[1].result), b.defresult];
+    return results.every((r) => r === undefined || contradiction(r, depth + 1));
+  }
+  const v = boolish(evaluate(n));
+  return v?.t === 'null' || (v?.t === 'bool' && !v.v);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { GuardDecision, SessionGuard } from '../policy/index.js';
 import { lexingSensitive } from '../policy/lexing.js';
 import type { FrameRecorder } from '../store/recorder.js';
 import { Backend, Frontend } from '../wire/codes.js';
-import { FieldError, functionOid, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
+import { FieldError, functionCallMessage, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
 import { MessageFramer } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { noteRelayed } from '../wire/read-garbage.js';
@@ -307,7 +307,11 @@ export class Relay {
    */
   private decide(type: number, buf: Buffer, start: number, end: number): GuardDecision {
     const guard = this.guard;
-    if (type === Frontend.FunctionCall) return guard.functionCall(functionOid(buf, start, end));
+    if (type === Frontend.FunctionCall) {
+      // Decided with its arguments' values; a body that does not decode is refused as unreadable.
+      const f = functionCallMessage(buf, start, end);
+      return guard.functionCall(f.oid, f);
+    }
     const p =
       type === Frontend.Query ? { name: '', sql: querySql(buf, start, end) } : parseMessage(buf, start, end);
     if (lexingSensitive(p.sql) && !this.protocol.settled) {

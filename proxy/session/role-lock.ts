@@ -8,7 +8,8 @@
 // could change the role before the policy is asked: SET / RESET ROLE, SET / RESET SESSION
 // AUTHORIZATION (also as SET LOCAL, in function SET clauses, ALTER ROLE/DATABASE ... SET),
 // set_config('role' | 'session_authorization', ...), DISCARD ALL (which resets the role), writes
-// to pg_settings (an UPDATE of it is a SET), FunctionCall of set_config, and anything whose effect
+// to pg_settings (an UPDATE of it is a SET), a FunctionCall message that does any of these (it is
+// analysed as the SELECT it equals, with its arguments' values), and anything whose effect
 // cannot be known (dynamic SQL, unparseable text): wherever they appear (nested in DO blocks,
 // function bodies, PREPARE, EXPLAIN ANALYZE, CTEs).
 
@@ -17,6 +18,7 @@ import { GatewayError, SqlState } from '../errors.js';
 import {
   type AnalysisCache,
   analyzeFunctionCall,
+  type FunctionCallArgs,
   type GuardDecision,
   type Policy,
   SessionGuard,
@@ -47,9 +49,6 @@ export function roleChange(u: Unit): string | null {
   if (u.kind === 'discard' && /\bALL\b/i.test(u.command)) return 'DISCARD ALL resets the role';
   if (u.writes && [...u.targets, ...u.relations].some((r) => /(?:^|\.)"?pg_settings"?$/i.test(r))) {
     return 'writing pg_settings changes settings such as the role';
-  }
-  if (u.functions.some((f) => /(?:^|\.)set_config$/i.test(f)) && u.kind === 'function_call') {
-    return 'a FunctionCall of set_config can change the role';
   }
   if (u.kind === 'unknown') return `${u.command}: what it runs cannot be checked (${u.detail ?? 'opaque'})`;
   if (u.kind === 'unparseable') return 'the statement cannot be parsed, so it cannot be checked';
@@ -109,10 +108,10 @@ export class RoleLockedGuard extends SessionGuard {
     return why === null ? super.parse(name, sql) : this.locked(a.statements, why, statedReason(sql));
   }
 
-  override functionCall(oid: number): GuardDecision {
-    const a = analyzeFunctionCall(oid);
+  override functionCall(oid: number, args?: FunctionCallArgs): GuardDecision {
+    const a = analyzeFunctionCall(oid, args);
     const why = violation(a.statements);
-    return why === null ? super.functionCall(oid) : this.locked(a.statements, why, null);
+    return why === null ? super.functionCall(oid, args) : this.locked(a.statements, why, null);
   }
 }
 

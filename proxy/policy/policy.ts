@@ -129,6 +129,12 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     reason: 'server file and process functions are not allowed',
   },
   {
+    name: 'no-builtin-overrides',
+    match: { kind: ['builtin_override'] },
+    action: 'block',
+    reason: 'renaming, replacing, moving or shadowing built-in functions and operators is not allowed',
+  },
+  {
     name: 'no-dynamic-sql',
     match: { kind: ['unknown'] },
     action: 'block',

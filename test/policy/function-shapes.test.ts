@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { analyze } from '../../proxy/policy/analyze.js';
+import { BUILTIN_OPERATOR_NAMES } from '../../proxy/policy/overrides.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import { DEFAULT_POLICY, decide, type Policy, parsePolicy } from '../../proxy/policy/policy.js';
 import { PreparedRegistry } from '../../proxy/policy/prepared.js';
@@ -245,6 +246,12 @@ describe('renaming and shadowing built-ins', () => {
         `${sql}: a builtin_override unit`,
       );
     }
+  });
+
+  test("every built-in operator name of this server is in the analyser's list", async () => {
+    const rows = (await client.query('SELECT DISTINCT oprname FROM pg_operator WHERE oid < 16384')).rows;
+    const missing = rows.map((r) => r.oprname as string).filter((n) => !BUILTIN_OPERATOR_NAMES.has(n));
+    assert.deepEqual(missing, []);
   });
 
   test('a user function under its own name stays allowed', () => {

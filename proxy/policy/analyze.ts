@@ -24,6 +24,7 @@ import {
   Utf8Text,
   wrapper,
 } from './parser.js';
+import { parseSearchPath, unsafeSearchPath } from './search-path.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
@@ -894,6 +895,14 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
       env.out.push(newUnit('set_role', 'set_config(role)', false, env.via));
     } else if (setting.toLowerCase() === 'session_authorization') {
       env.out.push(newUnit('set_session_authorization', 'set_config(session_authorization)', false, env.via));
+    } else if (setting.toLowerCase() === 'search_path') {
+      const value = constString(args[1]);
+      const why = unsafeSearchPath(value === null ? null : parseSearchPath(value));
+      if (why !== null) {
+        const u = newUnit('builtin_override', 'set_config(search_path)', true, env.via);
+        u.detail = why;
+        env.out.push(u);
+      }
     } else if (LEXING_SETTINGS.has(setting.toLowerCase())) {
       const why = unguardableSetting(setting, constString(args[1]));
       if (why !== null) {

@@ -7,6 +7,7 @@
 
 import { BUILTIN_FUNCTION_NAMES } from './builtins.js';
 import { type Json, type JsonObject, list, sval, wrapper } from './parser.js';
+import { unsafeSearchPath } from './search-path.js';
 
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 
@@ -124,6 +125,17 @@ export function builtinOverride(type: string, b: JsonObject, create: boolean): s
       if (b.objectType === 'OBJECT_OPERATOR' && operatorLike(n))
         return `moves operator ${shown(n)}, a built-in operator's name, to another schema`;
       return null;
+    }
+    case 'VariableSetStmt': {
+      // SET [LOCAL] search_path, a function's SET clause, ALTER ROLE / DATABASE ... SET.
+      if (String(b.name).toLowerCase() !== 'search_path' || b.kind !== 'VAR_SET_VALUE') return null;
+      const values = list(b.args).map((a) => {
+        const w = wrapper(a);
+        return w && w[0] === 'A_Const' && isObj(w[1].sval) && typeof w[1].sval.sval === 'string'
+          ? w[1].sval.sval
+          : null;
+      });
+      return unsafeSearchPath(values.includes(null) ? null : (values as string[]));
     }
     case 'AlterOwnerStmt': {
       const n = objName(b.object);

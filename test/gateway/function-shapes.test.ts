@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import postgres from 'postgres';
 import { BUILTIN_OPERATOR_NAMES } from '../../proxy/policy/overrides.js';
 import { runPsql } from '../helpers/clients.js';
 import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -142,5 +143,40 @@ describe('DDL that binds or shadows functions', () => {
     const rows = (await direct.query('SELECT DISTINCT oprname FROM pg_operator WHERE oid < 16384')).rows;
     const missing = rows.map((r) => r.oprname as string).filter((n) => !BUILTIN_OPERATOR_NAMES.has(n));
     assert.deepEqual(missing, []);
+  });
+});
+
+describe('search_path at login', () => {
+  test('a startup search_path with a schema before pg_catalog is refused with 42501', async () => {
+    const t = gw.target();
+    const sql = postgres({
+      host: t.host,
+      port: t.port,
+      user: t.user,
+      password: t.password,
+      database: t.database,
+      ssl: false,
+      max: 1,
+      connection: { search_path: 'evil, pg_catalog' },
+      onnotice: () => {},
+    });
+    try {
+      await assert.rejects(sql`SELECT 1`, (e: Error & { code?: string }) => e.code === '42501');
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test('a role default search_path reported by PostgreSQL 18 at login is refused', async () => {
+    await direct.query(`ALTER ROLE ${db.user} IN DATABASE ${db.database} SET search_path = evil, pg_catalog`);
+    try {
+      await assert.rejects(
+        viaGateway('SELECT 1'),
+        (e: Error & { code?: string }) => e.code === '42501' && /before pg_catalog/.test(e.message),
+      );
+    } finally {
+      await direct.query(`ALTER ROLE ${db.user} IN DATABASE ${db.database} RESET search_path`);
+    }
+    assert.equal((await viaGateway('SELECT 1 AS one')).error, null);
   });
 });

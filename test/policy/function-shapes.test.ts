@@ -15,6 +15,7 @@ import { BUILTIN_OPERATOR_NAMES } from '../../proxy/policy/overrides.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
 import { DEFAULT_POLICY, decide, type Policy, parsePolicy } from '../../proxy/policy/policy.js';
 import { PreparedRegistry } from '../../proxy/policy/prepared.js';
+import { parseSearchPath } from '../../proxy/policy/search-path.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const MARKER = 'funcres-marker-7f3a';
@@ -257,5 +258,54 @@ describe('renaming and shadowing built-ins', () => {
   test('a user function under its own name stays allowed', () => {
     const sql = "CREATE FUNCTION public.my_lower(text) RETURNS text LANGUAGE sql AS 'SELECT lower($1)'";
     assert.equal(verdict(sql).action, 'allow');
+  });
+});
+
+describe('search_path that puts a schema before pg_catalog', () => {
+  test('makes lower() call a user function on the server; every way of setting it is refused', async () => {
+    const v = await onServer(
+      'CREATE SCHEMA evil',
+      "CREATE FUNCTION evil.lower(text) RETURNS text LANGUAGE sql AS 'SELECT pg_catalog.pg_read_file($1)'",
+      'SET LOCAL search_path = evil, pg_catalog',
+      "SELECT lower('$FILE')",
+    );
+    assert.equal(v, MARKER);
+    for (const sql of [
+      'SET search_path = evil, pg_catalog',
+      "SET LOCAL search_path TO '$user', pg_catalog",
+      'SET search_path = "Evil", "pg_catalog"',
+      "SELECT set_config('search_path', 'evil, pg_catalog', false)",
+      "SELECT set_config('search_path', current_setting('my.path'), true)",
+      "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = evil, pg_catalog AS 'SELECT 1'",
+      'ALTER FUNCTION f() SET search_path = evil, pg_catalog',
+      'ALTER DATABASE appdb SET search_path = evil, pg_catalog',
+    ]) {
+      const d = verdict(sql);
+      assert.equal(d.action, 'block', sql);
+      assert.ok(
+        analyze(sql).statements[0].units.some((u) => u.kind === 'builtin_override'),
+        `${sql}: a builtin_override unit`,
+      );
+    }
+  });
+
+  test('paths that keep pg_catalog first stay allowed', () => {
+    for (const sql of [
+      'SET search_path = evil, public',
+      'SET search_path = pg_catalog, evil',
+      "SELECT set_config('search_path', 'app, public', false)",
+      'RESET search_path',
+      'SET search_path TO DEFAULT',
+    ]) {
+      assert.equal(verdict(sql).action, 'allow', sql);
+    }
+  });
+
+  test('parseSearchPath reads quoting as PostgreSQL does', () => {
+    assert.deepEqual(parseSearchPath('a, "B", "c,d" ,pg_catalog'), ['a', 'B', 'c,d', 'pg_catalog']);
+    assert.deepEqual(parseSearchPath('"a""b"'), ['a"b']);
+    assert.deepEqual(parseSearchPath(''), []);
+    assert.equal(parseSearchPath('a,'), null);
+    assert.equal(parseSearchPath('"a'), null);
   });
 });

@@ -5,8 +5,11 @@
 // and bodies in other languages become `unknown` units; text the parser refuses, `unparseable`.
 // Pure and synchronous once `initPolicyEngine()` has resolved.
 
+import { boundFunctions } from './bindings.js';
+import { BUILTIN_FUNCTION_NAMES } from './builtins.js';
 import { RELATION_DUMPING, SCHEMA_DUMPING, SQL_BUILDING, SQL_TEXT_ARGUMENT, splitName } from './functions.js';
 import { LEXING_SETTINGS, unguardableSetting } from './lexing.js';
+import { builtinOverride } from './overrides.js';
 import {
   isObj,
   type Json,
@@ -21,6 +24,7 @@ import {
   Utf8Text,
   wrapper,
 } from './parser.js';
+import { parseSearchPath, unsafeSearchPath } from './search-path.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
@@ -240,35 +244,6 @@ const ALTER_NODES: Record<string, string> = {
   AlterUserMappingStmt: 'ALTER USER MAPPING',
   ReplicaIdentityStmt: 'ALTER TABLE ... REPLICA IDENTITY',
 };
-
-/** Options of DefineStmt (CREATE OPERATOR / AGGREGATE / TYPE ...) that name functions. */
-const FUNCTION_OPTIONS = new Set([
-  'function',
-  'procedure',
-  'sfunc',
-  'finalfunc',
-  'combinefunc',
-  'serialfunc',
-  'deserialfunc',
-  'msfunc',
-  'minvfunc',
-  'mfinalfunc',
-  'input',
-  'output',
-  'receive',
-  'send',
-  'typmod_in',
-  'typmod_out',
-  'analyze',
-  'subscript',
-  'subtype_diff',
-  'canonical',
-  'restrict',
-  'join',
-  'handler',
-  'validator',
-  'inline',
-]);
 
 const TRANSACTION_WORDS: Record<string, [string, boolean]> = {
   TRANS_STMT_BEGIN: ['BEGIN', false],
@@ -625,6 +600,7 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       const fname = names(b.funcname);
       unit = newUnit('create', `CREATE ${what} ${fname}`, true, env.via);
       env.out.push(unit);
+      overrideUnit(type, b, unit, env);
       walkFunctionBody(
         b,
         fname,
@@ -699,18 +675,9 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
   if (type === 'AlterTableStmt') alterTableExtras(b, unit, env);
   if (type === 'MergeStmt') mergeActions(b, unit, env);
   if (type === 'CreateForeignTableStmt' || type === 'AlterTableStmt') foreignTableFiles(b, unit, env);
-  if (type === 'DefineStmt') {
-    for (const [name, arg] of defElems(b.definition)) {
-      if (!FUNCTION_OPTIONS.has(name) || arg === undefined) continue;
-      const w = wrapper(arg);
-      const fn = w && w[0] === 'TypeName' ? names(w[1].names) : names(arg);
-      if (fn) pushUnique(unit.functions, fn);
-    }
-  }
-  if (type === 'CreateTrigStmt' || type === 'CreateEventTrigStmt')
-    pushUnique(unit.functions, names(b.funcname));
-  if (type === 'CreateCastStmt' && isObj(b.func)) pushUnique(unit.functions, names(b.func.objname));
-  if (type === 'CreateConversionStmt') pushUnique(unit.functions, names(b.func_name));
+  // DDL binding a function to an operator, cast, type, trigger...: the server runs it later.
+  for (const f of boundFunctions(type, b)) pushUnique(unit.functions, f);
+  overrideUnit(type, b, unit, env);
 
   const label = ((): string | null => {
     switch (type) {
@@ -725,6 +692,15 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
     }
   })();
   walkRest(unit, label ? childEnv(label) : env);
+}
+
+/** A `builtin_override` unit after `unit` when the DDL renames, replaces, moves or shadows a built-in. */
+function overrideUnit(type: string, b: JsonObject, unit: Unit, env: Env): void {
+  const why = builtinOverride(type, b, unit.kind === 'create');
+  if (why === null) return;
+  const u = newUnit('builtin_override', `${unit.command} (overrides a built-in)`, true, env.via);
+  u.detail = why;
+  env.out.push(u);
 }
 
 function walkCtes(withClause: JsonObject, parent: Unit, env: Env): void {
@@ -856,6 +832,24 @@ function walk(v: Json | undefined, unit: Unit, env: Env, label: string | null): 
       for (const x of Object.values(b)) walk(x, unit, env, label);
       return;
     }
+    if (t === 'A_Indirection') {
+      // (expr).f calls f(expr) when expr's type has no field f.
+      for (const field of list(b.indirection)) attributeCall(sval(field), unit);
+      for (const x of Object.values(b)) walk(x, unit, env, label);
+      return;
+    }
+    if (t === 'ColumnRef') {
+      // t.f, s.t.f: the whole row of t passed to f when t has no column f.
+      const fields = list(b.fields);
+      if (fields.length >= 2) attributeCall(sval(fields[fields.length - 1]), unit);
+      return;
+    }
+    if (t === 'RangeTableSample') {
+      // TABLESAMPLE method: the method's handler function runs.
+      pushUnique(unit.functions, names(b.method));
+      for (const x of Object.values(b)) walk(x, unit, env, label);
+      return;
+    }
     if (t === 'FuncCall') {
       visitFuncCall(b, unit, env);
       for (const x of Object.values(b)) walk(x, unit, env, label);
@@ -877,6 +871,16 @@ function walk(v: Json | undefined, unit: Unit, env: Env, label: string | null): 
   for (const x of Object.values(v)) walk(x, unit, env, label);
 }
 
+/**
+ * A field name in attribute notation: PostgreSQL calls a function of that name with the value as
+ * its argument when the value has no such field (`('/etc/passwd'::text).pg_read_file`). Only
+ * built-in names count here: a column that shares a built-in's name is a false positive, which
+ * fails closed; every plain `t.column` counting as an unknown function would refuse all SQL.
+ */
+function attributeCall(name: string | null, unit: Unit): void {
+  if (name !== null && BUILTIN_FUNCTION_NAMES.has(name)) pushUnique(unit.functions, name);
+}
+
 function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
   const fn = names(b.funcname);
   if (!fn) return;
@@ -891,6 +895,14 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
       env.out.push(newUnit('set_role', 'set_config(role)', false, env.via));
     } else if (setting.toLowerCase() === 'session_authorization') {
       env.out.push(newUnit('set_session_authorization', 'set_config(session_authorization)', false, env.via));
+    } else if (setting.toLowerCase() === 'search_path') {
+      const value = constString(args[1]);
+      const why = unsafeSearchPath(value === null ? null : parseSearchPath(value));
+      if (why !== null) {
+        const u = newUnit('builtin_override', 'set_config(search_path)', true, env.via);
+        u.detail = why;
+        env.out.push(u);
+      }
     } else if (LEXING_SETTINGS.has(setting.toLowerCase())) {
       const why = unguardableSetting(setting, constString(args[1]));
       if (why !== null) {

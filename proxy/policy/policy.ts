@@ -143,6 +143,12 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     reason: "views of the server's configuration files are not allowed",
   },
   {
+    name: 'no-builtin-overrides',
+    match: { kind: ['builtin_override'] },
+    action: 'block',
+    reason: 'renaming, replacing, moving or shadowing built-in functions and operators is not allowed',
+  },
+  {
     name: 'no-dynamic-sql',
     match: { kind: ['unknown'] },
     action: 'block',

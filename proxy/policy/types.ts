@@ -44,6 +44,11 @@ export const STATEMENT_KINDS = [
   'maintenance',
   'comment',
   'discard',
+  /**
+   * DDL that renames, replaces, moves or shadows a built-in function, aggregate or operator, or
+   * creates an object in pg_catalog / information_schema (after it, names no longer say what runs).
+   */
+  'builtin_override',
   /** A protocol-level FunctionCall message. */
   'function_call',
   /** Parsed, but what it does cannot be known: dynamic SQL, a body in a language other than SQL or PL/pgSQL, an unseen prepared statement. */

@@ -10,6 +10,7 @@ import { MaskingStream } from '../masking/index.js';
 import { isGuardableEncoding, unguardableEncodingReason } from '../policy/encoding.js';
 import { type Policy, policyFor, SessionGuard } from '../policy/index.js';
 import { unguardableSetting } from '../policy/lexing.js';
+import { unsafeSearchPathSetting } from '../policy/search-path.js';
 import { LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
 import * as msg from '../wire/messages.js';
 import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
@@ -129,12 +130,16 @@ export async function runStartup(
         (m) => s.ctx.log.warn(`session ${s.id}: identity "${grant.identity}": ${m}`),
       );
     }
-    // A database or role default the gateway cannot read statements under (policy/lexing.ts).
+    // A database or role default the gateway cannot read statements under (policy/lexing.ts),
+    // or a search_path under which names do not say what runs (PostgreSQL 18 reports it).
     for (const [k, v] of link.parameters) {
       const why = unguardableSetting(k, v);
-      if (why === null) continue;
+      const path = unsafeSearchPathSetting(k, v);
+      if (why === null && path === null) continue;
       link.socket.destroy();
-      throw new GatewayError(SqlState.FeatureNotSupported, why);
+      throw why !== null
+        ? new GatewayError(SqlState.FeatureNotSupported, why)
+        : new GatewayError(SqlState.InsufficientPrivilege, `${path}: refused at login`);
     }
     const masking = await startMasking(s, guard.policy, protocol, link.socket);
     const clientLeftover = reader.detach();
@@ -257,10 +262,15 @@ function failStartup(s: SessionParts, e: unknown): void {
   s.close(`refused: ${err.code} ${err.message}`);
 }
 
-/** A startup packet's client_encoding, if any, must be one the gateway reads as the server does. */
+/**
+ * A startup packet's client_encoding, if any, must be one the gateway reads as the server does;
+ * its search_path must not put schemas before pg_catalog (policy/search-path.ts).
+ */
 function checkClientEncoding(params: Record<string, string>): void {
   for (const [k, v] of Object.entries(params)) {
     if (k.toLowerCase() === 'client_encoding' && !isGuardableEncoding(v))
       throw new GatewayError(SqlState.FeatureNotSupported, unguardableEncodingReason(v));
+    const path = unsafeSearchPathSetting(k, v);
+    if (path !== null) throw new GatewayError(SqlState.InsufficientPrivilege, path);
   }
 }

@@ -75,6 +75,11 @@ export class ProtocolState {
   /** Client frames of CopyDone / CopyFail not yet matched with a CopyInResponse. */
   private readonly copyEnds: number[] = [];
 
+  /** The server failed a request of the current batch and skips every message up to the Sync. */
+  get skippingToSync(): boolean {
+    return this.skipping;
+  }
+
   /** The server is reading COPY FROM STDIN data from the client (it answers nothing meanwhile). */
   get copyInProgress(): boolean {
     return this.copyIn;

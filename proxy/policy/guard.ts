@@ -51,10 +51,23 @@ export class SessionGuard {
   private readonly runs = new WeakMap<PreparedEntry, { policy: Policy; d: QueryDecision }>();
 
   constructor(
-    readonly policy: Policy,
+    private current: Policy,
     readonly identity: string,
     private readonly cache: AnalysisCache = sharedAnalysisCache,
   ) {}
+
+  /** The policy the session's statements are decided under. */
+  get policy(): Policy {
+    return this.current;
+  }
+
+  /**
+   * The policies were replaced: statements from now on are decided under `policy`. Prepared
+   * statements keep what they run (their analysis); every Bind and Execute is decided anew.
+   */
+  setPolicy(policy: Policy): void {
+    this.current = policy;
+  }
 
   /** Reads prepared statements from the session's protocol model from now on. */
   attach(protocol: ProtocolState): void {

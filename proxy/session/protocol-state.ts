@@ -110,6 +110,11 @@ export class ProtocolState {
     return this.statements.get(name) ?? null;
   }
 
+  /** Every prepared statement the server has confirmed. */
+  confirmedStatements(): IterableIterator<PreparedStatement> {
+    return this.statements.values();
+  }
+
   /** The confirmed portal of that name. */
   confirmedPortal(name: string): Portal | null {
     return this.portals.get(name) ?? null;

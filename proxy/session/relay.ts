@@ -5,8 +5,8 @@
 import type net from 'node:net';
 import type { StatementRecord } from '../../shared/types.js';
 import { GatewayError, SqlState } from '../errors.js';
-import type { Counts, MaskCatalog, MaskingStream } from '../masking/index.js';
-import type { GuardDecision, SessionGuard } from '../policy/index.js';
+import { type Counts, type MaskCatalog, MaskingStream } from '../masking/index.js';
+import { type GuardDecision, type Policy, policyFor, type SessionGuard } from '../policy/index.js';
 import { lexingSensitive } from '../policy/lexing.js';
 import type { FrameRecorder } from '../store/recorder.js';
 import { Backend, Frontend } from '../wire/codes.js';
@@ -86,6 +86,9 @@ export interface RelayContext {
   masking: SessionMasking | null;
 }
 
+/** The catalog a switched policy's masking needs is loading: the message waits for it. */
+class CatalogLoading extends Error {}
+
 /** A message that can never execute: the upstream answers it with a syntax error, which is replaced. */
 const NEVER_RUNS = 'BASTION REFUSED )';
 /**
@@ -122,7 +125,8 @@ export class Relay {
   private readonly upstream: net.Socket;
   private readonly protocol: ProtocolState;
   private readonly guard: SessionGuard;
-  private readonly masking: SessionMasking | null;
+  /** Replaced (at a statement boundary) when the session's policy is. */
+  private masking: SessionMasking | null;
   private readonly tracker: StatementTracker;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
@@ -143,6 +147,8 @@ export class Relay {
    * hold).
    */
   private refusedUntilSync = false;
+  /** The masking stream was replaced and has not yet learnt the session's SQL-prepared statements. */
+  private adoptPending = false;
   /** Portals whose execution a human approved (at their Bind or first Execute), with the approval. */
   private readonly approved = new WeakMap<Portal, string>();
   /** Values masked since the last look, by rule (added to the current statement). */
@@ -289,6 +295,14 @@ export class Relay {
     try {
       let verdict: Verdict | undefined;
       let d: GuardDecision | undefined;
+      if (
+        type === Frontend.Query ||
+        type === Frontend.Parse ||
+        type === Frontend.FunctionCall ||
+        type === Frontend.Bind ||
+        type === Frontend.Execute
+      )
+        this.adoptPolicy();
       if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
         if (!this.recorder.healthy) {
           this.refuse(type, buf, start, end, seq, UNRECORDED, RECORDING_DOWN);
@@ -321,6 +335,12 @@ export class Relay {
       this.forward(type, buf, start, end, seq, verdict, d);
       return true;
     } catch (e) {
+      if (e instanceof CatalogLoading) {
+        // Nothing of it was sent: read again once the catalog is in (refreshCatalog pumps).
+        this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
+        if (this.masking !== null) this.refreshCatalog(this.masking.catalog);
+        return false;
+      }
       if (!(e instanceof MustWaitForServer)) throw e;
       // During COPY FROM STDIN the server answers nothing until the COPY ends: a message that
       // would end it with an error is one the gateway cannot read, and waiting would hang.
@@ -335,6 +355,71 @@ export class Relay {
       this.toUpstream.writeTo(this.upstream);
       return false;
     }
+  }
+
+  /** The policy the session's identity's policy name names now (the policies may have been replaced). */
+  private namedPolicy(): Policy {
+    return policyFor(this.ctx.policies, this.context.grant.policy);
+  }
+
+  /** The policies were replaced and this session's is not the current one: it switches at its next statement. */
+  policyOutdated(): boolean {
+    return this.namedPolicy() !== this.guard.policy;
+  }
+
+  /**
+   * Before a statement (Query, Parse, Bind, Execute, FunctionCall) is decided: a replaced policy
+   * applies from here on, guardrails and masking alike. Masking switches only between results:
+   * with requests still unanswered this message waits (MustWaitForServer) until the server has
+   * answered them all, so every result is masked whole by one policy's rules, never half by the
+   * old and half by none. A new catalog (the replaced policies may name other columns) is loaded
+   * first (CatalogLoading); until then nothing is sent.
+   */
+  private adoptPolicy(): void {
+    const next = this.namedPolicy();
+    const masking = this.masking;
+    const catalogMoved = masking !== null && masking.catalog !== this.ctx.catalog(this.ctx.connection.name);
+    if (next === this.guard.policy && !catalogMoved) {
+      if (this.adoptPending) this.finishAdopt();
+      return;
+    }
+    const compiled = this.ctx.masking(next);
+    if (masking !== null || !compiled.inactive) {
+      if (this.protocol.pending > 0)
+        throw new MustWaitForServer('a statement under policies replaced while earlier ones run');
+    }
+    this.guard.setPolicy(next);
+    this.ctx.log.info(
+      `session ${this.id}: policy "${this.context.grant.policy}" replaced: applies from this statement`,
+    );
+    if (masking === null && compiled.inactive) return;
+    this.flushMaskCounts(this.protocol.head);
+    if (compiled.inactive) {
+      this.masking = null;
+    } else {
+      const catalog = this.ctx.catalog(this.ctx.connection.name);
+      this.masking = {
+        stream: new MaskingStream({ masking: compiled, catalog, protocol: this.protocol }),
+        catalog,
+      };
+      this.adoptPending = true;
+      this.finishAdopt();
+    }
+  }
+
+  /**
+   * A new masking stream learns the statements SQL-PREPAREd before it, once its catalog is
+   * loaded (until then the message waits: CatalogLoading).
+   */
+  private finishAdopt(): void {
+    const masking = this.masking;
+    if (masking === null) {
+      this.adoptPending = false;
+      return;
+    }
+    if (!masking.catalog.fresh) throw new CatalogLoading();
+    masking.stream.adoptPrepared(this.protocol.confirmedStatements());
+    this.adoptPending = false;
   }
 
   /**

@@ -509,8 +509,8 @@ export class Relay {
     d: GuardDecision,
     bound: string | null = null,
   ): void {
-    const timeout = this.guard.policy.approvalTimeoutMs;
-    const { notice, outcome } = this.holds.request(type, message, d, timeout, bound);
+    const policy = this.guard.policy;
+    const { notice, outcome } = this.holds.request(type, message, d, policy.approvalTimeoutMs, bound);
     this.client.pause();
     this.toUpstream.writeTo(this.upstream);
     this.line.send(notice);
@@ -518,7 +518,15 @@ export class Relay {
       if (this.session.closed) return;
       const verdict: Verdict = { decision: 'review', rule: d.rule, approvalId: done.id };
       this.recorder.begin('client');
-      if (done.state === 'approved') {
+      if (done.state === 'approved' && this.namedPolicy() !== policy) {
+        // The approval was asked under rules replaced while it waited (they may block it now):
+        // the statement does not run; sent again, it is decided under the new ones.
+        this.refuse(type, message, 0, message.length, seq, verdict, {
+          code: SqlState.InsufficientPrivilege,
+          message: `Bastion: the policies changed while approval ${done.id} waited; the statement did not run`,
+          hint: 'send it again: it is decided under the policies in force now',
+        });
+      } else if (done.state === 'approved') {
         const op = this.forward(type, message, 0, message.length, seq, verdict, d);
         // The approval covers this one portal (its Bind's exact bytes), for every Execute of it.
         if (op?.kind === 'bind' || op?.kind === 'execute') {

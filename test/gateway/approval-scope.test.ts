@@ -184,7 +184,7 @@ describe('an approval covers one execution', () => {
       const long = 'z'.repeat(500);
       c.write(
         Buffer.concat([
-          parseMessage('', 'DELETE FROM t WHERE id::text = $1 OR id::text = $2 OR $3 IS NULL'),
+          parseMessage('', 'DELETE FROM t WHERE id::text = $1 OR id::text = $2 OR $3::text IS NULL'),
           bindMessage('', '', [forged, long, null]),
           executeMessage(''),
           syncMessage(),
@@ -229,5 +229,38 @@ describe('an approval covers one execution', () => {
     }
     assert.equal(await exists(5), false);
     assert.equal(await exists(6), true, 'the denied EXECUTEs did not run');
+  });
+
+  test('attack: Execute of an approved, completed portal again does not run the DELETE a second time', async () => {
+    await reset();
+    const c = await login();
+    try {
+      c.write(queryMessage('BEGIN'));
+      await untilReady(c);
+      c.write(
+        Buffer.concat([
+          parseMessage('d', DELETE),
+          bindMessage('p', 'd', ['1']),
+          executeMessage('p'),
+          syncMessage(),
+        ]),
+      );
+      gw.core.approvals.decide((await pending(DELETE, "$1 = '1'")).id, 'approve', 'ops-alice');
+      assert.deepEqual(errorsOf(await untilReady(c)), []);
+      // Row 1 back (inside the transaction), then the approved portal once more.
+      c.write(queryMessage('INSERT INTO t VALUES (1)'));
+      assert.deepEqual(errorsOf(await untilReady(c)), []);
+      c.write(Buffer.concat([executeMessage('p'), syncMessage()]));
+      const ms = await untilReady(c);
+      // PostgreSQL refuses to run a finished portal again; either way nothing may be deleted.
+      c.write(queryMessage('SELECT count(*) FROM t WHERE id = 1'));
+      const after = await untilReady(c);
+      const n = after.filter((m) => m.type === 'D').map((m) => dataRowValues(m.body)[0]);
+      assert.ok(n[0] === '1' || errorsOf(ms).length > 0, `row 1 was deleted again (${JSON.stringify(n)})`);
+      assert.equal(gw.core.approvals.list('pending').length, 0);
+    } finally {
+      c.socket.destroy();
+    }
+    assert.equal(await exists(1), true, 'the transaction never committed: row 1 is there');
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { CoreService } from '../../proxy/api/service.js';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
   bindMessage,
@@ -187,6 +187,34 @@ describe('a saved policy reaches open sessions at their next statement', () => {
         assert.equal(got.includes(SECRET), false, `${what}: the secret reached the client`);
         assert.equal(got.includes(SECRET.toUpperCase()), false, `${what}: the secret reached the client`);
       }
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  test('a statement approved after its policy was replaced does not run', async () => {
+    const review = { name: 'review-t', match: { kind: ['delete'], relation: ['t'] }, action: 'review' };
+    await save({ ...OPEN, live: { guardrails: [review, 'default'] } });
+    const c = await login();
+    try {
+      c.write(queryMessage('DELETE FROM t WHERE id = 6'));
+      const held = await eventually(
+        () => gw.core.approvals.list('pending').find((a) => a.sql === 'DELETE FROM t WHERE id = 6'),
+        5000,
+        'the DELETE to be held',
+      );
+      assert.equal(
+        await save({ ...OPEN, live: { guardrails: [{ ...review, action: 'block' }, 'default'] } }),
+        1,
+      );
+      gw.core.approvals.decide(held.id, 'approve', 'ops-alice');
+      const errs = errorsOf(await untilReady(c));
+      assert.equal(errs[0]?.C, '42501');
+      assert.match(errs[0]?.M ?? '', /policies changed while approval/);
+      assert.equal(await exists(6), true, 'row 6 is still there');
+      c.write(queryMessage('DELETE FROM t WHERE id = 6'));
+      assert.match(errorsOf(await untilReady(c))[0]?.M ?? '', /blocked.*review-t/);
+      assert.equal(await exists(6), true);
     } finally {
       c.socket.destroy();
     }

@@ -355,17 +355,35 @@ export class AppCore extends EventEmitter<CoreEvents> {
 
   /**
    * Replaces the policies (the config's `policies` section as written; throws a PolicyError
-   * naming the key at fault, changing nothing). Sessions look their policy up when they log in:
-   * every session from now on, on every listener, gets the new ones; open sessions keep theirs.
+   * naming the key at fault, changing nothing). Every session from now on, on every listener,
+   * gets the new ones, and every open session switches to its policy's new version at its next
+   * statement (guardrails and masking; see Relay.adoptPolicy), so a pool's long-lived
+   * connections do not keep the old rules. A policy whose text did not change keeps its compiled
+   * object, and its sessions stay as they are. Returns how many open sessions will switch.
    */
-  setPolicies(raw: Record<string, unknown>): void {
+  setPolicies(raw: Record<string, unknown>): number {
     const compiled = compilePolicies(raw);
+    const before = (this.config.policies ?? {}) as Record<string, unknown>;
     this.config.policies = raw;
+    for (const name of compiled.keys()) {
+      const old = this.policies.get(name);
+      if (
+        old !== undefined &&
+        name in raw &&
+        name in before &&
+        JSON.stringify(raw[name]) === JSON.stringify(before[name])
+      )
+        compiled.set(name, old);
+    }
     // The listeners share this map: replacing its entries is what they see.
     this.policies.clear();
     for (const [name, p] of compiled) this.policies.set(name, p);
-    // New rules may name other columns: the next session loads a catalog that covers them.
+    // New rules may name other columns: the next session loads a catalog that covers them (and
+    // an open session that masks moves to it at its next statement).
     this.dropCatalogs();
+    let switched = 0;
+    for (const l of this.gateways) switched += l.policiesReplaced();
+    return switched;
   }
 
   /** Where each connection listens (the bound port, when the config said 0). */

@@ -227,6 +227,8 @@ export interface PolicySaveResult {
   problems: PolicyProblem[];
   /** The recorded change; null when not saved or when nothing changed. */
   change: PolicyChange | null;
+  /** Open sessions that switch to their policy's new version at their next statement. */
+  switchedSessions: number;
 }
 
 export type ReportFileFormat = 'pdf' | 'html' | 'csv' | 'json';

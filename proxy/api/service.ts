@@ -537,10 +537,11 @@ export class CoreService implements BastionApi, BastionEventSource {
     const who = (by === undefined || by === null ? '' : str(by, 'changed by', 100)).trim() || this.operator;
     return this.serial(async () => {
       const read = readPolicies(text, this.core.config.identities);
-      if (!read.value || !read.compiled) return { ok: false, problems: read.problems, change: null };
+      if (!read.value || !read.compiled)
+        return { ok: false, problems: read.problems, change: null, switchedSessions: 0 };
       const before = this.policiesText();
       const beforeValue = this.core.config.policies;
-      if (before === text) return { ok: true, problems: [], change: null };
+      if (before === text) return { ok: true, problems: [], change: null, switchedSessions: 0 };
       // Recorded first: a change that cannot be recorded is not made.
       this.core.writer.commit([
         {
@@ -554,10 +555,16 @@ export class CoreService implements BastionApi, BastionEventSource {
           },
         },
       ]);
-      // Every session that logs in from now on, on every listener, gets the new policies.
-      this.core.setPolicies(read.value);
+      // Every session that logs in from now on, on every listener, gets the new policies, and
+      // every open one switches at its next statement.
+      const switchedSessions = this.core.setPolicies(read.value);
       this.persist();
-      return { ok: true, problems: [], change: this.core.store.policyChanges(1)[0] ?? null };
+      return {
+        ok: true,
+        problems: [],
+        change: this.core.store.policyChanges(1)[0] ?? null,
+        switchedSessions,
+      };
     });
   }
 

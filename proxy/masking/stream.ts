@@ -198,6 +198,18 @@ export class MaskingStream {
     return out;
   }
 
+  /**
+   * Statements SQL-PREPAREd before this stream existed (the session's policy was replaced since,
+   * with no request pending): their lineages, read again from their PREPARE texts with this
+   * stream's rules, so an EXECUTE of one is masked as one prepared under them.
+   */
+  adoptPrepared(statements: Iterable<PreparedStatement>): void {
+    for (const ps of statements) {
+      if (ps.origin === 'prepare' && !this.preparedLineages.has(ps))
+        this.lineages(ps.sql, null, [{ prepares: ps }]);
+    }
+  }
+
   private plan(fields: ReturnType<typeof parseRowDescription>, lineage: StatementLineage | null): MaskPlan {
     return buildMaskPlan(fields, this.binding.planContext(lineage?.columns ?? null));
   }

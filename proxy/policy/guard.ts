@@ -17,7 +17,7 @@ import { type AnalysisCache, sharedAnalysisCache } from './cache.js';
 import { analyzeFunctionCall, type FunctionCallArgs } from './function-call.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
 import { type PreparedEntry, PreparedRegistry } from './prepared.js';
-import type { Analysis, QueryDecision, StatementAnalysis } from './types.js';
+import type { Analysis, QueryDecision, StatementAnalysis, Unit } from './types.js';
 
 export interface GuardDecision extends QueryDecision {
   /** The reason to show approvers: the statement's leading comment, else the session's SET bastion.reason. */
@@ -28,6 +28,19 @@ export interface GuardDecision extends QueryDecision {
   entry?: PreparedEntry;
 }
 
+/** One statement of `units`, as `decide` takes it. */
+function single(sql: string, units: Unit[]): Analysis {
+  const st: StatementAnalysis = {
+    sql,
+    offset: 0,
+    kind: units[0]?.kind ?? 'unknown',
+    command: units[0]?.command ?? sql,
+    writes: units.some((u) => u.writes),
+    units,
+  };
+  return { sql, statements: [st], error: null };
+}
+
 export class SessionGuard {
   /** Without a protocol model: PREPARE / DEALLOCATE as decided, in order. */
   readonly prepared = new PreparedRegistry();
@@ -35,12 +48,27 @@ export class SessionGuard {
   sessionReason: string | null = null;
   private protocol: ProtocolState | null = null;
   private readonly entries = new WeakMap<PreparedStatement, PreparedEntry>();
+  /** Decisions of `run`, per statement, with the policy they were made under. */
+  private readonly runs = new WeakMap<PreparedEntry, { policy: Policy; d: QueryDecision }>();
 
   constructor(
-    readonly policy: Policy,
+    private current: Policy,
     readonly identity: string,
     private readonly cache: AnalysisCache = sharedAnalysisCache,
   ) {}
+
+  /** The policy the session's statements are decided under. */
+  get policy(): Policy {
+    return this.current;
+  }
+
+  /**
+   * The policies were replaced: statements from now on are decided under `policy`. Prepared
+   * statements keep what they run (their analysis); every Bind and Execute is decided anew.
+   */
+  setPolicy(policy: Policy): void {
+    this.current = policy;
+  }
 
   /** Reads prepared statements from the session's protocol model from now on. */
   attach(protocol: ProtocolState): void {
@@ -103,6 +131,46 @@ export class SessionGuard {
     if (this.protocol === null) this.prepared.set(name, entry);
     d.entry = entry;
     return d;
+  }
+
+  /**
+   * A Bind or Execute of the model's prepared `statement`: the decision on what one execution of
+   * it runs, under the policy in force now. A Parse runs nothing, so its decision (under the
+   * policy of its time) covers no execution: every Bind and Execute is decided again here. Null
+   * when there is nothing to decide: the Bind named a statement the server does not have either,
+   * and refuses.
+   */
+  run(statement: PreparedStatement | null): GuardDecision | null {
+    if (statement === null) return null;
+    const entry = this.entries.get(statement);
+    if (entry === undefined) {
+      // Every statement the model holds came through a Parse or PREPARE decided here.
+      const u = opaqueUnit(
+        `EXECUTE ${statement.name}`,
+        `prepared statement "${statement.name}" was not seen by the gateway`,
+      );
+      return this.finish(decide(single(u.command, [u]), this.policy, { identity: this.identity }, null));
+    }
+    // Decisions on a statement that names no other (no SQL EXECUTE inside) depend on the policy
+    // alone: cached per statement, so a prepared statement run many times costs one decision.
+    const nested = entry.units.some((u) => u.prepared !== null);
+    const cached = nested ? undefined : this.runs.get(entry);
+    let d: QueryDecision;
+    if (cached !== undefined && cached.policy === this.policy) d = cached.d;
+    else {
+      const protocol = this.protocol;
+      const prepared =
+        protocol === null
+          ? this.prepared
+          : new PreparedOverlay<PreparedEntry>((name) => {
+              const stmt = protocol.resolveStatement(name);
+              return stmt === null ? undefined : this.entries.get(stmt);
+            });
+      d = decide(single(entry.sql, entry.units), this.policy, { identity: this.identity, prepared }, null);
+      if (!nested) this.runs.set(entry, { policy: this.policy, d });
+    }
+    if (d.action === 'allow') return { ...d, clientReason: null };
+    return { ...d, clientReason: statedReason(entry.sql) ?? this.sessionReason };
   }
 
   /**

@@ -2,6 +2,7 @@
 // one at a time: reading from the client stops while it waits, so later pipelined messages keep
 // their order.
 
+import { createHash } from 'node:crypto';
 import type { Approval } from '../../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../../shared/types.js';
 import type { ApprovalQueue } from '../approvals/queue.js';
@@ -25,6 +26,51 @@ export function approvalError(a: Approval): msg.ErrorFields {
     code: SqlState.InsufficientPrivilege,
     message: `Bastion: approval ${a.id} ${why}; the statement did not run`,
   };
+}
+
+/** Longest value shown to an approver in full; longer ones are cut, with their size and digest. */
+const SHOWN_CHARS = 200;
+
+/**
+ * Characters that would let a value draw lines or reorder text in the approver's view (a forged
+ * "-- $2 = ..." line, a bidi override): shown as escapes.
+ */
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+function shown(text: string): string {
+  const cut = text.length > SHOWN_CHARS ? text.slice(0, SHOWN_CHARS) : text;
+  const safe = cut.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `'${safe.replaceAll("'", "''")}'${cut.length < text.length ? '…' : ''}`;
+}
+
+/**
+ * A Bind's parameter values as the approver sees them: text values quoted, binary ones as hex; a
+ * long value is cut for display, with its exact size and SHA-256 so the record ties the approval
+ * to the bytes that ran (the approved Bind is forwarded as it was held, byte for byte). They go
+ * in the approval's reason, which the gateway writes: in the SQL text a client could forge them
+ * with comments.
+ */
+export function describeBound(values: readonly { bytes: Buffer | null; binary: boolean }[]): string {
+  return values
+    .map((v, i) => {
+      const n = `$${i + 1}`;
+      if (v.bytes === null) return `${n} = NULL`;
+      const b = v.bytes;
+      const text = v.binary
+        ? `(binary) \\x${b.toString('hex', 0, Math.min(b.length, SHOWN_CHARS / 2))}${b.length > SHOWN_CHARS / 2 ? '…' : ''}`
+        : shown(b.toString('utf8'));
+      const long = v.binary ? b.length > SHOWN_CHARS / 2 : b.length > SHOWN_CHARS;
+      const exact = long
+        ? ` (${b.length} bytes, sha256 ${createHash('sha256').update(b).digest('hex')})`
+        : '';
+      return `${n} = ${text}${exact}`;
+    })
+    .join(', ');
+}
+
+/** Values already bound to a portal (as the statement records keep them), for a held Execute. */
+export function describeRecorded(params: readonly (string | null)[]): string {
+  return params.map((v, i) => `$${i + 1} = ${v === null ? 'NULL' : shown(v)}`).join(', ');
 }
 
 export class ApprovalHolds {
@@ -52,17 +98,20 @@ export class ApprovalHolds {
     message: Buffer,
     d: GuardDecision,
     timeoutMs: number,
+    /** What the approver must see besides the SQL: the values one execution runs with (null: none). */
+    bound: string | null = null,
   ): { notice: Buffer; outcome: Promise<Approval> } {
+    const sql =
+      type === Frontend.FunctionCall
+        ? `/* FunctionCall oid=${functionOid(message, 0, message.length)} */`
+        : d.statements.map((x) => x.sql).join(';\n') || '';
     const { approval, outcome } = this.approvals.request({
       sessionId: this.info.id,
       identity: this.info.identity,
       connection: this.info.connection,
-      sql:
-        type === Frontend.FunctionCall
-          ? `/* FunctionCall oid=${functionOid(message, 0, message.length)} */`
-          : d.statements.map((x) => x.sql).join(';\n') || '',
+      sql,
       rule: d.rule,
-      reason: d.reason,
+      reason: bound === null ? d.reason : `${d.reason}; bound values: ${bound || '(none)'}`,
       clientReason: d.clientReason,
       recent: [...this.recent],
       timeoutMs,

@@ -23,6 +23,16 @@ export class ConnectionListener {
     return this.sessions.size;
   }
 
+  /**
+   * The policies were replaced: how many open sessions will run their next statement under a
+   * policy other than their current one (each switches itself at that statement).
+   */
+  policiesReplaced(): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.policyOutdated()) n++;
+    return n;
+  }
+
   start(): Promise<void> {
     const { host, port } = this.ctx.connection.listen;
     this.state = 'starting';

@@ -75,6 +75,11 @@ export class ProtocolState {
   /** Client frames of CopyDone / CopyFail not yet matched with a CopyInResponse. */
   private readonly copyEnds: number[] = [];
 
+  /** The server failed a request of the current batch and skips every message up to the Sync. */
+  get skippingToSync(): boolean {
+    return this.skipping;
+  }
+
   /** The server is reading COPY FROM STDIN data from the client (it answers nothing meanwhile). */
   get copyInProgress(): boolean {
     return this.copyIn;
@@ -103,6 +108,11 @@ export class ProtocolState {
   /** The confirmed prepared statement of that name (as of the last answer). */
   confirmedStatement(name: string): PreparedStatement | null {
     return this.statements.get(name) ?? null;
+  }
+
+  /** Every prepared statement the server has confirmed. */
+  confirmedStatements(): IterableIterator<PreparedStatement> {
+    return this.statements.values();
   }
 
   /** The confirmed portal of that name. */

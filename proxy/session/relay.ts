@@ -5,12 +5,22 @@
 import type net from 'node:net';
 import type { StatementRecord } from '../../shared/types.js';
 import { GatewayError, SqlState } from '../errors.js';
-import type { Counts, MaskCatalog, MaskingStream } from '../masking/index.js';
-import type { GuardDecision, SessionGuard } from '../policy/index.js';
+import { type Counts, type MaskCatalog, MaskingStream } from '../masking/index.js';
+import { type GuardDecision, type Policy, policyFor, type SessionGuard } from '../policy/index.js';
 import { lexingSensitive } from '../policy/lexing.js';
 import type { FrameRecorder } from '../store/recorder.js';
 import { Backend, Frontend } from '../wire/codes.js';
-import { FieldError, functionCallMessage, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
+import {
+  bindMessage,
+  bindStatement,
+  bindValues,
+  executePortal,
+  FieldError,
+  functionCallMessage,
+  noticeSeverity,
+  parseMessage,
+  querySql,
+} from '../wire/fields.js';
 import { MessageFramer } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { noteRelayed } from '../wire/read-garbage.js';
@@ -18,8 +28,15 @@ import { SegmentList } from '../wire/segments.js';
 import type { AccessGrant } from './access.js';
 import { AckGate } from './ack-gate.js';
 import type { ClientLink, SessionContext, SessionParts } from './context.js';
-import { ApprovalHolds, approvalError } from './holds.js';
-import { MustWaitForServer, type Op, type ProtocolState, type Reply } from './protocol-state.js';
+import { ApprovalHolds, approvalError, describeBound, describeRecorded } from './holds.js';
+import {
+  MustWaitForServer,
+  type Op,
+  type Portal,
+  type PreparedStatement,
+  type ProtocolState,
+  type Reply,
+} from './protocol-state.js';
 import { StatementTracker, type Verdict } from './statements.js';
 import type { UpstreamLink } from './upstream.js';
 import { checkLexingStatus, clientViolation, upstreamViolation, type Violation } from './violations.js';
@@ -69,8 +86,21 @@ export interface RelayContext {
   masking: SessionMasking | null;
 }
 
+/** The catalog a switched policy's masking needs is loading: the message waits for it. */
+class CatalogLoading extends Error {}
+
 /** A message that can never execute: the upstream answers it with a syntax error, which is replaced. */
 const NEVER_RUNS = 'BASTION REFUSED )';
+/**
+ * The stand-in of a refused Bind or Execute: a named Parse of NEVER_RUNS, which fails whether or
+ * not the name is in use and so creates, replaces and drops nothing (an unnamed one would drop
+ * the client's unnamed statement).
+ */
+const REFUSED_RUN = msg.typed(Frontend.Parse, [
+  msg.cstr('bastion_refused'),
+  msg.cstr(NEVER_RUNS),
+  msg.int16(0),
+]);
 
 function blockedError(d: GuardDecision): msg.ErrorFields {
   return {
@@ -95,7 +125,8 @@ export class Relay {
   private readonly upstream: net.Socket;
   private readonly protocol: ProtocolState;
   private readonly guard: SessionGuard;
-  private readonly masking: SessionMasking | null;
+  /** Replaced (at a statement boundary) when the session's policy is. */
+  private masking: SessionMasking | null;
   private readonly tracker: StatementTracker;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
@@ -110,6 +141,16 @@ export class Relay {
   /** The upstream already told the client why it is closing (e.g. 57P01 on a server restart). */
   private upstreamSentFatal = false;
   private waitingCatalog = false;
+  /**
+   * A Parse, Bind or Execute was refused (its stand-in fails): the server skips everything up to
+   * the next Sync, so the Binds and Executes that follow run nothing and need no decision (nor a
+   * hold).
+   */
+  private refusedUntilSync = false;
+  /** The masking stream was replaced and has not yet learnt the session's SQL-prepared statements. */
+  private adoptPending = false;
+  /** Portals whose execution a human approved (at their Bind or first Execute), with the approval. */
+  private readonly approved = new WeakMap<Portal, string>();
   /** Values masked since the last look, by rule (added to the current statement). */
   private readonly maskCounts: Counts = new Map();
   private readonly clientFramer: MessageFramer;
@@ -254,6 +295,14 @@ export class Relay {
     try {
       let verdict: Verdict | undefined;
       let d: GuardDecision | undefined;
+      if (
+        type === Frontend.Query ||
+        type === Frontend.Parse ||
+        type === Frontend.FunctionCall ||
+        type === Frontend.Bind ||
+        type === Frontend.Execute
+      )
+        this.adoptPolicy();
       if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
         if (!this.recorder.healthy) {
           this.refuse(type, buf, start, end, seq, UNRECORDED, RECORDING_DOWN);
@@ -272,17 +321,26 @@ export class Relay {
           );
           return true;
         }
-        if (d.action === 'review') {
+        // A Parse runs nothing: its Binds and Executes are decided (and held) one by one.
+        if (d.action === 'review' && type !== Frontend.Parse) {
           this.recorder.end();
           this.hold(type, Buffer.from(buf.subarray(start, end)), seq, d);
           this.recorder.begin('client');
           return false;
         }
         verdict = { decision: d.action, rule: d.rule, approvalId: null };
-      }
+      } else if (type === Frontend.Bind || type === Frontend.Execute) {
+        return this.runMessage(type, buf, start, end, seq);
+      } else if (type === Frontend.Sync) this.refusedUntilSync = false;
       this.forward(type, buf, start, end, seq, verdict, d);
       return true;
     } catch (e) {
+      if (e instanceof CatalogLoading) {
+        // Nothing of it was sent: read again once the catalog is in (refreshCatalog pumps).
+        this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
+        if (this.masking !== null) this.refreshCatalog(this.masking.catalog);
+        return false;
+      }
       if (!(e instanceof MustWaitForServer)) throw e;
       // During COPY FROM STDIN the server answers nothing until the COPY ends: a message that
       // would end it with an error is one the gateway cannot read, and waiting would hang.
@@ -297,6 +355,122 @@ export class Relay {
       this.toUpstream.writeTo(this.upstream);
       return false;
     }
+  }
+
+  /** The policy the session's identity's policy name names now (the policies may have been replaced). */
+  private namedPolicy(): Policy {
+    return policyFor(this.ctx.policies, this.context.grant.policy);
+  }
+
+  /** The policies were replaced and this session's is not the current one: it switches at its next statement. */
+  policyOutdated(): boolean {
+    return this.namedPolicy() !== this.guard.policy;
+  }
+
+  /**
+   * Before a statement (Query, Parse, Bind, Execute, FunctionCall) is decided: a replaced policy
+   * applies from here on, guardrails and masking alike. Masking switches only between results:
+   * with requests still unanswered this message waits (MustWaitForServer) until the server has
+   * answered them all, so every result is masked whole by one policy's rules, never half by the
+   * old and half by none. A new catalog (the replaced policies may name other columns) is loaded
+   * first (CatalogLoading); until then nothing is sent.
+   */
+  private adoptPolicy(): void {
+    const next = this.namedPolicy();
+    const masking = this.masking;
+    const catalogMoved = masking !== null && masking.catalog !== this.ctx.catalog(this.ctx.connection.name);
+    if (next === this.guard.policy && !catalogMoved) {
+      if (this.adoptPending) this.finishAdopt();
+      return;
+    }
+    const compiled = this.ctx.masking(next);
+    if (masking !== null || !compiled.inactive) {
+      if (this.protocol.pending > 0)
+        throw new MustWaitForServer('a statement under policies replaced while earlier ones run');
+    }
+    this.guard.setPolicy(next);
+    this.ctx.log.info(
+      `session ${this.id}: policy "${this.context.grant.policy}" replaced: applies from this statement`,
+    );
+    if (masking === null && compiled.inactive) return;
+    this.flushMaskCounts(this.protocol.head);
+    if (compiled.inactive) {
+      this.masking = null;
+    } else {
+      const catalog = this.ctx.catalog(this.ctx.connection.name);
+      this.masking = {
+        stream: new MaskingStream({ masking: compiled, catalog, protocol: this.protocol }),
+        catalog,
+      };
+      this.adoptPending = true;
+      this.finishAdopt();
+    }
+  }
+
+  /**
+   * A new masking stream learns the statements SQL-PREPAREd before it, once its catalog is
+   * loaded (until then the message waits: CatalogLoading).
+   */
+  private finishAdopt(): void {
+    const masking = this.masking;
+    if (masking === null) {
+      this.adoptPending = false;
+      return;
+    }
+    if (!masking.catalog.fresh) throw new CatalogLoading();
+    masking.stream.adoptPrepared(this.protocol.confirmedStatements());
+    this.adoptPending = false;
+  }
+
+  /**
+   * A Bind or Execute: one execution of a prepared statement, decided under the policy in force
+   * now. A `review` holds the Bind, its parameter values shown to the approver; the approval
+   * covers that portal only, whose Executes (a row limit makes several) are the one execution it
+   * was asked for. A new Bind is a new execution, held again. An Execute of a portal no approval
+   * covers (bound while the policy allowed it) is held itself. Throws MustWaitForServer (nothing
+   * sent) when what it names depends on an answer not received yet.
+   */
+  private runMessage(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    if (this.refusedUntilSync || this.protocol.skippingToSync) {
+      this.forward(type, buf, start, end, seq, undefined, undefined);
+      return true;
+    }
+    let portal: Portal | null = null;
+    let statement: PreparedStatement | null;
+    if (type === Frontend.Bind) statement = this.protocol.resolveStatement(bindStatement(buf, start, end));
+    else {
+      portal = this.protocol.resolvePortal(executePortal(buf, start, end));
+      statement = portal?.statement ?? null;
+    }
+    const d = this.guard.run(statement);
+    if (d === null) {
+      // The server knows no such statement either, and refuses it.
+      this.forward(type, buf, start, end, seq, undefined, undefined);
+      return true;
+    }
+    const approvalId = portal === null ? undefined : this.approved.get(portal);
+    if (d.action === 'block') {
+      const verdict: Verdict = { decision: 'block', rule: d.rule, approvalId: null };
+      this.refuse(type, buf, start, end, seq, verdict, blockedError(d));
+      return true;
+    }
+    if (d.action === 'review' && approvalId === undefined) {
+      if (!this.recorder.healthy) {
+        this.refuse(type, buf, start, end, seq, UNRECORDED, RECORDING_DOWN);
+        return true;
+      }
+      this.recorder.end();
+      const bound =
+        type === Frontend.Bind
+          ? describeBound(bindValues(buf, start, end))
+          : describeRecorded(portal?.params ?? []);
+      this.hold(type, Buffer.from(buf.subarray(start, end)), seq, d, bound);
+      this.recorder.begin('client');
+      return false;
+    }
+    const verdict: Verdict = { decision: d.action, rule: d.rule, approvalId: approvalId ?? null };
+    this.forward(type, buf, start, end, seq, verdict, undefined);
+    return true;
   }
 
   /**
@@ -332,8 +506,15 @@ export class Relay {
    * id), reading from it stops so later pipelined messages keep their order, and the statement
    * runs or is refused when the approval ends.
    */
-  private hold(type: number, message: Buffer, seq: number, d: GuardDecision): void {
-    const { notice, outcome } = this.holds.request(type, message, d, this.guard.policy.approvalTimeoutMs);
+  private hold(
+    type: number,
+    message: Buffer,
+    seq: number,
+    d: GuardDecision,
+    bound: string | null = null,
+  ): void {
+    const policy = this.guard.policy;
+    const { notice, outcome } = this.holds.request(type, message, d, policy.approvalTimeoutMs, bound);
     this.client.pause();
     this.toUpstream.writeTo(this.upstream);
     this.line.send(notice);
@@ -341,8 +522,20 @@ export class Relay {
       if (this.session.closed) return;
       const verdict: Verdict = { decision: 'review', rule: d.rule, approvalId: done.id };
       this.recorder.begin('client');
-      if (done.state === 'approved') {
-        this.forward(type, message, 0, message.length, seq, verdict, d);
+      if (done.state === 'approved' && this.namedPolicy() !== policy) {
+        // The approval was asked under rules replaced while it waited (they may block it now):
+        // the statement does not run; sent again, it is decided under the new ones.
+        this.refuse(type, message, 0, message.length, seq, verdict, {
+          code: SqlState.InsufficientPrivilege,
+          message: `Bastion: the policies changed while approval ${done.id} waited; the statement did not run`,
+          hint: 'send it again: it is decided under the policies in force now',
+        });
+      } else if (done.state === 'approved') {
+        const op = this.forward(type, message, 0, message.length, seq, verdict, d);
+        // The approval covers this one portal (its Bind's exact bytes), for every Execute of it.
+        if (op?.kind === 'bind' || op?.kind === 'execute') {
+          if (op.portal !== null) this.approved.set(op.portal, done.id);
+        }
       } else {
         this.refuse(type, message, 0, message.length, seq, verdict, approvalError(done));
       }
@@ -364,13 +557,39 @@ export class Relay {
     error: msg.ErrorFields,
   ): void {
     let stand: Buffer;
+    let run: { sql: string; params: (string | null)[] | null } | undefined;
     if (type === Frontend.Parse) {
       const { name } = parseMessage(buf, start, end);
       stand = msg.typed(Frontend.Parse, [msg.cstr(name), msg.cstr(NEVER_RUNS), msg.int16(0)]);
+      this.refusedUntilSync = true;
+    } else if (type === Frontend.Bind || type === Frontend.Execute) {
+      stand = REFUSED_RUN;
+      run = this.refusedRun(type, buf, start, end);
+      this.refusedUntilSync = true;
     } else stand = msg.query(NEVER_RUNS);
     const op = this.protocol.client(stand[0], stand, 0, stand.length, seq, []);
-    this.tracker.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error), op);
+    this.tracker.refuse(type, buf, start, end, seq, verdict, msg.errorResponse(error), op, run);
     this.pass(stand, 0, stand.length, op);
+  }
+
+  /** What a refused Bind or Execute would have run, for its statement record. */
+  private refusedRun(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+  ): { sql: string; params: (string | null)[] | null } {
+    if (type === Frontend.Bind) {
+      const name = bindStatement(buf, start, end);
+      const st = this.protocol.resolveStatement(name);
+      return {
+        sql: st?.sql ?? `/* unknown prepared statement "${name}" */`,
+        params: bindMessage(buf, start, end).params,
+      };
+    }
+    const name = executePortal(buf, start, end);
+    const p = this.protocol.resolvePortal(name);
+    return { sql: p?.statement?.sql ?? `/* unknown portal "${name}" */`, params: p?.params ?? null };
   }
 
   private onServerData(chunk: Buffer): void {
@@ -483,11 +702,12 @@ export class Relay {
     seq: number,
     verdict: Verdict | undefined,
     d: GuardDecision | undefined,
-  ): void {
+  ): Op | null {
     const op = this.protocol.client(type, buf, start, end, seq, d?.effects);
     if (op?.kind === 'parse' && d?.entry !== undefined) this.guard.remember(op.statement, d.entry);
     this.tracker.onClient(op, verdict);
     this.pass(buf, start, end, op);
+    return op;
   }
 
   /** Queues bytes for the upstream, after the Describe the masker may inject in front of them. */

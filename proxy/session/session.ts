@@ -162,6 +162,11 @@ export class ClientSession {
     check();
   }
 
+  /** Relaying under a policy that is no longer the one its identity's policy name names. */
+  policyOutdated(): boolean {
+    return this.phase.step === Step.Ready && this.phase.relay.policyOutdated();
+  }
+
   /** Ends the session for a gateway stop. */
   shutdown(reason = 'gateway stopped'): void {
     const phase = this.phase;

@@ -92,9 +92,15 @@ export class StatementTracker {
     verdict: Verdict,
     error: Buffer,
     standIn: Op | null,
+    /** For a Bind or Execute: what it would have run. */
+    run?: { sql: string; params: (string | null)[] | null },
   ): void {
     let s: Running;
-    if (type === Frontend.Parse) {
+    if (run !== undefined) {
+      s = this.start('extended', run.sql, run.params, seq, false);
+      // The server skips what follows up to the Sync: no record of its own (NUL is in no name).
+      this.refusedParse = { name: '\0', s };
+    } else if (type === Frontend.Parse) {
       const p = parseMessage(buf, start, end);
       s = this.start('extended', p.sql, null, seq, false);
       this.refusedParse = { name: p.name, s };
@@ -159,20 +165,20 @@ export class StatementTracker {
 
   /**
    * A client message was forwarded upstream as the model's request `op`. `verdict` is the
-   * guardrail decision for a Query, Parse or FunctionCall (a Parse's applies to every execution
-   * of that statement).
+   * guardrail decision for a Query, Parse, FunctionCall or Execute (without one, an Execute
+   * takes its statement's Parse's).
    */
-  onClient(op: Op | null, verdict: Verdict = ALLOWED): void {
+  onClient(op: Op | null, verdict?: Verdict): void {
     if (op === null) return;
     switch (op.kind) {
       case 'query': {
         const s = this.start('simple', op.sql, null, op.seq, true);
-        this.apply(s, verdict);
+        this.apply(s, verdict ?? ALLOWED);
         this.track(op, s);
         break;
       }
       case 'parse':
-        this.verdicts.set(op.statement, verdict);
+        this.verdicts.set(op.statement, verdict ?? ALLOWED);
         break;
       case 'bind':
         if (this.refusedParse !== null && op.portal.statementName === this.refusedParse.name)
@@ -190,7 +196,8 @@ export class StatementTracker {
           p?.bindSeq ?? op.seq,
           false,
         );
-        if (p?.statement) this.apply(s, this.verdicts.get(p.statement) ?? ALLOWED);
+        if (verdict !== undefined) this.apply(s, verdict);
+        else if (p?.statement) this.apply(s, this.verdicts.get(p.statement) ?? ALLOWED);
         this.track(op, s);
         break;
       }
@@ -199,7 +206,7 @@ export class StatementTracker {
         break;
       case 'function-call': {
         const s = this.start('function', `/* FunctionCall oid=${op.oid} */`, null, op.seq, true);
-        this.apply(s, verdict);
+        this.apply(s, verdict ?? ALLOWED);
         this.track(op, s);
         break;
       }

@@ -77,6 +77,35 @@ export function bindMessage(
   return { portal, statement, params, resultFormats: formatCodes(R) };
 }
 
+/** Bind: the name of the prepared statement it binds. */
+export function bindStatement(buf: Buffer, start: number, end: number): string {
+  R.reset(buf, start + 5, end, 'Bind');
+  R.cstringEnd();
+  return R.cstring();
+}
+
+/** Bind: each parameter's exact bytes (null for NULL) and whether it is sent in binary. */
+export function bindValues(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { bytes: Buffer | null; binary: boolean }[] {
+  R.reset(buf, start + 5, end, 'Bind');
+  R.cstringEnd();
+  R.cstringEnd();
+  const formats = formatCodes(R);
+  const n = R.uint16();
+  const out: { bytes: Buffer | null; binary: boolean }[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = R.value();
+    out.push({
+      bytes: len < 0 ? null : buf.subarray(R.valueStart, R.valueStart + len),
+      binary: formatOf(formats, i) === 1,
+    });
+  }
+  return out;
+}
+
 /**
  * Bind: the result-column format codes as sent (0, 1 or n codes). The parameter values in front
  * of them are walked with the counts read unsigned, as PostgreSQL reads them: a Bind with 32,768

@@ -121,7 +121,7 @@ export function fakeApi(): FakeApi {
     policies: { yaml: 'default: {}\n', schema: {}, identities: [], history: [] },
     validate: [],
     check: { problems: [], policy: 'default', statements: [] },
-    save: { ok: true, problems: [], change: null },
+    save: { ok: true, problems: [], change: null, switchedSessions: 0 },
     report: {
       fileName: 'bastion-report.pdf',
       mime: 'application/pdf',

@@ -214,6 +214,7 @@ describe('policies slice', () => {
         },
       ],
       change: null,
+      switchedSessions: 0,
     };
     assert.equal(await st().savePolicyDraft(), false);
     assert.equal(visibleProblems(st().policies)[0]?.message, 'bad');
@@ -223,6 +224,7 @@ describe('policies slice', () => {
       ok: true,
       problems: [],
       change: { id: 7, at: 1, by: 'dana', summary: 'changed default', diff: '+x' },
+      switchedSessions: 2,
     };
     assert.equal(await st().savePolicyDraft(), true);
     assert.deepEqual(api.calls.at(-1), {
@@ -231,6 +233,11 @@ describe('policies slice', () => {
     });
     assert.equal(isDirty(st().policies), false);
     assert.equal(st().policies.history[0]?.id, 7);
+    assert.equal(
+      st().policies.switchedSessions,
+      2,
+      'the count of switched open sessions is kept for the toast',
+    );
 
     st().setPolicyDraft('default: [');
     assert.equal(await st().savePolicyDraft(), false);

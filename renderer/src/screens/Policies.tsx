@@ -17,6 +17,15 @@ import { sortProblems } from '../state/policy-text.js';
 
 const PolicyEditor = lazy(() => import('../components/PolicyEditor.js'));
 
+/** The toast after a save: the change applies to new sessions and, at their next statement, to open ones. */
+export function savedMessage(switched: number): string {
+  const open =
+    switched === 0
+      ? 'no open session was using a changed policy'
+      : `${switched} open session${switched === 1 ? '' : 's'} switched at their next statement`;
+  return `Policies saved: new sessions use them now; ${open}. The change is recorded.`;
+}
+
 export function Policies() {
   const store = useAppStore();
   const p = useApp((s) => s.policies);
@@ -42,7 +51,7 @@ export function Policies() {
     const st = store.getState();
     if (!isDirty(st.policies)) return;
     const ok = await st.savePolicyDraft();
-    if (ok) st.toast('success', 'Policies saved: new sessions use them now. The change is recorded.');
+    if (ok) st.toast('success', savedMessage(store.getState().policies.switchedSessions ?? 0));
     else if (st.policies.saveError) st.toast('error', st.policies.saveError);
   };
 

@@ -37,6 +37,8 @@ export interface PoliciesState {
   history: PolicyChange[];
   saving: boolean;
   saveError: string | null;
+  /** Open sessions the last save switched to the new policies (null: none saved yet). */
+  switchedSessions: number | null;
   /** Who the change is recorded as ('' = the host's operator). */
   changedBy: string;
   check: PolicyCheckState;
@@ -90,6 +92,7 @@ export function createPoliciesSlice(
         history: [],
         saving: false,
         saveError: null,
+        switchedSessions: null,
         changedBy,
         check: {
           sql: '',
@@ -191,7 +194,14 @@ export function createPoliciesSlice(
             return false;
           }
           const history = r.change ? [r.change, ...get().policies.history] : get().policies.history;
-          patch({ saving: false, original: text, serverProblems: [], serverFor: text, history });
+          patch({
+            saving: false,
+            original: text,
+            serverProblems: [],
+            serverFor: text,
+            history,
+            switchedSessions: r.switchedSessions ?? 0,
+          });
           return true;
         } catch (e) {
           patch({ saving: false, saveError: (e as Error).message });

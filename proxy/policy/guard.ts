@@ -17,6 +17,7 @@ import { type AnalysisCache, sharedAnalysisCache } from './cache.js';
 import { analyzeFunctionCall, type FunctionCallArgs } from './function-call.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
 import { type PreparedEntry, PreparedRegistry } from './prepared.js';
+import type { CallSnapshot } from './resolution.js';
 import type { Analysis, QueryDecision, StatementAnalysis } from './types.js';
 
 export interface GuardDecision extends QueryDecision {
@@ -35,6 +36,8 @@ export class SessionGuard {
   sessionReason: string | null = null;
   private protocol: ProtocolState | null = null;
   private readonly entries = new WeakMap<PreparedStatement, PreparedEntry>();
+  /** The live catalog's snapshot of what names run (unset: none, as in `bastion check`). */
+  private calls: (() => CallSnapshot | null) | undefined;
 
   constructor(
     readonly policy: Policy,
@@ -45,6 +48,17 @@ export class SessionGuard {
   /** Reads prepared statements from the session's protocol model from now on. */
   attach(protocol: ProtocolState): void {
     this.protocol = protocol;
+  }
+
+  /** Resolves calls through the upstream's live catalog from now on (null: not loaded, fail closed). */
+  resolveWith(calls: () => CallSnapshot | null): void {
+    this.calls = calls;
+  }
+
+  private context(prepared: DecideContext['prepared']): DecideContext {
+    const ctx: DecideContext = { identity: this.identity, prepared };
+    if (this.calls !== undefined) ctx.calls = this.calls();
+    return ctx;
   }
 
   /** What a prepared statement the model now holds runs (from the Parse's decision). */
@@ -60,8 +74,7 @@ export class SessionGuard {
   /** Decides `analysis`; with a model, also returns its statements' effects on prepared statements. */
   private decideAnalysis(analysis: Analysis, stated: string | null): GuardDecision {
     if (this.protocol === null) {
-      const ctx: DecideContext = { identity: this.identity, prepared: this.prepared };
-      return this.finish(decide(analysis, this.policy, ctx, stated));
+      return this.finish(decide(analysis, this.policy, this.context(this.prepared), stated));
     }
     const protocol = this.protocol;
     // Resolving throws MustWaitForServer when the server's answer to an earlier batch decides it.
@@ -69,7 +82,7 @@ export class SessionGuard {
       const stmt = protocol.resolveStatement(name);
       return stmt === null ? undefined : this.entries.get(stmt);
     });
-    const d = this.finish(decide(analysis, this.policy, { identity: this.identity, prepared: view }, stated));
+    const d = this.finish(decide(analysis, this.policy, this.context(view), stated));
     // decide records exactly one change per statement that prepares or deallocates, in order.
     const effects: SqlEffect[] = [];
     let next = 0;
@@ -123,12 +136,7 @@ export class SessionGuard {
       units,
     };
     return this.finish(
-      decide(
-        { sql: st.sql, statements: [st], error: null },
-        this.policy,
-        { identity: this.identity, prepared: this.prepared },
-        null,
-      ),
+      decide({ sql: st.sql, statements: [st], error: null }, this.policy, this.context(this.prepared), null),
     );
   }
 

@@ -7,6 +7,8 @@
 // module opens no sockets), shared by every session of that upstream, invalidated on DDL (and
 // after maxAgeMs), and bound per policy (CatalogBinding) for the data path.
 
+import { FIRST_NORMAL_OBJECT_ID } from '../policy/builtins.js';
+import { CALLS_QUERY, CallSnapshot } from '../policy/resolution.js';
 import type { CompiledMasking } from './compile.js';
 import { DATA_DUMPING_BUILTINS } from './dumping.js';
 import {
@@ -174,6 +176,8 @@ export interface CatalogRows {
   types: (string | null)[][];
   /** Absent: no function is known (every function's output is left to the detectors). */
   functions?: (string | null)[][];
+  /** Rows of CALLS_QUERY (policy/resolution.ts). Absent: what names run is not known. */
+  calls?: (string | null)[][];
 }
 
 class Snapshot implements UserTypes {
@@ -184,6 +188,8 @@ class Snapshot implements UserTypes {
   readonly types = new Map<number, { typtype: string; category: string; elem: number }>();
   readonly functions = new Map<number, CatalogFunction>();
   readonly functionsByName = new Map<string, CatalogFunction[]>();
+  /** What names, operators and casts run on this database (guardrails); null without the rows. */
+  readonly calls: CallSnapshot | null;
 
   constructor(rows: CatalogRows) {
     for (const r of rows.relations) {
@@ -234,6 +240,8 @@ class Snapshot implements UserTypes {
       list.push(f);
       this.functionsByName.set(f.name, list);
     }
+    const users = [...this.functions.values()].filter((f) => f.oid >= FIRST_NORMAL_OBJECT_ID);
+    this.calls = rows.calls === undefined ? null : new CallSnapshot(users, rows.calls);
   }
 
   kind(oid: number): 'string' | 'enum' | 'composite' | 'array' | null {
@@ -324,7 +332,8 @@ export class MaskCatalog {
         const views = q.views ? await run(q.views) : [];
         const types = await run(q.types);
         const functions = await run(q.functions);
-        this.apply({ relations, views, types, functions });
+        const calls = await run(CALLS_QUERY);
+        this.apply({ relations, views, types, functions, calls });
         this.lastError = null;
       } catch (e) {
         this.invalid = true;
@@ -353,6 +362,11 @@ export class MaskCatalog {
   } {
     const s = this.snap ?? new Snapshot({ relations: [], views: [], types: [] });
     return { relations: s.byOid, views: s.views, functions: s.functions };
+  }
+
+  /** What names run on this database, for guardrail decisions (null until loaded). */
+  get calls(): CallSnapshot | null {
+    return this.snap?.calls ?? null;
   }
 
   /** The catalog seen through one policy's rules. */

@@ -844,6 +844,16 @@ function walk(v: Json | undefined, unit: Unit, env: Env, label: string | null): 
       if (fields.length >= 2) attributeCall(sval(fields[fields.length - 1]), unit);
       return;
     }
+    if (t === 'A_Expr' || t === 'SubLink' || t === 'SortBy') {
+      recordOperators(t, b, unit);
+      for (const x of Object.values(b)) walk(x, unit, env, label);
+      return;
+    }
+    if (t === 'TypeCast' && isObj(b.typeName)) {
+      pushList(unit, 'casts', names(b.typeName.names));
+      for (const x of Object.values(b)) walk(x, unit, env, label);
+      return;
+    }
     if (t === 'RangeTableSample') {
       // TABLESAMPLE method: the method's handler function runs.
       pushUnique(unit.functions, names(b.method));
@@ -878,7 +888,33 @@ function walk(v: Json | undefined, unit: Unit, env: Env, label: string | null): 
  * fails closed; every plain `t.column` counting as an unknown function would refuse all SQL.
  */
 function attributeCall(name: string | null, unit: Unit): void {
-  if (name !== null && BUILTIN_FUNCTION_NAMES.has(name)) pushUnique(unit.functions, name);
+  if (name === null) return;
+  if (BUILTIN_FUNCTION_NAMES.has(name)) pushUnique(unit.functions, name);
+  // Any other field may name a user function: resolved at decision time (policy/resolution.ts).
+  else pushList(unit, 'fields', name);
+}
+
+/** Adds to an optional list of the unit (created on first use: most units have none). */
+function pushList(unit: Unit, key: 'fields' | 'operators' | 'casts', v: string): void {
+  if (!v) return;
+  const arr = unit[key];
+  if (arr === undefined) unit[key] = [v];
+  else pushUnique(arr, v);
+}
+
+/**
+ * The operators an expression applies: written ones, and the ones its syntax stands for
+ * (BETWEEN is >= and <=; IN, IS DISTINCT FROM and NULLIF are =; LIKE is ~~).
+ */
+function recordOperators(t: string, b: JsonObject, unit: Unit): void {
+  const op = t === 'SubLink' ? names(b.operName) : t === 'SortBy' ? names(b.useOp) : names(b.name);
+  if (t === 'A_Expr' && typeof b.kind === 'string' && b.kind.startsWith('AEXPR_BETWEEN')) {
+    pushList(unit, 'operators', '>=');
+    pushList(unit, 'operators', '<=');
+    return;
+  }
+  if (op) pushList(unit, 'operators', op);
+  if (t === 'SubLink' && b.subLinkType === 'ANY_SUBLINK' && !op) pushList(unit, 'operators', '=');
 }
 
 function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {

@@ -17,6 +17,7 @@ import { type AnalysisCache, sharedAnalysisCache } from './cache.js';
 import { analyzeFunctionCall, type FunctionCallArgs } from './function-call.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
 import { type PreparedEntry, PreparedRegistry } from './prepared.js';
+import type { CallSnapshot } from './resolution.js';
 import type { Analysis, QueryDecision, StatementAnalysis, Unit } from './types.js';
 
 export interface GuardDecision extends QueryDecision {
@@ -49,7 +50,12 @@ export class SessionGuard {
   private protocol: ProtocolState | null = null;
   private readonly entries = new WeakMap<PreparedStatement, PreparedEntry>();
   /** Decisions of `run`, per statement, with the policy they were made under. */
-  private readonly runs = new WeakMap<PreparedEntry, { policy: Policy; d: QueryDecision }>();
+  private readonly runs = new WeakMap<
+    PreparedEntry,
+    { policy: Policy; calls: CallSnapshot | null | undefined; d: QueryDecision }
+  >();
+  /** The live catalog's snapshot of what names run (unset: none, as in `bastion check`). */
+  private calls: (() => CallSnapshot | null) | undefined;
 
   constructor(
     private current: Policy,
@@ -75,6 +81,17 @@ export class SessionGuard {
     this.protocol = protocol;
   }
 
+  /** Resolves calls through the upstream's live catalog from now on (null: not loaded, fail closed). */
+  resolveWith(calls: () => CallSnapshot | null): void {
+    this.calls = calls;
+  }
+
+  private context(prepared: DecideContext['prepared']): DecideContext {
+    const ctx: DecideContext = { identity: this.identity, prepared };
+    if (this.calls !== undefined) ctx.calls = this.calls();
+    return ctx;
+  }
+
   /** What a prepared statement the model now holds runs (from the Parse's decision). */
   remember(statement: PreparedStatement, entry: PreparedEntry): void {
     this.entries.set(statement, entry);
@@ -88,8 +105,7 @@ export class SessionGuard {
   /** Decides `analysis`; with a model, also returns its statements' effects on prepared statements. */
   private decideAnalysis(analysis: Analysis, stated: string | null): GuardDecision {
     if (this.protocol === null) {
-      const ctx: DecideContext = { identity: this.identity, prepared: this.prepared };
-      return this.finish(decide(analysis, this.policy, ctx, stated));
+      return this.finish(decide(analysis, this.policy, this.context(this.prepared), stated));
     }
     const protocol = this.protocol;
     // Resolving throws MustWaitForServer when the server's answer to an earlier batch decides it.
@@ -97,7 +113,7 @@ export class SessionGuard {
       const stmt = protocol.resolveStatement(name);
       return stmt === null ? undefined : this.entries.get(stmt);
     });
-    const d = this.finish(decide(analysis, this.policy, { identity: this.identity, prepared: view }, stated));
+    const d = this.finish(decide(analysis, this.policy, this.context(view), stated));
     // decide records exactly one change per statement that prepares or deallocates, in order.
     const effects: SqlEffect[] = [];
     let next = 0;
@@ -152,11 +168,13 @@ export class SessionGuard {
       return this.finish(decide(single(u.command, [u]), this.policy, { identity: this.identity }, null));
     }
     // Decisions on a statement that names no other (no SQL EXECUTE inside) depend on the policy
-    // alone: cached per statement, so a prepared statement run many times costs one decision.
+    // and the catalog snapshot alone: cached per statement, so a prepared statement run many
+    // times costs one decision until either changes.
     const nested = entry.units.some((u) => u.prepared !== null);
     const cached = nested ? undefined : this.runs.get(entry);
+    const calls = this.calls?.();
     let d: QueryDecision;
-    if (cached !== undefined && cached.policy === this.policy) d = cached.d;
+    if (cached !== undefined && cached.policy === this.policy && cached.calls === calls) d = cached.d;
     else {
       const protocol = this.protocol;
       const prepared =
@@ -166,8 +184,10 @@ export class SessionGuard {
               const stmt = protocol.resolveStatement(name);
               return stmt === null ? undefined : this.entries.get(stmt);
             });
-      d = decide(single(entry.sql, entry.units), this.policy, { identity: this.identity, prepared }, null);
-      if (!nested) this.runs.set(entry, { policy: this.policy, d });
+      const ctx: DecideContext = { identity: this.identity, prepared };
+      if (calls !== undefined) ctx.calls = calls;
+      d = decide(single(entry.sql, entry.units), this.policy, ctx, null);
+      if (!nested) this.runs.set(entry, { policy: this.policy, calls, d });
     }
     if (d.action === 'allow') return { ...d, clientReason: null };
     return { ...d, clientReason: statedReason(entry.sql) ?? this.sessionReason };
@@ -191,12 +211,7 @@ export class SessionGuard {
       units,
     };
     return this.finish(
-      decide(
-        { sql: st.sql, statements: [st], error: null },
-        this.policy,
-        { identity: this.identity, prepared: this.prepared },
-        null,
-      ),
+      decide({ sql: st.sql, statements: [st], error: null }, this.policy, this.context(this.prepared), null),
     );
   }
 

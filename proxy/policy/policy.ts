@@ -19,6 +19,7 @@ import {
   SERVER_FUNCTION_PATTERNS,
 } from './functions.js';
 import type { PreparedLookup } from './prepared.js';
+import type { CallSnapshot } from './resolution.js';
 import {
   type Action,
   type Analysis,
@@ -360,6 +361,11 @@ export interface DecideContext {
    * also records PREPARE / DEALLOCATE / DISCARD ALL in it, in statement order.
    */
   prepared?: PreparedLookup;
+  /**
+   * The live catalog's view of what names run (policy/resolution.ts). Undefined: none to consult
+   * (`bastion check`); null: a live session whose catalog is not loaded (fail closed).
+   */
+  calls?: CallSnapshot | null;
 }
 
 interface CompiledMatch {
@@ -482,6 +488,19 @@ function resolveUnits(units: readonly Unit[], prepared: PreparedLookup | undefin
   return out;
 }
 
+/** Units with the functions the live catalog says their names, operators and casts run. */
+function resolveCalls(units: Unit[], calls: CallSnapshot | null | undefined): Unit[] {
+  if (calls === undefined) return units;
+  if (calls === null) {
+    const u = units[0];
+    if (u === undefined) return units;
+    const detail = 'the database catalog is not loaded: what the names in it run is unknown';
+    return [...units, { ...u, kind: 'unknown', writes: true, prepared: null, detail }];
+  }
+  if (calls.empty) return units;
+  return units.map((u) => calls.resolve(u));
+}
+
 function strictest<T extends Verdict>(verdicts: readonly T[]): T | null {
   let best: T | null = null;
   for (const v of verdicts) if (best === null || RANK[v.action] > RANK[best.action]) best = v;
@@ -494,7 +513,7 @@ export function decideStatement(
   policy: Policy,
   ctx: DecideContext,
 ): StatementDecision {
-  const units = resolveUnits(st.units, ctx.prepared);
+  const units = resolveCalls(resolveUnits(st.units, ctx.prepared), ctx.calls);
   const verdict = strictest(units.map((u) => unitVerdict(u, policy, ctx.identity))) ?? {
     action: 'allow' as const,
     rule: null,

@@ -80,6 +80,15 @@ export interface Unit {
   where: 'present' | 'absent' | null;
   /** Functions the unit calls or refers to, as written ("pg_catalog.pg_read_file" or "lower"). */
   functions: string[];
+  /**
+   * Field names in attribute notation (`t.f`, `(x).f`) that are no built-in's name: a column, or
+   * a user function of that name called with the row (resolved against the live catalog).
+   */
+  fields?: string[];
+  /** Operator symbols the unit writes (`+`, `===`, `OPERATOR(s.===)` as `s.===`): user operators run functions. */
+  operators?: string[];
+  /** Type names the unit casts to (`x::t`, `CAST(x AS s.t)`): user casts run functions. */
+  casts?: string[];
   /** COPY: where the data comes from or goes to. */
   copy: CopyTarget | null;
   /** EXECUTE: the prepared statement's name, resolved at decision time. */

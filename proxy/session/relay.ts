@@ -27,6 +27,7 @@ import { noteRelayed } from '../wire/read-garbage.js';
 import { SegmentList } from '../wire/segments.js';
 import type { AccessGrant } from './access.js';
 import { AckGate } from './ack-gate.js';
+import { CatalogWatch } from './catalog-watch.js';
 import type { ClientLink, SessionContext, SessionParts } from './context.js';
 import { ApprovalHolds, approvalError, describeBound, describeRecorded } from './holds.js';
 import {
@@ -84,6 +85,8 @@ export interface RelayContext {
   guard: SessionGuard;
   /** Null when the policy masks nothing. */
   masking: SessionMasking | null;
+  /** The upstream's catalog (loaded): masking and guardrail decisions read it. */
+  catalog: MaskCatalog;
 }
 
 /** The catalog a switched policy's masking needs is loading: the message waits for it. */
@@ -127,6 +130,8 @@ export class Relay {
   private readonly guard: SessionGuard;
   /** Replaced (at a statement boundary) when the session's policy is. */
   private masking: SessionMasking | null;
+  /** Without masking, what marks the catalog stale after DDL (the masking stream does otherwise). */
+  private readonly watch: CatalogWatch | null;
   private readonly tracker: StatementTracker;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
@@ -171,6 +176,7 @@ export class Relay {
     this.protocol = context.protocol;
     this.guard = context.guard;
     this.masking = context.masking;
+    this.watch = context.masking === null ? new CatalogWatch(context.catalog) : null;
     this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.holds = new ApprovalHolds(ctx.approvals, session.info);
@@ -253,7 +259,7 @@ export class Relay {
   /** Relays complete client messages, deciding statements on the way; stops at a held one. */
   private pumpClient(): void {
     if (this.holds.holding || this.waitingCatalog || this.session.closed) return;
-    if (this.masking !== null && this.refreshCatalog(this.masking.catalog)) return;
+    if (this.refreshCatalog(this.context.catalog)) return;
     const framer = this.clientFramer;
     const rec = this.recorder;
     rec.begin('client');
@@ -608,6 +614,7 @@ export class Relay {
         if (masker !== null && type !== Backend.DataRow) this.flushMaskCounts(this.protocol.head);
         const reply = this.protocol.server(type, buf, start, end);
         if (masker === null) {
+          this.watch?.server(type, buf, start, end);
           this.relayServerMessage(reply, type, buf, start, end);
           continue;
         }
@@ -731,13 +738,13 @@ export class Relay {
         this.pumpClient();
       },
       (e: Error) => {
-        this.ctx.log.error(`session ${this.id}: masking catalog: ${e.message}`);
-        this.endReason = 'masking catalog unavailable';
+        this.ctx.log.error(`session ${this.id}: catalog: ${e.message}`);
+        this.endReason = 'catalog unavailable';
         this.upstream.end(msg.terminate());
         this.line.fatal(
           new GatewayError(
             SqlState.UnableToConnect,
-            'the gateway cannot reload the catalog it needs to mask results',
+            'the gateway cannot reload the catalog it needs to guard and mask statements',
           ),
         );
         this.session.close(this.endReason);

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { GatewayError, SqlState } from '../errors.js';
-import { MaskingStream } from '../masking/index.js';
+import { type MaskCatalog, MaskingStream } from '../masking/index.js';
 import { isGuardableEncoding, unguardableEncodingReason } from '../policy/encoding.js';
 import { type Policy, policyFor, SessionGuard } from '../policy/index.js';
 import { unguardableSetting } from '../policy/lexing.js';
@@ -141,11 +141,13 @@ export async function runStartup(
         ? new GatewayError(SqlState.FeatureNotSupported, why)
         : new GatewayError(SqlState.InsufficientPrivilege, `${path}: refused at login`);
     }
-    const masking = await startMasking(s, guard.policy, protocol, link.socket);
+    const catalog = await loadCatalog(s, link.socket);
+    guard.resolveWith(() => catalog.calls);
+    const masking = startMasking(s, guard.policy, protocol, catalog);
     const clientLeftover = reader.detach();
     return {
       kind: 'relay',
-      context: { upstream: link, minor, clientLeftover, grant, protocol, guard, masking },
+      context: { upstream: link, minor, clientLeftover, grant, protocol, guard, masking, catalog },
     };
   } catch (e) {
     reader.detach();
@@ -173,29 +175,34 @@ function openSession(s: SessionParts, grant: AccessGrant, protocol: ProtocolStat
 }
 
 /**
- * Masking needs the upstream's catalog (table OIDs, view definitions): no statement may run
- * with it unknown, so a session that cannot load it is refused (fail closed).
+ * The upstream's catalog: masking needs table OIDs and view definitions, guardrails what names,
+ * operators and casts run there (policy/resolution.ts). No statement may run with it unknown, so
+ * a session that cannot load it is refused (fail closed).
  */
-async function startMasking(
-  s: SessionParts,
-  policy: Policy,
-  protocol: ProtocolState,
-  upstream: net.Socket,
-): Promise<SessionMasking | null> {
-  const masking = s.ctx.masking(policy);
-  if (masking.inactive) return null;
+async function loadCatalog(s: SessionParts, upstream: net.Socket): Promise<MaskCatalog> {
   const catalog = s.ctx.catalog(s.ctx.connection.name);
   try {
     await catalog.ensureLoaded();
   } catch (e) {
     upstream.destroy();
-    s.ctx.log.error(`session ${s.id}: masking catalog: ${(e as Error).message}`);
+    s.ctx.log.error(`session ${s.id}: catalog: ${(e as Error).message}`);
     throw new GatewayError(
       SqlState.UnableToConnect,
-      'the gateway cannot read the database catalog it needs to mask results',
+      'the gateway cannot read the database catalog it needs to guard and mask statements',
       'see the gateway log',
     );
   }
+  return catalog;
+}
+
+function startMasking(
+  s: SessionParts,
+  policy: Policy,
+  protocol: ProtocolState,
+  catalog: MaskCatalog,
+): SessionMasking | null {
+  const masking = s.ctx.masking(policy);
+  if (masking.inactive) return null;
   return { stream: new MaskingStream({ masking, catalog, protocol }), catalog };
 }
 

@@ -10,13 +10,22 @@ import type { GuardDecision, SessionGuard } from '../policy/index.js';
 import { lexingSensitive } from '../policy/lexing.js';
 import type { FrameRecorder } from '../store/recorder.js';
 import { Backend, Frontend } from '../wire/codes.js';
-import { FieldError, functionOid, noticeSeverity, parseMessage, querySql } from '../wire/fields.js';
+import {
+  bindMessage,
+  executePortal,
+  FieldError,
+  functionOid,
+  noticeSeverity,
+  parseMessage,
+  querySql,
+} from '../wire/fields.js';
 import { MessageFramer } from '../wire/framer.js';
 import * as msg from '../wire/messages.js';
 import { noteRelayed } from '../wire/read-garbage.js';
 import { SegmentList } from '../wire/segments.js';
 import type { AccessGrant } from './access.js';
 import { AckGate } from './ack-gate.js';
+import { BoundaryBroken, SessionBoundary } from './boundary.js';
 import type { ClientLink, SessionContext, SessionParts } from './context.js';
 import { ApprovalHolds, approvalError } from './holds.js';
 import { MustWaitForServer, type Op, type ProtocolState, type Reply } from './protocol-state.js';
@@ -99,6 +108,8 @@ export class Relay {
   private readonly tracker: StatementTracker;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
+  /** read_only / upstream_role verified by the server; null for a session with neither. */
+  private readonly boundary: SessionBoundary | null;
   /** The client-facing cancel key data of this session. */
   private readonly cancelKey: { pid: number; key: Buffer };
   /**
@@ -133,6 +144,11 @@ export class Relay {
     this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.holds = new ApprovalHolds(ctx.approvals, session.info);
+    this.boundary = SessionBoundary.for({
+      readOnly: context.guard.policy.readOnly,
+      role: context.grant.upstreamRole,
+      parameters: context.upstream.parameters,
+    });
     this.gate = new AckGate(ctx.writer, this.client, this.upstream, {
       closed: () => session.closed,
       failed: () => this.recordingFailed(),
@@ -241,6 +257,8 @@ export class Relay {
       return;
     }
     rec.end();
+    // Ended by the boundary: what was queued of the batch is dropped with the session.
+    if (this.session.closed) return;
     if (!this.toUpstream.writeTo(this.upstream)) this.client.pause();
     if (this.endReason === 'client terminated') this.upstream.end();
   }
@@ -251,6 +269,8 @@ export class Relay {
    * the server has answered what it depends on.
    */
   private clientMessage(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    if (this.boundary !== null && !this.withinBoundary(this.boundary, type, buf, start, end, seq))
+      return false;
     try {
       let verdict: Verdict | undefined;
       let d: GuardDecision | undefined;
@@ -297,6 +317,37 @@ export class Relay {
       this.toUpstream.writeTo(this.upstream);
       return false;
     }
+  }
+
+  /**
+   * Whether a client message may go on now in a read_only or role-locked session (see
+   * boundary.ts). False when it waits for the previous batch's answer and check (reading stops;
+   * it is read again when the server has answered), or when it ended the session.
+   */
+  private withinBoundary(
+    boundary: SessionBoundary,
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+  ): boolean {
+    if (boundary.mustWait(type)) {
+      this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
+      this.client.pause();
+      return false;
+    }
+    const portal =
+      type === Frontend.Bind
+        ? bindMessage(buf, start, end).portal
+        : type === Frontend.Execute
+          ? executePortal(buf, start, end)
+          : null;
+    const why = boundary.refusal(type, portal);
+    if (why === null) return true;
+    this.ctx.log.warn(`session ${this.id}: ${why}`);
+    this.end(why, new BoundaryBroken(why));
+    return false;
   }
 
   /**
@@ -380,10 +431,14 @@ export class Relay {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
         if (type === Backend.ParameterStatus) checkLexingStatus(buf, start, end);
+        // The answer to the gateway's own role check is the gateway's alone.
+        if (this.boundary?.server(type, buf, start, end)) continue;
         // Masked values are counted per statement: a run of DataRows adds its counts once, before
         // the next other message (which may end the statement) or at the end of the chunk.
         if (masker !== null && type !== Backend.DataRow) this.flushMaskCounts(this.protocol.head);
         const reply = this.protocol.server(type, buf, start, end);
+        const check = this.boundary === null ? null : this.boundary.replied(reply, type, buf, start, end);
+        if (check !== null) this.upstream.write(check);
         if (masker === null) {
           this.relayServerMessage(reply, type, buf, start, end);
           continue;
@@ -493,6 +548,8 @@ export class Relay {
       if (injected !== null) this.toUpstream.add(injected);
     }
     this.toUpstream.pass(buf, start, end);
+    const check = this.boundary === null ? null : this.boundary.forwarded(op);
+    if (check !== null) this.toUpstream.add(check);
   }
 
   /** After DDL (or when old) the catalog reloads before the next statement is relayed. */

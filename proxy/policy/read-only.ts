@@ -63,7 +63,7 @@ export function readWriteBySet(name: string, kind: string, value: Json | undefin
 export function readWriteByOptions(options: Json[], what: string): string | null {
   for (const item of options) {
     const w = wrapper(item);
-    if (!w || w[0] !== 'DefElem' || w[1].defname !== 'transaction_read_only') continue;
+    if (w?.[0] !== 'DefElem' || w[1].defname !== 'transaction_read_only') continue;
     if (!isTrueSetting(constSetting(w[1].arg))) return `${what} READ WRITE makes the transaction read-write`;
   }
   return null;

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { connectionTo, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionTo, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
   bindMessage,
@@ -174,6 +174,24 @@ for (const version of [18, 15] as const) {
       } finally {
         c.socket.destroy();
       }
+    });
+
+    test('start-up warns once about the superuser upstream, not about the other; the connection status says so', async () => {
+      await eventually(
+        () => (gw.core.upstreamSuperuser('plain') === null ? undefined : true),
+        10_000,
+        'the probes',
+      );
+      await eventually(
+        () => (gw.core.upstreamSuperuser('app') === null ? undefined : true),
+        10_000,
+        'the probes',
+      );
+      assert.equal(gw.core.upstreamSuperuser('app'), true);
+      assert.equal(gw.core.upstreamSuperuser('plain'), false);
+      const warnings = gw.logs.filter((l) => l.startsWith('warn') && /is a superuser/.test(l));
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(warnings[0], new RegExp(`connection "app": upstream user "${db.user}" is a superuser`));
     });
 
     test('ordinary work goes on: COPY FROM STDIN, a failed transaction, node-postgres with parameters', async () => {

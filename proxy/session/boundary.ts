@@ -113,8 +113,15 @@ export class SessionBoundary {
   refusal(type: number, portal: string | null): string | null {
     if (this.transactionEnded && type !== Frontend.Sync && type !== Frontend.Flush)
       return 'in a read-only session, an Execute of COMMIT or ROLLBACK must be followed by Sync: a new transaction begins after it';
-    if (this.opts.role === null || (type !== Frontend.Bind && type !== Frontend.Execute)) return null;
-    if (this.userCodePortal !== null && !(type === Frontend.Execute && portal === this.userCodePortal))
+    if (this.opts.role === null || this.userCodePortal === null) return null;
+    // What runs statements (a Query or FunctionCall in the middle of the batch included); Parse,
+    // Describe and Close run none, and Sync ends the batch.
+    const runs =
+      type === Frontend.Query ||
+      type === Frontend.FunctionCall ||
+      type === Frontend.Bind ||
+      (type === Frontend.Execute && portal !== this.userCodePortal);
+    if (runs)
       return `in a session locked to role "${this.opts.role}", a batch may run user code only in its last statement (the gateway verifies the role after each batch): send a Sync before the next one`;
     return null;
   }
@@ -177,6 +184,10 @@ export class SessionBoundary {
       this.status(buf, start, end);
       return false;
     }
+    // A pipelined check would be read as COPY data (it is never pipelined behind a text that
+    // mentions COPY, or a portal the gateway does not know): fail closed rather than hang.
+    if (type === Backend.CopyInResponse && this.check === 'sent')
+      throw new BoundaryBroken('COPY began where the gateway did not expect one: the session ends');
     if (this.check !== 'reading') return false;
     switch (type) {
       case Backend.RowDescription:

@@ -162,17 +162,24 @@ for (const version of [18, 15] as const) {
       }
     });
 
-    test('a later Execute in the same extended batch ends the session before it runs', async () => {
-      const c = await login(plainPort());
-      try {
-        c.write(Buffer.concat([step('SELECT unlock_sql()'), step('DELETE FROM secret'), syncMessage()]));
-        const got = await c.readToEnd(5000);
-        const fatal = errorsOf(got).find((f) => f.S === 'FATAL');
-        assert.equal(fatal?.C, '42501', JSON.stringify(errorsOf(got)));
-        assert.match(fatal?.M ?? '', /last statement/);
-        assert.equal(await secretRows(), 3, 'the DELETE did not run');
-      } finally {
-        c.socket.destroy();
+    test('a later Execute, Bind or Query in the same extended batch ends the session before it runs', async () => {
+      for (const later of [
+        step('DELETE FROM secret'),
+        bindMessage('other', '', []),
+        // A simple Query in the middle of an extended batch runs at once.
+        queryMessage('DELETE FROM secret'),
+      ]) {
+        const c = await login(plainPort());
+        try {
+          c.write(Buffer.concat([step('SELECT unlock_sql()'), later, syncMessage()]));
+          const got = await c.readToEnd(5000);
+          const fatal = errorsOf(got).find((f) => f.S === 'FATAL');
+          assert.equal(fatal?.C, '42501', JSON.stringify(errorsOf(got)));
+          assert.match(fatal?.M ?? '', /last statement/);
+          assert.equal(await secretRows(), 3, 'the DELETE did not run');
+        } finally {
+          c.socket.destroy();
+        }
       }
     });
 

@@ -241,8 +241,10 @@ export class Relay {
           return;
         }
         this.client.resume();
+        // A Terminate that waited for the previous batch's check (boundary.ts).
+        if (d.type === Frontend.Terminate) this.endReason = 'client terminated';
       }
-      while (framer.next()) {
+      while (this.endReason !== 'client terminated' && framer.next()) {
         const { type, buf, start, end } = framer;
         const seq = rec.frame(buf, start, end);
         if (!this.clientMessage(type, buf, start, end, seq)) break;

@@ -201,6 +201,31 @@ for (const version of [18, 15] as const) {
       assert.match(warnings[0], new RegExp(`connection "app": upstream user "${db.user}" is a superuser`));
     });
 
+    test('a Terminate right behind a query waits for the check, then ends the session cleanly', async () => {
+      const c = await RawClient.connect(gw.host, gw.port);
+      await c.login({
+        user: LOCKED.name,
+        password: LOCKED.password,
+        params: { application_name: 'quits-at-once' },
+      });
+      c.write(Buffer.concat([queryMessage('SELECT 1'), message('X')]));
+      assert.equal((await c.readUntil('Z')).at(-1)?.type, 'Z');
+      assert.equal(await c.waitEnded(5000), true);
+      const s = await eventually(
+        () => {
+          const store = gw.readStore();
+          try {
+            return store.listSessions().find((x) => x.applicationName === 'quits-at-once' && x.endedAt);
+          } finally {
+            store.close();
+          }
+        },
+        5000,
+        'the session to be recorded as ended',
+      );
+      assert.equal(s.endReason, 'client terminated');
+    });
+
     test('ordinary work goes on: COPY FROM STDIN, a failed transaction, node-postgres with parameters', async () => {
       const c = await login();
       try {

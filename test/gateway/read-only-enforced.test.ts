@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import pg from 'pg';
+import { runPsql } from '../helpers/clients.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
@@ -247,6 +248,28 @@ for (const version of [18, 15] as const) {
       } finally {
         c.socket.destroy();
       }
+    });
+
+    test('psql: reads work, the hidden write fails in the server, the switch ends the session', async () => {
+      const target = {
+        ...gw.target(),
+        user: RO.name,
+        password: RO.password,
+        env: { PGOPTIONS: '-c default_transaction_read_only=off' },
+      };
+      const ok = await runPsql(
+        ['-At', '-c', 'SHOW default_transaction_read_only', '-c', 'SELECT count(*) FROM canary'],
+        target,
+      );
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout, 'on\n0\n');
+      const miss = await runPsql(['-c', 'SELECT * FROM innocent'], target);
+      assert.notEqual(miss.code, 0);
+      assert.match(miss.stderr, /read-only transaction/);
+      const hidden = await runPsql(['-c', 'SELECT flip()', '-c', 'SELECT sneaky_write()'], target);
+      assert.notEqual(hidden.code, 0);
+      assert.match(hidden.stderr, /default_transaction_read_only = off/);
+      assert.equal(await canaryRows(), 0);
     });
 
     test('an ordinary client works as before (node-postgres, extended protocol, transactions)', async () => {

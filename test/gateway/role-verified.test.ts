@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { runPsql } from '../helpers/clients.js';
 import { connectionTo, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import {
@@ -199,6 +200,18 @@ for (const version of [18, 15] as const) {
       const warnings = gw.logs.filter((l) => l.startsWith('warn') && /is a superuser/.test(l));
       assert.equal(warnings.length, 1, JSON.stringify(warnings));
       assert.match(warnings[0], new RegExp(`connection "app": upstream user "${db.user}" is a superuser`));
+    });
+
+    test('psql: a function that resets the role ends the session before the next command', async () => {
+      const target = { ...gw.target(), user: LOCKED.name, password: LOCKED.password };
+      const r = await runPsql(
+        ['-At', '-c', 'SELECT current_user', '-c', 'SELECT unlock_plpgsql()', '-c', 'DELETE FROM secret'],
+        target,
+      );
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout, /^locked_role\n/);
+      assert.match(r.stderr, /locked to role "locked_role"/);
+      assert.equal(await secretRows(), 3);
     });
 
     test('a Terminate right behind a query waits for the check, then ends the session cleanly', async () => {

@@ -17,6 +17,7 @@ import { CatalogLink } from './session/catalog-link.js';
 import { VerifierCache } from './session/client-auth.js';
 import { ConnectionListener } from './session/listener.js';
 import type { Logger } from './session/session.js';
+import { superuserWarning, upstreamIsSuperuser } from './session/superuser-probe.js';
 import { replayJournal } from './store/journal.js';
 import type { TeamLink } from './store/pg/team-link.js';
 import type { KnownHead, StoreReads } from './store/reader-protocol.js';
@@ -78,6 +79,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** One masking catalog (and the connection that reads it) per connection's upstream. */
   private readonly catalogs = new Map<string, { catalog: MaskCatalog; link: CatalogLink }>();
   private retention: RetentionJob | null = null;
+  /** Whether each connection's upstream user is a superuser, once asked (see probeUpstreams). */
+  private readonly superusers = new Map<string, boolean>();
   /** Team mode (config.team): the shipper to the shared store and the approvals bridge. */
   team: TeamLink | null = null;
   /**
@@ -162,6 +165,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     for (const connection of this.config.connections) {
       this.gateways.push(await this.makeListener(connection));
     }
+    this.probeUpstreams();
     if (opts.tolerateListenerErrors) {
       await Promise.all(
         this.gateways.map((l) =>
@@ -182,6 +186,31 @@ export class AppCore extends EventEmitter<CoreEvents> {
       await this.stop();
       throw e;
     }
+  }
+
+  /**
+   * Asks each connection's upstream whether its user is a superuser, without holding start-up up
+   * (an upstream that is down now is not an error of the gateway's): one warning line each.
+   */
+  private probeUpstreams(): void {
+    for (const c of this.config.connections) {
+      upstreamIsSuperuser(c.upstream).then(
+        (su) => {
+          this.superusers.set(c.name, su);
+          if (su) this.log.warn(superuserWarning(c.name, c.upstream.user));
+          this.emit('listener-changed', c.name);
+        },
+        (e: Error) =>
+          this.log.info(
+            `connection "${c.name}": could not ask whether the upstream user is a superuser: ${e.message}`,
+          ),
+      );
+    }
+  }
+
+  /** Whether a connection's upstream user is a superuser; null until known. */
+  upstreamSuperuser(name: string): boolean | null {
+    return this.superusers.get(name) ?? null;
   }
 
   private async makeListener(connection: ConnectionConfig): Promise<ConnectionListener> {

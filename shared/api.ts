@@ -22,6 +22,8 @@ export interface ConnectionView {
   activeSessions: number;
   /** host:port the listener accepts connections on now (the bound port when `listen` says :0); null when not listening. */
   address: string | null;
+  /** The upstream user is a superuser (where a guardrail miss costs most); null until the gateway could ask. */
+  upstreamSuperuser?: boolean | null;
 }
 
 export interface ConnectionInput {

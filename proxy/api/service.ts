@@ -671,6 +671,7 @@ export class CoreService implements BastionApi, BastionEventSource {
       error: state === 'failed' ? (l?.lastError ?? 'failed') : null,
       activeSessions: l?.activeSessions ?? 0,
       address: state === 'listening' && l ? `${host}:${l.port}` : null,
+      upstreamSuperuser: this.core.upstreamSuperuser(c.name),
     };
   }
 

@@ -24,6 +24,13 @@ import {
   Utf8Text,
   wrapper,
 } from './parser.js';
+import {
+  constSetting,
+  isTrueSetting,
+  READ_ONLY_SETTINGS,
+  readWriteByOptions,
+  readWriteBySet,
+} from './read-only.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
@@ -440,6 +447,11 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
         unit = newUnit('set', b.kind === 'VAR_RESET_ALL' ? 'RESET ALL' : `${verb} ${name}`, false, env.via);
         // SET client_encoding / SET NAMES / SET standard_conforming_strings (lexing.ts); DEFAULT
         // and RESET go back to the login's value, which was checked when the session began.
+        const rw =
+          b.kind === 'VAR_SET_MULTI'
+            ? readWriteByOptions(list(b.args), `SET ${name}`)
+            : readWriteBySet(name, String(b.kind), list(b.args)[0]);
+        if (rw !== null) unit.readWrite = rw;
         if (LEXING_SETTINGS.has(name.toLowerCase()) && b.kind === 'VAR_SET_VALUE') {
           const why = unguardableSetting(name, constString(list(b.args)[0]));
           if (why !== null) unit.unguardable = why;
@@ -537,6 +549,8 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
     case 'TransactionStmt': {
       const [cmd, writes] = TRANSACTION_WORDS[String(b.kind)] ?? ['TRANSACTION', false];
       unit = newUnit('transaction', cmd, writes, env.via);
+      const rw = readWriteByOptions(list(b.options), cmd);
+      if (rw !== null) unit.readWrite = rw;
       break;
     }
     case 'ListenStmt':
@@ -939,6 +953,12 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
         u.detail = why;
         env.out.push(u);
       }
+    } else if (READ_ONLY_SETTINGS.has(setting.toLowerCase())) {
+      if (!isTrueSetting(constSetting(args[1]))) {
+        const u = newUnit('set', `set_config(${setting.toLowerCase()})`, false, env.via);
+        u.readWrite = `set_config(${setting.toLowerCase()}) to anything but on could make transactions read-write`;
+        env.out.push(u);
+      }
     } else if (LEXING_SETTINGS.has(setting.toLowerCase())) {
       const why = unguardableSetting(setting, constString(args[1]));
       if (why !== null) {
@@ -1094,7 +1114,12 @@ function analyzePlpgsqlBody(createText: string, env: Env): void {
       return;
     }
     for (const [k, child] of Object.entries(v)) {
-      if (k === 'PLpgSQL_expr' && isObj(child)) {
+      if (k === 'PLpgSQL_stmt_commit' || k === 'PLpgSQL_stmt_rollback') {
+        // Transaction control in a DO block or procedure: what follows runs in a new transaction.
+        env.out.push(
+          newUnit('transaction', k === 'PLpgSQL_stmt_commit' ? 'COMMIT' : 'ROLLBACK', false, env.via),
+        );
+      } else if (k === 'PLpgSQL_expr' && isObj(child)) {
         plExpr(String(child.query ?? ''), Number(child.parseMode ?? 0), at === 'dynamic', inner);
       } else if (DYNAMIC_PARENTS.has(k)) {
         visit(child, 'dynamic-parent');

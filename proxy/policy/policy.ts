@@ -19,6 +19,7 @@ import {
   SERVER_FUNCTION_PATTERNS,
 } from './functions.js';
 import type { PreparedLookup } from './prepared.js';
+import { readOnlyRefusal, readOnlyTextRefusal } from './read-only.js';
 import type { CallSnapshot } from './resolution.js';
 import {
   type Action,
@@ -441,6 +442,9 @@ function unitVerdict(u: Unit, policy: Policy, identity: string): Verdict {
   if (policy.readOnly) {
     if (u.writes)
       return { action: 'block', rule: 'read_only', reason: `${describe(u)}: the policy is read-only` };
+    const off = readOnlyRefusal(u);
+    if (off !== null)
+      return { action: 'block', rule: 'read_only', reason: `${off}: the policy is read-only` };
     const writer = u.functions.find((f) => mayWrite(f) && !readOnlyFunctions(policy).test(f));
     if (writer !== undefined) {
       return {
@@ -553,6 +557,11 @@ export function decide(
   statedReason: string | null = null,
 ): QueryDecision {
   const statements = analysis.statements.map((s) => decideStatement(s, policy, ctx));
+  const split = policy.readOnly ? readOnlyTextRefusal(analysis.statements) : null;
+  if (split !== null) {
+    const reason = `${split}: the policy is read-only`;
+    for (const s of statements) Object.assign(s, { action: 'block', rule: 'read_only', reason });
+  }
   const top = strictest(statements);
   const d: QueryDecision = {
     action: top?.action ?? 'allow',

@@ -102,6 +102,11 @@ export interface Unit {
    * cannot read as the server does): refused whatever the policy says.
    */
   unguardable?: string;
+  /**
+   * Set when the unit could switch the session's transactions to read-write (SET
+   * default_transaction_read_only = off, BEGIN READ WRITE, ...): refused under `read_only`.
+   */
+  readWrite?: string;
 }
 
 export interface StatementAnalysis {

@@ -27,6 +27,7 @@ import { noteRelayed } from '../wire/read-garbage.js';
 import { SegmentList } from '../wire/segments.js';
 import type { AccessGrant } from './access.js';
 import { AckGate } from './ack-gate.js';
+import { BoundaryBroken, SessionBoundary } from './boundary.js';
 import { CatalogWatch } from './catalog-watch.js';
 import type { ClientLink, SessionContext, SessionParts } from './context.js';
 import { ApprovalHolds, approvalError, describeBound, describeRecorded } from './holds.js';
@@ -135,6 +136,8 @@ export class Relay {
   private readonly tracker: StatementTracker;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
+  /** read_only / upstream_role verified by the server; null for a session with neither. */
+  private readonly boundary: SessionBoundary | null;
   /** The client-facing cancel key data of this session. */
   private readonly cancelKey: { pid: number; key: Buffer };
   /**
@@ -180,6 +183,11 @@ export class Relay {
     this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.holds = new ApprovalHolds(ctx.approvals, session.info);
+    this.boundary = SessionBoundary.for({
+      readOnly: context.guard.policy.readOnly,
+      role: context.grant.upstreamRole,
+      parameters: context.upstream.parameters,
+    });
     this.gate = new AckGate(ctx.writer, this.client, this.upstream, {
       closed: () => session.closed,
       failed: () => this.recordingFailed(),
@@ -272,8 +280,10 @@ export class Relay {
           return;
         }
         this.client.resume();
+        // A Terminate that waited for the previous batch's check (boundary.ts).
+        if (d.type === Frontend.Terminate) this.endReason = 'client terminated';
       }
-      while (framer.next()) {
+      while (this.endReason !== 'client terminated' && framer.next()) {
         const { type, buf, start, end } = framer;
         const seq = rec.frame(buf, start, end);
         if (!this.clientMessage(type, buf, start, end, seq)) break;
@@ -288,6 +298,8 @@ export class Relay {
       return;
     }
     rec.end();
+    // Ended by the boundary: what was queued of the batch is dropped with the session.
+    if (this.session.closed) return;
     if (!this.toUpstream.writeTo(this.upstream)) this.client.pause();
     if (this.endReason === 'client terminated') this.upstream.end();
   }
@@ -298,6 +310,8 @@ export class Relay {
    * the server has answered what it depends on.
    */
   private clientMessage(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
+    if (this.boundary !== null && !this.withinBoundary(this.boundary, type, buf, start, end, seq))
+      return false;
     try {
       let verdict: Verdict | undefined;
       let d: GuardDecision | undefined;
@@ -480,6 +494,37 @@ export class Relay {
   }
 
   /**
+   * Whether a client message may go on now in a read_only or role-locked session (see
+   * boundary.ts). False when it waits for the previous batch's answer and check (reading stops;
+   * it is read again when the server has answered), or when it ended the session.
+   */
+  private withinBoundary(
+    boundary: SessionBoundary,
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+  ): boolean {
+    if (boundary.mustWait(type)) {
+      this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
+      this.client.pause();
+      return false;
+    }
+    const portal =
+      type === Frontend.Bind
+        ? bindMessage(buf, start, end).portal
+        : type === Frontend.Execute
+          ? executePortal(buf, start, end)
+          : null;
+    const why = boundary.refusal(type, portal);
+    if (why === null) return true;
+    this.ctx.log.warn(`session ${this.id}: ${why}`);
+    this.end(why, new BoundaryBroken(why));
+    return false;
+  }
+
+  /**
    * The guardrail decision for a Query, Parse or FunctionCall. A text the server could lex
    * differently had an earlier statement changed a lexing setting waits (MustWaitForServer) until
    * every earlier request is answered: by then any such change was reported, and ended the
@@ -609,10 +654,14 @@ export class Relay {
       while (framer.next()) {
         const { type, buf, start, end } = framer;
         if (type === Backend.ParameterStatus) checkLexingStatus(buf, start, end);
+        // The answer to the gateway's own role check is the gateway's alone.
+        if (this.boundary?.server(type, buf, start, end)) continue;
         // Masked values are counted per statement: a run of DataRows adds its counts once, before
         // the next other message (which may end the statement) or at the end of the chunk.
         if (masker !== null && type !== Backend.DataRow) this.flushMaskCounts(this.protocol.head);
         const reply = this.protocol.server(type, buf, start, end);
+        const check = this.boundary === null ? null : this.boundary.replied(reply, type, buf, start, end);
+        if (check !== null) this.upstream.write(check);
         if (masker === null) {
           this.watch?.server(type, buf, start, end);
           this.relayServerMessage(reply, type, buf, start, end);
@@ -724,6 +773,8 @@ export class Relay {
       if (injected !== null) this.toUpstream.add(injected);
     }
     this.toUpstream.pass(buf, start, end);
+    const check = this.boundary === null ? null : this.boundary.forwarded(op);
+    if (check !== null) this.toUpstream.add(check);
   }
 
   /** After DDL (or when old) the catalog reloads before the next statement is relayed. */

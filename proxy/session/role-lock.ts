@@ -30,6 +30,7 @@ import {
 import { Backend } from '../wire/codes.js';
 import { noticeFields, parameterStatus, readyStatus } from '../wire/fields.js';
 import * as msg from '../wire/messages.js';
+import { runsNoUserCode } from './boundary.js';
 import type { UpstreamLink } from './upstream.js';
 
 export const ROLE_LOCK_RULE = 'role-lock';
@@ -61,6 +62,19 @@ function violation(statements: StatementAnalysis[]): string | null {
       const why = roleChange(u);
       if (why !== null) return why;
     }
+  }
+  return null;
+}
+
+/**
+ * The role is verified after each batch (boundary.ts): a statement that runs user code (which
+ * could change the role where the gateway cannot see) followed by more statements in one Query
+ * would run those as the gateway's upstream user before the check. Refused, fail closed.
+ */
+function userCodeBeforeLast(statements: StatementAnalysis[]): string | null {
+  for (let i = 0; i < statements.length - 1; i++) {
+    if (!runsNoUserCode(statements[i]))
+      return `"${statements[i].command}" is followed by more statements in one query, and the role is verified only after the query: send them separately`;
   }
   return null;
 }
@@ -98,7 +112,7 @@ export class RoleLockedGuard extends SessionGuard {
 
   override query(sql: string): GuardDecision {
     const a = this.analyses.analyze(sql);
-    const why = violation(a.statements);
+    const why = violation(a.statements) ?? userCodeBeforeLast(a.statements);
     return why === null ? super.query(sql) : this.locked(a.statements, why, statedReason(sql));
   }
 

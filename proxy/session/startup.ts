@@ -10,6 +10,7 @@ import { type MaskCatalog, MaskingStream } from '../masking/index.js';
 import { isGuardableEncoding, unguardableEncodingReason } from '../policy/encoding.js';
 import { type Policy, policyFor, SessionGuard } from '../policy/index.js';
 import { unguardableSetting } from '../policy/lexing.js';
+import { isTrueSetting, READ_ONLY_SETTINGS } from '../policy/read-only.js';
 import { unsafeSearchPathSetting } from '../policy/search-path.js';
 import { LATEST_MINOR, MAX_STARTUP_PACKET } from '../wire/codes.js';
 import * as msg from '../wire/messages.js';
@@ -21,7 +22,7 @@ import type { SessionParts } from './context.js';
 import { ProtocolState } from './protocol-state.js';
 import type { RelayContext, SessionMasking } from './relay.js';
 import { assumeUpstreamRole, RoleLockedGuard } from './role-lock.js';
-import { connectUpstream } from './upstream.js';
+import { connectUpstream, type UpstreamLink } from './upstream.js';
 
 /** Startup packet parameters passed on to the upstream. Others (notably `options`, which can set any GUC such as `role`) are dropped. */
 const FORWARDED_PARAMS = new Set([
@@ -115,7 +116,7 @@ export async function runStartup(
     progress('connecting');
     const link = await connectUpstream(
       upstreamFor(s.ctx.connection.upstream, grant.entry),
-      forwardedParams(params),
+      forwardedParams(params, guard.policy.readOnly),
       {
         timeoutMs: Math.max(1000, deadline - Date.now()),
         maxMessageSize: s.ctx.limits.maxMessageSize,
@@ -130,6 +131,7 @@ export async function runStartup(
         (m) => s.ctx.log.warn(`session ${s.id}: identity "${grant.identity}": ${m}`),
       );
     }
+    if (guard.policy.readOnly) checkReadOnlyLogin(link);
     // A database or role default the gateway cannot read statements under (policy/lexing.ts),
     // or a search_path under which names do not say what runs (PostgreSQL 18 reports it).
     for (const [k, v] of link.parameters) {
@@ -230,12 +232,36 @@ function startTls(
   });
 }
 
-function forwardedParams(params: Record<string, string>): Record<string, string> {
+/**
+ * The client's startup parameters the upstream gets. A read_only session's upstream runs every
+ * transaction read-only whatever the client asked (policy/read-only.ts): a startup value is also
+ * what RESET and DISCARD ALL return to, and it overrides database and role defaults.
+ */
+function forwardedParams(params: Record<string, string>, readOnly: boolean): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) {
-    if (FORWARDED_PARAMS.has(k.toLowerCase())) out[k] = v;
+    const name = k.toLowerCase();
+    if (readOnly && READ_ONLY_SETTINGS.has(name)) continue;
+    if (FORWARDED_PARAMS.has(name)) out[k] = v;
   }
+  if (readOnly) out.default_transaction_read_only = 'on';
   return out;
+}
+
+/**
+ * The upstream must confirm read-only transactions (PostgreSQL 14 and later report the setting,
+ * which is also how the relay learns of a later change): otherwise the session is refused.
+ */
+function checkReadOnlyLogin(link: UpstreamLink): void {
+  const reported = link.parameters.find(([k]) => k === 'default_transaction_read_only')?.[1] ?? null;
+  if (isTrueSetting(reported)) return;
+  link.socket.destroy();
+  throw new GatewayError(
+    SqlState.FeatureNotSupported,
+    reported === null
+      ? 'this read-only identity needs PostgreSQL 14 or later upstream: the database does not report default_transaction_read_only, so the gateway cannot verify read-only transactions'
+      : `the database did not start this read-only session with read-only transactions (default_transaction_read_only = ${reported})`,
+  );
 }
 
 /** Records a startup-phase packet as a type-0 frame (see FrameChunk). */

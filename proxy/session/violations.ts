@@ -7,6 +7,7 @@ import { MaskError } from '../masking/index.js';
 import { unguardableSetting } from '../policy/lexing.js';
 import { FieldError, parameterStatus } from '../wire/fields.js';
 import { BadLengthError, MessageTooLargeError } from '../wire/framer.js';
+import { BoundaryBroken } from './boundary.js';
 import { ProtocolStateError } from './protocol-state.js';
 
 export interface Violation {
@@ -39,6 +40,10 @@ export function clientViolation(e: unknown): Violation {
 export function upstreamViolation(e: unknown): Violation {
   if (e instanceof UnguardableSession) {
     // The session changed state in a way the gateway cannot guard (see checkEncodingStatus).
+    return { log: { level: 'warn', message: e.message }, reason: e.message, error: e };
+  }
+  if (e instanceof BoundaryBroken) {
+    // read_only or the role lock no longer holds on the server (see boundary.ts).
     return { log: { level: 'warn', message: e.message }, reason: e.message, error: e };
   }
   if (e instanceof ProtocolStateError) {

@@ -183,6 +183,12 @@ function ConnectionCard({
           Identities <b>{identities.filter((i) => i.connections.includes(c.name)).length}</b>
         </span>
       </div>
+      {c.upstreamSuperuser && (
+        <div className="test-result bad" title="where a guardrail miss costs most">
+          The upstream user is a superuser: give identities an upstream user or role with only the grants they
+          need.
+        </div>
+      )}
       {c.error && <div className="test-result bad">{c.error}</div>}
       {test && <div className={`test-result ${test.ok ? 'ok' : 'bad'}`}>{test.message}</div>}
       {c.state === 'listening' && (

@@ -16,8 +16,10 @@
 // Within one batch the check comes too late: a statement after the one that changed the role
 // would run as the gateway's upstream user. So in a role-locked session a batch may run user code
 // (anything but transaction control, SET and SHOW, which run none) only in its last statement: a
-// simple Query's later statements are refused by the guard (RoleLockedGuard), and an extended
-// batch that Binds or Executes another portal after one that may run user code ends the session.
+// simple Query's later statements are refused by the guard (RoleLockedGuard), and in an extended
+// batch a Bind or Execute of another portal after one that may run user code is refused in place
+// (a stand-in that fails: the server skips the rest up to Sync and rolls the batch back, a role
+// changed in it included); a Query or FunctionCall there ends the session.
 // In a read_only session a new transaction inside one batch is the gap: a COMMIT followed by more
 // statements in one Query is refused (policy/read-only.ts), and an Execute of COMMIT / ROLLBACK
 // must be followed by Sync. What remains: inside ONE statement, a function the planner folds
@@ -92,6 +94,11 @@ export class SessionBoundary {
     );
   }
 
+  /** The locked upstream role, or null. */
+  get lockedRole(): string | null {
+    return this.opts.role;
+  }
+
   /** A session with neither read_only nor a role lock needs no boundary. */
   static for(opts: BoundaryOptions): SessionBoundary | null {
     return opts.readOnly || opts.role !== null ? new SessionBoundary(opts) : null;
@@ -107,7 +114,8 @@ export class SessionBoundary {
   }
 
   /**
-   * Why a client message may not be sent in this batch (the session then ends), or null.
+   * Why a client message may not be sent in this batch, or null. A Bind or Execute is refused in
+   * place (the rest of the batch fails with it); anything else ends the session.
    * `portal`: the portal a Bind makes or an Execute runs.
    */
   refusal(type: number, portal: string | null): string | null {

@@ -39,6 +39,7 @@ import {
   type ProtocolState,
   type Reply,
 } from './protocol-state.js';
+import { ROLE_LOCK_RULE } from './role-lock.js';
 import { StatementTracker, type Verdict } from './statements.js';
 import type { UpstreamLink } from './upstream.js';
 import { checkLexingStatus, clientViolation, upstreamViolation, type Violation } from './violations.js';
@@ -310,8 +311,10 @@ export class Relay {
    * the server has answered what it depends on.
    */
   private clientMessage(type: number, buf: Buffer, start: number, end: number, seq: number): boolean {
-    if (this.boundary !== null && !this.withinBoundary(this.boundary, type, buf, start, end, seq))
-      return false;
+    if (this.boundary !== null) {
+      const within = this.withinBoundary(this.boundary, type, buf, start, end, seq);
+      if (within !== 'go') return within === 'refused';
+    }
     try {
       let verdict: Verdict | undefined;
       let d: GuardDecision | undefined;
@@ -495,8 +498,10 @@ export class Relay {
 
   /**
    * Whether a client message may go on now in a read_only or role-locked session (see
-   * boundary.ts). False when it waits for the previous batch's answer and check (reading stops;
-   * it is read again when the server has answered), or when it ended the session.
+   * boundary.ts): 'wait' when it waits for the previous batch's answer and check (reading stops;
+   * it is read again when the server has answered), 'refused' when it may not run in this batch
+   * (it fails in place, with what follows up to Sync, as after any error; a JDBC-style batch is
+   * refused, not the session ended), 'ended' when it ended the session.
    */
   private withinBoundary(
     boundary: SessionBoundary,
@@ -505,12 +510,14 @@ export class Relay {
     start: number,
     end: number,
     seq: number,
-  ): boolean {
+  ): 'go' | 'wait' | 'refused' | 'ended' {
     if (boundary.mustWait(type)) {
       this.deferred = { type, message: Buffer.from(buf.subarray(start, end)), seq };
       this.client.pause();
-      return false;
+      return 'wait';
     }
+    // The server skips everything up to Sync after a refused stand-in: nothing of this runs.
+    if (this.refusedUntilSync && type !== Frontend.Sync) return 'go';
     const portal =
       type === Frontend.Bind
         ? bindMessage(buf, start, end).portal
@@ -518,10 +525,28 @@ export class Relay {
           ? executePortal(buf, start, end)
           : null;
     const why = boundary.refusal(type, portal);
-    if (why === null) return true;
+    if (why === null) return 'go';
+    if (type === Frontend.Bind || type === Frontend.Execute) {
+      // A stand-in that fails: the server then skips the rest of the batch up to Sync, whose
+      // ReadyForQuery (and role check) comes before anything of the next batch runs.
+      const rule = boundary.lockedRole === null ? 'read_only' : ROLE_LOCK_RULE;
+      this.refuse(
+        type,
+        buf,
+        start,
+        end,
+        seq,
+        { decision: 'block', rule, approvalId: null },
+        {
+          code: SqlState.InsufficientPrivilege,
+          message: `Bastion blocked this statement (rule "${rule}"): ${why}`,
+        },
+      );
+      return 'refused';
+    }
     this.ctx.log.warn(`session ${this.id}: ${why}`);
     this.end(why, new BoundaryBroken(why));
-    return false;
+    return 'ended';
   }
 
   /**

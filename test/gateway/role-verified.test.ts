@@ -163,24 +163,71 @@ for (const version of [18, 15] as const) {
       }
     });
 
-    test('a later Execute, Bind or Query in the same extended batch ends the session before it runs', async () => {
-      for (const later of [
-        step('DELETE FROM secret'),
-        bindMessage('other', '', []),
-        // A simple Query in the middle of an extended batch runs at once.
-        queryMessage('DELETE FROM secret'),
-      ]) {
+    test('a later Execute or Bind in the same extended batch is refused in place: the error rolls the role change back with the batch', async () => {
+      for (const later of [step('DELETE FROM secret'), bindMessage('other', '', [])]) {
         const c = await login(plainPort());
         try {
           c.write(Buffer.concat([step('SELECT unlock_sql()'), later, syncMessage()]));
-          const got = await c.readToEnd(5000);
-          const fatal = errorsOf(got).find((f) => f.S === 'FATAL');
-          assert.equal(fatal?.C, '42501', JSON.stringify(errorsOf(got)));
-          assert.match(fatal?.M ?? '', /last statement/);
+          const errors = errorsOf(await c.readUntil('Z'));
+          assert.equal(errors.length, 1, JSON.stringify(errors));
+          assert.equal(errors[0].S, 'ERROR');
+          assert.equal(errors[0].C, '42501');
+          assert.match(errors[0].M, /last statement/);
           assert.equal(await secretRows(), 3, 'the DELETE did not run');
+          // set_config in the batch's implicit transaction is undone with it.
+          assert.equal(await currentUser(c), 'locked_role');
         } finally {
           c.socket.destroy();
         }
+      }
+    });
+
+    test('a JDBC-style batch (several Bind/Execute before one Sync) is refused, not the session ended; the role is unchanged', async () => {
+      const c = await login(plainPort());
+      try {
+        c.write(
+          Buffer.concat([
+            parseMessage('ins', 'INSERT INTO inbox VALUES ($1)'),
+            bindMessage('', 'ins', ['1']),
+            executeMessage(''),
+            bindMessage('', 'ins', ['2']),
+            executeMessage(''),
+            syncMessage(),
+          ]),
+        );
+        const got = await c.readUntil('Z');
+        const errors = errorsOf(got);
+        assert.equal(errors.length, 1, JSON.stringify(errors));
+        assert.equal(errors[0].S, 'ERROR');
+        assert.equal(errors[0].C, '42501');
+        assert.match(errors[0].M, /send a Sync/);
+        // The batch ran as one implicit transaction, which the refusal rolled back.
+        assert.equal(Number((await direct.query('SELECT count(*) FROM inbox')).rows[0].count), 0);
+        // The session goes on, as the locked role; the same rows one batch at a time work.
+        assert.equal(await currentUser(c), 'locked_role');
+        c.write(Buffer.concat([bindMessage('', 'ins', ['1']), executeMessage(''), syncMessage()]));
+        assert.equal(errorsOf(await c.readUntil('Z')).length, 0);
+        assert.equal(Number((await direct.query('SELECT count(*) FROM inbox')).rows[0].count), 1);
+      } finally {
+        c.socket.destroy();
+        await direct.query('DELETE FROM inbox');
+      }
+    });
+
+    test('a simple Query in the middle of an extended batch after user code ends the session before it runs', async () => {
+      const c = await login(plainPort());
+      try {
+        // A simple Query in the middle of an extended batch runs at once.
+        c.write(
+          Buffer.concat([step('SELECT unlock_sql()'), queryMessage('DELETE FROM secret'), syncMessage()]),
+        );
+        const got = await c.readToEnd(5000);
+        const fatal = errorsOf(got).find((f) => f.S === 'FATAL');
+        assert.equal(fatal?.C, '42501', JSON.stringify(errorsOf(got)));
+        assert.match(fatal?.M ?? '', /last statement/);
+        assert.equal(await secretRows(), 3, 'the DELETE did not run');
+      } finally {
+        c.socket.destroy();
       }
     });
 

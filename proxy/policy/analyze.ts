@@ -31,6 +31,7 @@ import {
   readWriteByOptions,
   readWriteBySet,
 } from './read-only.js';
+import { isSafeguardSetting } from './safeguards.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
@@ -444,7 +445,8 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       else if (name.toLowerCase() === 'session_authorization') {
         unit = newUnit('set_session_authorization', `${verb} SESSION AUTHORIZATION`, false, env.via);
       } else {
-        unit = newUnit('set', b.kind === 'VAR_RESET_ALL' ? 'RESET ALL' : `${verb} ${name}`, false, env.via);
+        const kind = b.kind === 'VAR_SET_VALUE' && isSafeguardSetting(name) ? 'safeguard_setting' : 'set';
+        unit = newUnit(kind, b.kind === 'VAR_RESET_ALL' ? 'RESET ALL' : `${verb} ${name}`, false, env.via);
         // SET client_encoding / SET NAMES / SET standard_conforming_strings (lexing.ts); DEFAULT
         // and RESET go back to the login's value, which was checked when the session began.
         const rw =
@@ -953,6 +955,8 @@ function visitFuncCall(b: JsonObject, unit: Unit, env: Env): void {
         u.detail = why;
         env.out.push(u);
       }
+    } else if (isSafeguardSetting(setting)) {
+      env.out.push(newUnit('safeguard_setting', `set_config(${setting.toLowerCase()})`, false, env.via));
     } else if (READ_ONLY_SETTINGS.has(setting.toLowerCase())) {
       if (!isTrueSetting(constSetting(args[1]))) {
         const u = newUnit('set', `set_config(${setting.toLowerCase()})`, false, env.via);

@@ -145,6 +145,13 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     reason: "views of the server's configuration files are not allowed",
   },
   {
+    name: 'no-safeguard-settings',
+    match: { kind: ['safeguard_setting'] },
+    action: 'block',
+    reason:
+      "switching off the server's safeguards or its logging (session_replication_role, log_*, ...) is not allowed",
+  },
+  {
     name: 'no-builtin-overrides',
     match: { kind: ['builtin_override'] },
     action: 'block',

@@ -49,6 +49,11 @@ export const STATEMENT_KINDS = [
    * creates an object in pg_catalog / information_schema (after it, names no longer say what runs).
    */
   'builtin_override',
+  /**
+   * SET (also set_config, a function's SET clause, ALTER ROLE/DATABASE ... SET) of a setting that
+   * switches off a server safeguard or its audit trail: session_replication_role, log_*, ...
+   */
+  'safeguard_setting',
   /** A protocol-level FunctionCall message. */
   'function_call',
   /** Parsed, but what it does cannot be known: dynamic SQL, a body in a language other than SQL or PL/pgSQL, an unseen prepared statement. */

@@ -65,7 +65,7 @@ describe('JSON schema validator', () => {
         'select, insert, update, delete, merge, truncate, drop, alter, create, grant, revoke, role, privilege, ' +
         'set_role, set_session_authorization, alter_system, copy, load, create_extension, do, call, explain, ' +
         'prepare, execute, deallocate, set, show, transaction, listen, notify, cursor, lock, vacuum, maintenance, ' +
-        'comment, discard, builtin_override, function_call, unknown, unparseable',
+        'comment, discard, builtin_override, safeguard_setting, function_call, unknown, unparseable',
       'default.guardrails[0].action: "blok" is not one of: allow, warn, block, review',
       'default.guardrails[1]: action is required',
       'default.guardrails[1].match.wher (key): unknown key (expected one of: kind, relation, where, function, identity, copy, writes)',

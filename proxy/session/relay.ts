@@ -165,6 +165,8 @@ export class Relay {
   private readonly clientFramer: MessageFramer;
   private readonly serverFramer: MessageFramer;
   private readonly toUpstream = new SegmentList();
+  /** Whether the upstream login made transactions read-only (the policy's read_only at login). */
+  private readonly loginReadOnly: boolean;
 
   constructor(
     private readonly session: SessionParts,
@@ -179,6 +181,7 @@ export class Relay {
     this.upstream = context.upstream.socket;
     this.protocol = context.protocol;
     this.guard = context.guard;
+    this.loginReadOnly = context.guard.policy.readOnly;
     this.masking = context.masking;
     this.watch = context.masking === null ? new CatalogWatch(context.catalog) : null;
     this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
@@ -324,8 +327,9 @@ export class Relay {
         type === Frontend.FunctionCall ||
         type === Frontend.Bind ||
         type === Frontend.Execute
-      )
-        this.adoptPolicy();
+      ) {
+        if (!this.adoptPolicy()) return false;
+      }
       if (type === Frontend.Query || type === Frontend.Parse || type === Frontend.FunctionCall) {
         if (!this.recorder.healthy) {
           this.refuse(type, buf, start, end, seq, UNRECORDED, RECORDING_DOWN);
@@ -398,13 +402,21 @@ export class Relay {
    * old and half by none. A new catalog (the replaced policies may name other columns) is loaded
    * first (CatalogLoading); until then nothing is sent.
    */
-  private adoptPolicy(): void {
+  private adoptPolicy(): boolean {
     const next = this.namedPolicy();
+    if (next.readOnly !== this.loginReadOnly) {
+      // read_only is also the upstream login's (default_transaction_read_only) and the
+      // boundary's: neither can change under an open session, so it ends and the client logs in
+      // again under the new policy.
+      const why = `the policy "${this.context.grant.policy}" ${next.readOnly ? 'is now' : 'is no longer'} read-only: the session ends; connect again to continue under it`;
+      this.end('policy read_only changed', new GatewayError(SqlState.AdminShutdown, why));
+      return false;
+    }
     const masking = this.masking;
     const catalogMoved = masking !== null && masking.catalog !== this.ctx.catalog(this.ctx.connection.name);
     if (next === this.guard.policy && !catalogMoved) {
       if (this.adoptPending) this.finishAdopt();
-      return;
+      return true;
     }
     const compiled = this.ctx.masking(next);
     if (masking !== null || !compiled.inactive) {
@@ -415,7 +427,7 @@ export class Relay {
     this.ctx.log.info(
       `session ${this.id}: policy "${this.context.grant.policy}" replaced: applies from this statement`,
     );
-    if (masking === null && compiled.inactive) return;
+    if (masking === null && compiled.inactive) return true;
     this.flushMaskCounts(this.protocol.head);
     if (compiled.inactive) {
       this.masking = null;
@@ -428,6 +440,7 @@ export class Relay {
       this.adoptPending = true;
       this.finishAdopt();
     }
+    return true;
   }
 
   /**

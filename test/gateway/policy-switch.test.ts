@@ -219,4 +219,31 @@ describe('a saved policy reaches open sessions at their next statement', () => {
       c.socket.destroy();
     }
   });
+
+  test('a policy that becomes read-only ends its open sessions (the upstream login is read-write); a new login is read-only on the server', async () => {
+    await save(OPEN);
+    const c = await login();
+    try {
+      c.write(queryMessage('SELECT 1'));
+      await untilReady(c);
+      await save({ ...OPEN, live: { read_only: true } });
+      c.write(queryMessage('DELETE FROM t WHERE id = 7'));
+      const got = await c.readToEnd(5000);
+      const fatal = errorsOf(got).find((f) => f.S === 'FATAL');
+      assert.equal(fatal?.C, '57P01', JSON.stringify(errorsOf(got)));
+      assert.match(fatal?.M ?? '', /is now read-only/);
+      assert.equal(await exists(7), true, 'row 7 is still there');
+    } finally {
+      c.socket.destroy();
+    }
+    const again = await login();
+    try {
+      again.write(queryMessage('SHOW default_transaction_read_only'));
+      const rows = (await untilReady(again)).filter((m) => m.type === 'D');
+      assert.match(bytesOf(rows).toString(), /on/);
+    } finally {
+      again.socket.destroy();
+      await save(OPEN);
+    }
+  });
 });

@@ -24,6 +24,7 @@ import {
   Utf8Text,
   wrapper,
 } from './parser.js';
+import { reachUnits } from './reach.js';
 import {
   constSetting,
   isTrueSetting,
@@ -33,6 +34,7 @@ import {
 } from './read-only.js';
 import { isSafeguardSetting } from './safeguards.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';
+import { relOf, selectsItself } from './self-join.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
@@ -277,6 +279,19 @@ function whereOf(clause: Json | undefined): 'present' | 'absent' {
   return clause === undefined || isConstantTrue(clause) ? 'absent' : 'present';
 }
 
+/** whereOf for a statement on `target` joined with `joined`: a clause matching the target with itself is absent too. */
+function whereOfSelf(
+  clause: Json | undefined,
+  target: Json | undefined,
+  joined: Json | undefined,
+): 'present' | 'absent' {
+  if (whereOf(clause) === 'absent') return 'absent';
+  const others = list(joined)
+    .map((j) => relOf(j))
+    .filter((r) => r !== null);
+  return selectsItself(clause, relOf(target), others) ? 'absent' : 'present';
+}
+
 function explainAnalyzes(options: Json | undefined): boolean {
   const opt = defElems(options);
   if (!opt.has('analyze')) return false;
@@ -347,15 +362,15 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       break;
     case 'UpdateStmt':
       unit = newUnit('update', 'UPDATE', true, env.via);
-      unit.where = whereOf(b.whereClause);
+      unit.where = whereOfSelf(b.whereClause, b.relation, b.fromClause);
       break;
     case 'DeleteStmt':
       unit = newUnit('delete', 'DELETE', true, env.via);
-      unit.where = whereOf(b.whereClause);
+      unit.where = whereOfSelf(b.whereClause, b.relation, b.usingClause);
       break;
     case 'MergeStmt':
       unit = newUnit('merge', 'MERGE', true, env.via);
-      unit.where = whereOf(b.joinCondition);
+      unit.where = whereOfSelf(b.joinCondition, b.relation, [b.sourceRelation ?? null]);
       break;
     case 'TruncateStmt':
       unit = newUnit('truncate', 'TRUNCATE', true, env.via);
@@ -689,6 +704,13 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
     skip.add('setstmt');
   }
   if (type === 'AlterTableStmt') alterTableExtras(b, unit, env);
+  for (const extra of reachUnits(type, b, unit)) {
+    const u = newUnit(extra.kind, extra.command, true, env.via);
+    u.relations = [...extra.targets];
+    u.targets = [...extra.targets];
+    if (extra.where !== undefined) u.where = extra.where;
+    env.out.push(u);
+  }
   if (type === 'MergeStmt') mergeActions(b, unit, env);
   if (type === 'CreateForeignTableStmt' || type === 'AlterTableStmt') foreignTableFiles(b, unit, env);
   // DDL binding a function to an operator, cast, type, trigger...: the server runs it later.

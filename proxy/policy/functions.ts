@@ -41,6 +41,7 @@ export const SERVER_FUNCTION_PATTERNS: readonly string[] = [
   'pg_stat_reset*',
   'binary_upgrade_*',
   'pg_stop_making_pinned_objects',
+  'pg_logical_emit_message',
   'dblink*',
   // The server's configuration files and their whereabouts (the views over them are in
   // SERVER_FILE_RELATIONS): pg_hba.conf, pg_ident.conf, postgresql.conf and its includes.

@@ -136,6 +136,9 @@ describe('WHERE presence', () => {
     '$1 IN (SELECT id FROM t)',
     // Column references inside a subquery may be the subquery's own: not proven to filter.
     'EXISTS (SELECT 1 FROM t WHERE t.id = x.id)',
+    // The target compared with itself (self-join.ts).
+    'id IN (SELECT id FROM t)',
+    'ctid IS NOT NULL',
   ];
   const present = [
     'id = 1',
@@ -144,7 +147,8 @@ describe('WHERE presence', () => {
     'id = 1 OR 1 = 2',
     'EXISTS (SELECT 1 WHERE false)',
     'NULL',
-    'id IN (SELECT id FROM t)',
+    'id IN (SELECT id FROM other)',
+    'id IN (SELECT id FROM t WHERE flagged)',
     'id = $1',
     'id = 3 AND $1',
     'CURRENT OF c',

@@ -6,6 +6,7 @@
 // masking catalog, on the same catalog link) lists those objects; resolveCalls adds, per unit,
 // the functions they make it call. Done at decision time, never in the shared analysis cache.
 
+import { FunctionBodies, type UserFunction } from './bodies.js';
 import { BUILTIN_PROCS, FIRST_NORMAL_OBJECT_ID } from './builtins.js';
 import { splitName } from './functions.js';
 import type { Unit } from './types.js';
@@ -62,15 +63,20 @@ export class CallSnapshot {
   /** Functions every unit may call without naming them: implicit casts, comparison operators. */
   private readonly implicit: string[] = [];
   private readonly memo = new WeakMap<Unit, Unit>();
+  private readonly expanded = new WeakMap<Unit, Unit[]>();
+  /** What calling each user function with a body runs (policy/bodies.ts). */
+  private readonly bodies: FunctionBodies;
   /** Nothing in the database changes what a name runs: units pass through untouched. */
   readonly empty: boolean;
 
   /**
-   * `functions`: every user function (schema, name) — the masking catalog's list; `rows`: the
-   * rows of CALLS_QUERY.
+   * `functions`: every user function and procedure — the masking catalog's list, with languages
+   * and definitions; `rows`: the rows of CALLS_QUERY.
    */
-  constructor(functions: Iterable<{ schema: string; name: string }>, rows: readonly (string | null)[][]) {
-    for (const f of functions) add(this.userFunctions, f.name, `${f.schema}.${f.name}`);
+  constructor(functions: Iterable<UserFunction>, rows: readonly (string | null)[][]) {
+    const list = [...functions];
+    for (const f of list) add(this.userFunctions, f.name, `${f.schema}.${f.name}`);
+    this.bodies = new FunctionBodies(list, (u) => this.resolve(u));
     // Renamed built-ins first: an operator or cast bound to one runs it under its original name.
     for (const r of rows) {
       if (r[0] !== 'b') continue;
@@ -128,6 +134,23 @@ export class CallSnapshot {
     push(this.implicit);
     const out = extra.length === 0 ? u : { ...u, functions: [...u.functions, ...extra] };
     this.memo.set(u, out);
+    return out;
+  }
+
+  /**
+   * `resolve(u)`, followed by what the bodies of the user functions it calls run (transitively),
+   * inside the unit's own place (memoised per unit; just `[resolve(u)]` when it calls none).
+   */
+  expand(u: Unit): Unit[] {
+    if (this.empty) return [u];
+    const hit = this.expanded.get(u);
+    if (hit !== undefined) return hit;
+    const base = this.resolve(u);
+    const out = [base];
+    for (const key of this.bodies.called(base))
+      for (const b of this.bodies.closure(key))
+        out.push(u.via.length === 0 ? b : { ...b, via: [...u.via, ...b.via] });
+    this.expanded.set(u, out);
     return out;
   }
 }

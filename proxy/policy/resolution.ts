@@ -15,8 +15,11 @@ import type { Unit } from './types.js';
  * One query for what the snapshot needs (text rows: what, key, function schema, function name):
  * `o` user operator (key: its symbol), `c` user cast with a function (key: target type name),
  * `i` such a cast PostgreSQL may apply implicitly or on assignment, `f` a user aggregate or
- * window function (the masking catalog lists the others), `b` every initdb pg_proc row
- * (key: OID; compared with BUILTIN_PROCS here rather than sent as a 3000-row VALUES list).
+ * window function (the masking catalog lists the others), `g` a support function of a user
+ * aggregate (key: the aggregate's `schema.name`: calling it runs them), `d` a function a CHECK
+ * of a user domain calls (key: the domain's name: a cast to it runs them), `b` every initdb
+ * pg_proc row (key: OID; compared with BUILTIN_PROCS here rather than sent as a 3000-row VALUES
+ * list).
  */
 export const CALLS_QUERY = `SELECT 'o', o.oprname, fn.nspname, p.proname
 FROM pg_catalog.pg_operator o
@@ -34,6 +37,25 @@ UNION ALL
 SELECT 'f', p.proname, n.nspname, p.proname
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.oid >= ${FIRST_NORMAL_OBJECT_ID} AND p.prokind IN ('a', 'w')
+UNION ALL
+SELECT 'g', an.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) ap.proname, fn.nspname, p.proname
+FROM pg_catalog.pg_aggregate a
+JOIN pg_catalog.pg_proc ap ON ap.oid = a.aggfnoid::pg_catalog.oid
+JOIN pg_catalog.pg_namespace an ON an.oid = ap.pronamespace
+JOIN pg_catalog.pg_proc p ON p.oid IN (a.aggtransfn::pg_catalog.oid, a.aggfinalfn::pg_catalog.oid,
+  a.aggcombinefn::pg_catalog.oid, a.aggserialfn::pg_catalog.oid, a.aggdeserialfn::pg_catalog.oid,
+  a.aggmtransfn::pg_catalog.oid, a.aggminvtransfn::pg_catalog.oid, a.aggmfinalfn::pg_catalog.oid)
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+WHERE ap.oid >= ${FIRST_NORMAL_OBJECT_ID}
+UNION ALL
+SELECT 'd', t.typname, fn.nspname, p.proname
+FROM pg_catalog.pg_constraint c
+JOIN pg_catalog.pg_type t ON t.oid = c.contypid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid
+  AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+WHERE c.contypid <> 0 AND p.oid >= ${FIRST_NORMAL_OBJECT_ID}
 UNION ALL
 SELECT 'b', p.oid::pg_catalog.text, n.nspname, p.proname
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -60,6 +82,8 @@ export class CallSnapshot {
   private readonly renamed = new Map<string, string[]>();
   private readonly operators = new Map<string, string[]>();
   private readonly casts = new Map<string, string[]>();
+  /** User aggregate (`schema.name`) -> the functions it runs. */
+  private readonly aggregates = new Map<string, string[]>();
   /** Functions every unit may call without naming them: implicit casts, comparison operators. */
   private readonly implicit: string[] = [];
   private readonly memo = new WeakMap<Unit, Unit>();
@@ -94,7 +118,9 @@ export class CallSnapshot {
         if (what === 'o') {
           add(this.operators, key, fn);
           if (IMPLICIT_SYMBOLS.has(key) && !this.implicit.includes(fn)) this.implicit.push(fn);
-        } else if (what === 'c' || what === 'i') {
+        } else if (what === 'g') {
+          add(this.aggregates, key, fn);
+        } else if (what === 'c' || what === 'i' || what === 'd') {
           add(this.casts, key, fn);
           if (what === 'i' && !this.implicit.includes(fn)) this.implicit.push(fn);
         }
@@ -132,6 +158,8 @@ export class CallSnapshot {
     for (const op of u.operators ?? []) push(this.operators.get(splitName(op)[1]));
     for (const t of u.casts ?? []) push(this.casts.get(splitName(t)[1]));
     push(this.implicit);
+    // A user aggregate runs its support functions (written by name, or found above).
+    if (this.aggregates.size > 0) for (const f of [...u.functions, ...extra]) push(this.aggregates.get(f));
     const out = extra.length === 0 ? u : { ...u, functions: [...u.functions, ...extra] };
     this.memo.set(u, out);
     return out;

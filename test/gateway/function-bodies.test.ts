@@ -63,6 +63,12 @@ function suite(version: 18 | 15): void {
         AS $$ BEGIN IF n <= 1 THEN RETURN 1; END IF; RETURN n * fact(n - 1); END $$;
       CREATE FUNCTION public.count_items() RETURNS bigint LANGUAGE plpgsql
         AS $$ BEGIN RETURN (SELECT count(*) FROM items); END $$;
+      CREATE FUNCTION public.readacc(acc text, x text) RETURNS text LANGUAGE plpgsql
+        AS $$ BEGIN RETURN coalesce(acc, '') || pg_read_file(x); END $$;
+      CREATE AGGREGATE public.readall(text) (sfunc = readacc, stype = text);
+      CREATE FUNCTION public.check_read(v text) RETURNS boolean LANGUAGE plpgsql
+        AS $$ BEGIN RAISE EXCEPTION 'got %', pg_read_file(v); END $$;
+      CREATE DOMAIN readdom AS text CHECK (check_read(VALUE));
       CREATE PROCEDURE public.drop_proc() LANGUAGE plpgsql AS $$ BEGIN DROP TABLE canary; END $$;
       CREATE FUNCTION public.rf(text) RETURNS text LANGUAGE internal STRICT AS '${src}'`);
       pgcrypto =
@@ -137,6 +143,12 @@ function suite(version: 18 | 15): void {
             'public.ping > function public.pong',
           ],
           ['EXECUTE of a computed string', `SELECT dyn('${file}') AS x`, /no-dynamic-sql/, 'public.dyn'],
+          [
+            'a user aggregate whose transition function reads',
+            `SELECT readall(p) AS x FROM (VALUES ('${file}')) v(p)`,
+            /no-server-functions/,
+            'public.readacc',
+          ],
           ['LANGUAGE internal', `SELECT rf('${file}') AS x`, /no-dynamic-sql/, 'public.rf'],
         ] as const;
       for (let i = 0; i < cases().length; i++) {
@@ -150,6 +162,16 @@ function suite(version: 18 | 15): void {
           assertNoMarker(r.rows);
         });
       }
+    });
+
+    test('a cast to a domain whose CHECK calls a reading function: refused, the marker not in the error', async () => {
+      const sql = `SELECT ('${file}'::readdom)::text AS x`;
+      await assert.rejects(direct.query(sql), new RegExp(MARKER), 'the CHECK reads the file directly');
+      const r = await viaGateway(sql);
+      assert.equal(r.error?.code, '42501', r.error?.message ?? r.rows);
+      assert.match(r.error?.message ?? '', /no-server-functions/);
+      assert.ok(r.error?.message.includes('inside function public.check_read'), r.error?.message);
+      assert.doesNotMatch(r.error?.message ?? '', new RegExp(MARKER));
     });
 
     describe('writes behind user functions', () => {

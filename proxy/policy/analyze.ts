@@ -24,6 +24,7 @@ import {
   Utf8Text,
   wrapper,
 } from './parser.js';
+import { rebinds } from './rebinds.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
@@ -640,6 +641,8 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
           true,
           env.via,
         );
+        const moved = rebinds(type, b);
+        if (moved !== null) unit.rebinds = moved;
       } else {
         unit = newUnit('unknown', type.replace(/Stmt$/, ''), true, env.via);
         unit.detail = `statement type ${type} is not classified`;

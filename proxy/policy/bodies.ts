@@ -85,6 +85,8 @@ function definitionUnits(key: string, definition: string): Unit[] {
 export class FunctionBodies {
   /** `schema.name` -> its overloads. */
   private readonly byName = new Map<string, UserFunction[]>();
+  /** `schema.name` of extension members. */
+  private readonly members = new Set<string>();
   /** `schema.name` -> what its own bodies run (names resolved, callees not expanded). */
   private readonly own = new Map<string, Unit[]>();
   /** `schema.name` -> everything a call of it runs, callees included. */
@@ -96,8 +98,9 @@ export class FunctionBodies {
     private readonly resolveNames: (u: Unit) => Unit,
   ) {
     for (const f of functions) {
-      if (f.language === undefined || f.extension === true) continue;
       const key = `${f.schema}.${f.name}`;
+      if (f.extension === true) this.members.add(key);
+      if (f.language === undefined || f.extension === true) continue;
       const list = this.byName.get(key);
       if (list === undefined) this.byName.set(key, [f]);
       else list.push(f);
@@ -117,6 +120,24 @@ export class FunctionBodies {
       const key = `${schema}.${base}`;
       if (this.byName.has(key) && !out.includes(key)) out.push(key);
     }
+    return out;
+  }
+
+  /**
+   * Units for DDL that renames or moves extension members (`keys`): a member is known by its
+   * name only, so under another one it is unknown.
+   */
+  renamedMembers(keys: readonly string[], via: string[]): Unit[] {
+    const out: Unit[] = [];
+    for (const key of keys)
+      if (this.members.has(key))
+        out.push(
+          unknownUnit(
+            `function ${key}`,
+            `${key} belongs to an extension: known by its name only, it cannot be renamed or moved`,
+            via,
+          ),
+        );
     return out;
   }
 

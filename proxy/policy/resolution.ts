@@ -78,6 +78,8 @@ function qualified(schema: string, name: string): string {
 export class CallSnapshot {
   /** Unqualified name -> the user functions of that name (`schema.name`). */
   private readonly userFunctions = new Map<string, string[]>();
+  /** Schema -> its user functions (`schema.name`), for ALTER SCHEMA ... RENAME. */
+  private readonly bySchema = new Map<string, string[]>();
   /** Live name of a renamed built-in -> its original names. */
   private readonly renamed = new Map<string, string[]>();
   private readonly operators = new Map<string, string[]>();
@@ -127,6 +129,8 @@ export class CallSnapshot {
       }
       if (what === 'f') add(this.userFunctions, key, `${schema}.${name}`);
     }
+    for (const keys of this.userFunctions.values())
+      for (const key of keys) add(this.bySchema, splitName(key)[0] ?? '', key);
     this.empty =
       this.userFunctions.size === 0 &&
       this.renamed.size === 0 &&
@@ -158,10 +162,27 @@ export class CallSnapshot {
     for (const op of u.operators ?? []) push(this.operators.get(splitName(op)[1]));
     for (const t of u.casts ?? []) push(this.casts.get(splitName(t)[1]));
     push(this.implicit);
+    push(this.rebound(u));
     // A user aggregate runs its support functions (written by name, or found above).
     if (this.aggregates.size > 0) for (const f of [...u.functions, ...extra]) push(this.aggregates.get(f));
     const out = extra.length === 0 ? u : { ...u, functions: [...u.functions, ...extra] };
     this.memo.set(u, out);
+    return out;
+  }
+
+  /** The user functions DDL in `u` renames or moves (policy/rebinds.ts). */
+  private rebound(u: Unit): string[] {
+    const out: string[] = [];
+    for (const r of u.rebinds ?? []) {
+      const [schema, base] = splitName(r);
+      const keys =
+        schema === null
+          ? this.userFunctions.get(base)
+          : base === '*'
+            ? this.bySchema.get(schema)
+            : [`${schema}.${base}`];
+      for (const k of keys ?? []) if (!out.includes(k)) out.push(k);
+    }
     return out;
   }
 
@@ -175,6 +196,7 @@ export class CallSnapshot {
     if (hit !== undefined) return hit;
     const base = this.resolve(u);
     const out = [base];
+    if (u.rebinds !== undefined) out.push(...this.bodies.renamedMembers(this.rebound(u), u.via));
     for (const key of this.bodies.called(base))
       for (const b of this.bodies.closure(key))
         out.push(u.via.length === 0 ? b : { ...b, via: [...u.via, ...b.via] });

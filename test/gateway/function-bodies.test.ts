@@ -210,6 +210,51 @@ function suite(version: 18 | 15): void {
       });
     });
 
+    describe('renaming or moving instead of calling', () => {
+      const names = async () =>
+        (
+          await direct.query(
+            `SELECT string_agg(n.nspname || '.' || p.proname, ',' ORDER BY 1) AS s FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname IN ('wrapper', 'nice')`,
+          )
+        ).rows[0].s;
+
+      // The catalog the decision reads is the one before the DDL (and, inside a transaction,
+      // one without it): the new name would look like an unknown, harmless function.
+      for (const sql of [
+        "ALTER FUNCTION public.wrapper(text) RENAME TO nice; SELECT nice('FILE') AS x",
+        `BEGIN; ALTER FUNCTION wrapper(text) RENAME TO nice`,
+        'CREATE SCHEMA IF NOT EXISTS util; ALTER FUNCTION wrapper(text) SET SCHEMA util',
+        'ALTER SCHEMA public RENAME TO elsewhere',
+        'ALTER EXTENSION plpgsql ADD FUNCTION wrapper(text)',
+      ]) {
+        test(`${sql}: refused, the function unchanged on the server`, async () => {
+          const r = await viaGateway(sql.replace('FILE', file));
+          assert.equal(r.error?.code, '42501', `${sql}: ${r.error?.message ?? r.rows}`);
+          assertNoMarker(r.rows);
+          assert.equal(await names(), 'public.wrapper');
+          const member = await direct.query(
+            `SELECT 1 FROM pg_depend WHERE objid = 'public.wrapper(text)'::regprocedure AND deptype = 'e'`,
+          );
+          assert.equal(member.rowCount, 0);
+        });
+      }
+
+      test('an extension member renamed is unknown (it is known by its name only)', async (t) => {
+        if (!pgcrypto) return t.skip('pgcrypto is not available on this server');
+        const r = await viaGateway('ALTER FUNCTION digest(text, text) RENAME TO dg');
+        assert.equal(r.error?.code, '42501', r.error?.message ?? r.rows);
+        const n = await direct.query(`SELECT 1 FROM pg_proc WHERE proname = 'dg'`);
+        assert.equal(n.rowCount, 0);
+      });
+
+      test('a harmless function may be renamed', async () => {
+        const r = await viaGateway('ALTER FUNCTION fact(int) RENAME TO fact2');
+        assert.equal(r.error, null, r.error?.message);
+        await direct.query('ALTER FUNCTION fact2(int) RENAME TO fact');
+      });
+    });
+
     describe('controls', () => {
       test('harmless PL/pgSQL functions (one recursive) still run under the default policy', async () => {
         const r = await viaGateway('SELECT count_items() AS n, fact(5) AS f');

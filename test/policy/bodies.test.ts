@@ -129,6 +129,31 @@ describe('fail closed', () => {
   });
 });
 
+describe('renaming or moving counts as calling', () => {
+  const fns = [
+    def('wrapper', 'sql', ' SELECT pg_read_file(p) ', 'p text'),
+    def('ok', 'sql', ' SELECT 1 '),
+    { schema: 'util', name: 'helper', language: 'sql', definition: null },
+    { schema: 'public', name: 'dblink_exec', language: 'c', definition: null, extension: true },
+  ];
+  for (const [sql, action] of [
+    ['ALTER FUNCTION public.wrapper(text) RENAME TO nice', 'block'],
+    ['ALTER FUNCTION wrapper SET SCHEMA util', 'block'],
+    ['ALTER ROUTINE wrapper(text) RENAME TO nice', 'block'],
+    ['ALTER SCHEMA public RENAME TO x', 'block'],
+    ['ALTER SCHEMA util RENAME TO x', 'block'],
+    ['ALTER EXTENSION plpgsql ADD FUNCTION wrapper(text)', 'block'],
+    ['ALTER FUNCTION dblink_exec(text, text) RENAME TO nice', 'block'],
+    ['ALTER FUNCTION ok() RENAME TO ok2', 'allow'],
+    ['ALTER TABLE items RENAME TO things', 'allow'],
+  ] as const) {
+    test(`${sql}: ${action}`, () => {
+      const d = decideWith(sql, fns);
+      assert.equal(d.action, action, d.reason);
+    });
+  }
+});
+
 describe('cost', () => {
   test('memoised per unit, the shared analysis untouched, nothing added without a call', () => {
     const snap = new CallSnapshot([def('wrapper', 'sql', ' SELECT pg_read_file(p) ', 'p text')], []);

@@ -64,7 +64,7 @@ export interface CatalogQueries {
   views: string | null;
   /** oid, typtype, typcategory, typelem */
   types: string;
-  /** oid, schema, name, return type, returns a set, kind, language, security definer, definition */
+  /** oid, schema, name, return type, returns a set, kind, language, security definer, definition, extension member */
   functions: string;
 }
 
@@ -72,20 +72,19 @@ export { DATA_DUMPING_BUILTINS };
 
 /**
  * Functions: every user function (its return type, for FunctionCall), with the definition of
- * those whose body can be analysed (LANGUAGE sql / plpgsql, not part of an extension), and the
- * data-dumping built-ins. Definitions only when some rule names columns (else nothing to find).
+ * those whose body can be analysed (LANGUAGE sql / plpgsql, not part of an extension) and whether
+ * it is an extension member, and the data-dumping built-ins. Definitions are always loaded: the
+ * guardrails count a call of a user function as what its body does (policy/bodies.ts).
  */
-function functionsQuery(withBodies: boolean): string {
-  const body = withBodies
-    ? `CASE WHEN p.prokind IN ('f', 'p') AND l.lanname IN ('sql', 'plpgsql')
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-      WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')
-  THEN pg_catalog.pg_get_functiondef(p.oid) END`
-    : 'NULL';
+function functionsQuery(): string {
+  const member = `EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+      WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')`;
   const dumping = DATA_DUMPING_BUILTINS.map((f) => `'${f}'`).join(', ');
   return `SELECT p.oid, n.nspname, p.proname, p.prorettype, p.proretset, p.prokind, l.lanname, p.prosecdef,
-  ${body}
+  CASE WHEN p.prokind IN ('f', 'p') AND l.lanname IN ('sql', 'plpgsql')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT ${member}
+  THEN pg_catalog.pg_get_functiondef(p.oid) END,
+  ${member}
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_catalog.pg_language l ON l.oid = p.prolang
@@ -97,9 +96,9 @@ export function catalogQueries(columns: readonly ColumnName[]): CatalogQueries {
   const values = cfgValues(columns);
   const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
 WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
-  if (values === null) return { relations: null, views: null, types, functions: functionsQuery(false) };
+  if (values === null) return { relations: null, views: null, types, functions: functionsQuery() };
   return {
-    functions: functionsQuery(true),
+    functions: functionsQuery(),
     relations: `WITH RECURSIVE ${TREE(values)}
 SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
   CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
@@ -166,8 +165,15 @@ export interface CatalogFunction {
   kind: string;
   language: string;
   securityDefiner: boolean;
-  /** pg_get_functiondef (CREATE OR REPLACE FUNCTION ...) when the body can be analysed. */
+  /**
+   * pg_get_functiondef (CREATE OR REPLACE FUNCTION ...) when the body can be analysed and some
+   * rule names columns (masking's use of it).
+   */
   definition: string | null;
+  /** pg_get_functiondef when the body can be analysed (the guardrails' use of it). */
+  body: string | null;
+  /** A member of an extension. */
+  extension: boolean;
 }
 
 export interface CatalogRows {
@@ -178,6 +184,11 @@ export interface CatalogRows {
   functions?: (string | null)[][];
   /** Rows of CALLS_QUERY (policy/resolution.ts). Absent: what names run is not known. */
   calls?: (string | null)[][];
+  /**
+   * Masking analyses function bodies (some rule names columns). Default true; false keeps the
+   * definitions to the guardrails, as masking had none to find before they were always loaded.
+   */
+  maskBodies?: boolean;
 }
 
 class Snapshot implements UserTypes {
@@ -233,14 +244,24 @@ class Snapshot implements UserTypes {
         kind: r[5] ?? 'f',
         language: r[6] ?? '',
         securityDefiner: r[7] === 't',
-        definition: r[8] ?? null,
+        definition: rows.maskBodies === false ? null : (r[8] ?? null),
+        body: r[8] ?? null,
+        extension: r[9] === 't',
       };
       this.functions.set(f.oid, f);
       const list = this.functionsByName.get(f.name) ?? [];
       list.push(f);
       this.functionsByName.set(f.name, list);
     }
-    const users = [...this.functions.values()].filter((f) => f.oid >= FIRST_NORMAL_OBJECT_ID);
+    const users = [...this.functions.values()]
+      .filter((f) => f.oid >= FIRST_NORMAL_OBJECT_ID)
+      .map((f) => ({
+        schema: f.schema,
+        name: f.name,
+        language: f.language,
+        definition: f.body,
+        extension: f.extension,
+      }));
     this.calls = rows.calls === undefined ? null : new CallSnapshot(users, rows.calls);
   }
 
@@ -333,7 +354,7 @@ export class MaskCatalog {
         const types = await run(q.types);
         const functions = await run(q.functions);
         const calls = await run(CALLS_QUERY);
-        this.apply({ relations, views, types, functions, calls });
+        this.apply({ relations, views, types, functions, calls, maskBodies: q.relations !== null });
         this.lastError = null;
       } catch (e) {
         this.invalid = true;

@@ -32,6 +32,7 @@ import {
   readWriteByOptions,
   readWriteBySet,
 } from './read-only.js';
+import { rebinds } from './rebinds.js';
 import { isSafeguardSetting } from './safeguards.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';
 import { relOf, selectsItself } from './self-join.js';
@@ -671,6 +672,8 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
           true,
           env.via,
         );
+        const moved = rebinds(type, b);
+        if (moved !== null) unit.rebinds = moved;
       } else {
         unit = newUnit('unknown', type.replace(/Stmt$/, ''), true, env.via);
         unit.detail = `statement type ${type} is not classified`;

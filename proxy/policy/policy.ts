@@ -499,7 +499,10 @@ function resolveUnits(units: readonly Unit[], prepared: PreparedLookup | undefin
   return out;
 }
 
-/** Units with the functions the live catalog says their names, operators and casts run. */
+/**
+ * Units with the functions the live catalog says their names, operators and casts run, each
+ * followed by what the bodies of the user functions it calls run ("inside function s.f").
+ */
 function resolveCalls(units: Unit[], calls: CallSnapshot | null | undefined): Unit[] {
   if (calls === undefined) return units;
   if (calls === null) {
@@ -509,7 +512,7 @@ function resolveCalls(units: Unit[], calls: CallSnapshot | null | undefined): Un
     return [...units, { ...u, kind: 'unknown', writes: true, prepared: null, detail }];
   }
   if (calls.empty) return units;
-  return units.map((u) => calls.resolve(u));
+  return units.flatMap((u) => calls.expand(u));
 }
 
 function strictest<T extends Verdict>(verdicts: readonly T[]): T | null {

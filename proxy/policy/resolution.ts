@@ -6,6 +6,7 @@
 // masking catalog, on the same catalog link) lists those objects; resolveCalls adds, per unit,
 // the functions they make it call. Done at decision time, never in the shared analysis cache.
 
+import { FunctionBodies, type UserFunction } from './bodies.js';
 import { BUILTIN_PROCS, FIRST_NORMAL_OBJECT_ID } from './builtins.js';
 import { splitName } from './functions.js';
 import type { Unit } from './types.js';
@@ -14,8 +15,11 @@ import type { Unit } from './types.js';
  * One query for what the snapshot needs (text rows: what, key, function schema, function name):
  * `o` user operator (key: its symbol), `c` user cast with a function (key: target type name),
  * `i` such a cast PostgreSQL may apply implicitly or on assignment, `f` a user aggregate or
- * window function (the masking catalog lists the others), `b` every initdb pg_proc row
- * (key: OID; compared with BUILTIN_PROCS here rather than sent as a 3000-row VALUES list).
+ * window function (the masking catalog lists the others), `g` a support function of a user
+ * aggregate (key: the aggregate's `schema.name`: calling it runs them), `d` a function a CHECK
+ * of a user domain calls (key: the domain's name: a cast to it runs them), `b` every initdb
+ * pg_proc row (key: OID; compared with BUILTIN_PROCS here rather than sent as a 3000-row VALUES
+ * list).
  */
 export const CALLS_QUERY = `SELECT 'o', o.oprname, fn.nspname, p.proname
 FROM pg_catalog.pg_operator o
@@ -33,6 +37,25 @@ UNION ALL
 SELECT 'f', p.proname, n.nspname, p.proname
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.oid >= ${FIRST_NORMAL_OBJECT_ID} AND p.prokind IN ('a', 'w')
+UNION ALL
+SELECT 'g', an.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) ap.proname, fn.nspname, p.proname
+FROM pg_catalog.pg_aggregate a
+JOIN pg_catalog.pg_proc ap ON ap.oid = a.aggfnoid::pg_catalog.oid
+JOIN pg_catalog.pg_namespace an ON an.oid = ap.pronamespace
+JOIN pg_catalog.pg_proc p ON p.oid IN (a.aggtransfn::pg_catalog.oid, a.aggfinalfn::pg_catalog.oid,
+  a.aggcombinefn::pg_catalog.oid, a.aggserialfn::pg_catalog.oid, a.aggdeserialfn::pg_catalog.oid,
+  a.aggmtransfn::pg_catalog.oid, a.aggminvtransfn::pg_catalog.oid, a.aggmfinalfn::pg_catalog.oid)
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+WHERE ap.oid >= ${FIRST_NORMAL_OBJECT_ID}
+UNION ALL
+SELECT 'd', t.typname, fn.nspname, p.proname
+FROM pg_catalog.pg_constraint c
+JOIN pg_catalog.pg_type t ON t.oid = c.contypid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid
+  AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+WHERE c.contypid <> 0 AND p.oid >= ${FIRST_NORMAL_OBJECT_ID}
 UNION ALL
 SELECT 'b', p.oid::pg_catalog.text, n.nspname, p.proname
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -55,22 +78,31 @@ function qualified(schema: string, name: string): string {
 export class CallSnapshot {
   /** Unqualified name -> the user functions of that name (`schema.name`). */
   private readonly userFunctions = new Map<string, string[]>();
+  /** Schema -> its user functions (`schema.name`), for ALTER SCHEMA ... RENAME. */
+  private readonly bySchema = new Map<string, string[]>();
   /** Live name of a renamed built-in -> its original names. */
   private readonly renamed = new Map<string, string[]>();
   private readonly operators = new Map<string, string[]>();
   private readonly casts = new Map<string, string[]>();
+  /** User aggregate (`schema.name`) -> the functions it runs. */
+  private readonly aggregates = new Map<string, string[]>();
   /** Functions every unit may call without naming them: implicit casts, comparison operators. */
   private readonly implicit: string[] = [];
   private readonly memo = new WeakMap<Unit, Unit>();
+  private readonly expanded = new WeakMap<Unit, Unit[]>();
+  /** What calling each user function with a body runs (policy/bodies.ts). */
+  private readonly bodies: FunctionBodies;
   /** Nothing in the database changes what a name runs: units pass through untouched. */
   readonly empty: boolean;
 
   /**
-   * `functions`: every user function (schema, name) — the masking catalog's list; `rows`: the
-   * rows of CALLS_QUERY.
+   * `functions`: every user function and procedure — the masking catalog's list, with languages
+   * and definitions; `rows`: the rows of CALLS_QUERY.
    */
-  constructor(functions: Iterable<{ schema: string; name: string }>, rows: readonly (string | null)[][]) {
-    for (const f of functions) add(this.userFunctions, f.name, `${f.schema}.${f.name}`);
+  constructor(functions: Iterable<UserFunction>, rows: readonly (string | null)[][]) {
+    const list = [...functions];
+    for (const f of list) add(this.userFunctions, f.name, `${f.schema}.${f.name}`);
+    this.bodies = new FunctionBodies(list, (u) => this.resolve(u));
     // Renamed built-ins first: an operator or cast bound to one runs it under its original name.
     for (const r of rows) {
       if (r[0] !== 'b') continue;
@@ -88,13 +120,17 @@ export class CallSnapshot {
         if (what === 'o') {
           add(this.operators, key, fn);
           if (IMPLICIT_SYMBOLS.has(key) && !this.implicit.includes(fn)) this.implicit.push(fn);
-        } else if (what === 'c' || what === 'i') {
+        } else if (what === 'g') {
+          add(this.aggregates, key, fn);
+        } else if (what === 'c' || what === 'i' || what === 'd') {
           add(this.casts, key, fn);
           if (what === 'i' && !this.implicit.includes(fn)) this.implicit.push(fn);
         }
       }
       if (what === 'f') add(this.userFunctions, key, `${schema}.${name}`);
     }
+    for (const keys of this.userFunctions.values())
+      for (const key of keys) add(this.bySchema, splitName(key)[0] ?? '', key);
     this.empty =
       this.userFunctions.size === 0 &&
       this.renamed.size === 0 &&
@@ -126,8 +162,45 @@ export class CallSnapshot {
     for (const op of u.operators ?? []) push(this.operators.get(splitName(op)[1]));
     for (const t of u.casts ?? []) push(this.casts.get(splitName(t)[1]));
     push(this.implicit);
+    push(this.rebound(u));
+    // A user aggregate runs its support functions (written by name, or found above).
+    if (this.aggregates.size > 0) for (const f of [...u.functions, ...extra]) push(this.aggregates.get(f));
     const out = extra.length === 0 ? u : { ...u, functions: [...u.functions, ...extra] };
     this.memo.set(u, out);
+    return out;
+  }
+
+  /** The user functions DDL in `u` renames or moves (policy/rebinds.ts). */
+  private rebound(u: Unit): string[] {
+    const out: string[] = [];
+    for (const r of u.rebinds ?? []) {
+      const [schema, base] = splitName(r);
+      const keys =
+        schema === null
+          ? this.userFunctions.get(base)
+          : base === '*'
+            ? this.bySchema.get(schema)
+            : [`${schema}.${base}`];
+      for (const k of keys ?? []) if (!out.includes(k)) out.push(k);
+    }
+    return out;
+  }
+
+  /**
+   * `resolve(u)`, followed by what the bodies of the user functions it calls run (transitively),
+   * inside the unit's own place (memoised per unit; just `[resolve(u)]` when it calls none).
+   */
+  expand(u: Unit): Unit[] {
+    if (this.empty) return [u];
+    const hit = this.expanded.get(u);
+    if (hit !== undefined) return hit;
+    const base = this.resolve(u);
+    const out = [base];
+    if (u.rebinds !== undefined) out.push(...this.bodies.renamedMembers(this.rebound(u), u.via));
+    for (const key of this.bodies.called(base))
+      for (const b of this.bodies.closure(key))
+        out.push(u.via.length === 0 ? b : { ...b, via: [...u.via, ...b.via] });
+    this.expanded.set(u, out);
     return out;
   }
 }

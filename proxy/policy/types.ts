@@ -95,6 +95,12 @@ export interface Unit {
   operators?: string[];
   /** Type names the unit casts to (`x::t`, `CAST(x AS s.t)`): user casts run functions. */
   casts?: string[];
+  /**
+   * Functions DDL renames or moves without restating their bodies (`s.f`, `f`, `s.*` for a whole
+   * schema): decided as calls of them, since later statements name them where the catalog
+   * snapshot does not (policy/rebinds.ts).
+   */
+  rebinds?: string[];
   /** COPY: where the data comes from or goes to. */
   copy: CopyTarget | null;
   /** EXECUTE: the prepared statement's name, resolved at decision time. */

@@ -30,9 +30,13 @@ before(async () => {
   db = await startPostgres({ version: 18 });
   direct = new pg.Client({ connectionString: db.url });
   await direct.connect();
-  // A function the gateway cannot see into, made by the database's owner.
+  // A function the gateway cannot see into, made by the database's owner. The guardrails read
+  // the bodies of user functions (a call counts as what it runs, and this one would be refused),
+  // but not of extension members: made one, it stands for what the analysis cannot reach, and
+  // the server's own report of the setting is what must stop the statement behind it.
   await direct.query(`CREATE FUNCTION flip() RETURNS text LANGUAGE plpgsql AS
-    $$ BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); RETURN 'flipped'; END $$`);
+    $$ BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); RETURN 'flipped'; END $$;
+    ALTER EXTENSION plpgsql ADD FUNCTION flip()`);
   gw = await startGateway(db);
 });
 

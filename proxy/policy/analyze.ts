@@ -7,7 +7,14 @@
 
 import { boundFunctions } from './bindings.js';
 import { BUILTIN_FUNCTION_NAMES } from './builtins.js';
-import { RELATION_DUMPING, SCHEMA_DUMPING, SQL_BUILDING, SQL_TEXT_ARGUMENT, splitName } from './functions.js';
+import {
+  argumentSensitive,
+  RELATION_DUMPING,
+  SCHEMA_DUMPING,
+  SQL_BUILDING,
+  SQL_TEXT_ARGUMENT,
+  splitName,
+} from './functions.js';
 import { LEXING_SETTINGS, unguardableSetting } from './lexing.js';
 import { builtinOverride } from './overrides.js';
 import {
@@ -578,7 +585,8 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
       unit = newUnit('listen', 'UNLISTEN', false, env.via);
       break;
     case 'NotifyStmt':
-      unit = newUnit('notify', 'NOTIFY', false, env.via);
+      // Other sessions receive it: a side effect a read-only policy refuses, as pg_notify().
+      unit = newUnit('notify', 'NOTIFY', true, env.via);
       break;
     case 'DeclareCursorStmt': {
       unit = newUnit('cursor', 'DECLARE CURSOR', false, env.via);
@@ -717,7 +725,14 @@ function visitStatement(type: string, b: JsonObject, env: Env, top: TopFacts | n
   if (type === 'MergeStmt') mergeActions(b, unit, env);
   if (type === 'CreateForeignTableStmt' || type === 'AlterTableStmt') foreignTableFiles(b, unit, env);
   // DDL binding a function to an operator, cast, type, trigger...: the server runs it later.
-  for (const f of boundFunctions(type, b)) pushUnique(unit.functions, f);
+  for (const f of boundFunctions(type, b)) {
+    pushUnique(unit.functions, f);
+    if (argumentSensitive(f))
+      addUnknown(
+        env,
+        `${unit.command} binds ${f}, which would then run with arguments no statement shows (set_config, SQL given as text)`,
+      );
+  }
   overrideUnit(type, b, unit, env);
 
   const label = ((): string | null => {

@@ -128,6 +128,22 @@ export const SCHEMA_DUMPING = new Set([
  */
 export const SQL_BUILDING = new Set(['connectby', 'xpath_table']);
 
+/**
+ * Built-ins whose effect depends on their arguments, which the analyser reads at a call site
+ * (`set_config('role', ...)`, the SQL text of `query_to_xml('...')`). Bound to an aggregate,
+ * operator or cast, they are called with arguments no statement shows: such a binding is opaque.
+ */
+export function argumentSensitive(name: string): boolean {
+  const [, base] = splitName(name);
+  return (
+    base === 'set_config' ||
+    SQL_TEXT_ARGUMENT.has(base) ||
+    RELATION_DUMPING.has(base) ||
+    SCHEMA_DUMPING.has(base) ||
+    SQL_BUILDING.has(base)
+  );
+}
+
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 
 /** "pg_catalog.lower" -> ["pg_catalog", "lower"]; "lower" -> [null, "lower"]. */

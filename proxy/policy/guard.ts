@@ -18,7 +18,7 @@ import { analyzeFunctionCall, type FunctionCallArgs } from './function-call.js';
 import { type DecideContext, decide, type Policy } from './policy.js';
 import { type PreparedEntry, PreparedRegistry } from './prepared.js';
 import type { CallSnapshot } from './resolution.js';
-import type { Analysis, QueryDecision, StatementAnalysis, Unit } from './types.js';
+import type { Analysis, QueryDecision, StatementAnalysis, Unit, Verdict } from './types.js';
 
 export interface GuardDecision extends QueryDecision {
   /** The reason to show approvers: the statement's leading comment, else the session's SET bastion.reason. */
@@ -86,8 +86,12 @@ export class SessionGuard {
     this.calls = calls;
   }
 
+  /** A refusal of the session's own, before the policy (see DecideContext.refuse). */
+  protected refuseUnit: ((u: Unit) => Verdict | null) | undefined;
+
   private context(prepared: DecideContext['prepared']): DecideContext {
     const ctx: DecideContext = { identity: this.identity, prepared };
+    if (this.refuseUnit !== undefined) ctx.refuse = this.refuseUnit;
     if (this.calls !== undefined) ctx.calls = this.calls();
     return ctx;
   }
@@ -165,7 +169,7 @@ export class SessionGuard {
         `EXECUTE ${statement.name}`,
         `prepared statement "${statement.name}" was not seen by the gateway`,
       );
-      return this.finish(decide(single(u.command, [u]), this.policy, { identity: this.identity }, null));
+      return this.finish(decide(single(u.command, [u]), this.policy, this.context(undefined), null));
     }
     // Decisions on a statement that names no other (no SQL EXECUTE inside) depend on the policy
     // and the catalog snapshot alone: cached per statement, so a prepared statement run many
@@ -186,6 +190,7 @@ export class SessionGuard {
             });
       const ctx: DecideContext = { identity: this.identity, prepared };
       if (calls !== undefined) ctx.calls = calls;
+      if (this.refuseUnit !== undefined) ctx.refuse = this.refuseUnit;
       d = decide(single(entry.sql, entry.units), this.policy, ctx, null);
       if (!nested) this.runs.set(entry, { policy: this.policy, calls, d });
     }

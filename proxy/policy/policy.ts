@@ -155,7 +155,7 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     name: 'no-builtin-overrides',
     match: { kind: ['builtin_override'] },
     action: 'block',
-    reason: 'renaming, replacing, moving or shadowing built-in functions and operators is not allowed',
+    reason: 'renaming, replacing, moving or shadowing built-ins, or writing the system catalogs, is not allowed',
   },
   {
     name: 'no-dynamic-sql',
@@ -365,6 +365,11 @@ export function policyFor(policies: ReadonlyMap<string, Policy>, name: string): 
 export interface DecideContext {
   identity: string;
   /**
+   * A session-level refusal checked on every unit (after prepared statements and the catalog are
+   * resolved) before the policy: the role lock, which must hold whatever the policy says.
+   */
+  refuse?: (u: Unit) => Verdict | null;
+  /**
    * The session's prepared statements: `EXECUTE name` is decided on what was prepared. Deciding
    * also records PREPARE / DEALLOCATE / DISCARD ALL in it, in statement order.
    */
@@ -528,7 +533,7 @@ export function decideStatement(
   ctx: DecideContext,
 ): StatementDecision {
   const units = resolveCalls(resolveUnits(st.units, ctx.prepared), ctx.calls);
-  const verdict = strictest(units.map((u) => unitVerdict(u, policy, ctx.identity))) ?? {
+  const verdict = strictest(units.map((u) => ctx.refuse?.(u) ?? unitVerdict(u, policy, ctx.identity))) ?? {
     action: 'allow' as const,
     rule: null,
     reason: 'no guardrail matched',

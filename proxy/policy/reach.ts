@@ -54,6 +54,14 @@ export function reachUnits(type: string, b: JsonObject, unit: Unit): ExtraUnit[]
         targets: catalogs,
       });
   }
+  // pg_settings is the one catalog view that can be written (UPDATE of it is set_config): a view
+  // or rule over it writes settings under a name no rule knows.
+  if ((type === 'ViewStmt' || type === 'RuleStmt') && namesRelation(b, 'pg_settings'))
+    out.push({
+      kind: 'builtin_override',
+      command: `${unit.command} over pg_settings (writing through it changes settings)`,
+      targets: [],
+    });
   if (type === 'InsertStmt' && upsertFromQuery(b)) {
     const clause = isObj(b.onConflictClause) ? b.onConflictClause.whereClause : undefined;
     out.push({
@@ -85,4 +93,12 @@ function upsertFromQuery(b: JsonObject): boolean {
   if (!isObj(b.onConflictClause) || b.onConflictClause.action !== 'ONCONFLICT_UPDATE') return false;
   const sel = wrapper(b.selectStmt as Json | undefined);
   return sel?.[0] === 'SelectStmt' && sel[1].valuesLists === undefined;
+}
+
+/** Whether the statement names relation `name` anywhere (a RangeVar, any schema). */
+function namesRelation(v: Json | undefined, name: string, depth = 0): boolean {
+  if (depth > 200 || v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some((x) => namesRelation(x, name, depth + 1));
+  if (v.relname === name) return true;
+  return Object.values(v).some((x) => namesRelation(x, name, depth + 1));
 }

@@ -8,7 +8,7 @@
 
 import { FunctionBodies, type UserFunction } from './bodies.js';
 import { BUILTIN_PROCS, FIRST_NORMAL_OBJECT_ID } from './builtins.js';
-import { splitName } from './functions.js';
+import { argumentSensitive, splitName } from './functions.js';
 import type { Unit } from './types.js';
 
 /**
@@ -90,6 +90,8 @@ export class CallSnapshot {
   private readonly implicit: string[] = [];
   private readonly memo = new WeakMap<Unit, Unit>();
   private readonly expanded = new WeakMap<Unit, Unit[]>();
+  /** Units that reach an argument-sensitive built-in through an operator, cast or aggregate. */
+  private readonly opaque = new WeakMap<Unit, string>();
   /** What calling each user function with a body runs (policy/bodies.ts). */
   private readonly bodies: FunctionBodies;
   /** Nothing in the database changes what a name runs: units pass through untouched. */
@@ -159,12 +161,16 @@ export class CallSnapshot {
       push(this.userFunctions.get(field));
       push(this.renamed.get(field));
     }
+    const direct = extra.length;
     for (const op of u.operators ?? []) push(this.operators.get(splitName(op)[1]));
     for (const t of u.casts ?? []) push(this.casts.get(splitName(t)[1]));
     push(this.implicit);
     push(this.rebound(u));
     // A user aggregate runs its support functions (written by name, or found above).
     if (this.aggregates.size > 0) for (const f of [...u.functions, ...extra]) push(this.aggregates.get(f));
+    // What an operator, cast or aggregate runs is called with arguments no statement shows.
+    const bound = extra.slice(direct).find(argumentSensitive);
+    if (bound !== undefined) this.opaque.set(u, bound);
     const out = extra.length === 0 ? u : { ...u, functions: [...u.functions, ...extra] };
     this.memo.set(u, out);
     return out;
@@ -196,6 +202,16 @@ export class CallSnapshot {
     if (hit !== undefined) return hit;
     const base = this.resolve(u);
     const out = [base];
+    const bound = this.opaque.get(u);
+    if (bound !== undefined)
+      out.push({
+        ...base,
+        kind: 'unknown',
+        command: base.command,
+        writes: true,
+        functions: [bound],
+        detail: `an operator, cast or aggregate runs ${bound}, with arguments no statement shows`,
+      });
     if (u.rebinds !== undefined) out.push(...this.bodies.renamedMembers(this.rebound(u), u.via));
     for (const key of this.bodies.called(base))
       for (const b of this.bodies.closure(key))

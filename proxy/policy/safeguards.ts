@@ -16,6 +16,7 @@ const SAFEGUARD_SETTINGS: ReadonlySet<string> = new Set([
   'session_preload_libraries',
   'local_preload_libraries',
   'jit_provider',
+  'dynamic_library_path',
 ]);
 
 /** Families (lower-case prefixes): logging, tracking, debugging and the ignore_* overrides. */

@@ -88,6 +88,18 @@ export class RoleLockedGuard extends SessionGuard {
     private readonly analyses: AnalysisCache = sharedAnalysisCache,
   ) {
     super(policy, identity, analyses);
+    // Also on what the text does not show: the bodies of the functions it calls, operators and
+    // casts, as resolved through the catalog when the statement is decided.
+    this.refuseUnit = (u) => {
+      const why = roleChange(u);
+      return why === null
+        ? null
+        : {
+            action: 'block',
+            rule: ROLE_LOCK_RULE,
+            reason: `the session acts as role "${this.role}" and cannot change it: ${why}`,
+          };
+    };
   }
 
   private locked(statements: StatementAnalysis[], why: string, stated: string | null): GuardDecision {

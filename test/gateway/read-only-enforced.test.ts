@@ -91,6 +91,11 @@ for (const version of [18, 15] as const) {
         CREATE FUNCTION flip() RETURNS text LANGUAGE plpgsql AS
           $$ BEGIN PERFORM set_config('default_transaction_' || 'read_only', 'off', false); RETURN 'flipped'; END $$;
         CREATE PROCEDURE allowed_proc() LANGUAGE plpgsql AS $$ BEGIN PERFORM flip(); COMMIT; PERFORM sneaky_write(); END $$;
+        -- Extension members: the gateway knows them by name only (it reads the bodies of other
+        -- user functions), so they stand for what the analysis cannot reach.
+        ALTER EXTENSION plpgsql ADD FUNCTION sneaky_write();
+        ALTER EXTENSION plpgsql ADD FUNCTION flip();
+        ALTER EXTENSION plpgsql ADD PROCEDURE allowed_proc();
         -- A role default that would make every session read-write: the startup value wins.
         ALTER ROLE ${db.user} SET default_transaction_read_only = off;`);
       gw = await startGateway(db, {

@@ -54,7 +54,7 @@ describe('statement kinds', () => {
     ['BEGIN', 'transaction', false],
     ['COMMIT PREPARED $$x$$', 'transaction', true],
     ['LISTEN c', 'listen', false],
-    ['NOTIFY c', 'notify', false],
+    ['NOTIFY c', 'notify', true],
     ['FETCH 1 FROM c', 'cursor', false],
     ['LOCK t', 'lock', true],
     ['LOCK t IN ACCESS SHARE MODE', 'lock', false],

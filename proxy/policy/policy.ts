@@ -155,7 +155,8 @@ export const DEFAULT_GUARDRAILS: readonly Rule[] = Object.freeze([
     name: 'no-builtin-overrides',
     match: { kind: ['builtin_override'] },
     action: 'block',
-    reason: 'renaming, replacing, moving or shadowing built-ins, or writing the system catalogs, is not allowed',
+    reason:
+      'renaming, replacing, moving or shadowing built-ins, or writing the system catalogs, is not allowed',
   },
   {
     name: 'no-dynamic-sql',

@@ -97,6 +97,7 @@ async function setUp(
     GRANT ${LOCKED_ROLE} TO ${APP_USER};
     ${schemaSql(APP_USER)}`);
   let victim = await connectVictim(server);
+  let victimPid = await pidOf(victim);
   undo.push(() => victim.end());
   const state: StateOptions = { dataDir, outDir };
   const base = await baseline(db, state);
@@ -166,7 +167,8 @@ policies:
       .replaceAll('{{DATA}}', dataDir)
       .replaceAll('{{SU}}', server.user)
       .replaceAll('{{APP}}', APP_USER)
-      .replaceAll('{{LOCKED}}', LOCKED_ROLE);
+      .replaceAll('{{LOCKED}}', LOCKED_ROLE)
+      .replaceAll('{{VICTIM}}', String(victimPid));
 
   return {
     version,
@@ -188,6 +190,7 @@ policies:
     async reconnectVictim() {
       await victim.end().catch(() => {});
       victim = await connectVictim(server);
+      victimPid = await pidOf(victim);
     },
     async stop() {
       stopping = true;
@@ -208,6 +211,10 @@ async function connectVictim(server: TestPostgres): Promise<pg.Client> {
   c.on('error', () => {});
   await c.connect();
   return c;
+}
+
+async function pidOf(c: pg.Client): Promise<number> {
+  return (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0].p;
 }
 
 export { snapshot };

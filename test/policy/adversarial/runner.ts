@@ -102,7 +102,8 @@ export async function runCase(env: Env, c: Case, conn: Conn, via: Via): Promise<
       try {
         await c.custom(ctx);
       } catch (e) {
-        out.errors.push(`custom: ${(e as Error).message}`);
+        // A hand-driven case that could not run its steps proves nothing: a problem, not a refusal.
+        out.transport.push(`custom case failed: ${(e as Error).message}`);
       } finally {
         env.setDecider(null);
       }
@@ -202,6 +203,9 @@ async function runPsqlCase(env: Env, c: Case, conn: Conn, out: Outcome): Promise
   if (r.code !== 0)
     out.errors.push(`psql exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
   if (r.signal) out.transport.push(`psql killed (${r.signal})`);
+  // psql that never logged in tried nothing: that must not count as a refusal.
+  if (/connection to server .* failed/.test(r.stderr))
+    out.transport.push(`psql could not connect: ${r.stderr.trim()}`);
   if (/server closed the connection|terminating connection|connection to server was lost/.test(r.stderr))
     out.ended = true;
   return out;

@@ -33,6 +33,9 @@ GRANT USAGE, SELECT, UPDATE ON SEQUENCE adv.seq TO ${appUser}, adv_reader;
 /** One text per fact; two snapshots are equal when every fact is. */
 export type Snapshot = Record<string, string>;
 
+// Temporary objects die with their session, which may end only after the snapshot is read.
+const TEMP_NS = `SELECT oid FROM pg_namespace WHERE nspname LIKE 'pg\\_temp\\_%' OR nspname LIKE 'pg\\_toast\\_temp\\_%'`;
+
 const FACT_SQL: [string, string][] = [
   [
     'adv_relations',
@@ -58,7 +61,7 @@ const FACT_SQL: [string, string][] = [
   [
     'functions',
     `SELECT count(*) || ':' || md5(string_agg(concat_ws(':', oid, proname, pronamespace, proowner, md5(prosrc), proconfig,
-       prosecdef, provolatile, proacl), ',' ORDER BY oid)) FROM pg_proc`,
+       prosecdef, provolatile, proacl), ',' ORDER BY oid)) FROM pg_proc WHERE pronamespace NOT IN (${TEMP_NS})`,
   ],
   [
     'operators',
@@ -70,7 +73,8 @@ const FACT_SQL: [string, string][] = [
   ],
   [
     'namespaces',
-    `SELECT string_agg(concat_ws(':', nspname, nspowner, nspacl), ',' ORDER BY nspname) FROM pg_namespace`,
+    `SELECT string_agg(concat_ws(':', nspname, nspowner, nspacl), ',' ORDER BY nspname) FROM pg_namespace
+     WHERE nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'`,
   ],
   [
     'databases',
@@ -78,11 +82,15 @@ const FACT_SQL: [string, string][] = [
   ],
   ['large_objects', `SELECT count(*)::text FROM pg_largeobject_metadata`],
   [
+    'comments',
+    `SELECT count(*) || ':' || md5(coalesce(string_agg(description, ',' ORDER BY objoid, objsubid), '')) FROM pg_description WHERE objoid >= 16384`,
+  ],
+  [
     'hooks',
     `SELECT concat_ws(':', (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal), (SELECT count(*) FROM pg_event_trigger),
        (SELECT count(*) FROM pg_rewrite WHERE ev_class >= 16384), (SELECT count(*) FROM pg_policy),
        (SELECT count(*) FROM pg_default_acl), (SELECT count(*) FROM pg_extension),
-       (SELECT count(*) FROM pg_type WHERE oid >= 16384), (SELECT count(*) FROM pg_language))`,
+       (SELECT count(*) FROM pg_type WHERE oid >= 16384 AND typnamespace NOT IN (${TEMP_NS})), (SELECT count(*) FROM pg_language))`,
   ],
   ['victim', `SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'adv-victim'`],
 ];
@@ -274,7 +282,8 @@ export async function reset(
   // Schemas made since: gone; adv and public: built again from nothing.
   const ns = await db.query<{ nspname: string }>('SELECT nspname FROM pg_namespace');
   for (const n of ns.rows)
-    if (!base.namespaces.has(n.nspname)) await q(`DROP SCHEMA ${ident(n.nspname)} CASCADE`);
+    if (!base.namespaces.has(n.nspname) && !/^pg_(toast_)?temp_/.test(n.nspname))
+      await q(`DROP SCHEMA ${ident(n.nspname)} CASCADE`);
   await q('DROP SCHEMA IF EXISTS adv CASCADE');
   await q(schemaSql(appUser));
   if (base.snapshot.public_objects !== (await snapshot(db, o)).public_objects) {

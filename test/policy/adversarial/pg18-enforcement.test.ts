@@ -1,0 +1,5 @@
+// The adversarial corpus (issue 17) against PostgreSQL 18 through `bastion serve`: what the server
+// enforces, server files and settings, approvals, and policy changes reaching open sessions.
+import { adversarialSuite } from './suite.js';
+
+adversarialSuite(18, ['server-enforced', 'server-files', 'approvals', 'policy-reload']);

@@ -281,6 +281,28 @@ class Snapshot implements UserTypes {
   }
 }
 
+/**
+ * A cheap digest of the catalogs whose rows decide what a statement runs or reads: any insert,
+ * update (a rename, CREATE OR REPLACE, a new body) or delete changes a count or a sum of xmin.
+ * Objects created, replaced or renamed directly on the server (not through the gateway, whose DDL
+ * marks the catalog stale at once) are seen when the digest changes.
+ */
+export const CATALOG_FINGERPRINT = `SELECT concat_ws('/', ${[
+  'pg_proc',
+  'pg_operator',
+  'pg_cast',
+  'pg_aggregate',
+  'pg_namespace',
+  'pg_type',
+  'pg_class',
+  'pg_attribute',
+  'pg_rewrite',
+  'pg_depend',
+  'pg_language',
+]
+  .map((t) => `(SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.${t})`)
+  .join(', ')})`;
+
 export interface MaskCatalogOptions {
   /** Every configured column of every policy used with this upstream. */
   columns: readonly ColumnName[];
@@ -288,6 +310,12 @@ export interface MaskCatalogOptions {
   run?: QueryRunner;
   /** Reload after this long even without DDL (default 5 minutes; 0 = never). */
   maxAgeMs?: number;
+  /**
+   * Ask the server whether the catalog changed (CATALOG_FINGERPRINT) when the last answer is older
+   * than this (default 10 s; 0 = only at load): objects created outside the gateway are seen at a
+   * session's start and within this long in open sessions.
+   */
+  recheckMs?: number;
   now?: () => number;
 }
 
@@ -297,6 +325,10 @@ export class MaskCatalog {
   private loadedAt = 0;
   private invalid = true;
   private loading: Promise<void> | null = null;
+  /** The digest read with the loaded snapshot, when it was last confirmed, and a check running. */
+  private fingerprint: string | null = null;
+  private checkedAt = 0;
+  private checking: Promise<void> | null = null;
   private bindings = new WeakMap<CompiledMasking, CatalogBinding>();
   /** Bumped on every (re)load. */
   version = 0;
@@ -319,11 +351,40 @@ export class MaskCatalog {
     return this.opts.now?.() ?? Date.now();
   }
 
-  /** Loaded and not invalidated nor older than maxAgeMs. */
+  /** Loaded, not invalidated nor older than maxAgeMs, and confirmed unchanged within recheckMs. */
   get fresh(): boolean {
+    if (!this.loadedFresh) return false;
+    const recheck = this.opts.recheckMs ?? 10_000;
+    return recheck <= 0 || this.fingerprint === null || this.now() - this.checkedAt < recheck;
+  }
+
+  private get loadedFresh(): boolean {
     if (this.snap === null || this.invalid) return false;
     const max = this.opts.maxAgeMs ?? 300_000;
     return max <= 0 || this.now() - this.loadedAt < max;
+  }
+
+  /**
+   * Makes the catalog current: loads it when stale, else asks the server for the digest (one
+   * small query, shared by concurrent callers) and reloads when it changed.
+   */
+  verify(): Promise<void> {
+    if (this.fresh) return Promise.resolve();
+    if (!this.loadedFresh || this.fingerprint === null || !this.opts.run) return this.ensureLoaded();
+    if (this.checking) return this.checking;
+    const run = this.opts.run;
+    this.checking = (async () => {
+      try {
+        const now = (await run(CATALOG_FINGERPRINT))[0]?.[0] ?? null;
+        if (now !== this.fingerprint) {
+          this.invalid = true;
+          await this.ensureLoaded();
+        } else this.checkedAt = this.now();
+      } finally {
+        this.checking = null;
+      }
+    })();
+    return this.checking;
   }
 
   get loaded(): boolean {
@@ -340,7 +401,7 @@ export class MaskCatalog {
    * the queries fail (the caller fails closed: no statement should run with an unknown catalog).
    */
   ensureLoaded(): Promise<void> {
-    if (this.fresh) return Promise.resolve();
+    if (this.loadedFresh) return Promise.resolve();
     if (this.loading) return this.loading;
     const run = this.opts.run;
     if (!run) return Promise.reject(new Error('the masking catalog has no query runner'));
@@ -348,6 +409,8 @@ export class MaskCatalog {
     const q = this.queries;
     this.loading = (async () => {
       try {
+        // First: a change while the rest is read shows as a different digest at the next check.
+        const fingerprint = (await run(CATALOG_FINGERPRINT))[0]?.[0] ?? null;
         // One after the other: the runner may be a single connection.
         const relations = q.relations ? await run(q.relations) : [];
         const views = q.views ? await run(q.views) : [];
@@ -355,6 +418,8 @@ export class MaskCatalog {
         const functions = await run(q.functions);
         const calls = await run(CALLS_QUERY);
         this.apply({ relations, views, types, functions, calls, maskBodies: q.relations !== null });
+        this.fingerprint = fingerprint;
+        this.checkedAt = this.now();
         this.lastError = null;
       } catch (e) {
         this.invalid = true;

@@ -29,6 +29,7 @@ import {
   scanSql,
   sval,
   Utf8Text,
+  withoutCatalog,
   wrapper,
 } from './parser.js';
 import { reachUnits } from './reach.js';
@@ -42,7 +43,7 @@ import {
 import { rebinds } from './rebinds.js';
 import { isSafeguardSetting } from './safeguards.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';
-import { relOf, selectsItself } from './self-join.js';
+import { readsNoTargetColumn, relOf, selectsItself } from './self-join.js';
 import { numericReads } from './shape.js';
 import type { Analysis, CopyTarget, StatementAnalysis, StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
@@ -53,10 +54,12 @@ const MAX_DEPTH = 12;
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 
+/**
+ * A qualified name as PostgreSQL resolves it: `db.schema.name` is `schema.name` (the database
+ * part must be the current one, or the server refuses the statement).
+ */
 function names(v: Json | undefined): string {
-  return list(v)
-    .map((x) => sval(x) ?? '')
-    .join('.');
+  return withoutCatalog(list(v).map((x) => sval(x) ?? '')).join('.');
 }
 
 function str(v: Json | undefined): string | null {
@@ -297,7 +300,10 @@ function whereOfSelf(
   const others = list(joined)
     .map((j) => relOf(j))
     .filter((r) => r !== null);
-  return selectsItself(clause, relOf(target), others) ? 'absent' : 'present';
+  const rel = relOf(target);
+  return selectsItself(clause, rel, others) || readsNoTargetColumn(clause, rel, others)
+    ? 'absent'
+    : 'present';
 }
 
 function explainAnalyzes(options: Json | undefined): boolean {

@@ -4,7 +4,7 @@
 // that never spells `f(...)` gets `f` run (`CREATE OPERATOR === (..., FUNCTION = pg_read_file)`,
 // then `SELECT 'x' === 'y'`), so the function named counts as one the statement calls.
 
-import { type Json, type JsonObject, list, sval, wrapper } from './parser.js';
+import { type Json, type JsonObject, list, sval, withoutCatalog, wrapper } from './parser.js';
 
 /**
  * DefElem names that name a function: CREATE OPERATOR / AGGREGATE / TYPE / TEXT SEARCH PARSER /
@@ -52,9 +52,7 @@ const FUNCTION_OPTIONS = new Set([
 ]);
 
 function nameList(v: Json | undefined): string {
-  return list(v)
-    .map((x) => sval(x) ?? '')
-    .join('.');
+  return withoutCatalog(list(v).map((x) => sval(x) ?? '')).join('.');
 }
 
 /**

@@ -6,7 +6,7 @@
 // yields a `builtin_override` unit, which the default policy blocks.
 
 import { BUILTIN_FUNCTION_NAMES } from './builtins.js';
-import { type Json, type JsonObject, list, sval, wrapper } from './parser.js';
+import { type Json, type JsonObject, list, sval, withoutCatalog, wrapper } from './parser.js';
 import { unsafeSearchPath } from './search-path.js';
 
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
@@ -31,7 +31,7 @@ const FUNCTION_OBJECTS = new Set([
 ]);
 
 function names(v: Json | undefined): string[] {
-  return list(v).map((x) => sval(x) ?? '');
+  return withoutCatalog(list(v).map((x) => sval(x) ?? ''));
 }
 
 function objName(v: Json | undefined): string[] {

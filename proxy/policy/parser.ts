@@ -64,6 +64,14 @@ export function list(v: Json | undefined): Json[] {
 }
 
 /** A `String` node's value. */
+/**
+ * The parts of a dotted name without its database: PostgreSQL reads `db.schema.name` as
+ * `schema.name` once `db` is the current database (any other is an error).
+ */
+export function withoutCatalog(parts: string[]): string[] {
+  return parts.length === 3 ? parts.slice(1) : parts;
+}
+
 export function sval(v: Json | undefined): string | null {
   const w = wrapper(v);
   if (w && w[0] === 'String' && typeof w[1].sval === 'string') return w[1].sval;

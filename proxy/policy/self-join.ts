@@ -97,3 +97,39 @@ export function selectsItself(
   if (t === 'A_Expr') return joinsItself(b, target, others);
   return false;
 }
+
+/**
+ * Whether a clause over the target joined with `others` reads no column of the target: every
+ * column it names (outside subqueries) is qualified by a joined relation. `DELETE FROM t USING o
+ * WHERE o.flag` deletes every row of t when any row of o is flagged. Unqualified columns may be
+ * the target's: they count as reading it.
+ */
+export function readsNoTargetColumn(clause: Json | undefined, target: Rel | null, others: Rel[]): boolean {
+  if (target === null || others.length === 0 || clause === undefined) return false;
+  const refs = new Set(others.map((o) => o.ref));
+  let joined = 0;
+  let own = 0;
+  const walk = (v: Json | undefined, depth: number): void => {
+    if (depth > 200 || v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x, depth + 1);
+      return;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'SubLink' && isObj(x)) {
+        // Only the outer side of `x IN (SELECT ...)` / `x = ANY (SELECT ...)` is this query's.
+        walk(x.testexpr, depth + 1);
+        continue;
+      }
+      if (k === 'ColumnRef') {
+        const c = column({ ColumnRef: x } as Json);
+        if (c !== null && c[0] !== null && refs.has(c[0]) && c[0] !== target.ref) joined++;
+        else own++;
+        continue;
+      }
+      walk(x, depth + 1);
+    }
+  };
+  walk(clause, 0);
+  return own === 0 && joined > 0;
+}

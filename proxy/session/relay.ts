@@ -815,12 +815,15 @@ export class Relay {
     if (check !== null) this.toUpstream.add(check);
   }
 
-  /** After DDL (or when old) the catalog reloads before the next statement is relayed. */
+  /**
+   * After DDL, when old, or when the server's catalog digest changed (objects made outside the
+   * gateway), the catalog reloads before the next statement is relayed.
+   */
   private refreshCatalog(catalog: MaskCatalog): boolean {
     if (catalog.fresh) return false;
     this.waitingCatalog = true;
     this.client.pause();
-    catalog.ensureLoaded().then(
+    catalog.verify().then(
       () => {
         this.waitingCatalog = false;
         this.client.resume();

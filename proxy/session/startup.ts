@@ -184,7 +184,8 @@ function openSession(s: SessionParts, grant: AccessGrant, protocol: ProtocolStat
 async function loadCatalog(s: SessionParts, upstream: net.Socket): Promise<MaskCatalog> {
   const catalog = s.ctx.catalog(s.ctx.connection.name);
   try {
-    await catalog.ensureLoaded();
+    // verify(): also sees objects created on the server since the last load, outside the gateway.
+    await catalog.verify();
   } catch (e) {
     upstream.destroy();
     s.ctx.log.error(`session ${s.id}: catalog: ${(e as Error).message}`);

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { catalogQueries, MaskCatalog, sqlLiteral } from '../../proxy/masking/catalog.js';
+import { CATALOG_FINGERPRINT, catalogQueries, MaskCatalog, sqlLiteral } from '../../proxy/masking/catalog.js';
 import { compileMasking } from '../../proxy/masking/compile.js';
 import { outputLineage } from '../../proxy/masking/lineage.js';
 import { typeKind } from '../../proxy/masking/pgtypes.js';
@@ -136,12 +136,12 @@ describe('loading', () => {
     });
     assert.equal(cat.fresh, false);
     await Promise.all([cat.ensureLoaded(), cat.ensureLoaded()]);
-    // Relations, views, types, functions, and what names run (policy/resolution.ts).
-    assert.equal(calls, 5);
+    // The digest, relations, views, types, functions, and what names run (policy/resolution.ts).
+    assert.equal(calls, 6);
     assert.equal(cat.version, 1);
     assert.notEqual(cat.calls, null);
     await cat.ensureLoaded();
-    assert.equal(calls, 5);
+    assert.equal(calls, 6);
     cat.invalidate();
     await cat.ensureLoaded();
     assert.equal(cat.version, 2);
@@ -149,6 +149,42 @@ describe('loading', () => {
     assert.equal(cat.fresh, false);
     await cat.ensureLoaded();
     assert.equal(cat.version, 3);
+  });
+  test('verify(): asks only for the digest while it is unchanged, reloads when it changed', async () => {
+    let digest = 'a';
+    let now = 0;
+    const asked: string[] = [];
+    const cat = new MaskCatalog({
+      columns: masking.columns,
+      recheckMs: 1000,
+      now: () => now,
+      run: async (sql) => {
+        asked.push(sql === CATALOG_FINGERPRINT ? 'digest' : 'load');
+        if (sql === CATALOG_FINGERPRINT) return [[digest]];
+        if (sql.includes('pg_get_viewdef')) return ROWS.views;
+        if (sql.includes('pg_attribute')) return ROWS.relations;
+        if (sql.includes('pg_proc')) return [];
+        return ROWS.types;
+      },
+    });
+    await cat.verify();
+    assert.equal(cat.version, 1);
+    asked.length = 0;
+    await cat.verify();
+    assert.deepEqual(asked, [], 'confirmed within recheckMs: nothing asked');
+    now = 2000;
+    assert.equal(cat.fresh, false);
+    await Promise.all([cat.verify(), cat.verify()]);
+    assert.deepEqual(asked, ['digest'], 'one shared digest check, no reload');
+    assert.equal(cat.version, 1);
+    assert.equal(cat.fresh, true);
+    now = 4000;
+    digest = 'b';
+    asked.length = 0;
+    await cat.verify();
+    assert.equal(asked[0], 'digest');
+    assert.ok(asked.filter((a) => a === 'load').length >= 4, asked.join(' '));
+    assert.equal(cat.version, 2, 'a changed digest reloads');
   });
   test('a failing load rejects and leaves the catalog stale', async () => {
     const cat = new MaskCatalog({

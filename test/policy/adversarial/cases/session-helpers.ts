@@ -11,7 +11,10 @@ import {
   syncMessage,
 } from '../../../helpers/raw-client.js';
 
-/** Writes `bytes` and reads `n` ReadyForQuery answers; returns every error's SQLSTATE and message. */
+/**
+ * Writes `bytes` and reads `n` ReadyForQuery answers (fewer when a FATAL error ends the session);
+ * returns every error's SQLSTATE and message.
+ */
 export async function exchange(c: RawClient, bytes: Buffer, n = 1): Promise<string[]> {
   c.write(bytes);
   const errors: string[] = [];
@@ -21,6 +24,8 @@ export async function exchange(c: RawClient, bytes: Buffer, n = 1): Promise<stri
       if (m.type === 'E') {
         const f = errorFields(m.body);
         errors.push(`${f.C} ${f.M}`);
+        // The gateway ended the session (a refusal too): nothing more comes.
+        if (f.S === 'FATAL') return errors;
       }
       if (m.type === 'Z') break;
     }

@@ -366,10 +366,11 @@ export class MaskCatalog {
 
   /**
    * Makes the catalog current: loads it when stale, else asks the server for the digest (one
-   * small query, shared by concurrent callers) and reloads when it changed.
+   * small query, shared by concurrent callers) and reloads when it changed. `force`: ask even
+   * when the last answer is recent (a session's start: objects may have been made since).
    */
-  verify(): Promise<void> {
-    if (this.fresh) return Promise.resolve();
+  verify(opts: { force?: boolean } = {}): Promise<void> {
+    if (!opts.force && this.fresh) return Promise.resolve();
     if (!this.loadedFresh || this.fingerprint === null || !this.opts.run) return this.ensureLoaded();
     if (this.checking) return this.checking;
     const run = this.opts.run;

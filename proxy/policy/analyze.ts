@@ -91,8 +91,14 @@ export function constString(v: Json | undefined, depth = 0): string | null {
     return null;
   }
   if (t === 'TypeCast') {
-    const tn = isObj(b.typeName) ? names(b.typeName.names).split('.').pop() : undefined;
-    if (tn && ['text', 'varchar', 'bpchar', 'name', 'unknown'].includes(tn))
+    // Only casts that leave the text as it is: varchar(n) / char(n) cut it, bpchar drops trailing
+    // spaces, name cuts at 63 bytes ('role '::char(5) reaches set_config as 'role'). A schema other
+    // than pg_catalog may hold a domain of the same name.
+    const parts = isObj(b.typeName) ? list(b.typeName.names).map((x) => sval(x) ?? '') : [];
+    const tn = parts.at(-1);
+    const schemaOk = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog');
+    const typmods = isObj(b.typeName) ? list(b.typeName.typmods).length : 1;
+    if (tn && schemaOk && typmods === 0 && ['text', 'varchar', 'unknown'].includes(tn))
       return constString(b.arg, depth + 1);
     return null;
   }

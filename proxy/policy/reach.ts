@@ -54,14 +54,28 @@ export function reachUnits(type: string, b: JsonObject, unit: Unit): ExtraUnit[]
         targets: catalogs,
       });
   }
-  // pg_settings is the one catalog view that can be written (UPDATE of it is set_config): a view
-  // or rule over it writes settings under a name no rule knows.
-  if ((type === 'ViewStmt' || type === 'RuleStmt') && namesRelation(b, 'pg_settings'))
-    out.push({
-      kind: 'builtin_override',
-      command: `${unit.command} over pg_settings (writing through it changes settings)`,
-      targets: [],
-    });
+  // A simple view over a system catalog (or pg_settings, whose UPDATE is set_config) is
+  // updatable: writing through it writes the catalog under a name no rule knows.
+  if (type === 'ViewStmt' || type === 'RuleStmt') {
+    const over = catalogNamed(b);
+    if (over !== null)
+      out.push({
+        kind: 'builtin_override',
+        command: `${unit.command} over the system catalog ${over} (writing through it writes the catalog)`,
+        targets: [],
+      });
+  }
+  // A type or domain named like a built-in type: pg_temp comes first on the path for types, so
+  // `CREATE DOMAIN pg_temp.text AS varchar(4)` changes what every `'...'::text` means.
+  if (TYPE_CREATING.has(type)) {
+    const name = createdTypeName(type, b);
+    if (name !== null && BUILTIN_TYPE_NAMES.has(name))
+      out.push({
+        kind: 'builtin_override',
+        command: `${unit.command} ${name} (shadows the built-in type)`,
+        targets: [],
+      });
+  }
   if (type === 'InsertStmt' && upsertFromQuery(b)) {
     const clause = isObj(b.onConflictClause) ? b.onConflictClause.whereClause : undefined;
     out.push({
@@ -95,10 +109,67 @@ function upsertFromQuery(b: JsonObject): boolean {
   return sel?.[0] === 'SelectStmt' && sel[1].valuesLists === undefined;
 }
 
-/** Whether the statement names relation `name` anywhere (a RangeVar, any schema). */
-function namesRelation(v: Json | undefined, name: string, depth = 0): boolean {
-  if (depth > 200 || v === null || typeof v !== 'object') return false;
-  if (Array.isArray(v)) return v.some((x) => namesRelation(x, name, depth + 1));
-  if (v.relname === name) return true;
-  return Object.values(v).some((x) => namesRelation(x, name, depth + 1));
+/** The first system catalog relation the statement names (a RangeVar anywhere), or null. */
+function catalogNamed(v: Json | undefined, depth = 0): string | null {
+  if (depth > 200 || v === null || typeof v !== 'object') return null;
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const n = catalogNamed(x, depth + 1);
+      if (n !== null) return n;
+    }
+    return null;
+  }
+  if (typeof v.relname === 'string') {
+    const name = typeof v.schemaname === 'string' ? `${v.schemaname}.${v.relname}` : v.relname;
+    if (isCatalogRelation(name)) return name;
+  }
+  for (const x of Object.values(v)) {
+    const n = catalogNamed(x, depth + 1);
+    if (n !== null) return n;
+  }
+  return null;
 }
+
+const TYPE_CREATING = new Set([
+  'CreateDomainStmt',
+  'CompositeTypeStmt',
+  'CreateEnumStmt',
+  'CreateRangeStmt',
+  'DefineStmt',
+]);
+
+/** The unqualified name of the type a statement creates, or null. */
+function createdTypeName(type: string, b: JsonObject): string | null {
+  if (type === 'DefineStmt' && b.kind !== 'OBJECT_TYPE') return null;
+  // CREATE DOMAIN names its domain in domainname (typeName is the base type); enums and ranges
+  // in typeName; CREATE TYPE (DefineStmt) in defnames.
+  const nameList =
+    type === 'CreateDomainStmt' ? b.domainname : type === 'DefineStmt' ? b.defnames : b.typeName;
+  if (type === 'CompositeTypeStmt') {
+    const rv = isObj(b.typevar) ? b.typevar : null;
+    return rv !== null && typeof rv.relname === 'string' ? rv.relname : null;
+  }
+  const w = wrapper(nameList as Json | undefined);
+  const names = w?.[0] === 'TypeName' ? list(w[1].names) : list(nameList as Json | undefined);
+  const last = names.at(-1);
+  const lw = wrapper(last);
+  return lw?.[0] === 'String' && typeof lw[1].sval === 'string' ? lw[1].sval : null;
+}
+
+/** Built-in type names of pg_catalog (PostgreSQL 18; array types are these with a leading _). */
+const BUILTIN_TYPE_NAMES: ReadonlySet<string> = new Set(
+  `aclitem any anyarray anycompatible anycompatiblearray anycompatiblemultirange anycompatiblenonarray
+anycompatiblerange anyelement anyenum anymultirange anynonarray anyrange bit bool box bpchar bytea
+char cid cidr circle cstring date datemultirange daterange event_trigger fdw_handler float4 float8
+gtsvector index_am_handler inet int2 int2vector int4 int4multirange int4range int8 int8multirange
+int8range internal interval json jsonb jsonpath language_handler line lseg macaddr macaddr8 money
+name numeric nummultirange numrange oid oidvector path pg_brin_bloom_summary
+pg_brin_minmax_multi_summary pg_ddl_command pg_dependencies pg_lsn pg_mcv_list pg_ndistinct
+pg_node_tree pg_snapshot point polygon record refcursor regclass regcollation regconfig
+regdictionary regnamespace regoper regoperator regproc regprocedure regrole regtype
+table_am_handler text tid time timestamp timestamptz timetz trigger tsm_handler tsmultirange
+tsquery tsrange tstzmultirange tstzrange tsvector txid_snapshot unknown uuid varbit varchar void
+xid xid8 xml integer int smallint bigint real boolean decimal character varying`
+    .split(/\s+/)
+    .flatMap((n) => [n, `_${n}`]),
+);

@@ -185,7 +185,7 @@ async function loadCatalog(s: SessionParts, upstream: net.Socket): Promise<MaskC
   const catalog = s.ctx.catalog(s.ctx.connection.name);
   try {
     // verify(): also sees objects created on the server since the last load, outside the gateway.
-    await catalog.verify();
+    await catalog.verify({ force: true });
   } catch (e) {
     upstream.destroy();
     s.ctx.log.error(`session ${s.id}: catalog: ${(e as Error).message}`);

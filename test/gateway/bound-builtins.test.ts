@@ -148,3 +148,38 @@ describe('built-ins bound where their arguments cannot be seen', () => {
     await refusedAll(AGENT.name, AGENT.password, ['CREATE VIEW vs AS SELECT name, setting FROM pg_settings']);
   });
 });
+
+describe('red-team round 2: casts that change a constant, catalogs behind views, types named like built-ins', () => {
+  test('a setting name cut or trimmed by its cast is refused; role and settings unchanged on the server', async () => {
+    const cut = [
+      `SELECT set_config('role.x'::varchar(4), 'none', true), touch()`,
+      `SELECT set_config('role '::char(5), 'none', true), touch()`,
+      `SELECT set_config('role   '::bpchar, 'none', true)`,
+      `SELECT set_config(cast('role.x' AS varchar(4)), 'none', true)`,
+      `SELECT set_config('session_authorizationX'::varchar(21), 'none', true)`,
+    ];
+    await refusedAll('locked', 'locked-secret', cut);
+    await refusedAll(AGENT.name, AGENT.password, [
+      `SELECT set_config('session_replication_role '::char(25), 'replica', false)`,
+      `SELECT set_config('search_path '::char(12), 'public, pg_catalog', false)`,
+      `SELECT query_to_xml('select * from U&"pg_hba_file\\005frules" UESCAPE ''!'''::varchar(39), true, false, '')`,
+    ]);
+    assert.equal(await canary(), 1);
+  });
+
+  test('a view over a system catalog and a domain named like a built-in type are refused; the catalogs are unchanged', async () => {
+    await refusedAll(AGENT.name, AGENT.password, [
+      'CREATE VIEW public.rt_vc AS SELECT * FROM pg_catalog.pg_cast',
+      'CREATE VIEW public.rt_va AS SELECT * FROM pg_authid',
+      'CREATE TEMP VIEW rt_vs AS SELECT * FROM pg_db_role_setting',
+      'CREATE DOMAIN pg_temp.text AS varchar(4)',
+      'CREATE TYPE public.int4 AS (a int)',
+    ]);
+    const views = await direct.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'rt_v%'`);
+    assert.equal(views.rows[0].n, 0);
+    const types = await direct.query(
+      `SELECT count(*)::int AS n FROM pg_type WHERE typname IN ('text', 'int4') AND typnamespace <> 'pg_catalog'::regnamespace`,
+    );
+    assert.equal(types.rows[0].n, 0);
+  });
+});

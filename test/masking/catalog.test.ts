@@ -172,6 +172,9 @@ describe('loading', () => {
     asked.length = 0;
     await cat.verify();
     assert.deepEqual(asked, [], 'confirmed within recheckMs: nothing asked');
+    await cat.verify({ force: true });
+    assert.deepEqual(asked, ['digest'], "a session's start asks even within recheckMs");
+    asked.length = 0;
     now = 2000;
     assert.equal(cat.fresh, false);
     await Promise.all([cat.verify(), cat.verify()]);

@@ -193,7 +193,8 @@ const ROLE_MORE: Draft[] = [
     'control: a SECURITY DEFINER function granted to PUBLIC runs as its owner: the server grants decide',
     ['SELECT adv.sd()'],
     {
-      setup: `CREATE FUNCTION adv.sd() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ DELETE FROM adv.su_only; SELECT 1 $$;
+      // A bounded DELETE: the gateway reads the body (an unbounded one would be held for review).
+      setup: `CREATE FUNCTION adv.sd() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ DELETE FROM adv.su_only WHERE id = 1; SELECT 1 $$;
       GRANT EXECUTE ON FUNCTION adv.sd() TO PUBLIC`,
       cleanup: 'DROP FUNCTION adv.sd()',
       verify: 'SELECT count(*) = 0 FROM adv.su_only',

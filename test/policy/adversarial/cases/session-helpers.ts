@@ -20,7 +20,17 @@ export async function exchange(c: RawClient, bytes: Buffer, n = 1): Promise<stri
   const errors: string[] = [];
   for (let i = 0; i < n; i++) {
     for (;;) {
-      const m = await c.readMessage(20_000);
+      let m: Awaited<ReturnType<RawClient['readMessage']>>;
+      try {
+        m = await c.readMessage(20_000);
+      } catch (e) {
+        // Ended by the gateway at an earlier FATAL: what is sent after it never runs.
+        if (/connection closed/.test((e as Error).message)) {
+          errors.push('session ended');
+          return errors;
+        }
+        throw e;
+      }
       if (m.type === 'E') {
         const f = errorFields(m.body);
         errors.push(`${f.C} ${f.M}`);

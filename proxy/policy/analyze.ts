@@ -152,8 +152,8 @@ function newUnit(kind: StatementKind, command: string, writes: boolean, via: str
 }
 
 /** An `unknown` unit: something whose effect cannot be known (blocked unless a guardrail allows it). */
-export function opaqueUnit(command: string, detail: string): Unit {
-  const u = newUnit('unknown', command, true, []);
+export function opaqueUnit(command: string, detail: string, via: string[] = []): Unit {
+  const u = newUnit('unknown', command, true, via);
   u.detail = detail;
   return u;
 }

@@ -6,7 +6,7 @@
 // closed as `unknown`: bodies in other languages, missing definitions, chains nested too deeply.
 // Extension members are known by name (installing an extension needs review).
 
-import { analyze } from './analyze.js';
+import { analyze, opaqueUnit } from './analyze.js';
 import { splitName } from './functions.js';
 import type { Unit } from './types.js';
 
@@ -30,28 +30,12 @@ export const MAX_CALL_DEPTH = 16;
 
 const ANALYSABLE = new Set(['sql', 'plpgsql']);
 
-function unknownUnit(command: string, detail: string, via: string[]): Unit {
-  return {
-    kind: 'unknown',
-    command,
-    writes: true,
-    relations: [],
-    targets: [],
-    where: null,
-    functions: [],
-    copy: null,
-    prepared: null,
-    via,
-    detail,
-  };
-}
-
 /** The units a definition's body runs when the function is called (via starts with `function s.f`). */
 function definitionUnits(key: string, definition: string): Unit[] {
   const st = analyze(definition).statements;
   if (st.length !== 1 || st[0].kind === 'unparseable')
     return [
-      unknownUnit(`function ${key}`, `the definition of ${key} cannot be analysed`, [`function ${key}`]),
+      opaqueUnit(`function ${key}`, `the definition of ${key} cannot be analysed`, [`function ${key}`]),
     ];
   const [create, ...rest] = st[0].units;
   const label = create.command.replace(
@@ -76,7 +60,7 @@ function definitionUnits(key: string, definition: string): Unit[] {
   for (const u of rest) {
     if (u.via.length === 0) continue;
     if (u.prepared !== null)
-      out.push(unknownUnit(u.command, `${key} runs a prepared statement the gateway cannot see`, u.via));
+      out.push(opaqueUnit(u.command, `${key} runs a prepared statement the gateway cannot see`, u.via));
     else out.push(u);
   }
   return out;
@@ -132,7 +116,7 @@ export class FunctionBodies {
     for (const key of keys)
       if (this.members.has(key))
         out.push(
-          unknownUnit(
+          opaqueUnit(
             `function ${key}`,
             `${key} belongs to an extension: known by its name only, it cannot be renamed or moved`,
             via,
@@ -152,7 +136,7 @@ export class FunctionBodies {
         for (const u of definitionUnits(key, f.definition)) units.push(this.resolveNames(u));
       else
         units.push(
-          unknownUnit(
+          opaqueUnit(
             `function ${key}`,
             ANALYSABLE.has(lang)
               ? `the definition of ${key} is not known`
@@ -186,7 +170,7 @@ export class FunctionBodies {
           seen.add(g);
           if (at.depth >= MAX_CALL_DEPTH)
             out.push(
-              unknownUnit(
+              opaqueUnit(
                 `function ${g}`,
                 `user functions calling each other more than ${MAX_CALL_DEPTH} deep`,
                 u.via,

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, queryThrough, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const MARKER = 'catres-gateway-marker-5e07';
@@ -71,20 +71,7 @@ function suite(version: 18 | 15): void {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    async function viaGateway(sql: string, who: { user: string; password: string }) {
-      const c = new pg.Client({ ...gw.target(), user: who.user, password: who.password, ssl: false });
-      await c.connect();
-      try {
-        const r = await c.query(sql).then(
-          (res) => ({ rows: JSON.stringify(res.rows), error: null as (Error & { code?: string }) | null }),
-          (e: Error & { code?: string }) => ({ rows: '', error: e }),
-        );
-        assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
-        return r;
-      } finally {
-        await c.end();
-      }
-    }
+    const viaGateway = (sql: string, who: { user: string; password: string }) => queryThrough(gw, sql, who);
 
     const AGENT_LOGIN = { user: AGENT.name, password: AGENT.password };
     const sequence = async () => (await direct.query('SELECT last_value, is_called FROM s')).rows[0];

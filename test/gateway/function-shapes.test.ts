@@ -13,7 +13,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { BUILTIN_OPERATOR_NAMES } from '../../proxy/policy/overrides.js';
 import { runPsql } from '../helpers/clients.js';
-import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { AGENT, queryThrough, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const MARKER = 'funcres-gateway-marker-91c2';
@@ -49,21 +49,8 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function viaGateway(sql: string, user = AGENT.name, password = AGENT.password) {
-  const c = new pg.Client({ ...gw.target(), user, password, ssl: false });
-  await c.connect();
-  try {
-    const r = await c.query(sql).then(
-      (res) => ({ rows: JSON.stringify(res.rows), error: null as (Error & { code?: string }) | null }),
-      (e: Error & { code?: string }) => ({ rows: '', error: e }),
-    );
-    // The session goes on after a refusal.
-    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
-    return r;
-  } finally {
-    await c.end();
-  }
-}
+const viaGateway = (sql: string, user = AGENT.name, password = AGENT.password) =>
+  queryThrough(gw, sql, { user, password });
 
 const one = async (sql: string, params: unknown[] = []) => (await direct.query(sql, params)).rows[0];
 

@@ -1,9 +1,11 @@
 // An in-process gateway (the real AppCore, real sockets) in front of a test PostgreSQL, with its
 // store in a temp dir, plus helpers to check what was recorded.
 
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type {
   ConnectionConfig,
   GatewayConfig,
@@ -148,4 +150,27 @@ export function connectionTo(
     },
     tls: null,
   };
+}
+
+/**
+ * Runs `sql` through the gateway as `who` in a session of its own: the rows (as JSON) or the
+ * error, after checking that the session goes on after it (a refusal does not end it).
+ */
+export async function queryThrough(
+  gw: TestGateway,
+  sql: string,
+  who: { user: string; password: string } = { user: AGENT.name, password: AGENT.password },
+): Promise<{ rows: string; error: (Error & { code?: string }) | null }> {
+  const c = new pg.Client({ ...gw.target(), user: who.user, password: who.password, ssl: false });
+  await c.connect();
+  try {
+    const r = await c.query(sql).then(
+      (res) => ({ rows: JSON.stringify(res.rows), error: null as (Error & { code?: string }) | null }),
+      (e: Error & { code?: string }) => ({ rows: '', error: e }),
+    );
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    return r;
+  } finally {
+    await c.end();
+  }
 }

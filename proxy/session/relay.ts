@@ -107,10 +107,10 @@ const REFUSED_RUN = msg.typed(Frontend.Parse, [
   msg.int16(0),
 ]);
 
-function blockedError(d: GuardDecision): msg.ErrorFields {
+function blockedError(rule: string | null, reason: string): msg.ErrorFields {
   return {
     code: SqlState.InsufficientPrivilege,
-    message: `Bastion blocked this statement (rule "${d.rule ?? 'policy'}"): ${d.reason}`,
+    message: `Bastion blocked this statement (rule "${rule ?? 'policy'}"): ${reason}`,
     hint: 'the gateway guardrails refuse it; ask an operator if it is needed',
   };
 }
@@ -337,15 +337,7 @@ export class Relay {
         }
         d = this.decide(type, buf, start, end);
         if (d.action === 'block') {
-          this.refuse(
-            type,
-            buf,
-            start,
-            end,
-            seq,
-            { decision: 'block', rule: d.rule, approvalId: null },
-            blockedError(d),
-          );
+          this.block(type, buf, start, end, seq, d.rule, d.reason);
           return true;
         }
         // A Parse runs nothing: its Binds and Executes are decided (and held) one by one.
@@ -486,8 +478,7 @@ export class Relay {
     }
     const approvalId = portal === null ? undefined : this.approved.get(portal);
     if (d.action === 'block') {
-      const verdict: Verdict = { decision: 'block', rule: d.rule, approvalId: null };
-      this.refuse(type, buf, start, end, seq, verdict, blockedError(d));
+      this.block(type, buf, start, end, seq, d.rule, d.reason);
       return true;
     }
     if (d.action === 'review' && approvalId === undefined) {
@@ -542,18 +533,14 @@ export class Relay {
     if (type === Frontend.Bind || type === Frontend.Execute) {
       // A stand-in that fails: the server then skips the rest of the batch up to Sync, whose
       // ReadyForQuery (and role check) comes before anything of the next batch runs.
-      const rule = boundary.lockedRole === null ? 'read_only' : ROLE_LOCK_RULE;
-      this.refuse(
+      this.block(
         type,
         buf,
         start,
         end,
         seq,
-        { decision: 'block', rule, approvalId: null },
-        {
-          code: SqlState.InsufficientPrivilege,
-          message: `Bastion blocked this statement (rule "${rule}"): ${why}`,
-        },
+        boundary.lockedRole === null ? 'read_only' : ROLE_LOCK_RULE,
+        why,
       );
       return 'refused';
     }
@@ -633,6 +620,27 @@ export class Relay {
       this.client.resume();
       this.pumpClient();
     });
+  }
+
+  /** Refuses a message a rule blocks: 42501 naming the rule and why. */
+  private block(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    seq: number,
+    rule: string | null,
+    reason: string,
+  ): void {
+    this.refuse(
+      type,
+      buf,
+      start,
+      end,
+      seq,
+      { decision: 'block', rule, approvalId: null },
+      blockedError(rule, reason),
+    );
   }
 
   /** Sends the upstream a message that fails in place of the refused one (see NEVER_RUNS). */

@@ -34,6 +34,8 @@ export function isCatalogRelation(name: string): boolean {
 /** Server-wide statements: their effect reaches every session, the file system or the network. */
 const SERVER_WIDE: Record<string, string> = {
   AlterDatabaseSetStmt: 'ALTER DATABASE ... SET (a persistent setting for every session)',
+  AlterDatabaseStmt:
+    'ALTER DATABASE ... WITH (connection limit, connections allowed, template, tablespace: every session of it)',
   CreateTableSpaceStmt: 'CREATE TABLESPACE (creates a directory on the server)',
   AlterTableSpaceOptionsStmt: 'ALTER TABLESPACE',
   AlterTableMoveAllStmt: 'ALTER TABLE ALL IN TABLESPACE',
@@ -43,8 +45,31 @@ const SERVER_WIDE: Record<string, string> = {
 
 export function reachUnits(type: string, b: JsonObject, unit: Unit): ExtraUnit[] {
   const out: ExtraUnit[] = [];
-  const wide = SERVER_WIDE[type];
+  const wide =
+    type === 'RenameStmt' && b.renameType === 'OBJECT_DATABASE'
+      ? 'ALTER DATABASE ... RENAME (every client that names it)'
+      : SERVER_WIDE[type];
   if (wide !== undefined) out.push({ kind: 'alter_system', command: wide, targets: [] });
+  // A table inheriting a system catalog changes the catalog itself (relhassubclass) and what
+  // scans of it read.
+  if (type === 'CreateStmt') {
+    const parents = list(b.inhRelations)
+      .map((r) => wrapper(r))
+      .filter((w) => w?.[0] === 'RangeVar')
+      .map((w) => {
+        const rv = (w as [string, JsonObject])[1];
+        return typeof rv.schemaname === 'string'
+          ? `${rv.schemaname}.${String(rv.relname)}`
+          : String(rv.relname);
+      })
+      .filter(isCatalogRelation);
+    if (parents.length > 0)
+      out.push({
+        kind: 'builtin_override',
+        command: `CREATE TABLE ... INHERITS the system catalog ${parents.join(', ')}`,
+        targets: parents,
+      });
+  }
   if (unit.writes) {
     const catalogs = unit.targets.filter(isCatalogRelation);
     if (catalogs.length > 0)

@@ -19,7 +19,7 @@ export const STATEMENT_KINDS = [
   'privilege',
   'set_role',
   'set_session_authorization',
-  /** ALTER SYSTEM, and what else reaches the whole server: ALTER DATABASE ... SET, tablespaces, subscriptions. */
+  /** ALTER SYSTEM, and what else reaches the whole server: ALTER DATABASE ... SET / WITH / RENAME, tablespaces, subscriptions. */
   'alter_system',
   'copy',
   'load',

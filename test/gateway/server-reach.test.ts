@@ -99,6 +99,24 @@ describe('what reaches past the tables the policy sees', () => {
     assert.equal((await direct.query('SELECT count(*)::int AS n FROM pg_subscription')).rows[0].n, 0);
   });
 
+  test('ALTER DATABASE ... WITH and RENAME are refused (red-team round 3: a connection limit locked every client out)', async () => {
+    await refused('ALTER DATABASE appdb WITH CONNECTION LIMIT 1');
+    await refused('ALTER DATABASE postgres WITH ALLOW_CONNECTIONS false');
+    await refused('ALTER DATABASE postgres RENAME TO pgx');
+    await refused('CREATE TABLE child () INHERITS (pg_catalog.pg_cast)');
+    const dbs = await direct.query(
+      `SELECT datname, datconnlimit, datallowconn FROM pg_database WHERE datname IN ('appdb', 'postgres') ORDER BY datname`,
+    );
+    assert.deepEqual(dbs.rows, [
+      { datname: 'appdb', datconnlimit: -1, datallowconn: true },
+      { datname: 'postgres', datconnlimit: -1, datallowconn: true },
+    ]);
+    const cast = await direct.query(
+      `SELECT relhassubclass FROM pg_class WHERE oid = 'pg_catalog.pg_cast'::regclass`,
+    );
+    assert.equal(cast.rows[0].relhassubclass, false);
+  });
+
   test('writes that reach every row are held (and refused when no one approves); the rows are unchanged', async () => {
     for (const sql of [
       `INSERT INTO canary SELECT * FROM canary ON CONFLICT (id) DO UPDATE SET note = 'upsert-all'`,

@@ -15,7 +15,7 @@ import {
   SQL_TEXT_ARGUMENT,
   splitName,
 } from './functions.js';
-import { LEXING_SETTINGS, unguardableSetting } from './lexing.js';
+import { isTrueSetting, LEXING_SETTINGS, unguardableSetting } from './lexing.js';
 import { builtinOverride } from './overrides.js';
 import {
   isObj,
@@ -33,13 +33,7 @@ import {
   wrapper,
 } from './parser.js';
 import { reachUnits } from './reach.js';
-import {
-  constSetting,
-  isTrueSetting,
-  READ_ONLY_SETTINGS,
-  readWriteByOptions,
-  readWriteBySet,
-} from './read-only.js';
+import { constSetting, READ_ONLY_SETTINGS, readWriteByOptions, readWriteBySet } from './read-only.js';
 import { rebinds } from './rebinds.js';
 import { isSafeguardSetting } from './safeguards.js';
 import { parseSearchPath, unsafeSearchPath } from './search-path.js';

@@ -11,7 +11,22 @@
 import { isGuardableEncoding, unguardableEncodingReason } from './encoding.js';
 
 /** PostgreSQL's parse_bool spellings of true (any unique prefix of true / yes, and on, 1). */
-const TRUE = new Set(['t', 'tr', 'tru', 'true', 'y', 'ye', 'yes', 'on', '1']);
+export const PARSE_BOOL_TRUE: ReadonlySet<string> = new Set([
+  't',
+  'tr',
+  'tru',
+  'true',
+  'y',
+  'ye',
+  'yes',
+  'on',
+  '1',
+]);
+
+/** Whether a setting's value reads as true to the server (null: a value the gateway cannot know). */
+export function isTrueSetting(value: string | null): boolean {
+  return value !== null && PARSE_BOOL_TRUE.has(value.trim().toLowerCase());
+}
 
 /**
  * Why the gateway cannot guard a session where `name` is `value` (null: a value it cannot know),
@@ -22,7 +37,7 @@ export function unguardableSetting(name: string, value: string | null): string |
     case 'client_encoding':
       return value !== null && isGuardableEncoding(value) ? null : unguardableEncodingReason(value);
     case 'standard_conforming_strings':
-      return value !== null && TRUE.has(value.trim().toLowerCase())
+      return isTrueSetting(value)
         ? null
         : `standard_conforming_strings ${value === null ? 'set to a computed value' : `= ${value}`} is refused: with it off, the server reads backslashes in '...' strings as escapes and the gateway could not read statements as the server does`;
     default:

@@ -6,6 +6,7 @@
 // SELECT, ALTER COLUMN ... TYPE ... USING rewriting every row).
 
 import { isObj, type Json, type JsonObject, list, wrapper } from './parser.js';
+import { relOf } from './self-join.js';
 import type { StatementKind, Unit } from './types.js';
 import { isConstantTrue } from './where.js';
 
@@ -54,14 +55,9 @@ export function reachUnits(type: string, b: JsonObject, unit: Unit): ExtraUnit[]
   // scans of it read.
   if (type === 'CreateStmt') {
     const parents = list(b.inhRelations)
-      .map((r) => wrapper(r))
-      .filter((w) => w?.[0] === 'RangeVar')
-      .map((w) => {
-        const rv = (w as [string, JsonObject])[1];
-        return typeof rv.schemaname === 'string'
-          ? `${rv.schemaname}.${String(rv.relname)}`
-          : String(rv.relname);
-      })
+      .map((r) => relOf(r))
+      .filter((r) => r !== null)
+      .map((r) => (r.schema === null ? r.name : `${r.schema}.${r.name}`))
       .filter(isCatalogRelation);
     if (parents.length > 0)
       out.push({

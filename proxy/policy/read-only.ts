@@ -9,6 +9,7 @@
 // ParameterStatus, and the relay ends the session (see readOnlyStatus below).
 // https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-DEFAULT-TRANSACTION-READ-ONLY
 
+import { isTrueSetting } from './lexing.js';
 import { type Json, wrapper } from './parser.js';
 import type { StatementAnalysis, Unit } from './types.js';
 
@@ -17,13 +18,6 @@ export const READ_ONLY_SETTINGS: ReadonlySet<string> = new Set([
   'default_transaction_read_only',
   'transaction_read_only',
 ]);
-
-/** PostgreSQL's parse_bool spellings of true (any unique prefix of true / yes, and on, 1). */
-const TRUE = new Set(['t', 'tr', 'tru', 'true', 'y', 'ye', 'yes', 'on', '1']);
-
-export function isTrueSetting(value: string | null): boolean {
-  return value !== null && TRUE.has(value.trim().toLowerCase());
-}
 
 /** A setting value written as a constant ('on', on, 1, true), as text; null when not a constant. */
 export function constSetting(v: Json | undefined): string | null {

@@ -5,6 +5,7 @@
 // small: constants, casts of constants, comparisons, AND / OR / NOT, IS [NOT] NULL, IN, BETWEEN,
 // IS [NOT] DISTINCT FROM, and a comparison of an expression with itself.
 
+import { PARSE_BOOL_TRUE } from './lexing.js';
 import type { Json, JsonObject } from './parser.js';
 import { numericReads } from './shape.js';
 
@@ -33,7 +34,6 @@ function sval(n: Json | undefined): string | null {
   return x && x[0] === 'String' && typeof x[1].sval === 'string' ? x[1].sval : null;
 }
 
-const TRUE_WORDS = new Set(['t', 'tr', 'tru', 'true', 'y', 'ye', 'yes', 'on', '1']);
 const FALSE_WORDS = new Set(['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0']);
 
 function constValue(c: JsonObject): Value | null {
@@ -58,7 +58,7 @@ function castTo(v: Value, type: string): Value | null {
     if (v.t === 'num' && Number.isInteger(v.v)) return { t: 'bool', v: v.v !== 0 };
     if (v.t === 'str') {
       const w = v.v.trim().toLowerCase();
-      if (TRUE_WORDS.has(w)) return { t: 'bool', v: true };
+      if (PARSE_BOOL_TRUE.has(w)) return { t: 'bool', v: true };
       if (FALSE_WORDS.has(w)) return { t: 'bool', v: false };
     }
     return null;

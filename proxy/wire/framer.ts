@@ -3,8 +3,14 @@
 // it arrived in. Only a message split across reads is copied, once, into a buffer of its exact
 // size (the same approach as node-postgres' pg-protocol parser, which keeps one buffer and
 // cursors). https://www.postgresql.org/docs/current/protocol-overview.html#PROTOCOL-MESSAGE-CONCEPTS
+//
+// The buffer of a split message grows with the bytes that actually arrive (doubling from 64 KiB
+// up to the message's length), never with what its length field claims: a header announcing
+// 1 GiB that is followed by nothing costs 64 KiB, not 1 GiB (issue 19).
 
 const HEADER = 5;
+/** First size of a split message's buffer; it doubles as bytes arrive, up to the message's length. */
+const FIRST_PARTIAL = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 export class MessageTooLargeError extends Error {
@@ -41,9 +47,10 @@ export class MessageFramer {
   /** Unread bytes of the chunk being iterated: chunk[pos, chunk.length). */
   private chunk: Buffer = EMPTY;
   private pos = 0;
-  /** A message that spans reads, being filled: partial[0, filled). */
+  /** A message that spans reads, being filled: partial[0, filled) of partialTotal bytes. */
   private partial: Buffer | null = null;
   private filled = 0;
+  private partialTotal = 0;
   /** The first bytes of a header that spans reads. */
   private readonly header = Buffer.alloc(HEADER);
   private headerFilled = 0;
@@ -91,8 +98,7 @@ export class MessageFramer {
       return true;
     }
     this.beginPartial(type, total);
-    chunk.copy(this.partial!, 0, pos);
-    this.filled = avail;
+    this.fill(chunk, pos, avail);
     this.pos = chunk.length;
     return false;
   }
@@ -103,8 +109,31 @@ export class MessageFramer {
   }
 
   private beginPartial(type: number, total: number): void {
-    this.partial = Buffer.allocUnsafe(total);
+    this.partial = Buffer.allocUnsafe(Math.min(total, FIRST_PARTIAL));
     this.partial[0] = type;
+    this.partialTotal = total;
+    this.filled = 0;
+  }
+
+  /** Appends src[from, from + n) to the split message, growing its buffer as needed. */
+  private fill(src: Buffer, from: number, n: number): void {
+    let partial = this.partial as Buffer;
+    const need = this.filled + n;
+    if (need > partial.length) {
+      let size = partial.length;
+      while (size < need) size *= 2;
+      const grown = Buffer.allocUnsafe(Math.min(size, this.partialTotal));
+      partial.copy(grown, 0, 0, this.filled);
+      partial = grown;
+      this.partial = grown;
+    }
+    src.copy(partial, this.filled, from, from + n);
+    this.filled = need;
+  }
+
+  /** Bytes held for a message that has not fully arrived (what its sender has actually sent). */
+  get pending(): number {
+    return this.filled + this.headerFilled;
   }
 
   private continueSplit(): boolean {
@@ -122,21 +151,19 @@ export class MessageFramer {
       this.headerFilled = 0;
       this.check(type, length);
       this.beginPartial(type, length + 1);
-      this.header.copy(this.partial!, 0, 0, HEADER);
-      this.filled = HEADER;
+      this.fill(this.header, 0, HEADER);
     }
-    const partial = this.partial!;
-    const take = Math.min(partial.length - this.filled, chunk.length - this.pos);
-    chunk.copy(partial, this.filled, this.pos, this.pos + take);
-    this.filled += take;
+    const take = Math.min(this.partialTotal - this.filled, chunk.length - this.pos);
+    this.fill(chunk, this.pos, take);
     this.pos += take;
-    if (this.filled < partial.length) return false;
+    if (this.filled < this.partialTotal) return false;
+    const partial = this.partial as Buffer;
     this.partial = null;
     this.filled = 0;
     this.type = partial[0];
     this.buf = partial;
     this.start = 0;
-    this.end = partial.length;
+    this.end = this.partialTotal;
     return true;
   }
 }

@@ -137,6 +137,31 @@ describe('MessageFramer: fixed splits', () => {
     assert.equal(f.next(), false);
   });
 
+  test('a split message holds memory for the bytes that arrived, not for its length field', () => {
+    // A header claiming 256 MiB followed by a few bytes: what is held stays near what was sent.
+    const f = new MessageFramer(1 << 30);
+    const header = Buffer.alloc(5);
+    header[0] = 0x51;
+    header.writeInt32BE(256 * 1024 * 1024, 1);
+    const before = process.memoryUsage().arrayBuffers;
+    f.push(Buffer.concat([header, Buffer.alloc(100, 1)]));
+    assert.equal(f.next(), false);
+    assert.equal(f.pending, 105);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, 'no 256 MiB buffer');
+    // A big message arriving in pieces comes out whole and exact, whatever the growth steps.
+    const body = Buffer.alloc(300_000);
+    for (let i = 0; i < body.length; i++) body[i] = i % 251;
+    const big = msg('D', body);
+    const g = new MessageFramer(1 << 20);
+    for (let at = 0; at < big.length; at += 7_001) {
+      g.push(big.subarray(at, Math.min(big.length, at + 7_001)));
+      if (at + 7_001 < big.length) assert.equal(g.next(), false);
+    }
+    assert.equal(g.next(), true);
+    assert.equal(g.end - g.start, big.length);
+    assert.deepEqual(g.buf.subarray(g.start, g.end), big);
+  });
+
   test('stopping mid-chunk and pushing more resumes at the first unread message', () => {
     const a = msg('Q', 'SELECT 1\0');
     const b = msg('Q', 'SELECT 2\0');

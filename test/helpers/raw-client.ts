@@ -54,12 +54,29 @@ export const cancelRequest = (pid: number, key: Buffer): Buffer =>
 export const queryMessage = (sql: string): Buffer => message('Q', cstr(sql));
 export const parseMessage = (name: string, sql: string, types: number[] = []): Buffer =>
   message('P', cstr(name), cstr(sql), int16(types.length), ...types.map(int32));
-/** Bind with text parameters (null = SQL NULL) and default (text) result formats. */
-export function bindMessage(portal: string, statement: string, params: (string | null)[]): Buffer {
+/**
+ * Bind with text parameters (null = SQL NULL); result formats as given (default none: all text;
+ * one code applies to every column).
+ */
+export function bindMessage(
+  portal: string,
+  statement: string,
+  params: (string | null)[],
+  resultFormats: number[] = [],
+): Buffer {
   const values = params.flatMap((p) =>
     p === null ? [int32(-1)] : [int32(Buffer.byteLength(p)), Buffer.from(p)],
   );
-  return message('B', cstr(portal), cstr(statement), int16(0), int16(params.length), ...values, int16(0));
+  return message(
+    'B',
+    cstr(portal),
+    cstr(statement),
+    int16(0),
+    int16(params.length),
+    ...values,
+    int16(resultFormats.length),
+    ...resultFormats.map(int16),
+  );
 }
 export const describePortal = (portal: string): Buffer => message('D', Buffer.from('P'), cstr(portal));
 export const executeMessage = (portal: string, maxRows = 0): Buffer =>

@@ -85,7 +85,14 @@ export function schemaSql(appUser: string): string {
   ANALYZE pii.customers, pii.numbers, pii.docs;
   GRANT USAGE, CREATE ON SCHEMA pii TO ${appUser};
   GRANT ALL ON ALL TABLES IN SCHEMA pii TO ${appUser};
-  GRANT CREATE ON DATABASE CURRENT_DATABASE TO ${appUser};`;
+  -- GRANT ... ON DATABASE takes a name, not CURRENT_DATABASE: the name comes from the server.
+  DO $grant$ BEGIN
+    EXECUTE format('GRANT CREATE ON DATABASE %I TO %I', current_database(), ${q(appUser)});
+  END $grant$;
+  -- A table of no PII at all: controls check that masking leaves it untouched.
+  CREATE TABLE pii.other (id int PRIMARY KEY, label text, note text);
+  INSERT INTO pii.other VALUES (1, 'plain-label-one', 'nothing to see'), (2, 'plain-label-two', NULL);
+  GRANT ALL ON pii.other TO ${appUser};`;
 }
 
 /** Every protected value (what `rules` protects; `dflt` protects all but the secrets). */

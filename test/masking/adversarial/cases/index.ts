@@ -1,0 +1,25 @@
+// Every masking adversarial case: the harness's seed cases and one file per part of issue 18.
+// TypeScript needs static imports, so each part's file exists from the start (empty until filled).
+import type { MaskCase } from '../types.js';
+import { CATALOG_CASES } from './catalog.js';
+import { CLASSIFY_CASES } from './classify.js';
+import { LINEAGE_CASES } from './lineage.js';
+import { SEED_CASES } from './seed.js';
+import { STORE_CASES } from './store.js';
+import { VALUES_CASES } from './values.js';
+
+export const ALL_CASES: MaskCase[] = [
+  ...SEED_CASES,
+  ...LINEAGE_CASES,
+  ...VALUES_CASES,
+  ...CATALOG_CASES,
+  ...CLASSIFY_CASES,
+  ...STORE_CASES,
+];
+
+// Ids are what KNOWN_LEAKS and MASK_ONLY name: two cases with one id would hide each other.
+const seen = new Set<string>();
+for (const c of ALL_CASES) {
+  if (seen.has(c.id)) throw new Error(`duplicate masking case id ${c.id}`);
+  seen.add(c.id);
+}

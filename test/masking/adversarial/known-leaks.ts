@@ -1,0 +1,39 @@
+// Open leaks: masking cases through which a canary reaches the client, the store or a report on
+// this branch. They are reported as `todo`, not as passes, so that a leak can land as a case
+// before its fix (the fixes of issue 18 are built in parallel); a fix removes its ids, and every
+// case not listed here must pass. An entry is a case id (every identity) or `id/identity`.
+// MASK_ALL=1 runs them as ordinary tests, to check that each one listed still leaks.
+export const KNOWN_LEAKS: readonly string[] = [
+  // whole-row: attribute notation of a function on the row (detectors catch all but the secret)
+  'seed-010/rules',
+  // numeric PII: bigint/numeric/float8 values are never scanned by the detectors (text and binary)
+  'seed-012/dflt',
+  'seed-022/dflt',
+  'seed-023/dflt',
+  'seed-024/dflt',
+  // tsvector in binary format is not scanned
+  'seed-017/dflt',
+  // pg_stats: histogram_bounds / most_common_vals of masked columns
+  'seed-028/rules',
+  'seed-029',
+  'seed-030',
+  // a value past the size the detectors scan
+  'seed-036/dflt',
+  // ParameterStatus (application_name set from a masked column) is not masked
+  'seed-046',
+  // renames: the rule's schema or column renamed, the rule no longer applies
+  'seed-058/rules',
+  'seed-059',
+  // transforms no detector recognises (the default policy has no column rules)
+  'seed-068/dflt',
+  'seed-069/dflt',
+  'seed-070/dflt',
+  'seed-071/dflt',
+  'seed-073/dflt',
+  'seed-077/dflt',
+  // PII typed by the client: kept in clear in the store's frames and statements, and the report
+  'seed-090',
+  'seed-091',
+  'seed-092',
+  'seed-093',
+];

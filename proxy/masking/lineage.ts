@@ -38,7 +38,7 @@ import { defaultCopyOptions } from './copy.js';
 import { DATA_DUMPING_BUILTINS } from './dumping.js';
 import { TYPE_NAMES } from './pgtypes.js';
 import type { ColumnLineage } from './plan.js';
-import { type MaskRule, stricter } from './rules.js';
+import { type MaskRule, STRICTNESS, stricter } from './rules.js';
 
 // ---------------------------------------------------------------------------------------------
 // What the analysis needs to know about relations
@@ -81,6 +81,10 @@ export interface FunctionLineage {
   composite: boolean;
   /** The columns are not known one by one: `columns` holds one entry whose rule covers all. */
   unknownShape?: boolean;
+  /** Masked data its body writes into server state (each call does it again). */
+  writes?: readonly MaskedWrite[];
+  /** Its body writes server state at all: masked arguments could be stored. */
+  writesState?: boolean;
 }
 
 export type ResolvedFunction = FunctionLineage;
@@ -143,6 +147,8 @@ interface Taint {
   json: ReadonlyMap<string, MaskRule> | null;
   record: RecordShape | null;
   typeOid: number | null;
+  /** A masked column itself (`customers.email`): named in refusals of writes that copy it. */
+  src?: string;
 }
 
 const CLEAN: Taint = Object.freeze({ rule: null, json: null, record: null, typeOid: null });
@@ -237,10 +243,44 @@ interface Ctx {
   views: Set<string>;
   reads: MaskRule | null;
   session: LineageSession | null;
+  /** Masked columns read (their `src`), for naming them in refusals. Shared by inner contexts. */
+  readCols: Set<string>;
+  /** Masked data this statement writes into server state (see writes). */
+  writes: MaskedWrite[];
+  /** Whether anything analysed writes server state at all (shared by inner contexts). */
+  effects: { state: boolean };
 }
 
 const MAX_VIEW_DEPTH = 8;
 const MAX_EXPR_DEPTH = 200;
+/** Nested queries (subqueries, CTEs, views) analysed in one statement before failing closed. */
+const MAX_QUERY_DEPTH = 64;
+
+function newCtx(resolve: LineageResolver, session: LineageSession | null): Ctx {
+  return {
+    resolve,
+    depth: 0,
+    views: new Set(),
+    reads: null,
+    session,
+    readCols: new Set(),
+    writes: [],
+    effects: { state: false },
+  };
+}
+
+/**
+ * What cannot be known (past a limit, a dynamic construct, a cursor never seen declared): every
+ * masked column there is, i.e. the strictest configured rule, masking the value whole.
+ */
+function anyTaint(ctx: Ctx): Taint {
+  const r = ctx.resolve.anyRule?.() ?? null;
+  ctx.reads = stricter(ctx.reads, r);
+  return r ? { ...CLEAN, rule: r } : CLEAN;
+}
+
+/** System columns: they exist on every table and reveal nothing of a masked value. */
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
 
 function relColumnsFromOut(cols: OutCol[]): { columns: OutCol[] | null; unknown: MaskRule | null } {
   if (cols.some((c) => c.star)) {
@@ -334,11 +374,14 @@ function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Taint {
         t = rel.unknown ? { rule: rel.unknown, json: null, record: null, typeOid: null } : CLEAN;
       else {
         const c = rel.columns.find((x) => x.name === col);
-        t = c ? c.taint : CLEAN;
+        // `t.f` where f is no column of t is f(t), a function of the whole row (`c.text`, a
+        // user function taking the row type): every masked column of t, whole.
+        t = c ? c.taint : SYSTEM_COLUMNS.has(col) ? CLEAN : whole(wholeRow(rel));
       }
     }
   }
   ctx.reads = stricter(ctx.reads, t.rule);
+  if (t.src !== undefined && t.rule !== null) ctx.readCols.add(t.src);
   return t;
 }
 
@@ -375,7 +418,9 @@ function exprList(v: Json | undefined, scope: Scope | null, ctx: Ctx, d: number)
 }
 
 function expr(node: Json | undefined, scope: Scope | null, ctx: Ctx, d = 0): Taint {
-  if (node === null || node === undefined || d > MAX_EXPR_DEPTH) return CLEAN;
+  if (node === null || node === undefined) return CLEAN;
+  // Past the depth limit the inputs are not known: everything masked there is (fail closed).
+  if (d > MAX_EXPR_DEPTH) return anyTaint(ctx);
   if (Array.isArray(node)) return whole(...node.map((x) => expr(x, scope, ctx, d + 1)));
   const w = wrapper(node);
   if (!w) return CLEAN;
@@ -395,6 +440,8 @@ function expr(node: Json | undefined, scope: Scope | null, ctx: Ctx, d = 0): Tai
       const tn = isObj(b.typeName) ? names(b.typeName.names) : [];
       const isArray = isObj(b.typeName) && list(b.typeName.arrayBounds).length > 0;
       const oid = isArray ? null : (TYPE_NAMES.get(tn[tn.length - 1] ?? '') ?? null);
+      // A record cast to a scalar or an array (`c::text`) is no longer a record: masked whole.
+      if (t.record && (oid !== null || isArray)) return { ...whole(t), typeOid: oid };
       return { ...t, typeOid: oid };
     }
     case 'CollateClause':
@@ -535,9 +582,24 @@ function funcCall(b: JsonObject, scope: Scope | null, ctx: Ctx, d: number): Tain
     ctx.reads = stricter(ctx.reads, t.rule);
     return t;
   }
+  if ((schema === null || schema === 'pg_catalog') && STATE_WRITERS.has(fn)) {
+    const { value: ts, cols } = tracked(ctx, () => exprList(args, scope, ctx, d));
+    ctx.effects.state = true;
+    noteWrite(ctx, STATE_WRITERS.get(fn) as string, whole(...ts).rule, cols);
+    return whole(...ts);
+  }
   const userFn = schema === 'pg_catalog' ? null : (ctx.resolve.function?.(schema, fn) ?? null);
   if (userFn) {
-    const t = functionTaint(userFn, whole(...exprList(args, scope, ctx, d)));
+    const { value: argTs, cols } = tracked(ctx, () => exprList(args, scope, ctx, d));
+    const argT = whole(...argTs);
+    // What its body stores happens on every call; masked arguments of a body that stores
+    // anything may be what it stores.
+    ctx.writes.push(...(userFn.writes ?? []));
+    if (userFn.writesState) {
+      ctx.effects.state = true;
+      noteWrite(ctx, `server state through function ${fn}`, argT.rule, cols);
+    }
+    const t = functionTaint(userFn, argT);
     ctx.reads = stricter(ctx.reads, t.rule);
     return t;
   }
@@ -715,7 +777,9 @@ function viewColumns(key: string, def: string | JsonObject, ctx: Ctx): OutCol[] 
     cache = new Map();
     viewCache.set(ctx.resolve, cache);
   }
-  const memo = typeof def === 'string' && ctx.session === null;
+  // Only a view expanded from the top is memoised: one reached deep in a chain may have hit the
+  // depth limit (failing closed), which it would not from a shallower query.
+  const memo = typeof def === 'string' && ctx.session === null && ctx.views.size === 0;
   if (memo && cache.has(key)) return cache.get(key) ?? null;
   if (ctx.views.has(key) || ctx.views.size >= MAX_VIEW_DEPTH) return null;
   ctx.views.add(key);
@@ -754,7 +818,13 @@ function relationRel(rv: JsonObject, scope: Scope | null, ctx: Ctx, ctes: CteSco
       cols = r.columns.map((c) => ({
         name: c.name,
         taint: c.rule
-          ? { rule: c.rule, json: null, record: null, typeOid: c.typeOid ?? null }
+          ? {
+              rule: c.rule,
+              json: null,
+              record: null,
+              typeOid: c.typeOid ?? null,
+              src: `${schema === null ? '' : `${schema}.`}${name}.${c.name}`,
+            }
           : { ...CLEAN, typeOid: c.typeOid ?? null },
       }));
     else if (r.kind === 'opaque') unknown = r.rule;
@@ -769,7 +839,7 @@ function relationRel(rv: JsonObject, scope: Scope | null, ctx: Ctx, ctes: CteSco
         const rc = relColumnsFromOut(named);
         cols = rc.columns;
         unknown = rc.unknown;
-      }
+      } else unknown = anyTaint(ctx).rule; // past the view-depth limit, a cycle, unparsable: fail closed
     }
   }
   if (cols) cols = renameCols(cols, alias);
@@ -966,6 +1036,17 @@ function setOpMerge(a: OutCol[], b: OutCol[]): OutCol[] {
 
 /** Output columns of a query (SelectStmt, or a DML statement's RETURNING). */
 function query(node: Json | undefined, parent: Scope | null, ctx: Ctx, ctes: CteScope | null): OutCol[] {
+  // Past the nesting limit nothing of it is known: every masked column, any number of columns.
+  if (ctx.depth >= MAX_QUERY_DEPTH) return [{ name: null, taint: anyTaint(ctx), star: true }];
+  ctx.depth++;
+  try {
+    return queryAt(node, parent, ctx, ctes);
+  } finally {
+    ctx.depth--;
+  }
+}
+
+function queryAt(node: Json | undefined, parent: Scope | null, ctx: Ctx, ctes: CteScope | null): OutCol[] {
   const w = wrapper(node);
   let b: JsonObject;
   let type: string;
@@ -1047,6 +1128,8 @@ function dml(type: string, b: JsonObject, parent: Scope | null, ctx: Ctx, ctes: 
     scope.rels.push(...fromItem(f, scope, ctx, cs).rels);
   if (type === 'MergeStmt' && b.sourceRelation)
     scope.rels.push(...fromItem(b.sourceRelation, scope, ctx, cs).rels);
+  if (type === 'MergeStmt') expr(b.joinCondition, scope, ctx);
+  if (isObj(b.relation) && type !== 'DeleteStmt') dmlWrites(type, b, scope, ctx, cs);
   expr(b.whereClause, scope, ctx);
   const out: OutCol[] = [];
   for (const t of returningList(b)) {
@@ -1075,6 +1158,218 @@ function dml(type: string, b: JsonObject, parent: Scope | null, ctx: Ctx, ctes: 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Writes into server state: masked values must not leave through a table, a setting, a large
+// object, a notification, a lock or a sequence, where a later statement (or another session)
+// would read them back in clear. Each is refused (docs/contract.md "Masked data and server
+// state"); writing a masked column back into a column masked at least as strictly is allowed.
+
+export interface MaskedWrite {
+  /** Where masked values would go ("public.copy.email", "a setting (set_config)"). */
+  target: string;
+  /** The masked columns read by the value written (`pii.customers.email`); empty = not known. */
+  columns: readonly string[];
+  rule: MaskRule;
+  /** Why the statement is refused, for the client. */
+  reason: string;
+}
+
+const SERVER_STATE = 'masked values cannot leave through server state';
+
+function copiesReason(target: string, columns: readonly string[], rule: MaskRule): string {
+  const what =
+    columns.length === 0
+      ? `masked data (rule "${rule.name}")`
+      : `masked column${columns.length > 1 ? 's' : ''} ${columns.join(', ')}`;
+  return `this statement copies ${what} into ${target}; ${SERVER_STATE}`;
+}
+
+function noteWrite(
+  ctx: Ctx,
+  target: string,
+  rule: MaskRule | null,
+  columns: Iterable<string>,
+  reason?: string,
+): void {
+  if (rule === null) return;
+  const cols = [...new Set(columns)].sort();
+  ctx.writes.push({ target, columns: cols, rule, reason: reason ?? copiesReason(target, cols, rule) });
+}
+
+/** Runs f, collecting the masked columns it reads on their own (still counted outside too). */
+function tracked<T>(ctx: Ctx, f: () => T): { value: T; cols: string[] } {
+  const outer = ctx.readCols;
+  const own = new Set<string>();
+  ctx.readCols = own;
+  try {
+    return { value: f(), cols: [...own] };
+  } finally {
+    for (const c of own) outer.add(c);
+    ctx.readCols = outer;
+  }
+}
+
+/** Whether a column's rule masks at least as strictly as a value's own rule. */
+function covers(target: MaskRule | null, value: MaskRule): boolean {
+  return target !== null && STRICTNESS[target.strategy] >= STRICTNESS[value.strategy];
+}
+
+function relLabel(rv: JsonObject): string {
+  const schema = str(rv.schemaname);
+  return `${schema === null ? '' : `${schema}.`}${str(rv.relname) ?? ''}`;
+}
+
+function targetRule(rel: Rel, col: string): MaskRule | null {
+  if (rel.columns === null) return rel.unknown;
+  return rel.columns.find((c) => c.name === col)?.taint.rule ?? null;
+}
+
+/**
+ * INSERT / UPDATE / MERGE / ON CONFLICT DO UPDATE: each value written into a column of the target
+ * (scope.rels[0]) that reads masked data must land in a column masked at least as strictly. A
+ * relation unknown to the catalog masks nothing, so masked values may not go there.
+ */
+function dmlWrites(type: string, b: JsonObject, scope: Scope, ctx: Ctx, cs: CteScope | null): void {
+  ctx.effects.state = true;
+  const target = scope.rels[0];
+  const label = relLabel(b.relation as JsonObject);
+  const check = (col: string, t: Taint, cols: string[]): void => {
+    if (t.rule !== null && !covers(targetRule(target, col), t.rule))
+      noteWrite(ctx, `${label}.${col}`, t.rule, cols);
+  };
+  const setList = (items: Json[], sc: Scope): void => {
+    for (const it of items) {
+      const w = wrapper(it);
+      if (!w || typeof w[1].name !== 'string') continue;
+      const name = w[1].name;
+      const { value, cols } = tracked(ctx, () => expr(w[1].val, sc, ctx));
+      check(name, value, cols);
+    }
+  };
+  /** Values in order into named columns (none named: the target's columns in order). */
+  const rows = (named: string[], values: OutCol[], cols: string[]): Rel => {
+    const names = named.length > 0 ? named : (target.columns?.map((c) => c.name ?? '') ?? []);
+    if (values.some((c) => c.star) || names.length < values.length) {
+      // Columns that cannot be lined up: every column written must cover the strictest value.
+      const t = whole(...values.map((c) => c.taint));
+      if (t.rule !== null) {
+        const all = named.length > 0 ? named : null;
+        const uncovered =
+          all === null
+            ? target.columns === null
+              ? !covers(target.unknown, t.rule)
+              : target.columns.some((c) => !covers(c.taint.rule, t.rule as MaskRule))
+            : all.some((n) => !covers(targetRule(target, n), t.rule as MaskRule));
+        if (uncovered) noteWrite(ctx, label, t.rule, cols);
+      }
+      return { alias: 'excluded', columns: null, unknown: t.rule };
+    }
+    values.forEach((c, i) => {
+      check(names[i], c.taint, cols);
+    });
+    return {
+      alias: 'excluded',
+      columns: names.map((n, i) => ({ name: n, taint: values[i]?.taint ?? CLEAN })),
+      unknown: null,
+    };
+  };
+  const targetNames = (items: Json[]): string[] => items.map((c) => str(wrapper(c)?.[1].name) ?? '');
+  if (type === 'InsertStmt') {
+    const src =
+      b.selectStmt === undefined || b.selectStmt === null
+        ? { value: [] as OutCol[], cols: [] as string[] }
+        : tracked(ctx, () => query(b.selectStmt, null, ctx, cs));
+    const excluded = rows(targetNames(list(b.cols)), src.value, src.cols);
+    const oc = isObj(b.onConflictClause) ? b.onConflictClause : null;
+    if (oc) {
+      const sc: Scope = { rels: [target, excluded], parent: null };
+      setList(list(oc.targetList), sc);
+      expr(oc.whereClause, sc, ctx);
+    }
+  } else if (type === 'UpdateStmt') setList(list(b.targetList), scope);
+  else if (type === 'MergeStmt') {
+    for (const wc of list(b.mergeWhenClauses)) {
+      const w = wrapper(wc);
+      if (!w) continue;
+      expr(w[1].condition, scope, ctx);
+      if (w[1].commandType === 'CMD_UPDATE') setList(list(w[1].targetList), scope);
+      else if (w[1].commandType === 'CMD_INSERT') {
+        const src = tracked(ctx, () =>
+          list(w[1].values).map((v) => ({ name: null, taint: expr(v, scope, ctx) })),
+        );
+        rows(targetNames(list(w[1].targetList)), src.value, src.cols);
+      }
+    }
+  }
+}
+
+/** CREATE TABLE AS / SELECT INTO / CREATE MATERIALIZED VIEW from masked columns. */
+function intoWrites(
+  ctx: Ctx,
+  into: JsonObject | null,
+  outputs: OutCol[],
+  cols: string[],
+  kind: string,
+): void {
+  const rel = into && isObj(into.rel) ? into.rel : null;
+  if (!rel) return;
+  ctx.effects.state = true;
+  noteWrite(ctx, `${kind} ${relLabel(rel)}`, strictestOf(outputs), cols);
+}
+
+/** Built-ins whose arguments end up in server state that other statements read back. */
+const STATE_WRITERS: ReadonlyMap<string, string> = new Map([
+  ['set_config', 'a setting (set_config)'],
+  ['pg_notify', 'a notification (pg_notify)'],
+  ['lo_from_bytea', 'a large object (lo_from_bytea)'],
+  ['lowrite', 'a large object (lowrite)'],
+  ['lo_put', 'a large object (lo_put)'],
+  ['lo_create', 'a large object number (lo_create)'],
+  ['lo_import', 'a large object (lo_import)'],
+  ['setval', 'a sequence (setval)'],
+  ['pg_advisory_lock', 'an advisory lock key'],
+  ['pg_advisory_lock_shared', 'an advisory lock key'],
+  ['pg_advisory_xact_lock', 'an advisory lock key'],
+  ['pg_advisory_xact_lock_shared', 'an advisory lock key'],
+  ['pg_try_advisory_lock', 'an advisory lock key'],
+  ['pg_try_advisory_lock_shared', 'an advisory lock key'],
+  ['pg_try_advisory_xact_lock', 'an advisory lock key'],
+  ['pg_try_advisory_xact_lock_shared', 'an advisory lock key'],
+  ['pg_logical_emit_message', 'the write-ahead log (pg_logical_emit_message)'],
+  ['pg_create_restore_point', 'a restore point'],
+  ['pg_replication_origin_create', 'a replication origin'],
+]);
+
+/** Statements that attach code to a relation: later writes to it could copy its values anywhere. */
+function attachWrites(type: string, b: JsonObject, ctx: Ctx): void {
+  const rv = isObj(b.relation) ? b.relation : isObj(b.table) ? b.table : null;
+  if (!rv) return;
+  const rule = wholeRow(relationRel(rv, null, ctx, null)).rule;
+  const what =
+    type === 'CreateTrigStmt' ? 'a trigger' : type === 'RuleStmt' ? 'a rule' : 'a row security policy';
+  noteWrite(
+    ctx,
+    `${what} on ${relLabel(rv)}`,
+    rule,
+    [],
+    `this statement creates ${what} on ${relLabel(rv)}, which has masked columns: it could copy their values elsewhere; ${SERVER_STATE}`,
+  );
+}
+
+/** A DO block's body (PL/pgSQL): the statements it runs, as a function body's. */
+function doWrites(b: JsonObject, ctx: Ctx): void {
+  const opts = defElems(b.args);
+  const lang = (defString(opts.get('language')) ?? 'plpgsql').toLowerCase();
+  const body = defString(opts.get('as'));
+  if (lang !== 'plpgsql' || body === null) return;
+  let tag = 'bastion';
+  while (body.includes(`$${tag}$`)) tag += '_';
+  plpgsqlOutput(
+    `CREATE FUNCTION pg_temp.bastion_do() RETURNS void LANGUAGE plpgsql AS $${tag}$${body}$${tag}$`,
+    ctx,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Statements
 
 export interface CopyLineage {
@@ -1094,6 +1389,8 @@ export interface StatementLineage {
   copy: CopyLineage | null;
   /** The statement may change what the masking catalog holds (tables, columns, views, types). */
   ddl: boolean;
+  /** Masked data it would write into server state (refused: see MaskedWrite); absent = none. */
+  writes?: readonly MaskedWrite[];
 }
 
 const DDL_TYPES = /^(Create|Alter|Drop|Rename|Define|CompositeType|View|Rule|Do|Comment)/;
@@ -1317,55 +1614,84 @@ function analyseStatement(
   stmt: JsonObject,
   resolve: LineageResolver,
   session: LineageSession | null,
+  record = true,
 ): StatementLineage {
   const w = wrapper(stmt);
   const result: StatementLineage = { columns: null, reads: null, copy: null, ddl: false };
   if (!w) return result;
   const [type, b] = w;
-  const ctx: Ctx = { resolve, depth: 0, views: new Set(), reads: null, session };
+  const ctx: Ctx = newCtx(resolve, session);
   result.ddl = DDL_TYPES.test(type);
   let outputs: OutCol[] | null = null;
   switch (type) {
-    case 'SelectStmt':
-      outputs = query(stmt, null, ctx, null);
+    case 'SelectStmt': {
+      const src = tracked(ctx, () => query(stmt, null, ctx, null));
+      outputs = src.value;
       if (!isObj(b.intoClause)) result.columns = toLineage(outputs);
-      else result.ddl = true;
+      else {
+        result.ddl = true;
+        intoWrites(ctx, b.intoClause, outputs, src.cols, 'table');
+      }
       break;
+    }
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
     case 'MergeStmt':
       outputs = query(stmt, null, ctx, null);
       result.columns = toLineage(outputs);
-      if (type === 'InsertStmt' && b.selectStmt !== undefined) query(b.selectStmt, null, ctx, null);
       break;
     case 'DeclareCursorStmt':
       outputs = query(b.query, null, ctx, null);
       break;
-    case 'CreateTableAsStmt':
-      outputs = query(b.query, null, ctx, null);
+    case 'CreateTableAsStmt': {
+      const src = tracked(ctx, () => query(b.query, null, ctx, null));
+      outputs = src.value;
+      const kind = b.objtype === 'OBJECT_MATVIEW' ? 'materialized view' : 'table';
+      intoWrites(ctx, isObj(b.into) ? b.into : null, outputs, src.cols, kind);
       break;
-    case 'FetchStmt':
-      if (b.ismove !== true && typeof b.portalname === 'string')
-        result.columns = session?.cursors.get(b.portalname) ?? null;
+    }
+    case 'CreateTrigStmt':
+    case 'RuleStmt':
+    case 'CreatePolicyStmt':
+    case 'AlterPolicyStmt':
+      attachWrites(type, b, ctx);
       break;
+    case 'DoStmt':
+      doWrites(b, ctx);
+      break;
+    case 'FetchStmt': {
+      if (b.ismove === true) break;
+      // A cursor the gateway did not see declared with known lineage (opened inside a function,
+      // `<unnamed portal 1>`, a refcursor) may hold any masked column: fail closed.
+      const known = typeof b.portalname === 'string' ? session?.cursors.get(b.portalname) : undefined;
+      result.columns = known ?? [{ name: null, rule: anyTaint(ctx).rule, star: true }];
+      break;
+    }
     case 'ExecuteStmt': {
       const p = typeof b.name === 'string' ? session?.prepared.get(b.name) : undefined;
       if (p) return { ...p, ddl: p.ddl };
+      result.columns = [{ name: null, rule: anyTaint(ctx).rule, star: true }];
       break;
     }
     case 'PrepareStmt': {
       if (isObj(b.query) && typeof b.name === 'string' && session) {
-        const inner = analyseStatement(b.query, resolve, session);
-        session.prepared.set(b.name, inner);
+        const inner = analyseStatement(b.query, resolve, session, record);
+        if (record) session.prepared.set(b.name, inner);
         result.reads = inner.reads;
         result.ddl = inner.ddl;
-      }
+        ctx.writes.push(...(inner.writes ?? []));
+      } else if (isObj(b.query))
+        ctx.writes.push(...(analyseStatement(b.query, resolve, null, false).writes ?? []));
       break;
     }
     case 'ExplainStmt': {
       // EXPLAIN ANALYZE runs the statement; its rows are the plan, not data.
-      if (isObj(b.query)) result.reads = analyseStatement(b.query, resolve, session).reads;
+      if (isObj(b.query)) {
+        const inner = analyseStatement(b.query, resolve, session, record);
+        result.reads = inner.reads;
+        ctx.writes.push(...(inner.writes ?? []));
+      }
       break;
     }
     case 'CopyStmt': {
@@ -1421,7 +1747,8 @@ function analyseStatement(
       break;
   }
   result.reads = stricter(result.reads, ctx.reads);
-  session?.note(type, b, result, outputs, ctx);
+  if (ctx.writes.length > 0) result.writes = ctx.writes;
+  if (record) session?.note(type, b, result, outputs, ctx);
   return result;
 }
 
@@ -1466,10 +1793,48 @@ export function statementLineages(
   sql: string,
   resolve: LineageResolver,
   session: LineageSession | null = null,
+  record = true,
 ): StatementLineage[] {
   const stmts = parsed(sql);
   if (stmts === null) return [];
-  return stmts.map((s) => analyseStatement(s.stmt, resolve, session));
+  return stmts.map((s) => {
+    try {
+      return analyseStatement(s.stmt, resolve, session, record);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      // Too deep for the analysis (the call stack ran out): nothing of it is known, fail closed.
+      const r = resolve.anyRule?.() ?? null;
+      const why = r && {
+        target: 'server state',
+        columns: [],
+        rule: r,
+        reason: `this statement is too deeply nested for the gateway to prove it copies no masked data; ${SERVER_STATE}`,
+      };
+      return {
+        columns: [{ name: null, rule: r, star: true }],
+        reads: r,
+        copy: null,
+        ddl: true,
+        ...(why ? { writes: [why] } : {}),
+      };
+    }
+  });
+}
+
+/**
+ * Why the statements of a SQL text may not run: the first copies masked data into server state
+ * (null = none does). Reads the session's cursors and prepared statements without changing them.
+ */
+export function writeRefusal(
+  sql: string,
+  resolve: LineageResolver,
+  session: LineageSession | null,
+): string | null {
+  for (const st of statementLineages(sql, resolve, session, false)) {
+    const w = st.writes?.[0];
+    if (w) return w.reason;
+  }
+  return null;
 }
 
 /** The output lineage of the first statement of a SQL text (null when unknown). */
@@ -1543,9 +1908,16 @@ function sqlBodyOutput(stmts: readonly JsonObject[], ctx: Ctx): { out: OutCol[];
     let cols: OutCol[] = [];
     if (w[0] === 'ReturnStmt') cols = [{ name: null, taint: expr(w[1].returnval, null, inner) }];
     else if (w[0] === 'SelectStmt' || WRITES.has(w[0])) {
-      cols = query(w[0] === 'CreateTableAsStmt' ? w[1].query : stmt, null, inner, null);
-      if (w[0] === 'InsertStmt' && w[1].selectStmt !== undefined) query(w[1].selectStmt, null, inner, null);
-      if (w[0] === 'SelectStmt' && isObj(w[1].intoClause)) extra = stricter(extra, strictestOf(cols));
+      const src = tracked(inner, () =>
+        query(w[0] === 'CreateTableAsStmt' ? w[1].query : stmt, null, inner, null),
+      );
+      cols = src.value;
+      if (w[0] === 'SelectStmt' && isObj(w[1].intoClause)) {
+        extra = stricter(extra, strictestOf(cols));
+        intoWrites(inner, w[1].intoClause, cols, src.cols, 'table');
+      }
+      if (w[0] === 'CreateTableAsStmt')
+        intoWrites(inner, isObj(w[1].into) ? w[1].into : null, cols, src.cols, 'table');
     }
     if (WRITES.has(w[0])) extra = stricter(extra, stricter(inner.reads, strictestOf(cols)));
     if (i === stmts.length - 1) out = cols;
@@ -1650,7 +2022,7 @@ export function functionLineage(
   const b = w[1];
   const qualified = names(b.funcname);
   const fname = qualified[qualified.length - 1] ?? '';
-  const ctx: Ctx = { resolve, depth: 0, views: new Set(), reads: null, session: null };
+  const ctx: Ctx = newCtx(resolve, null);
   const declared = declaredOutputs(b, fname, b.is_procedure === true, ctx);
   let bodies: OutCol[][];
   let extra: MaskRule | null = null;
@@ -1696,6 +2068,7 @@ export function functionLineage(
       composite: declared.composite,
       columns: [{ name: fname, typeOid: null, rule }],
       unknownShape: true,
+      ...effectsOf(ctx),
     };
   }
   const columns: ResolvedColumn[] = [];
@@ -1709,5 +2082,13 @@ export function functionLineage(
       rule,
     });
   }
-  return { composite: declared.composite || width > 1, columns };
+  return { composite: declared.composite || width > 1, columns, ...effectsOf(ctx) };
+}
+
+/** What a function body stores (FunctionLineage.writes / writesState), when it stores anything. */
+function effectsOf(ctx: Ctx): Pick<FunctionLineage, 'writes' | 'writesState'> {
+  const out: Pick<FunctionLineage, 'writes' | 'writesState'> = {};
+  if (ctx.writes.length > 0) out.writes = ctx.writes;
+  if (ctx.effects.state) out.writesState = true;
+  return out;
 }

@@ -10,6 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { AGENT, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import {
+  dataRowValues,
+  executeMessage,
+  queryMessage,
+  RawClient,
+  syncMessage,
+} from '../helpers/raw-client.js';
 
 let db: TestPostgres;
 let gw: TestGateway;
@@ -33,7 +40,8 @@ before(async () => {
     INSERT INTO pii.customers VALUES (1, 'Ann', '${SECRETS[0]}', '${SECRETS[2]}'), (2, 'Bo', '${SECRETS[1]}', '${SECRETS[3]}');
     CREATE TABLE notes (id serial PRIMARY KEY, body text);
     CREATE FUNCTION pii.open_cur() RETURNS refcursor LANGUAGE plpgsql AS $$
-      DECLARE c refcursor; BEGIN OPEN c FOR SELECT id, reverse(email) AS r, name FROM pii.customers ORDER BY id; RETURN c; END $$;`);
+      DECLARE c refcursor; BEGIN OPEN c FOR SELECT id, reverse(email) AS r, name FROM pii.customers ORDER BY id; RETURN c; END $$;
+    CREATE FUNCTION public.blob(pii.customers) RETURNS text LANGUAGE sql AS $$ SELECT reverse($1.ssn || $1.email) $$;`);
   gw = await startGateway(db, {
     identities: [
       { name: AGENT.name, password: AGENT.password, oidc: null, connections: ['app'], policy: 'pii' },
@@ -196,6 +204,34 @@ describe('masked data written into server state', () => {
       assert.equal((await c.query('SELECT name FROM pii.customers WHERE id = 1')).rows[0].name, 'Ann');
     } finally {
       await c.end();
+    }
+  });
+
+  test('protocol Execute of a refcursor portal, and a row by attribute notation, are masked whole', async () => {
+    const c = await RawClient.connect(gw.host, gw.port);
+    await c.login({ user: AGENT.name, password: AGENT.password });
+    try {
+      c.write(queryMessage('BEGIN'));
+      await c.readUntil('Z');
+      c.write(queryMessage('SELECT pii.open_cur()'));
+      await c.readUntil('Z');
+      c.write(Buffer.concat([executeMessage('<unnamed portal 1>'), syncMessage()]));
+      const ms = await c.readUntil('Z');
+      const rows = ms.filter((m) => m.type === 'D').map((m) => dataRowValues(m.body));
+      assert.equal(rows.length, 2);
+      c.write(queryMessage('COMMIT'));
+      await c.readUntil('Z');
+      // `c.blob` is public.blob(c), a function of the whole row (no column of c).
+      c.write(queryMessage('SELECT c.blob FROM pii.customers c'));
+      const attr = (await c.readUntil('Z')).filter((m) => m.type === 'D').map((m) => dataRowValues(m.body));
+      assert.equal(attr.length, 2);
+      const text = JSON.stringify([rows, attr]);
+      for (const s of SECRETS) {
+        assert.equal(text.includes(s), false, s);
+        assert.equal(text.includes([...s].reverse().join('')), false, `reversed ${s}`);
+      }
+    } finally {
+      c.socket.destroy();
     }
   });
 });

@@ -17,8 +17,8 @@ export const LINEAGE_CASES: MaskCase[] = [
     id: 'lin-001',
     cls: 'whole-row',
     kind: 'leak',
-    desc: 'attribute notation c.text on a row',
-    sql: ['SELECT c.text FROM pii.customers c'],
+    desc: 'cast notation text(c) on a row',
+    sql: ['SELECT text(c) FROM pii.customers c'],
   },
   {
     id: 'lin-002',
@@ -38,8 +38,10 @@ export const LINEAGE_CASES: MaskCase[] = [
     id: 'lin-004',
     cls: 'whole-row',
     kind: 'leak',
-    desc: 'row_to_json by attribute notation',
-    sql: ['SELECT c.row_to_json FROM pii.customers c'],
+    desc: 'a row-type function by attribute notation, reversed',
+    setup: 'CREATE FUNCTION public.blob4(pii.customers) RETURNS text LANGUAGE sql AS $$ SELECT reverse($1.ssn) $$',
+    cleanup: 'DROP FUNCTION IF EXISTS public.blob4(pii.customers)',
+    sql: ['SELECT reverse(c.blob4) FROM pii.customers c'],
   },
   {
     id: 'lin-005',
@@ -61,9 +63,9 @@ export const LINEAGE_CASES: MaskCase[] = [
     kind: 'leak',
     desc: 'a user function taking the row type by attribute notation',
     setup:
-      'CREATE FUNCTION pii.blob(pii.customers) RETURNS text LANGUAGE sql AS $$ SELECT reverse($1.secret || $1.email) $$',
-    cleanup: 'DROP FUNCTION IF EXISTS pii.blob(pii.customers)',
-    sql: ['SELECT c.blob FROM pii.customers c'],
+      'CREATE FUNCTION public.blob7(pii.customers) RETURNS text LANGUAGE sql AS $$ SELECT reverse($1.secret || $1.email) $$',
+    cleanup: 'DROP FUNCTION IF EXISTS public.blob7(pii.customers)',
+    sql: ['SELECT c.blob7 FROM pii.customers c'],
   },
   {
     id: 'lin-008',

@@ -39,7 +39,8 @@ export const LINEAGE_CASES: MaskCase[] = [
     cls: 'whole-row',
     kind: 'leak',
     desc: 'a row-type function by attribute notation, reversed',
-    setup: 'CREATE FUNCTION public.blob4(pii.customers) RETURNS text LANGUAGE sql AS $$ SELECT reverse($1.ssn) $$',
+    setup:
+      'CREATE FUNCTION public.blob4(pii.customers) RETURNS text LANGUAGE sql AS $$ SELECT reverse($1.ssn) $$',
     cleanup: 'DROP FUNCTION IF EXISTS public.blob4(pii.customers)',
     sql: ['SELECT reverse(c.blob4) FROM pii.customers c'],
   },

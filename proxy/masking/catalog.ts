@@ -540,6 +540,11 @@ export class CatalogBinding {
     }
     if (outs.length === 0) return null;
     if (outs.length === 1) return outs[0];
+    // What any overload stores (lineage's refusals of masked writes) holds for the name.
+    const effects = {
+      writes: outs.flatMap((o) => o.writes ?? []),
+      writesState: outs.some((o) => o.writesState === true),
+    };
     // Overloads: one shape if they agree, else every column carries the strictest rule.
     const same = outs.every(
       (o) => o.composite === outs[0].composite && o.columns.length === outs[0].columns.length,
@@ -552,10 +557,11 @@ export class CatalogBinding {
           for (const o of outs) rule = stricter(rule, o.columns[i].rule);
           return { ...c, rule };
         }),
+        ...effects,
       };
     let rule: MaskRule | null = null;
     for (const o of outs) for (const c of o.columns) rule = stricter(rule, c.rule);
-    return { composite: false, columns: [{ name, typeOid: null, rule }], unknownShape: true };
+    return { composite: false, columns: [{ name, typeOid: null, rule }], unknownShape: true, ...effects };
   }
 
   get userTypes(): UserTypes {

@@ -35,7 +35,13 @@ import { type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
-import { type CursorLineages, LineageSession, type StatementLineage, statementLineages } from './lineage.js';
+import {
+  type CursorLineages,
+  LineageSession,
+  type StatementLineage,
+  statementLineages,
+  writeRefusal,
+} from './lineage.js';
 import {
   buildMaskPlan,
   type ColumnLineage,
@@ -266,15 +272,28 @@ export class MaskingStream {
 
   /**
    * A portal the model does not know, by name: a cursor SQL DECLAREd (its lineage as recorded
-   * then), else nothing known.
+   * then), else one the gateway never saw opened (a refcursor a function returned, `<unnamed
+   * portal 1>`): it may hold any masked column, so every one of its columns carries the
+   * strictest configured rule.
    */
   private cursor(op: Op): Statement {
     const name = op.kind === 'execute' || op.kind === 'describe-portal' ? op.name : null;
     const columns = name === null ? undefined : this.cursorView.declared.get(name);
+    const any = this.binding.resolver.anyRule?.() ?? null;
     const lineage: StatementLineage | null = columns
       ? { columns, reads: null, copy: null, ddl: false }
-      : null;
+      : { columns: [{ name: null, rule: any, star: true }], reads: any, copy: null, ddl: false };
     return { sql: '', lineage, fields: null, plan: null, version: -1 };
+  }
+
+  /**
+   * Why a statement text may not run (null = it may): one of its statements copies masked data
+   * into server state (a table, a setting, a large object, ...), where a later statement or
+   * another session would read it back unmasked. Decided before the text is forwarded; changes
+   * nothing of the session's state.
+   */
+  writeRefusal(sql: string): string | null {
+    return writeRefusal(sql, this.binding.resolver, this.session);
   }
 
   // -------------------------------------------------------------------------------------------

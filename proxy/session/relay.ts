@@ -115,6 +115,9 @@ function blockedError(rule: string | null, reason: string): msg.ErrorFields {
   };
 }
 
+/** The rule named when masking refuses a statement (it would copy masked data into server state). */
+const MASKING_RULE = 'masking';
+
 /** ErrorResponse whose severity field (sent first by PostgreSQL) is FATAL or PANIC. */
 function isFatal(buf: Buffer, start: number, end: number): boolean {
   const sev = noticeSeverity(buf, start, end);
@@ -338,6 +341,11 @@ export class Relay {
         d = this.decide(type, buf, start, end);
         if (d.action === 'block') {
           this.block(type, buf, start, end, seq, d.rule, d.reason);
+          return true;
+        }
+        const leak = this.maskedWrite(type, buf, start, end);
+        if (leak !== null) {
+          this.block(type, buf, start, end, seq, MASKING_RULE, leak);
           return true;
         }
         // A Parse runs nothing: its Binds and Executes are decided (and held) one by one.
@@ -575,6 +583,17 @@ export class Relay {
       );
     }
     return type === Frontend.Query ? guard.query(p.sql) : guard.parse(p.name, p.sql);
+  }
+
+  /**
+   * Why a Query or Parse may not run under the session's masking: it copies masked data into
+   * server state (masking/lineage.ts MaskedWrite), where it would come back unmasked. null = it
+   * may run. A Parse refused here never exists, so its Binds and Executes fail with it.
+   */
+  private maskedWrite(type: number, buf: Buffer, start: number, end: number): string | null {
+    if (this.masking === null || type === Frontend.FunctionCall) return null;
+    const sql = type === Frontend.Query ? querySql(buf, start, end) : parseMessage(buf, start, end).sql;
+    return this.masking.stream.writeRefusal(sql);
   }
 
   /**

@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import {
+  functionLineage,
   type LineageResolver,
   LineageSession,
   lineageResolver,
   outputLineage,
   statementLineages,
+  writeRefusal,
 } from '../../proxy/masking/lineage.js';
 import type { MaskRule } from '../../proxy/masking/rules.js';
 import { initPolicyEngine } from '../../proxy/policy/parser.js';
@@ -45,6 +47,8 @@ const resolve: LineageResolver = {
       ? { kind: 'table', columns: t.map(([n, rule]) => ({ name: n, rule, typeOid: n === 'id' ? 23 : 25 })) }
       : null;
   },
+  // The strictest configured rule: what cannot be known carries it.
+  anyRule: () => PII,
 };
 
 /** Rule names per output column ('-' for unmasked, '*' for an unknown-width star). */
@@ -62,7 +66,7 @@ const CASES: [string, string[]][] = [
   ['SELECT x.* FROM customers x', ['-', '-', 'pii', 'pii', 'card', '-']],
   ['SELECT * FROM customer_contacts', ['-', '-', 'pii']],
   ['SELECT shout FROM contacts_of_contacts', ['pii']],
-  ['SELECT * FROM loop_a', ['*']],
+  ['SELECT * FROM loop_a', ['*:pii']],
   ["SELECT x FROM (SELECT email || '!' AS x FROM customers) s", ['pii']],
   ['SELECT a FROM (SELECT email, city FROM customers) s(a, b)', ['pii']],
   ['WITH t AS (SELECT ssn AS s FROM customers) SELECT s, 1 FROM t', ['pii', '-']],
@@ -242,14 +246,19 @@ describe('statements', () => {
       ['pii', null],
     );
     statementLineages('CLOSE cur', resolve, s);
-    assert.equal(statementLineages('FETCH 10 FROM cur', resolve, s)[0].columns, null);
+    // A cursor the session never saw declared may hold anything masked: fail closed.
+    assert.deepEqual(statementLineages('FETCH 10 FROM cur', resolve, s)[0].columns, [
+      { name: null, rule: PII, star: true },
+    ]);
     statementLineages('PREPARE p(int) AS SELECT email FROM customers WHERE id = $1', resolve, s);
     assert.deepEqual(
       statementLineages('EXECUTE p(1)', resolve, s)[0].columns?.map((c) => c.rule?.name),
       ['pii'],
     );
     statementLineages('DEALLOCATE ALL', resolve, s);
-    assert.equal(statementLineages('EXECUTE p(1)', resolve, s)[0].columns, null);
+    assert.deepEqual(statementLineages('EXECUTE p(1)', resolve, s)[0].columns, [
+      { name: null, rule: PII, star: true },
+    ]);
   });
   test('relations derived from masked data stay masked in the session', () => {
     const s = new LineageSession();
@@ -294,5 +303,155 @@ describe('statements', () => {
     });
     assert.deepEqual(rules('SELECT * FROM people', r), ['-', 'pii']);
     assert.deepEqual(rules('SELECT m FROM pv', r), ['pii']);
+  });
+});
+
+describe('what lineage does not model is masked (fail closed)', () => {
+  const nested = (n: number, inner: string) => `${'1 + ('.repeat(n)}${inner}${')'.repeat(n)}`;
+  const FAIL_CLOSED: [string, string[]][] = [
+    // Attribute notation on a row is a function of the whole row.
+    ['SELECT c.text FROM customers c', ['pii']],
+    ['SELECT c.nosuch, c.id FROM customers c', ['pii', '-']],
+    ['SELECT customers.row_to_json FROM customers', ['pii']],
+    ['SELECT (c).nosuch FROM (SELECT c FROM customers c) s', ['pii']],
+    // System columns reveal no value.
+    ['SELECT c.ctid, c.tableoid, c.id FROM customers c', ['-', '-', '-']],
+    // Past the expression depth limit: every masked column there is (was clean).
+    [`SELECT ${nested(260, 'id')} FROM customers`, ['pii']],
+    [`SELECT ${nested(10, 'id')} FROM customers`, ['-']],
+    // Past the nesting limit of subqueries.
+    [`SELECT ${'(SELECT '.repeat(70)}id${' FROM customers)'.repeat(70)}`, ['pii']],
+    // A view chain past the view-depth limit (every view of it clean): fail closed.
+    ['SELECT * FROM chain0', ['*:pii']],
+    ['SELECT * FROM chain6', ['-']],
+    // Data-dumping built-ins over what cannot be known.
+    ["SELECT cursor_to_xml('nosuch', 10, false, false, '')", ['pii']],
+    ["SELECT query_to_xml(current_setting('x.q'), false, false, '')", ['pii']],
+  ];
+  const CHAIN: Record<string, string> = {};
+  for (let i = 0; i < 10; i++)
+    CHAIN[`chain${i}`] = i === 9 ? 'SELECT id FROM customers;' : `SELECT * FROM chain${i + 1};`;
+  const chained: LineageResolver = {
+    ...resolve,
+    relation: (schema, name) =>
+      CHAIN[name] ? { kind: 'view', definition: CHAIN[name] } : resolve.relation(schema, name),
+  };
+  for (const [sql, want] of FAIL_CLOSED)
+    test(sql.slice(0, 100), () => assert.deepEqual(rules(sql, chained), want));
+
+  test('a record cast to text is masked whole; the record itself keeps its fields', () => {
+    const [cast] = outputLineage('SELECT c::text FROM customers c', resolve) ?? [];
+    assert.equal(cast.rule, PII);
+    assert.equal(cast.record ?? null, null);
+    const [row] = outputLineage('SELECT c FROM customers c', resolve) ?? [];
+    assert.deepEqual(row.record?.rules, [null, null, PII, PII, CARD, null]);
+  });
+  test("FETCH from a cursor never declared (a function's refcursor): every masked column", () => {
+    const s = new LineageSession();
+    for (const q of ['FETCH ALL FROM "<unnamed portal 1>"', 'FETCH 1 FROM refcur']) {
+      const [f] = statementLineages(q, resolve, s);
+      assert.deepEqual(f.columns, [{ name: null, rule: PII, star: true }]);
+    }
+    assert.equal(statementLineages('MOVE 1 IN refcur', resolve, s)[0].columns, null);
+  });
+});
+
+describe('masked data written into server state is refused', () => {
+  // Analysed on first use (the parser is initialised in before()).
+  const logit = () =>
+    functionLineage(
+      'CREATE FUNCTION logit(t text) RETURNS void LANGUAGE sql AS $$INSERT INTO notes (body) VALUES (t)$$',
+      'sql',
+      resolve,
+    );
+  const copier = () =>
+    functionLineage(
+      'CREATE FUNCTION copier() RETURNS void LANGUAGE plpgsql AS $$BEGIN INSERT INTO notes (body) SELECT ssn FROM customers; END$$',
+      'plpgsql',
+      resolve,
+    );
+  const withFns: LineageResolver = {
+    ...resolve,
+    function: (_s, n) => (n === 'logit' ? logit() : n === 'copier' ? copier() : null),
+  };
+  const REFUSED: [string, RegExp][] = [
+    ['CREATE TABLE t AS SELECT email FROM customers', /copies masked column customers\.email into table t;/],
+    [
+      'CREATE TEMP TABLE t AS SELECT id, upper(ssn) FROM public.customers',
+      /public\.customers\.ssn into table t/,
+    ],
+    ['SELECT ssn INTO y FROM customers', /into table y/],
+    ['CREATE MATERIALIZED VIEW mv AS SELECT lower(email) FROM customers', /into materialized view mv/],
+    ['INSERT INTO notes (body) SELECT email FROM customers', /customers\.email into notes\.body/],
+    ['INSERT INTO notes VALUES ((SELECT email FROM customers LIMIT 1))', /into notes/],
+    ['INSERT INTO customers (card_number) SELECT email FROM customers', /into customers\.card_number/],
+    ['UPDATE customers SET city = ssn', /customers\.ssn into customers\.city/],
+    ['UPDATE other o SET x = c.email FROM customers c WHERE o.id = c.id', /into other\.x/],
+    [
+      'MERGE INTO notes n USING customers c ON n.id = c.id WHEN MATCHED THEN UPDATE SET body = c.email',
+      /into notes\.body/,
+    ],
+    [
+      'MERGE INTO notes n USING customers c ON n.id = c.id WHEN NOT MATCHED THEN INSERT (id, body) VALUES (c.id, c.ssn)',
+      /customers\.ssn into notes\.body/,
+    ],
+    [
+      'INSERT INTO customers (id, email) SELECT id, email FROM customers ON CONFLICT (id) DO UPDATE SET city = excluded.email',
+      /into customers\.city/,
+    ],
+    ['WITH w AS (INSERT INTO notes SELECT email FROM customers RETURNING 1) SELECT * FROM w', /into notes/],
+    ["SELECT set_config('x.y', email, false) FROM customers", /into a setting \(set_config\)/],
+    ["SELECT pg_notify('chan', ssn) FROM customers", /into a notification/],
+    ["SELECT lo_from_bytea(0, convert_to(email, 'UTF8')) FROM customers", /into a large object/],
+    ["SELECT lo_put(42, 0, convert_to(email, 'UTF8')) FROM customers", /into a large object/],
+    ["SELECT setval('s', length(card_number)) FROM customers", /into a sequence/],
+    ['SELECT pg_advisory_lock(hashtext(ssn)) FROM customers', /advisory lock/],
+    [
+      'CREATE TRIGGER tr AFTER INSERT ON customers FOR EACH ROW EXECUTE FUNCTION f()',
+      /creates a trigger on customers/,
+    ],
+    ['CREATE RULE r AS ON UPDATE TO customers DO ALSO NOTIFY x', /creates a rule on customers/],
+    ['CREATE POLICY p ON customers USING (true)', /row security policy on customers/],
+    ['DO $$BEGIN INSERT INTO notes SELECT email FROM customers; END$$', /into notes/],
+    [
+      "DO $$BEGIN PERFORM set_config('a.b', (SELECT email FROM customers LIMIT 1), false); END$$",
+      /into a setting/,
+    ],
+    ['PREPARE p AS INSERT INTO notes SELECT email FROM customers', /into notes/],
+    ['EXPLAIN ANALYZE CREATE TABLE t AS SELECT ssn FROM customers', /into table t/],
+    ['SELECT logit(email) FROM customers', /through function logit/],
+    ['SELECT copier()', /customers\.ssn into notes\.body/],
+  ];
+  for (const [sql, want] of REFUSED)
+    test(`refused: ${sql.slice(0, 90)}`, () => {
+      const why = writeRefusal(sql, withFns, new LineageSession());
+      assert.ok(why !== null, 'not refused');
+      assert.match(why, want);
+      assert.match(why, /masked values cannot leave through server state/);
+    });
+  const ALLOWED = [
+    'SELECT email FROM customers',
+    'CREATE TABLE t AS SELECT id, full_name FROM customers',
+    'INSERT INTO notes (body) SELECT full_name FROM customers',
+    'UPDATE customers SET email = lower(email)',
+    'INSERT INTO customers (email) SELECT ssn FROM customers',
+    'INSERT INTO customers (email) SELECT card_number FROM customers',
+    "SELECT set_config('x.y', full_name, false) FROM customers",
+    "SELECT pg_notify('chan', id::text) FROM customers WHERE email LIKE '%x'",
+    'COPY (SELECT email FROM customers) TO STDOUT',
+    'CREATE TRIGGER tr AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION f()',
+    'CREATE VIEW v AS SELECT email FROM customers',
+    'SELECT logit(full_name) FROM customers',
+    'DO $$BEGIN UPDATE customers SET city = upper(city); END$$',
+  ];
+  for (const sql of ALLOWED)
+    test(`allowed: ${sql.slice(0, 90)}`, () =>
+      assert.equal(writeRefusal(sql, withFns, new LineageSession()), null));
+
+  test('the check changes nothing of the session (cursors, prepared statements)', () => {
+    const s = new LineageSession();
+    writeRefusal('DECLARE cur CURSOR FOR SELECT id FROM customers; PREPARE p AS SELECT 1', resolve, s);
+    assert.equal(s.cursors.get('cur'), undefined);
+    assert.equal(s.prepared.get('p'), undefined);
   });
 });

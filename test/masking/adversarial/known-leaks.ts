@@ -31,6 +31,9 @@ export const KNOWN_LEAKS: readonly string[] = [
   'seed-071/dflt',
   'seed-073/dflt',
   'seed-077/dflt',
+  'lin-003/dflt',
+  'lin-007/dflt',
+  'lin-015/dflt',
   // PII typed by the client: kept in clear in the store's frames and statements, and the report
   'seed-090',
   'seed-091',

@@ -470,10 +470,10 @@ export const LINEAGE_CASES: MaskCase[] = [
     kind: 'control',
     desc: 'copying unmasked columns into a new table is allowed',
     sql: [
-      'CREATE TABLE public.l45 AS SELECT id, full_name FROM pii.customers',
-      'SELECT full_name FROM public.l45 ORDER BY id',
+      'CREATE TABLE pii.l45 AS SELECT id, full_name FROM pii.customers',
+      'SELECT full_name FROM pii.l45 ORDER BY id',
     ],
-    cleanup: 'DROP TABLE IF EXISTS public.l45',
+    cleanup: 'DROP TABLE IF EXISTS pii.l45',
     expect: 'Idris Varga',
   },
   {

@@ -42,11 +42,6 @@ export function policiesSchema(): Record<string, unknown> {
             type: 'boolean',
             description: 'true: every write is blocked, whatever the transaction state',
           },
-          classify: {
-            type: 'boolean',
-            description:
-              'Automatic PII column classification adds auto-<detector> column rules; default: on when masking is omitted',
-          },
           read_only_functions: names('With read_only: functions (globs) known not to write'),
           approval_timeout: {
             type: ['string', 'number'],
@@ -62,6 +57,11 @@ export function policiesSchema(): Record<string, unknown> {
             type: ['array', 'null'],
             description: 'Masking rules; omitted = the built-in detectors, an empty list = no masking',
             items: { $ref: '#/definitions/maskingRule' },
+          },
+          classify: {
+            type: 'boolean',
+            description:
+              'Automatic PII column classification adds auto-<detector> column rules; default: on when masking is omitted',
           },
         },
       },

@@ -19,6 +19,9 @@ import { CatalogLink } from './session/catalog-link.js';
 import type { Logger } from './session/session.js';
 import { ClassificationStore, type StoredClass } from './store/classifications.js';
 
+/** At most one run per connection this often when the catalog keeps changing. */
+export const RERUN_MIN_INTERVAL_MS = 30_000;
+
 /** How long a connection's first sessions wait for its first classification before going on. */
 export const FIRST_RUN_WAIT_MS = 15_000;
 
@@ -36,11 +39,14 @@ interface PerConnection {
   /** The first run since the gateway started (sessions wait for it, bounded). */
   first: Promise<void> | null;
   status: RunStatus;
+  /** A run asked for by a catalog change, waiting for the interval (or the current run). */
+  rerun: NodeJS.Timeout | null;
 }
 
 export class Classifier {
   private readonly store: ClassificationStore;
   private readonly conns = new Map<string, PerConnection>();
+  private closed = false;
 
   constructor(
     storePath: string,
@@ -60,6 +66,7 @@ export class Classifier {
         running: null,
         first: null,
         status: { running: false, lastRun: null, error: null },
+        rerun: null,
       };
       this.conns.set(connection, c);
     }
@@ -81,7 +88,9 @@ export class Classifier {
    */
   firstRun(connection: string): Promise<void> {
     const c = this.of(connection);
-    if (c.first === null) c.first = this.run(connection).catch(() => {});
+    // Again after a failed first run (the upstream was down): the next connect retries.
+    if (c.first === null || (c.status.error !== null && c.running === null))
+      c.first = this.run(connection).catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     const cap = new Promise<void>((r) => {
       timer = setTimeout(r, FIRST_RUN_WAIT_MS);
@@ -102,6 +111,7 @@ export class Classifier {
         let skipped = 0;
         const sampled = await sampleUpstream(link.run, { onTableError: () => skipped++ });
         const found = classifyColumns(sampled);
+        if (this.closed) return;
         this.store.replaceRun(connection, found, Date.now());
         const before = JSON.stringify(c.rows.map(ruleShape));
         c.rows = this.store.list(connection);
@@ -122,6 +132,23 @@ export class Classifier {
       }
     })();
     return c.running;
+  }
+
+  /**
+   * The upstream's catalog changed (tables made, renamed, dropped, outside the gateway too): run
+   * again, at most once per RERUN_MIN_INTERVAL_MS, after the run going on.
+   */
+  catalogChanged(connection: string): void {
+    const c = this.of(connection);
+    if (c.rerun !== null || c.first === null) return;
+    const since = c.status.lastRun === null ? 0 : Date.now() - c.status.lastRun;
+    const wait = c.running ? RERUN_MIN_INTERVAL_MS : Math.max(0, RERUN_MIN_INTERVAL_MS - since);
+    c.rerun = setTimeout(() => {
+      c.rerun = null;
+      if (this.closed) return;
+      this.run(connection).catch(() => {});
+    }, wait);
+    c.rerun.unref();
   }
 
   status(connection: string): RunStatus {
@@ -148,6 +175,8 @@ export class Classifier {
   }
 
   close(): void {
+    this.closed = true;
+    for (const c of this.conns.values()) if (c.rerun) clearTimeout(c.rerun);
     this.store.close();
   }
 }

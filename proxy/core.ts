@@ -10,6 +10,7 @@ import { ApprovalQueue } from './approvals/queue.js';
 import { OidcVerifier } from './auth/oidc.js';
 import { Classifier } from './classification.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
+import { CATALOG_FINGERPRINT } from './masking/catalog.js';
 import { type CompiledMasking, compileMasking, generateMaskKey, MaskCatalog } from './masking/index.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { IdentityRegistry } from './session/access.js';
@@ -186,6 +187,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
       this.gateways.push(await this.makeListener(connection));
     }
     this.probeUpstreams();
+    this.classifyUpstreams();
     if (opts.tolerateListenerErrors) {
       await Promise.all(
         this.gateways.map((l) =>
@@ -212,6 +214,17 @@ export class AppCore extends EventEmitter<CoreEvents> {
    * Asks each connection's upstream whether its user is a superuser, without holding start-up up
    * (an upstream that is down now is not an error of the gateway's): one warning line each.
    */
+  /**
+   * Classifies each connection's upstream at start, in the background, when some policy
+   * classifies: PII columns are known before the first client asks (its session waits for this
+   * run, bounded: see catalogFor). A failure is logged by the classifier and retried at the next
+   * connect's "Classify now" or catalog change.
+   */
+  private classifyUpstreams(): void {
+    if (![...this.policies.values()].some((p) => p.classify)) return;
+    for (const c of this.config.connections) void this.classifier.firstRun(c.name);
+  }
+
   private probeUpstreams(): void {
     for (const c of this.config.connections) {
       upstreamIsSuperuser(c.upstream).then(
@@ -316,7 +329,18 @@ export class AppCore extends EventEmitter<CoreEvents> {
       const classified = [...this.policies.values()].some((p) => p.classify)
         ? this.classifier.firstRun(connection)
         : Promise.resolve();
-      const run = (sql: string) => classified.then(() => link.run(sql));
+      let seen: string | null = null;
+      const run = async (sql: string) => {
+        await classified;
+        const rows = await link.run(sql);
+        // The catalog's digest moved (tables made or changed): classify the new ones too.
+        if (sql === CATALOG_FINGERPRINT) {
+          const now = rows[0]?.[0] ?? null;
+          if (seen !== null && now !== seen) this.classifier.catalogChanged(connection);
+          seen = now;
+        }
+        return rows;
+      };
       c = { catalog: MaskCatalog.forPolicies(maskings, { run }), link };
       this.catalogs.set(connection, c);
     }

@@ -134,3 +134,15 @@ test('a column the operator excludes comes back in clear; accepting it again mas
   assert.equal(row?.state, 'accepted');
   assert.equal(row?.decidedBy, 'test');
 });
+
+test('a table made after the first run is classified on demand (the app\'s "Classify now")', async () => {
+  const admin = direct();
+  await admin.connect();
+  await admin.query(`CREATE TABLE crm.leads AS SELECT i AS id, 'lead' || i || '.canary@example.net' AS contact
+    FROM generate_series(1, 10) i`);
+  await admin.end();
+  await gw.core.classifier.run('app');
+  const got = await through('SELECT reverse(contact) FROM crm.leads WHERE id = 3');
+  assert.notEqual(got[0], rev('lead3.canary@example.net'));
+  assert.ok(!got[0].includes('yranac'), got[0]);
+});

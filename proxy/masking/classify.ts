@@ -160,10 +160,11 @@ export function quoteIdent(s: string): string {
 }
 
 /**
- * The columns worth sampling: of user tables, partitioned tables, materialized views and foreign
- * tables, those whose (base) type is textual (S), numeric (N), JSON / other user-facing (U) or
- * an array (A): where the detectors' values can live. Partitions are sampled through their
- * parent (a rule on the parent covers them: see catalog.ts).
+ * The columns worth sampling: of user tables, partitioned tables and materialized views, those
+ * whose (base) type is textual (S), numeric (N), JSON / other user-facing (U) or an array (A):
+ * where the detectors' values can live. Partitions are sampled through their parent (a rule on
+ * the parent covers them: see catalog.ts). Not foreign tables: scanning one runs its wrapper
+ * (a remote query, or file_fdw's `program`), which the gateway must not do on its own initiative.
  */
 export const COLUMNS_QUERY = `SELECT n.nspname, c.relname, a.attname
 FROM pg_catalog.pg_class c
@@ -171,7 +172,7 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
-WHERE c.relkind IN ('r', 'p', 'm', 'f') AND NOT c.relispartition
+WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
   AND n.nspname <> 'information_schema' AND pg_catalog.left(n.nspname, 3) <> 'pg_'
   AND coalesce(b.typcategory, t.typcategory) IN ('S', 'N', 'U', 'A')
   AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
@@ -188,6 +189,16 @@ export function sampleQuery(
   return `SELECT ${cols} FROM ${quoteIdent(schema)}.${quoteIdent(table)} LIMIT ${rows}`;
 }
 
+/**
+ * The sampling connection's settings, before every query. Read-only, bounded in time, and
+ * row_security off: a table whose row-level security policies would apply errors (and is
+ * skipped) instead of running them, since a policy can call any function its owner wrote, and a
+ * client must not get the gateway to run code for it outside the guardrails.
+ */
+export function samplingSettings(timeoutMs: number): string {
+  return `SET statement_timeout = ${timeoutMs}; SET lock_timeout = ${timeoutMs}; SET default_transaction_read_only = on; SET row_security = off; `;
+}
+
 export interface SampleOptions {
   rows?: number;
   timeoutMs?: number;
@@ -202,7 +213,7 @@ export interface SampleOptions {
  */
 export async function sampleUpstream(run: SampleRunner, opts: SampleOptions = {}): Promise<SampledColumn[]> {
   const timeout = Math.max(1, Math.floor(opts.timeoutMs ?? SAMPLE_TIMEOUT_MS));
-  const settings = `SET statement_timeout = ${timeout}; SET lock_timeout = ${timeout}; SET default_transaction_read_only = on; `;
+  const settings = samplingSettings(timeout);
   const cols = await run(`${settings}${COLUMNS_QUERY}`);
   const tables = new Map<string, { schema: string; table: string; columns: string[] }>();
   for (const [schema, table, column] of cols) {

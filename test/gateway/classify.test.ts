@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { luhnComplete } from '../../cli/demo-data.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { sampleUpstream } from '../../proxy/masking/classify.js';
+import { CatalogLink } from '../../proxy/session/catalog-link.js';
+import { connectionTo, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 let db: TestPostgres;
@@ -145,4 +147,46 @@ test('a table made after the first run is classified on demand (the app\'s "Clas
   const got = await through('SELECT reverse(contact) FROM crm.leads WHERE id = 3');
   assert.notEqual(got[0], rev('lead3.canary@example.net'));
   assert.ok(!got[0].includes('yranac'), got[0]);
+});
+
+test('sampling never runs a row-level security policy (code an agent planted) under the gateway', async () => {
+  // An ordinary role (RLS binds it; a superuser bypasses RLS) owns a table whose forced policy
+  // calls a function that ends every other session of the role: sampling must not run it.
+  const admin = direct();
+  await admin.connect();
+  await admin.query(`CREATE ROLE cls_app LOGIN PASSWORD 'cls-app-pw';
+    GRANT USAGE, CREATE ON SCHEMA crm TO cls_app;`);
+  const app = new pg.Client({
+    ...gw.target(),
+    host: db.host,
+    port: db.port,
+    user: 'cls_app',
+    password: 'cls-app-pw',
+    database: db.database,
+  });
+  await app.connect();
+  await app.query(`CREATE FUNCTION crm.trap() RETURNS boolean LANGUAGE sql AS
+      $$ SELECT bool_or(pg_terminate_backend(pid)) IS NOT NULL FROM pg_stat_activity
+         WHERE usename = 'cls_app' AND pid <> pg_backend_pid() $$;
+    CREATE TABLE crm.trapped (email text);
+    INSERT INTO crm.trapped VALUES ('trap.canary@example.org');
+    ALTER TABLE crm.trapped ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE crm.trapped FORCE ROW LEVEL SECURITY;
+    CREATE POLICY p ON crm.trapped USING (crm.trap());`);
+  const link = new CatalogLink(connectionTo('x', db, { user: 'cls_app', password: 'cls-app-pw' }).upstream);
+  const skipped: string[] = [];
+  try {
+    const sampled = await sampleUpstream(link.run, { onTableError: (_s, t) => skipped.push(t) });
+    assert.ok(!sampled.some((c) => c.table === 'trapped'), 'the RLS table is not sampled');
+    assert.ok(skipped.includes('trapped'));
+  } finally {
+    link.close();
+  }
+  // On the server: the role's other session is alive (the policy's function never ran).
+  assert.equal((await app.query('SELECT 1 AS one')).rows[0].one, 1);
+  await app.end();
+  await admin.query(
+    'DROP TABLE crm.trapped; DROP FUNCTION crm.trap(); DROP OWNED BY cls_app; DROP ROLE cls_app',
+  );
+  await admin.end();
 });

@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import {
   autoRules,
   type ClassDecision,
+  COLUMNS_QUERY,
   classifyColumns,
   columnKey,
   sampleQuery,
+  samplingSettings,
 } from '../../proxy/masking/classify.js';
 import { DEFAULT_MASKING_RULES, type MaskingRule } from '../../proxy/masking/rules.js';
 
@@ -74,4 +76,12 @@ test('the sampling query is bounded and quotes every name', () => {
     q,
     'SELECT pg_catalog.left("a"::text, 4096), pg_catalog.left("b""c"::text, 4096) FROM "s""x"."T" LIMIT 50',
   );
+});
+
+test('sampling never runs code for a client: read-only, bounded, row security off, no foreign tables', () => {
+  const s = samplingSettings(5000);
+  assert.match(s, /SET default_transaction_read_only = on;/);
+  assert.match(s, /SET row_security = off;/);
+  assert.match(s, /SET statement_timeout = 5000;/);
+  assert.match(COLUMNS_QUERY, /relkind IN \('r', 'p', 'm'\)/);
 });

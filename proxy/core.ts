@@ -8,7 +8,9 @@ import type { Approval, LiveStatement } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
 import { ApprovalQueue } from './approvals/queue.js';
 import { OidcVerifier } from './auth/oidc.js';
+import { Classifier } from './classification.js';
 import type { ConnectionConfig, GatewayConfig, IdentityConfig } from './config/types.js';
+import { CATALOG_FINGERPRINT } from './masking/catalog.js';
 import { type CompiledMasking, compileMasking, generateMaskKey, MaskCatalog } from './masking/index.js';
 import { compilePolicies, initPolicyEngine, type Policy } from './policy/index.js';
 import { IdentityRegistry } from './session/access.js';
@@ -76,8 +78,17 @@ export class AppCore extends EventEmitter<CoreEvents> {
   /** The install's key for the `hash` masking strategy: stable, so hashed values still join. */
   private readonly maskKey: Buffer;
   private readonly compiledMasking = new WeakMap<Policy, CompiledMasking>();
+  /**
+   * Per connection, for policies that classify: the policy's rules plus the connection's
+   * `auto-<detector>` rules, compiled once per classification change (the map is dropped then).
+   */
+  private readonly classifiedMasking = new Map<string, WeakMap<Policy, CompiledMasking>>();
+  /** Automatic PII column classification of each connection's upstream. */
+  readonly classifier: Classifier;
   /** One masking catalog (and the connection that reads it) per connection's upstream. */
   private readonly catalogs = new Map<string, { catalog: MaskCatalog; link: CatalogLink }>();
+  /** Links of catalogs replaced by a classification change (see classificationChanged). */
+  private readonly retiredLinks = new Set<CatalogLink>();
   private retention: RetentionJob | null = null;
   /** Whether each connection's upstream user is a superuser, once asked (see probeUpstreams). */
   private readonly superusers = new Map<string, boolean>();
@@ -121,6 +132,16 @@ export class AppCore extends EventEmitter<CoreEvents> {
       recordApproval: (a) => this.writer.enqueue({ kind: 'approval', approval: a }),
     });
     this.approvals.on('changed', (a) => this.emit('approval-changed', a));
+    this.classifier = new Classifier(
+      config.store,
+      (name) => {
+        const c = this.config.connections.find((x) => x.name === name);
+        if (!c) throw new Error(`no connection "${name}"`);
+        return c.upstream;
+      },
+      log,
+      (name) => this.classificationChanged(name),
+    );
     // Team mode: the store above is the local spool; this ships it and carries remote decisions.
     // Recording is written on its own thread (the event loop only relays); the store opened
     // above stays for reading and keeps its idea of the chain head current.
@@ -166,6 +187,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
       this.gateways.push(await this.makeListener(connection));
     }
     this.probeUpstreams();
+    this.classifyUpstreams();
     if (opts.tolerateListenerErrors) {
       await Promise.all(
         this.gateways.map((l) =>
@@ -192,6 +214,17 @@ export class AppCore extends EventEmitter<CoreEvents> {
    * Asks each connection's upstream whether its user is a superuser, without holding start-up up
    * (an upstream that is down now is not an error of the gateway's): one warning line each.
    */
+  /**
+   * Classifies each connection's upstream at start, in the background, when some policy
+   * classifies: PII columns are known before the first client asks (its session waits for this
+   * run, bounded: see catalogFor). A failure is logged by the classifier and retried at the next
+   * connect's "Classify now" or catalog change.
+   */
+  private classifyUpstreams(): void {
+    if (![...this.policies.values()].some((p) => p.classify)) return;
+    for (const c of this.config.connections) void this.classifier.firstRun(c.name);
+  }
+
   private probeUpstreams(): void {
     for (const c of this.config.connections) {
       upstreamIsSuperuser(c.upstream).then(
@@ -226,7 +259,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
       log: this.log,
       policies: this.policies,
       approvals: this.approvals,
-      masking: (p) => this.maskingFor(p),
+      masking: (p) => this.maskingFor(p, connection.name),
       catalog: (name) => this.catalogFor(name),
       oidc: this.oidc,
       access: this.access,
@@ -252,8 +285,27 @@ export class AppCore extends EventEmitter<CoreEvents> {
     await this.retention.start();
   }
 
-  /** A policy's masking rules, compiled once. */
-  maskingFor(policy: Policy): CompiledMasking {
+  /**
+   * A policy's masking rules, compiled once; on a connection, a policy that classifies also gets
+   * the `auto-<detector>` column rules of that connection's classification.
+   */
+  maskingFor(policy: Policy, connection?: string): CompiledMasking {
+    if (connection !== undefined && policy.classify) {
+      const auto = this.classifier.rulesFor(policy, connection);
+      if (auto.length > 0) {
+        let byPolicy = this.classifiedMasking.get(connection);
+        if (byPolicy === undefined) {
+          byPolicy = new WeakMap();
+          this.classifiedMasking.set(connection, byPolicy);
+        }
+        let c = byPolicy.get(policy);
+        if (c === undefined) {
+          c = compileMasking([...policy.masking, ...auto], { hashKey: this.maskKey });
+          byPolicy.set(policy, c);
+        }
+        return c;
+      }
+    }
     let m = this.compiledMasking.get(policy);
     if (m === undefined) {
       m = compileMasking(policy.masking, { hashKey: this.maskKey });
@@ -269,15 +321,52 @@ export class AppCore extends EventEmitter<CoreEvents> {
       const config = this.config.connections.find((x) => x.name === connection);
       if (!config) throw new Error(`no connection "${connection}"`);
       const link = new CatalogLink(config.upstream);
-      const maskings = [...this.policies.values()].map((p) => this.maskingFor(p));
-      c = { catalog: MaskCatalog.forPolicies(maskings, { run: link.run }), link };
+      const maskings = [...this.policies.values()].map((p) => this.maskingFor(p, connection));
+      // The first session of an upstream waits (bounded) for its first classification before
+      // its catalog loads: its first statement is then masked with the auto rules, not the
+      // detectors alone. When classification changes the rules, this catalog is dropped and
+      // open sessions move to the next one at their next statement (Relay.adoptPolicy).
+      const classified = [...this.policies.values()].some((p) => p.classify)
+        ? this.classifier.firstRun(connection)
+        : Promise.resolve();
+      let seen: string | null = null;
+      const run = async (sql: string) => {
+        await classified;
+        const rows = await link.run(sql);
+        // The catalog's digest moved (tables made or changed): classify the new ones too.
+        if (sql === CATALOG_FINGERPRINT) {
+          const now = rows[0]?.[0] ?? null;
+          if (seen !== null && now !== seen) this.classifier.catalogChanged(connection);
+          seen = now;
+        }
+        return rows;
+      };
+      c = { catalog: MaskCatalog.forPolicies(maskings, { run }), link };
       this.catalogs.set(connection, c);
     }
     return c.catalog;
   }
 
+  /** A connection's auto rules changed: recompile its masking and reload its catalog. */
+  private classificationChanged(connection: string): void {
+    this.classifiedMasking.delete(connection);
+    const c = this.catalogs.get(connection);
+    if (c) {
+      this.catalogs.delete(connection);
+      // Sessions still hold the old catalog until their next statement, and a load in flight
+      // would reopen a link closed now: close it once they have moved on (and at stop).
+      this.retiredLinks.add(c.link);
+      setTimeout(() => {
+        c.link.close();
+        this.retiredLinks.delete(c.link);
+      }, 60_000).unref();
+    }
+  }
+
   private dropCatalogs(): void {
     for (const c of this.catalogs.values()) c.link.close();
+    for (const l of this.retiredLinks) l.close();
+    this.retiredLinks.clear();
     this.catalogs.clear();
   }
 
@@ -497,6 +586,7 @@ export class AppCore extends EventEmitter<CoreEvents> {
     this.retention?.stop();
     this.approvals.close();
     this.dropCatalogs();
+    this.classifier.close();
     const ok = this.writer.close();
     if (!ok)
       this.log.error(

@@ -388,7 +388,61 @@ export interface BastionApi {
   openSharedStore(input: SharedStoreInput): Promise<StoreSourceView>;
   /** Back to the configured store; forgets the shared store's password. */
   closeSharedStore(): Promise<StoreSourceView>;
+
+  /** Every connection's classified columns (or one connection's). */
+  listClassifications(connection?: string | null): Promise<ClassificationView[]>;
+  /**
+   * Decides a classified column (`schema.table.column`, each part as stored): `exclude` removes
+   * its auto rule (its values pass in clear unless a detector finds them), `accept` keeps it,
+   * `{ strategy }` masks it that way, `auto` undoes a decision. Applies from the next statement
+   * of every session on that connection.
+   */
+  decideClassification(
+    connection: string,
+    column: { schema: string; table: string; column: string },
+    decision: ClassificationDecision,
+    by: string,
+  ): Promise<ClassificationView>;
+  /** Samples and classifies a connection's upstream now; resolves when the run ended. */
+  runClassification(connection: string): Promise<ClassificationView>;
 }
+
+/** A column automatic classification found to hold PII (proxy/masking/classify.ts). */
+export interface ClassifiedColumn {
+  connection: string;
+  schema: string;
+  table: string;
+  column: string;
+  /** The detector most of its sampled values matched (email, ssn, credit_card, phone, ...). */
+  detector: string;
+  /** Share of the sampled non-null values the detector matched, 0..1. */
+  share: number;
+  /** Non-null values sampled. */
+  sampled: number;
+  /** auto: as found; accepted / changed (strategy) / excluded: the operator's decision. */
+  state: 'auto' | 'accepted' | 'excluded' | 'changed';
+  /** The strategy the operator chose ('changed'), else null. */
+  strategy: 'redact' | 'partial' | 'hash' | 'null' | null;
+  classifiedAt: number;
+  decidedBy: string | null;
+  decidedAt: number | null;
+}
+
+/** A connection's classification: its columns and the state of its runs. */
+export interface ClassificationView {
+  connection: string;
+  columns: ClassifiedColumn[];
+  running: boolean;
+  lastRun: number | null;
+  error: string | null;
+}
+
+/** What the operator decides on a classified column: keep it masked, unmask it, or mask it otherwise. */
+export type ClassificationDecision =
+  | 'accept'
+  | 'exclude'
+  | 'auto'
+  | { strategy: 'redact' | 'partial' | 'hash' | 'null' };
 
 /** Event streams, by name. */
 export interface BastionEvents {
@@ -448,6 +502,9 @@ export const API_METHODS = [
   'storeSource',
   'openSharedStore',
   'closeSharedStore',
+  'listClassifications',
+  'decideClassification',
+  'runClassification',
 ] as const satisfies readonly (keyof BastionApi)[];
 
 /**

@@ -43,6 +43,9 @@ const ARITY: { [M in ApiMethod]: Required<Parameters<BastionApi[M]>>['length'] }
   storeSource: 0,
   openSharedStore: 1,
   closeSharedStore: 0,
+  listClassifications: 1,
+  decideClassification: 4,
+  runClassification: 1,
 };
 
 export interface DispatcherOptions {

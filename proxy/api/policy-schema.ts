@@ -58,6 +58,11 @@ export function policiesSchema(): Record<string, unknown> {
             description: 'Masking rules; omitted = the built-in detectors, an empty list = no masking',
             items: { $ref: '#/definitions/maskingRule' },
           },
+          classify: {
+            type: 'boolean',
+            description:
+              'Automatic PII column classification adds auto-<detector> column rules; default: on when masking is omitted',
+          },
         },
       },
       guardrail: {

@@ -12,6 +12,8 @@ import type {
   BastionApi,
   BastionEvent,
   BastionEventSource,
+  ClassificationDecision,
+  ClassificationView,
   ConnectionInput,
   ConnectionView,
   FrameBytes,
@@ -58,6 +60,7 @@ import { connectUpstream } from '../session/upstream.js';
 import { REPORT_TYPES } from '../store/read-ops.js';
 import * as msg from '../wire/messages.js';
 import type { ConfigPersistence } from './app-config.js';
+import { checkColumn, checkDecision, classificationView } from './classification.js';
 import { EventHub } from './events.js';
 import { previewMasking } from './mask-preview.js';
 import { changeSummary, policiesToYaml, readPolicies, unifiedDiff } from './policies.js';
@@ -613,6 +616,44 @@ export class CoreService implements BastionApi, BastionEventSource {
       await this.source.close();
       return this.sourceChanged();
     });
+  }
+
+  // --- automatic PII classification (proxy/classification.ts) ---------------------------------
+
+  async listClassifications(connection?: string | null): Promise<ClassificationView[]> {
+    const names =
+      connection === undefined || connection === null
+        ? this.core.config.connections.map((c) => c.name)
+        : [this.knownConnection(connection)];
+    return names.map((n) => classificationView(this.core.classifier, n));
+  }
+
+  async decideClassification(
+    connection: string,
+    column: { schema: string; table: string; column: string },
+    decision: ClassificationDecision,
+    by: string,
+  ): Promise<ClassificationView> {
+    const n = this.knownConnection(connection);
+    const c = checkColumn(column);
+    const d = checkDecision(decision);
+    const who = (by === undefined || by === null ? '' : str(by, 'decided by', 100)).trim() || this.operator;
+    if (!this.core.classifier.decide(n, c, d, who))
+      throw new InputError(`no classified column ${c.schema}.${c.table}.${c.column} on "${n}"`);
+    return classificationView(this.core.classifier, n);
+  }
+
+  async runClassification(connection: string): Promise<ClassificationView> {
+    const n = this.knownConnection(connection);
+    // A failed run is reported in the view (error), not as a failed call.
+    await this.core.classifier.run(n).catch(() => {});
+    return classificationView(this.core.classifier, n);
+  }
+
+  private knownConnection(raw: unknown): string {
+    const n = checkName(raw, 'connection');
+    if (!this.connection(n)) throw new InputError(`no connection "${n}"`);
+    return n;
   }
 
   private async sourceChanged(): Promise<StoreSourceView> {

@@ -69,6 +69,12 @@ export interface Policy {
   approvalTimeoutMs: number;
   /** The validated `masking` rules (omitted = the built-in detectors; an empty list = none). */
   masking: readonly MaskingRule[];
+  /**
+   * Automatic column classification (masking/classify.ts) adds `auto-<detector>` column rules for
+   * the columns found to hold PII. Default: on when `masking` is omitted (the built-in
+   * detectors), off for a policy with its own `masking` list unless it says `classify: true`.
+   */
+  classify: boolean;
   /** True for the built-in default policy. */
   builtin: boolean;
 }
@@ -185,6 +191,7 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   guardrails: [...DEFAULT_GUARDRAILS],
   approvalTimeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS,
   masking: DEFAULT_MASKING_RULES,
+  classify: true,
   builtin: true,
 });
 
@@ -323,9 +330,16 @@ export function parsePolicy(name: string, raw: unknown, keyPath = `policies.${na
   if (raw === undefined || raw === null)
     return { ...DEFAULT_POLICY, name, guardrails: [...DEFAULT_GUARDRAILS], builtin: true };
   if (!isMap(raw)) throw new PolicyError(keyPath, 'must be a mapping');
-  onlyKeys(raw, ['read_only', 'guardrails', 'masking', 'approval_timeout', 'read_only_functions'], keyPath);
+  onlyKeys(
+    raw,
+    ['read_only', 'guardrails', 'masking', 'approval_timeout', 'read_only_functions', 'classify'],
+    keyPath,
+  );
   if (raw.read_only !== undefined && typeof raw.read_only !== 'boolean') {
     throw new PolicyError(`${keyPath}.read_only`, 'must be true or false');
+  }
+  if (raw.classify !== undefined && typeof raw.classify !== 'boolean') {
+    throw new PolicyError(`${keyPath}.classify`, 'must be true or false');
   }
   return {
     name,
@@ -343,6 +357,7 @@ export function parsePolicy(name: string, raw: unknown, keyPath = `policies.${na
         ? DEFAULT_APPROVAL_TIMEOUT_MS
         : parseDurationMs(raw.approval_timeout, `${keyPath}.approval_timeout`),
     masking: parseMasking(raw.masking, `${keyPath}.masking`),
+    classify: raw.classify === undefined ? raw.masking === undefined || raw.masking === null : raw.classify,
     builtin: false,
   };
 }

@@ -20,6 +20,7 @@ import { Modal, typingIn } from './components/ui.js';
 import { useApi, useApp, useAppStore } from './context.js';
 import { count } from './lib/format.js';
 import { Approvals } from './screens/Approvals.js';
+import { Classification } from './screens/Classification.js';
 import { Connections } from './screens/Connections.js';
 import { Live } from './screens/Live.js';
 import { Policies } from './screens/Policies.js';
@@ -53,6 +54,7 @@ export function App() {
         '5': 'policies',
         '6': 'reports',
         '7': 'store',
+        '8': 'classification',
       };
       if (screens[e.key]) {
         st.navigate({ screen: screens[e.key]!, id: null });
@@ -87,6 +89,7 @@ export function App() {
         {screen === 'policies' && <Policies />}
         {screen === 'reports' && <Reports />}
         {screen === 'store' && <Store />}
+        {screen === 'classification' && <Classification />}
       </main>
       <Toasts />
       <Help />
@@ -175,6 +178,7 @@ function Sidebar() {
         '7',
         storeDown ? <span className="dot bad" title="The store does not answer" /> : null,
       )}
+      {item('classification', <Shield />, 'Data classification', '8')}
       <div className="spacer" />
       <div className="sidebar-foot">
         <div className="row">
@@ -281,6 +285,7 @@ const SHORTCUTS: [string, [string, string][]][] = [
       ['1 2 3', 'Live, Approvals, Connections'],
       ['4 5 6', 'Sessions, Policies, Reports'],
       ['7', 'Store (which one is read)'],
+      ['8', 'Data classification'],
       ['/', 'Filter or search statements'],
       ['t', 'Light or dark theme'],
       ['?', 'This help'],

@@ -53,7 +53,7 @@ describe('policies YAML', () => {
           3,
           12,
           9,
-          'unknown key (expected one of: read_only, guardrails, masking, approval_timeout, read_only_functions)',
+          'unknown key (expected one of: read_only, guardrails, masking, approval_timeout, read_only_functions, classify)',
         ],
       ],
     );

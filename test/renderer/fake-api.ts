@@ -256,5 +256,23 @@ export function fakeApi(): FakeApi {
     storeSource: () => call('storeSource', [], () => data.storeSource),
     openSharedStore: (input) => call('openSharedStore', [input], () => data.storeSource),
     closeSharedStore: () => call('closeSharedStore', [], () => data.storeSource),
+    // Classification: nothing classified (the e2e test drives the real core).
+    listClassifications: () => call('listClassifications', [], () => []),
+    decideClassification: (connection, column, decision, by) =>
+      call('decideClassification', [connection, column, decision, by], () => ({
+        connection,
+        columns: [],
+        running: false,
+        lastRun: null,
+        error: null,
+      })),
+    runClassification: (connection) =>
+      call('runClassification', [connection], () => ({
+        connection,
+        columns: [],
+        running: false,
+        lastRun: null,
+        error: null,
+      })),
   };
 }

@@ -73,7 +73,7 @@ describe('JSON schema validator', () => {
       'default.masking[0]: needs exactly one of columns or detect',
       'default.masking[1]: needs exactly one of columns or detect',
       'default.approval_timeout: "soon" does not have the expected form',
-      'default.extra (key): unknown key (expected one of: read_only, read_only_functions, approval_timeout, guardrails, masking)',
+      'default.extra (key): unknown key (expected one of: read_only, read_only_functions, approval_timeout, guardrails, masking, classify)',
       'bad name! (key): "bad name!" is not a valid name (letters, digits, _ . -)',
     ]);
     assert.deepEqual(

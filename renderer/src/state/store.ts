@@ -4,6 +4,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { BastionApi, BastionEvent, BastionEventSource, LiveStatement } from '../../../shared/api.js';
 import { type ApprovalsSlice, createApprovalsSlice } from './approvals.js';
+import { type ClassificationSlice, createClassificationSlice } from './classification.js';
 import { type ConnectionsSlice, createConnectionsSlice } from './connections.js';
 import { createInspectorSlice, type InspectorSlice } from './inspector.js';
 import { createPoliciesSlice, type PoliciesSlice } from './policies.js';
@@ -21,7 +22,8 @@ export type AppState = UiSlice &
   ReplaySlice &
   PoliciesSlice &
   ReportsSlice &
-  StoreSourceSlice;
+  StoreSourceSlice &
+  ClassificationSlice;
 export type AppStore = StoreApi<AppState>;
 
 export interface StoreOptions {
@@ -46,6 +48,7 @@ export function createAppStore(api: BastionApi, opts: StoreOptions = {}): AppSto
     ...createPoliciesSlice(api, opts.changedBy)(...a),
     ...createReportsSlice(api, opts.now)(...a),
     ...createStoreSourceSlice(api, opts.sharedStore)(...a),
+    ...createClassificationSlice(api, opts.decideAs)(...a),
   }));
 }
 

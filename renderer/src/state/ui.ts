@@ -1,6 +1,6 @@
 // Navigation, theme, toasts, the connection to the host. Routes live in the URL hash
 // (#/live, #/live/<statement>, #/approvals/<id>, #/connections, #/sessions,
-// #/replay/<session>[/<frame>], #/policies, #/reports, #/store) so that a notification can open an
+// #/replay/<session>[/<frame>], #/policies, #/reports, #/store, #/classification) so that a notification can open an
 // approval directly and a replay position can be shared.
 
 import type { StateCreator } from 'zustand/vanilla';
@@ -14,7 +14,8 @@ export type Screen =
   | 'replay'
   | 'policies'
   | 'reports'
-  | 'store';
+  | 'store'
+  | 'classification';
 export type Theme = 'light' | 'dark';
 export type TransportStatus = 'connecting' | 'open' | 'closed';
 
@@ -60,9 +61,17 @@ const SCREENS: readonly Screen[] = [
   'policies',
   'reports',
   'store',
+  'classification',
 ];
 /** Screens whose route carries no id. */
-const NO_ID: readonly Screen[] = ['connections', 'sessions', 'policies', 'reports', 'store'];
+const NO_ID: readonly Screen[] = [
+  'connections',
+  'sessions',
+  'policies',
+  'reports',
+  'store',
+  'classification',
+];
 export const MAX_TOASTS = 4;
 
 export function parseRoute(hash: string): Route {

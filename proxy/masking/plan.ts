@@ -32,6 +32,11 @@ export interface ColumnLineage {
   typeOid?: number | null;
   /** Stands for an unknown number of columns (`*` over a relation whose columns are unknown). */
   star?: boolean;
+  /**
+   * The output is a masked column's stored value itself (a plain reference, through views and
+   * subqueries), not something computed from it: only then do `partial` and `hash` apply.
+   */
+  exact?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,9 +239,26 @@ export function buildMaskPlan(fields: readonly RowField[], ctx: PlanContext): Ma
     // A wire rule masks the whole value; lineage structure only refines a lineage-only rule.
     if (wire !== null) return { rule: stricter(wire, l?.rule ?? null), json: null, record: null };
     if (l === null || l.rule === null) return { rule: null, json: null, record: null };
-    return { rule: l.rule, json: l.json ?? null, record: l.record ?? null };
+    const structured = (l.json ?? null) !== null || (l.record ?? null) !== null;
+    return {
+      rule: structured || l.exact ? l.rule : computedRule(l.rule),
+      json: l.json ?? null,
+      record: l.record ?? null,
+    };
   });
   return new MaskPlan(fields, decisions, ctx);
+}
+
+/**
+ * The rule for a value computed from masked columns (reverse(email), a UNION of a column with
+ * literals, COALESCE(salary, 0)): `partial` would keep the part of a transformed value that looks
+ * like the column's visible part (the "domain" of a reversed email is its reversed local part), and
+ * `hash` would hash the attacker's own literals with the column's key, a dictionary oracle. Both
+ * become `redact`; `null` and `redact` stay.
+ */
+function computedRule(rule: MaskRule): MaskRule {
+  if (rule.strategy !== 'partial' && rule.strategy !== 'hash') return rule;
+  return { ...rule, strategy: 'redact' };
 }
 
 function wholeOp(rule: MaskRule, f: RowField, env: MaskEnv): FieldOp {

@@ -165,11 +165,21 @@ describe('DataRow', () => {
   test('lineage masks what the wire cannot see (views, expressions)', () => {
     const lineage: ColumnLineage[] = [
       { name: 'id', rule: null },
-      { name: 'contact', rule: { name: 'pii', strategy: 'partial' } },
+      { name: 'contact', rule: { name: 'pii', strategy: 'partial' }, exact: true },
     ];
     const plan = planOf([{ name: 'id', typeOid: 23 }, { name: 'contact' }], ctx(columnsOnly, { lineage }));
     const row = dataRow(['1', 'ADA@EXAMPLE.COM!']);
     assert.deepEqual(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer), ['1', 'A***']);
+  });
+  test('a value computed from a masked column is redacted whole, whatever partial or hash would keep', () => {
+    // reverse(email) looks like an email whose "domain" is the reversed local part; a hash of a
+    // UNION with literals would hash the attacker's guesses with the column's key.
+    for (const strategy of ['partial', 'hash'] as const) {
+      const lineage: ColumnLineage[] = [{ name: 'r', rule: { name: 'pii', strategy } }];
+      const plan = planOf([{ name: 'r' }], ctx(columnsOnly, { lineage }));
+      const row = dataRow(['tset.yranac@4281tsiuq.eoz']);
+      assert.deepEqual(rowText(maskDataRow(plan, row, 0, row.length, null) as Buffer), [REDACTED], strategy);
+    }
   });
   test('lineage with a star of unknown width aligns prefix and suffix', () => {
     const lineage: ColumnLineage[] = [

@@ -47,6 +47,7 @@ export function toLineage(cols: OutCol[]): ColumnLineage[] {
     record: c.taint.record ? { rules: c.taint.record.rules, types: c.taint.record.types } : null,
     typeOid: c.taint.typeOid,
     star: c.star === true,
+    exact: c.taint.rule !== null && c.taint.src !== undefined,
   }));
 }
 

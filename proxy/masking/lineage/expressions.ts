@@ -2,6 +2,7 @@
 // built-ins that dump relations.
 // Part of lineage.ts (the public entry).
 
+import { BUILTIN_FUNCTION_NAMES } from '../../policy/builtins.js';
 import { SQL_TEXT_ARGUMENT } from '../../policy/functions.js';
 import { isObj, type Json, type JsonObject, list, sval, wrapper } from '../../policy/parser.js';
 import { DATA_DUMPING_BUILTINS } from '../dumping.js';
@@ -284,6 +285,12 @@ export function funcCall(b: JsonObject, scope: Scope | null, ctx: Ctx, d: number
     return { rule: v.rule, json: mergeMaps(null, asJsonKeys(v)), record: null, typeOid: null };
   }
   const ts = exprList(args, scope, ctx, d);
+  // A function the gateway cannot see into: not a built-in, or qualified with a schema other than
+  // pg_catalog (pg_temp.f, a C or PL/Python function, an extension's): its body may read any
+  // masked column, so its output carries every rule (red-team 18a: pg_temp.f() selecting a column).
+  if ((schema !== null && schema !== 'pg_catalog') || !BUILTIN_FUNCTION_NAMES.has(fn)) {
+    ts.push(anyTaint(ctx));
+  }
   if (isObj(b.over)) {
     const ow = b.over;
     exprList(ow.partitionClause, scope, ctx, d);

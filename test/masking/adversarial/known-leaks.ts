@@ -29,4 +29,13 @@ export const KNOWN_LEAKS: readonly string[] = [
   'seed-091',
   'seed-092',
   'seed-093',
+  // red-team 18a entries still open on main (values: RAISE text, reg* casts, XML DETAIL, tsvector,
+  // a digit after a card; catalog: pg_stats)
+  'rt-003',
+  'rt-004/rules',
+  'rt-005/rules',
+  'rt-006',
+  'rt-015',
+  'rt-016',
+  'rt-017',
 ];

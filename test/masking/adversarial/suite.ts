@@ -93,6 +93,7 @@ export function maskSuite(): void {
   let base: Record<string, unknown>;
   // Which case and run each gateway session belongs to, to attribute a hit in a report.
   const sessionCase = new Map<string, { id: string; identity: Identity; run: string }>();
+  const leakedBy = new Map<string, { id: string; identity: Identity; run: string }>();
   const report = process.env.MASK_REPORT;
   before(async () => {
     env = await startMaskEnv();
@@ -120,6 +121,10 @@ export function maskSuite(): void {
           for (const s of r.sessions) sessionCase.set(s, { id: c.id, identity, run: `${identity}/${via}` });
           problems.push(...r.problems);
         }
+        // What leaked, by form: a report's summary outside any session is charged to this case.
+        const said = problems.join('\n');
+        for (const f of formsOf(c, identity))
+          if (said.includes(f.form)) leakedBy.set(f.form, { id: c.id, identity, run: identity });
         if (report && problems.length > 0)
           fs.appendFileSync(
             report,
@@ -144,7 +149,8 @@ export function maskSuite(): void {
         );
         const owner = h.session
           ? sessionCase.get(h.session)
-          : typed && { id: typed.id, identity: identity ?? 'rules', run: 'typed by the case' };
+          : ((typed && { id: typed.id, identity: identity ?? 'rules', run: 'typed by the case' }) ??
+            h.hits.map((x) => leakedBy.get(x)).find((o) => o !== undefined));
         const line = `${owner ? `${owner.id} [${owner.run}]` : `session ${h.session ?? '(none)'}`}: ${h.hits.join(', ')}`;
         if (owner && isKnown(owner.id, owner.identity) && !strict) t.diagnostic(`known leak: ${line}`);
         else failing.push(line);

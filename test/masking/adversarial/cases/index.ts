@@ -4,6 +4,7 @@ import type { MaskCase } from '../types.js';
 import { CATALOG_CASES } from './catalog.js';
 import { CLASSIFY_CASES } from './classify.js';
 import { LINEAGE_CASES } from './lineage.js';
+import { REDTEAM_CASES } from './redteam.js';
 import { SEED_CASES } from './seed.js';
 import { STORE_CASES } from './store.js';
 import { VALUES_CASES } from './values.js';
@@ -15,6 +16,7 @@ export const ALL_CASES: MaskCase[] = [
   ...CATALOG_CASES,
   ...CLASSIFY_CASES,
   ...STORE_CASES,
+  ...REDTEAM_CASES,
 ];
 
 // Ids are what KNOWN_LEAKS and MASK_ONLY name: two cases with one id would hide each other.

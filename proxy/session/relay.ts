@@ -29,6 +29,7 @@ import type { AccessGrant } from './access.js';
 import { AckGate } from './ack-gate.js';
 import { BoundaryBroken, SessionBoundary } from './boundary.js';
 import { CatalogWatch } from './catalog-watch.js';
+import { ClientValues } from './client-values.js';
 import type { ClientLink, SessionContext, SessionParts } from './context.js';
 import { ApprovalHolds, approvalError, describeBound, describeRecorded } from './holds.js';
 import {
@@ -135,6 +136,8 @@ export class Relay {
   /** Without masking, what marks the catalog stale after DDL (the masking stream does otherwise). */
   private readonly watch: CatalogWatch | null;
   private readonly tracker: StatementTracker;
+  /** What the store keeps of values the client typed; null = kept in clear (the connection says so). */
+  private readonly clientValues: ClientValues | null;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
   /** read_only / upstream_role verified by the server; null for a session with neither. */
@@ -186,7 +189,12 @@ export class Relay {
     this.watch = context.masking === null ? new CatalogWatch(context.catalog) : null;
     this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
-    this.holds = new ApprovalHolds(ctx.approvals, session.info);
+    this.clientValues =
+      ctx.connection.recordClientValues === 'clear'
+        ? null
+        : new ClientValues(() => ctx.masking(this.guard.policy));
+    const values = this.clientValues;
+    this.holds = new ApprovalHolds(ctx.approvals, session.info, values ? (t) => values.text(t) : undefined);
     this.boundary = SessionBoundary.for({
       readOnly: context.guard.policy.readOnly,
       role: context.grant.upstreamRole,
@@ -289,7 +297,9 @@ export class Relay {
       }
       while (this.endReason !== 'client terminated' && framer.next()) {
         const { type, buf, start, end } = framer;
-        const seq = rec.frame(buf, start, end);
+        // Masked before the recorder has it: the journal and the chain only ever see the digest.
+        const masked = this.clientValues === null ? null : this.clientValues.frame(type, buf, start, end);
+        const seq = masked === null ? rec.frame(buf, start, end) : rec.frameBytes(masked);
         if (!this.clientMessage(type, buf, start, end, seq)) break;
         if (type === Frontend.Terminate) {
           this.endReason = 'client terminated';
@@ -853,7 +863,8 @@ export class Relay {
     return true;
   }
 
-  private onStatement(s: StatementRecord): void {
+  private onStatement(record: StatementRecord): void {
+    const s = this.clientValues === null ? record : this.clientValues.statement(record);
     this.session.info.statements++;
     this.holds.remember(s);
     this.recorder.statement(s);

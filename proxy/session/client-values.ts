@@ -37,6 +37,8 @@ export class ClientValues {
   private detection: Detection | null = null;
   private hasher: Hasher | null = null;
   private scratch = Buffer.allocUnsafe(1024);
+  /** The last CopyData ended inside a row: the next one starts with the rest of it. */
+  private copyCut = false;
 
   /** `current`: the session's compiled masking now (it changes when the policy is replaced). */
   constructor(private readonly current: () => CompiledMasking) {}
@@ -64,6 +66,8 @@ export class ClientValues {
     const set = this.d.set;
     const ranges = textRanges(type, buf, start, end);
     let out: Buffer | null = null;
+    if (type === Frontend.CopyData) out = this.copyEdges(buf, start, end);
+    else this.copyCut = false;
     for (let i = 0; i < ranges.length; i += 2) {
       const a = ranges[i];
       const b = ranges[i + 1];
@@ -88,6 +92,34 @@ export class ClientValues {
       if (hits.length === 0) continue;
       out ??= Buffer.from(buf.subarray(start, end));
       for (const [s, e] of hits) this.digestInto(out, a - start + s, a - start + e);
+    }
+    return out;
+  }
+
+  /**
+   * A client may cut COPY data anywhere (drivers send fixed-size chunks), so a value can start in
+   * one CopyData and end in the next, where neither half is recognisable and the first is already
+   * recorded. Failing closed, the pieces of a row cut by a message boundary (the partial line at
+   * either end) are digested whole, whatever they hold; whole lines are searched as usual.
+   */
+  private copyEdges(buf: Buffer, start: number, end: number): Buffer | null {
+    const body = start + 5;
+    if (body === end) return null;
+    let out: Buffer | null = null;
+    if (this.copyCut) {
+      const nl = buf.indexOf(0x0a, body);
+      const e = nl < 0 || nl >= end ? end : nl;
+      if (e > body) {
+        out = Buffer.from(buf.subarray(start, end));
+        this.digestInto(out, 5, e - start);
+      }
+    }
+    this.copyCut = buf[end - 1] !== 0x0a;
+    if (this.copyCut) {
+      const nl = buf.lastIndexOf(0x0a, end - 1);
+      const s = nl < body ? body : nl + 1;
+      out ??= Buffer.from(buf.subarray(start, end));
+      this.digestInto(out, s - start, end - start);
     }
     return out;
   }

@@ -31,6 +31,8 @@ const TYPED = {
   copyCard: '371449635398431',
   fcallEmail: 'idris.varga9307@maskcanary.test',
   holdEmail: 'held.value7731@maskcanary.test',
+  splitEmail: 'split.row6620@maskcanary.test',
+  splitCard: '5555555555554444',
 };
 /** Typed on the connection that keeps client values in clear. */
 const CLEAR = { email: 'keep.clear5150@maskcanary.test', ssn: '271-64-9013' };
@@ -97,6 +99,20 @@ before(async () => {
     answer.some((m) => m.type === 'V'),
     'a FunctionCallResponse',
   );
+  // COPY data cut by the client in the middle of values: neither half is recognisable alone.
+  raw.write(message('Q', cstr('COPY customers (email, card) FROM STDIN')));
+  await raw.readUntil('G');
+  const row = `${TYPED.splitEmail}\t${TYPED.splitCard}\n`;
+  const cut1 = row.indexOf('@') - 3;
+  const cut2 = row.indexOf('\t') + 7;
+  for (const piece of [row.slice(0, cut1), row.slice(cut1, cut2), row.slice(cut2)])
+    raw.write(message('d', Buffer.from(piece)));
+  raw.write(message('c'));
+  const copied = await raw.readUntil('Z');
+  assert.ok(
+    copied.some((m) => m.type === 'C'),
+    'the COPY completes',
+  );
   // A statement held for review (DELETE without WHERE): its approval record holds the SQL.
   raw.write(message('Q', cstr(`DELETE FROM customers /* ${TYPED.holdEmail} */`)));
   await raw.readMessage(); // the hold notice
@@ -111,11 +127,20 @@ before(async () => {
   const check = new pg.Client(db.url);
   await check.connect();
   const got = await check.query(
-    'SELECT count(*)::int AS n FROM customers WHERE ssn IN ($1, $2) OR (email = $3 AND card = $4) OR card = $5',
-    [TYPED.sqlSsn, TYPED.paramSsn, TYPED.copyEmail, TYPED.copyCard, TYPED.paramCard],
+    `SELECT count(*)::int AS n FROM customers
+     WHERE ssn IN ($1, $2) OR (email = $3 AND card = $4) OR card = $5 OR (email = $6 AND card = $7)`,
+    [
+      TYPED.sqlSsn,
+      TYPED.paramSsn,
+      TYPED.copyEmail,
+      TYPED.copyCard,
+      TYPED.paramCard,
+      TYPED.splitEmail,
+      TYPED.splitCard,
+    ],
   );
   await check.end();
-  assert.equal(got.rows[0].n, 3);
+  assert.equal(got.rows[0].n, 4);
   await new Promise((r) => setTimeout(r, 200));
   await gw.core.stop();
   const list = await bastion(['sessions', 'list', '--json', '--store', storePath]);
@@ -156,6 +181,13 @@ test('sessions show --json and replay show masked text; the chain verifies', asy
     const replay = await bastion(['replay', id, '--store', storePath]);
     assert.equal(replay.code, 0, replay.stderr);
     all += show.stdout + replay.stdout;
+    // A value cut across CopyData messages: what a reader gets by joining the client's COPY data.
+    const copied = lines(replay.stdout)
+      .map((l) => JSON.parse(l) as { dir: string; type: string; decoded: { text?: string } })
+      .filter((f) => f.dir === 'client' && f.type === 'CopyData')
+      .map((f) => f.decoded.text ?? '')
+      .join('');
+    assert.deepEqual(leaks(copied, MASKED), [], 'COPY data joined');
   }
   assert.deepEqual(leaks(all, MASKED), []);
   // The statement text keeps the policy's partial form; the stored frame keeps a keyed digest.

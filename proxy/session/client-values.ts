@@ -22,8 +22,9 @@ import { type CompiledMasking, Detection } from '../masking/compile.js';
 import { ENCODED } from '../masking/detectors.js';
 import { decodings, encodedRuns } from '../masking/encoded.js';
 import { DEFAULT_DETECTOR_RULE, type MaskRule } from '../masking/rules.js';
-import type { Hasher } from '../masking/strategies.js';
+import { type Hasher, maskFreeText } from '../masking/strategies.js';
 import { Frontend } from '../wire/codes.js';
+import { MaskedColumnNames, type TiedValues } from './client-columns.js';
 
 export type ClientValuesMode = 'masked' | 'clear';
 
@@ -36,6 +37,10 @@ export class ClientValues {
   private source: CompiledMasking | null = null;
   private detection: Detection | null = null;
   private hasher: Hasher | null = null;
+  /** The policy's masked column names (null: it has no column rules). */
+  private names: MaskedColumnNames | null = null;
+  /** Prepared statements whose parameters meet a masked column: name -> $n -> rule. */
+  private readonly tiedParams = new Map<string, Map<number, MaskRule>>();
   private scratch = Buffer.allocUnsafe(1024);
   /** The last CopyData ended inside a row: the next one starts with the rest of it. */
   private copyCut = false;
@@ -44,10 +49,16 @@ export class ClientValues {
   constructor(private readonly current: () => CompiledMasking) {}
 
   private get d(): Detection {
+    return this.refresh();
+  }
+
+  /** Follows a replaced policy: its detectors, hasher and masked column names. */
+  private refresh(): Detection {
     const m = this.current();
     if (m !== this.source || this.detection === null) {
       this.source = m;
       this.hasher = m.hasher;
+      this.names = MaskedColumnNames.of(m);
       this.detection =
         m.detection ??
         new Detection(
@@ -68,6 +79,7 @@ export class ClientValues {
     let out: Buffer | null = null;
     if (type === Frontend.CopyData) out = this.copyEdges(buf, start, end);
     else this.copyCut = false;
+    if (this.names !== null) out = this.tiedInFrame(type, buf, start, end, ranges, out);
     for (let i = 0; i < ranges.length; i += 2) {
       const a = ranges[i];
       const b = ranges[i + 1];
@@ -94,6 +106,50 @@ export class ClientValues {
       for (const [s, e] of hits) this.digestInto(out, a - start + s, a - start + e);
     }
     return out;
+  }
+
+  /**
+   * Literals and Bind parameters that meet a masked column (client-columns.ts) are digested too:
+   * a Query's or Parse's literals by where they are in its SQL, a Bind's parameters by the ties
+   * its statement's Parse recorded.
+   */
+  private tiedInFrame(
+    type: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    ranges: Ranges,
+    out: Buffer | null,
+  ): Buffer | null {
+    const names = this.names as MaskedColumnNames;
+    let digest: [number, number][] = [];
+    if (
+      (type === Frontend.Query && ranges.length === 2) ||
+      (type === Frontend.Parse && ranges.length === 4)
+    ) {
+      const at = type === Frontend.Query ? 0 : 2;
+      const a = ranges[at];
+      const tied = names.tied(buf.toString('utf8', a, ranges[at + 1]));
+      if (type === Frontend.Parse) {
+        const name = buf.toString('utf8', ranges[0], ranges[1]);
+        if (tied !== null && tied.params.size > 0) this.tiedParams.set(name, tied.params);
+        else this.tiedParams.delete(name);
+      }
+      if (tied !== null) digest = tied.literals.map((l) => [a + l.start, a + l.end]);
+    } else if (type === Frontend.Bind && ranges.length >= 4) {
+      const tied = this.tiedParams.get(buf.toString('utf8', ranges[2], ranges[3]));
+      if (tied !== undefined) {
+        for (const n of tied.keys()) {
+          const i = 2 * (n + 1);
+          if (i + 1 < ranges.length) digest.push([ranges[i], ranges[i + 1]]);
+        }
+      }
+    }
+    digest = digest.filter(([s, e]) => e > s);
+    if (digest.length === 0) return out;
+    const o = out ?? Buffer.from(buf.subarray(start, end));
+    for (const [s, e] of digest) this.digestInto(o, s - start, e - start);
+    return o;
   }
 
   /**
@@ -124,6 +180,21 @@ export class ClientValues {
     return out;
   }
 
+  /** The SQL with each literal tied to a masked column replaced by its rule's strategy. */
+  private tiedText(sql: string, tied: TiedValues): string {
+    if (tied.literals.length === 0) return sql;
+    const b = Buffer.from(sql, 'utf8');
+    let out = '';
+    let last = 0;
+    for (const l of [...tied.literals].sort((x, y) => x.start - y.start)) {
+      if (l.start < last) continue;
+      const v = b.toString('utf8', l.start, l.end);
+      out += b.toString('utf8', last, l.start) + maskFreeText(v, l.rule.strategy, this.hasher as Hasher);
+      last = l.end;
+    }
+    return out + b.toString('utf8', last);
+  }
+
   /** Overwrites out[s, e) with '#' and the keyed digest of what was there, as hex. */
   private digestInto(out: Buffer, s: number, e: number): void {
     const hasher = this.hasher as Hasher;
@@ -147,10 +218,16 @@ export class ClientValues {
 
   /** The statement record as it is to be stored (the same object when nothing was found). */
   statement(r: StatementRecord): StatementRecord {
-    const sql = this.text(r.sql);
+    this.refresh();
+    const tied = this.names === null ? null : this.names.tied(r.sql);
+    const sql = this.text(tied === null ? r.sql : this.tiedText(r.sql, tied));
     let params = r.params;
     if (params !== null) {
-      const masked = params.map((p) => (p === null ? null : this.text(p)));
+      const masked = params.map((p, i) => {
+        if (p === null) return null;
+        const rule = tied?.params.get(i + 1);
+        return rule === undefined ? this.text(p) : maskFreeText(p, rule.strategy, this.hasher as Hasher);
+      });
       if (masked.some((p, i) => p !== (params as (string | null)[])[i])) params = masked;
     }
     const errorMessage = r.errorMessage === null ? null : this.text(r.errorMessage);
@@ -231,7 +308,10 @@ function values(buf: Buffer, o: number, end: number, out: number[]): void {
     if (o + 4 > end) throw new RangeError('truncated');
     const len = buf.readInt32BE(o);
     o += 4;
-    if (len < 0) continue;
+    if (len < 0) {
+      out.push(o, o); // NULL: an empty range keeps the parameters' places
+      continue;
+    }
     if (o + len > end) throw new RangeError('truncated');
     out.push(o, o + len);
     o += len;

@@ -34,6 +34,15 @@ const TYPED = {
   splitEmail: 'split.row6620@maskcanary.test',
   splitCard: '5555555555554444',
 };
+/** Letters only (no detector knows them): PII because of the column they meet, under a column rule. */
+const SECRETS = {
+  where: 'qvxlorbitzenfaltwump',
+  insert: 'mrplazquendobrixtol',
+  update: 'wuxfendralopquistam',
+  param: 'jozzbervantrixulmo',
+  inList: 'klimpforzatwendquil',
+};
+const RULED = { name: 'ruled', password: 'ruled-secret' };
 /** Typed on the connection that keeps client values in clear. */
 const CLEAR = { email: 'keep.clear5150@maskcanary.test', ssn: '271-64-9013' };
 
@@ -47,7 +56,9 @@ before(async () => {
   db = await startPostgres({ version: 18 });
   const direct = new pg.Client(db.url);
   await direct.connect();
-  await direct.query('CREATE TABLE customers (id serial, email text, ssn text, card text)');
+  await direct.query(
+    'CREATE TABLE customers (id serial, email text, ssn text, card text, secret text); GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC',
+  );
   const md5 = await direct.query("SELECT 'md5(text)'::regprocedure::oid AS oid");
   await direct.end();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bastion-store-values-'));
@@ -63,7 +74,11 @@ before(async () => {
         connections: ['app', 'clear'],
         policy: 'default',
       },
+      { name: RULED.name, password: RULED.password, oidc: null, connections: ['app'], policy: 'ruled' },
     ],
+    policies: {
+      ruled: { masking: [{ name: 'secrets', columns: ['public.customers.secret'], strategy: 'redact' }] },
+    },
   });
   const clearPort = gw.core.addresses()[1].port;
 
@@ -117,6 +132,15 @@ before(async () => {
   raw.write(message('Q', cstr(`DELETE FROM customers /* ${TYPED.holdEmail} */`)));
   await raw.readMessage(); // the hold notice
   raw.socket.destroy();
+  // Under a column rule: literals and parameters that meet the masked column, whatever their shape.
+  const r = new pg.Client({ ...gw.target({ user: RULED.name, password: RULED.password }), ssl: false });
+  await r.connect();
+  await r.query(`SELECT count(*) FROM customers c WHERE c.secret = '${SECRETS.where}'`);
+  await r.query(`INSERT INTO customers (email, secret) VALUES ('x', '${SECRETS.insert}')`);
+  await r.query(`UPDATE customers SET secret = '${SECRETS.update}' WHERE email = 'x'`);
+  await r.query('SELECT count(*) FROM customers WHERE secret = $1', [SECRETS.param]);
+  await r.query(`SELECT count(*) FROM customers WHERE secret IN ('a', '${SECRETS.inList}')`);
+  await r.end();
   // The connection that keeps client values in clear.
   const k = new pg.Client({ ...gw.target({ port: clearPort }), ssl: false });
   await k.connect();
@@ -139,8 +163,10 @@ before(async () => {
       TYPED.splitCard,
     ],
   );
-  await check.end();
   assert.equal(got.rows[0].n, 4);
+  const secret = await check.query('SELECT secret FROM customers WHERE email = $1', ['x']);
+  assert.equal(secret.rows[0].secret, SECRETS.update, 'the server got the values as sent');
+  await check.end();
   await new Promise((r) => setTimeout(r, 200));
   await gw.core.stop();
   const list = await bastion(['sessions', 'list', '--json', '--store', storePath]);
@@ -160,7 +186,7 @@ function leaks(text: string, values: readonly string[]): string[] {
   return values.filter((v) => text.includes(v) || (/\d/.test(v) && text.includes(v.replace(/\D/g, ''))));
 }
 
-const MASKED = Object.values(TYPED);
+const MASKED = [...Object.values(TYPED), ...Object.values(SECRETS)];
 
 test('no typed value in the store file, its WAL or the journal; the clear connection keeps its own', () => {
   const files = fs.readdirSync(dir).filter((f) => f.startsWith('bastion.db'));
@@ -203,7 +229,7 @@ test('sessions show --json and replay show masked text; the chain verifies', asy
 test('the search API finds no typed value; it finds the clear connection', () => {
   const store = openSqliteStore(storePath, { readonly: true });
   try {
-    for (const v of ['quist4821', 'okonkwo1766', TYPED.sqlSsn, TYPED.paramSsn]) {
+    for (const v of ['quist4821', 'okonkwo1766', TYPED.sqlSsn, TYPED.paramSsn, ...Object.values(SECRETS)]) {
       assert.equal(store.searchSessions({ text: v }).sessions.length, 0, v);
       assert.equal(store.searchStatements(v, 10).statements.length, 0, v);
     }

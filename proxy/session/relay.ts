@@ -225,8 +225,19 @@ export class Relay {
     for (const [k, v] of link.parameters) hello.push(msg.parameterStatus(k, v));
     hello.push(msg.backendKeyData(issued.pid, issued.key));
     hello.push(msg.readyForQuery(link.status));
+    // ParameterStatus echoes what the client's startup packet set (application_name): values it
+    // typed, kept out of the store like the packet itself.
+    const values = this.clientValues;
+    const recorded =
+      values === null
+        ? hello
+        : [
+            msg.authenticationOk(),
+            ...link.parameters.map(([k, v]) => msg.parameterStatus(k, values.text(v))),
+            ...hello.slice(1 + link.parameters.length),
+          ];
     this.recorder.begin('server');
-    for (const b of hello) {
+    for (const b of recorded) {
       // The cancel key is a live secret of this session: the store gets it zeroed.
       this.recorder.frameBytes(
         b[0] === Backend.BackendKeyData ? msg.backendKeyData(issued.pid, Buffer.alloc(issued.key.length)) : b,

@@ -33,6 +33,7 @@ const TYPED = {
   holdEmail: 'held.value7731@maskcanary.test',
   splitEmail: 'split.row6620@maskcanary.test',
   splitCard: '5555555555554444',
+  appName: 'app.user3390@maskcanary.test',
 };
 /** Letters only (no detector knows them): PII because of the column they meet, under a column rule. */
 const SECRETS = {
@@ -90,7 +91,8 @@ before(async () => {
       '-c',
       `INSERT INTO customers (ssn) VALUES ('${TYPED.sqlSsn}')`,
     ],
-    gw.target(),
+    // The startup packet too: application_name.
+    { ...gw.target(), env: { PGAPPNAME: TYPED.appName } },
   );
   assert.equal(psql.code, 0, psql.stderr);
   // COPY FROM STDIN data rows through psql.
@@ -181,9 +183,10 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The typed values, and the digits of each (a card or SSN written another way). */
+/** The typed values, and the digits of a card or SSN (written another way). */
 function leaks(text: string, values: readonly string[]): string[] {
-  return values.filter((v) => text.includes(v) || (/\d/.test(v) && text.includes(v.replace(/\D/g, ''))));
+  // (The digits form only for values without letters: an email's four digits turn up in timestamps.)
+  return values.filter((v) => text.includes(v) || (!/[a-z]/i.test(v) && text.includes(v.replace(/\D/g, ''))));
 }
 
 const MASKED = [...Object.values(TYPED), ...Object.values(SECRETS)];

@@ -21,12 +21,28 @@ import type { StatementRecord } from '../../shared/types.js';
 import { type CompiledMasking, Detection } from '../masking/compile.js';
 import { ENCODED } from '../masking/detectors.js';
 import { decodings, encodedRuns } from '../masking/encoded.js';
-import { DEFAULT_DETECTOR_RULE, type MaskRule } from '../masking/rules.js';
+import { DEFAULT_DETECTOR_RULE, type MaskRule, type Strategy } from '../masking/rules.js';
 import { type Hasher, maskFreeText } from '../masking/strategies.js';
 import { Frontend } from '../wire/codes.js';
-import { MaskedColumnNames, type TiedValues } from './client-columns.js';
+import { MaskedColumnNames } from './client-columns.js';
+import { hiddenLiterals } from './client-literals.js';
 
 export type ClientValuesMode = 'masked' | 'clear';
+
+/**
+ * Cheap byte check before parsing for hidden literals: a backslash (escape strings), `||`, `chr`
+ * or `&'` (U&'...'). Plain SQL is one pass over its bytes.
+ */
+function mayHide(buf: Buffer, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) {
+    const c = buf[i];
+    if (c === 0x5c) return true;
+    if (c === 0x7c && buf[i + 1] === 0x7c) return true;
+    if (c === 0x26 && buf[i + 1] === 0x27) return true;
+    if ((c | 0x20) === 0x63 && (buf[i + 1] | 0x20) === 0x68 && (buf[i + 2] | 0x20) === 0x72) return true;
+  }
+  return false;
+}
 
 /** Byte ranges [a, b) of a frame's text fields; null when the frame is not what its type says. */
 type Ranges = number[];
@@ -80,6 +96,19 @@ export class ClientValues {
     if (type === Frontend.CopyData) out = this.copyEdges(buf, start, end);
     else this.copyCut = false;
     if (this.names !== null) out = this.tiedInFrame(type, buf, start, end, ranges, out);
+    if (
+      (type === Frontend.Query && ranges.length === 2) ||
+      (type === Frontend.Parse && ranges.length === 4)
+    ) {
+      const a = ranges[ranges.length - 2];
+      const b = ranges[ranges.length - 1];
+      if (mayHide(buf, a, b)) {
+        for (const h of hiddenLiterals(buf.toString('utf8', a, b), set)) {
+          out ??= Buffer.from(buf.subarray(start, end));
+          this.digestInto(out, a - start + h.start, a - start + h.end);
+        }
+      }
+    }
     for (let i = 0; i < ranges.length; i += 2) {
       const a = ranges[i];
       const b = ranges[i + 1];
@@ -180,16 +209,19 @@ export class ClientValues {
     return out;
   }
 
-  /** The SQL with each literal tied to a masked column replaced by its rule's strategy. */
-  private tiedText(sql: string, tied: TiedValues): string {
-    if (tied.literals.length === 0) return sql;
+  /** The SQL with each of these literals (byte ranges inside their quotes) replaced by its strategy's form. */
+  private literalsMasked(
+    sql: string,
+    literals: readonly { start: number; end: number; strategy: Strategy }[],
+  ): string {
+    if (literals.length === 0) return sql;
     const b = Buffer.from(sql, 'utf8');
     let out = '';
     let last = 0;
-    for (const l of [...tied.literals].sort((x, y) => x.start - y.start)) {
+    for (const l of [...literals].sort((x, y) => x.start - y.start)) {
       if (l.start < last) continue;
       const v = b.toString('utf8', l.start, l.end);
-      out += b.toString('utf8', last, l.start) + maskFreeText(v, l.rule.strategy, this.hasher as Hasher);
+      out += b.toString('utf8', last, l.start) + maskFreeText(v, l.strategy, this.hasher as Hasher);
       last = l.end;
     }
     return out + b.toString('utf8', last);
@@ -220,7 +252,18 @@ export class ClientValues {
   statement(r: StatementRecord): StatementRecord {
     this.refresh();
     const tied = this.names === null ? null : this.names.tied(r.sql);
-    const sql = this.text(tied === null ? r.sql : this.tiedText(r.sql, tied));
+    // Byte ranges of whole literals first (they index the original text), then the detectors.
+    const literals: { start: number; end: number; strategy: Strategy }[] = (tied?.literals ?? []).map(
+      (l) => ({
+        start: l.start,
+        end: l.end,
+        strategy: l.rule.strategy,
+      }),
+    );
+    const d = this.d;
+    for (const h of hiddenLiterals(r.sql, d.set))
+      literals.push({ start: h.start, end: h.end, strategy: d.ruleOf(h.detector).strategy });
+    const sql = this.text(this.literalsMasked(r.sql, literals));
     let params = r.params;
     if (params !== null) {
       const masked = params.map((p, i) => {

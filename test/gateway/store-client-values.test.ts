@@ -34,6 +34,10 @@ const TYPED = {
   splitEmail: 'split.row6620@maskcanary.test',
   splitCard: '5555555555554444',
   appName: 'app.user3390@maskcanary.test',
+  // Local parts of emails the SQL text hides from the detectors (escapes, concatenation, chr).
+  escaped: 'hidden5521',
+  concatenated: 'hidden6612',
+  charCode: 'hidden7713',
 };
 /** Letters only (no detector knows them): PII because of the column they meet, under a column rule. */
 const SECRETS = {
@@ -105,6 +109,12 @@ before(async () => {
   const c = new pg.Client({ ...gw.target(), ssl: false });
   await c.connect();
   await c.query('INSERT INTO customers (ssn, card) VALUES ($1, $2)', [TYPED.paramSsn, TYPED.paramCard]);
+  // An email the text hides from the detectors, which the server reads as plain.
+  const hidden = await c.query(
+    `SELECT E'${TYPED.escaped}\\x40maskcanary.test' AS a, 'x.${TYPED.concatenated}' || '@' || 'maskcanary.test' AS b,
+            U&'${TYPED.charCode}' || chr(64) || 'maskcanary.test' AS c`,
+  );
+  assert.equal(hidden.rows.length, 1);
   await c.end();
   // A FunctionCall argument: md5(text).
   const raw = await RawClient.connect(gw.host, gw.port);

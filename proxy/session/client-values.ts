@@ -11,6 +11,9 @@
 // - Statement records (SQL, parameters, error message), and through them the search index and
 //   the reports: each value takes the session policy's own strategy for its detector (`null`
 //   redacts: a statement text has no NULL).
+// Beyond the detectors' shapes: literals and parameters that meet a column a rule masks
+// (client-columns.ts), and literals whose decoded value hides one (escapes, concatenation, chr:
+// client-literals.ts); COPY rows cut across CopyData messages are digested at the cut.
 // The detectors are the session policy's; a policy without any (only column rules, or none) uses
 // the built-in default detectors, so that no policy makes the store a leak by omission. A
 // connection with `record_client_values: clear` skips all of this (policy requires the clear text).

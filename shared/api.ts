@@ -17,6 +17,8 @@ export interface ConnectionView {
   upstream: string;
   hasUpstreamPassword: boolean;
   tls: 'configured' | 'self-signed';
+  /** What the store keeps of values clients type (SQL text, parameters, COPY data): `record_client_values`. */
+  recordClientValues?: 'masked' | 'clear';
   state: ListenerState;
   error: string | null;
   activeSessions: number;
@@ -38,6 +40,8 @@ export interface ConnectionInput {
   sslmode: 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
   /** Client-facing TLS files; null = a self-signed certificate; omitted keeps what the connection has. */
   tls?: { cert: string; key: string } | null;
+  /** `record_client_values`; omitted keeps what the connection has (a new one: masked). */
+  recordClientValues?: 'masked' | 'clear';
 }
 
 export interface IdentityView {

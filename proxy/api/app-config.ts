@@ -160,6 +160,7 @@ export function renderAppConfig(config: GatewayConfig, file: string): string {
       upstream: upstreamUrl(c, base),
     };
     if (c.tls) e.tls = { cert: rel(base, c.tls.cert), key: rel(base, c.tls.key) };
+    if (c.recordClientValues === 'clear') e.record_client_values = 'clear';
     return e;
   });
   doc.identities = config.identities.map(identityEntry);

@@ -217,6 +217,9 @@ export class CoreService implements BastionApi, BastionEventSource {
         upstream: this.upstreamOf(c, existing),
         tls,
       };
+      // Kept from the config when the form does not say (an edit must not change what is stored).
+      const rcv = c.recordClientValues ?? (existing?.recordClientValues === 'clear' ? 'clear' : 'masked');
+      if (rcv === 'clear') config.recordClientValues = 'clear';
       if (existing) await this.core.updateConnection(config);
       else await this.core.addConnection(config);
       this.persist();
@@ -708,6 +711,7 @@ export class CoreService implements BastionApi, BastionEventSource {
       upstream: describeUpstream(c.upstream),
       hasUpstreamPassword: c.upstream.password !== null,
       tls: c.tls ? 'configured' : 'self-signed',
+      recordClientValues: c.recordClientValues === 'clear' ? 'clear' : 'masked',
       state,
       error: state === 'failed' ? (l?.lastError ?? 'failed') : null,
       activeSessions: l?.activeSessions ?? 0,

@@ -56,6 +56,8 @@ export interface CheckedConnection {
   password: string | null | undefined;
   /** undefined = keep what the connection has; null = a self-signed certificate. */
   tls: { cert: string; key: string } | null | undefined;
+  /** undefined = keep what the connection has. */
+  recordClientValues: 'masked' | 'clear' | undefined;
 }
 
 export function checkConnectionInput(raw: unknown): CheckedConnection {
@@ -76,6 +78,9 @@ export function checkConnectionInput(raw: unknown): CheckedConnection {
     if (!cert || !key) throw new InputError('client TLS needs both a certificate file and a key file');
     tls = { cert, key };
   }
+  const rcv = i.recordClientValues;
+  if (rcv !== undefined && rcv !== 'masked' && rcv !== 'clear')
+    throw new InputError('recordClientValues must be masked or clear');
   return {
     name: name(i.name, 'connection name'),
     listen: parseListen(i.listen),
@@ -88,6 +93,7 @@ export function checkConnectionInput(raw: unknown): CheckedConnection {
     },
     password: optSecret(i.upstreamPassword, 'upstream password'),
     tls,
+    recordClientValues: rcv,
   };
 }
 

@@ -150,7 +150,7 @@ function parseListen(r: ConfigReader, value: string, keyPath: string): { host: s
 
 function readConnection(r: ConfigReader, raw: Json, kp: string, baseDir: string): ConnectionConfig {
   const c = r.map(raw, kp);
-  r.onlyKeys(c, ['name', 'listen', 'upstream', 'tls', 'retention'], kp);
+  r.onlyKeys(c, ['name', 'listen', 'upstream', 'tls', 'retention', 'record_client_values'], kp);
   const name = r.str(c, 'name', kp, true);
   if (!NAME.test(name)) r.fail(`${kp}.name`, `"${name}" is not a valid name (letters, digits, _ . -)`);
   const listen = parseListen(r, r.str(c, 'listen', kp, true), `${kp}.listen`);
@@ -169,6 +169,13 @@ function readConnection(r: ConfigReader, raw: Json, kp: string, baseDir: string)
   if (c.retention !== undefined && c.retention !== null) {
     out.retentionMs = parseDuration(r, c.retention, `${kp}.retention`);
     if (out.retentionMs <= 0) r.fail(`${kp}.retention`, 'must be longer than 0');
+  }
+  const rcv = c.record_client_values;
+  if (rcv !== undefined && rcv !== null) {
+    if (rcv !== 'masked' && rcv !== 'clear')
+      r.fail(`${kp}.record_client_values`, `expected masked or clear, got ${JSON.stringify(rcv)}`);
+    // Absent stays absent (= masked), so a config compares equal to what it was written from.
+    if (rcv === 'clear') out.recordClientValues = 'clear';
   }
   return out;
 }

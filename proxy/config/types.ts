@@ -23,6 +23,11 @@ export interface ConnectionConfig {
   tls: { cert: string; key: string } | null;
   /** How long its sessions are kept (pruned past it, with a chained checkpoint); absent = forever. */
   retentionMs?: number;
+  /**
+   * `record_client_values`: 'clear' keeps the values the client types (SQL text, parameters, COPY
+   * data) in the store as sent; absent = masked by the detectors (session/client-values.ts).
+   */
+  recordClientValues?: 'clear';
 }
 
 export interface OidcConfig {

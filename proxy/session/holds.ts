@@ -82,6 +82,8 @@ export class ApprovalHolds {
   constructor(
     private readonly approvals: ApprovalQueue,
     private readonly info: SessionInfo,
+    /** What the store may keep of a text the client typed (values masked; see client-values.ts). */
+    private readonly scrub: (text: string) => string = (t) => t,
   ) {}
 
   /** A statement is waiting for approval. */
@@ -104,14 +106,14 @@ export class ApprovalHolds {
     const sql =
       type === Frontend.FunctionCall
         ? `/* FunctionCall oid=${functionOid(message, 0, message.length)} */`
-        : d.statements.map((x) => x.sql).join(';\n') || '';
+        : this.scrub(d.statements.map((x) => x.sql).join(';\n') || '');
     const { approval, outcome } = this.approvals.request({
       sessionId: this.info.id,
       identity: this.info.identity,
       connection: this.info.connection,
       sql,
       rule: d.rule,
-      reason: bound === null ? d.reason : `${d.reason}; bound values: ${bound || '(none)'}`,
+      reason: this.scrub(bound === null ? d.reason : `${d.reason}; bound values: ${bound || '(none)'}`),
       clientReason: d.clientReason,
       recent: [...this.recent],
       timeoutMs,

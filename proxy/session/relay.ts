@@ -29,6 +29,7 @@ import type { AccessGrant } from './access.js';
 import { AckGate } from './ack-gate.js';
 import { BoundaryBroken, SessionBoundary } from './boundary.js';
 import { CatalogWatch } from './catalog-watch.js';
+import { ClientValues } from './client-values.js';
 import type { ClientLink, SessionContext, SessionParts } from './context.js';
 import { ApprovalHolds, approvalError, describeBound, describeRecorded } from './holds.js';
 import {
@@ -138,6 +139,8 @@ export class Relay {
   /** Without masking, what marks the catalog stale after DDL (the masking stream does otherwise). */
   private readonly watch: CatalogWatch | null;
   private readonly tracker: StatementTracker;
+  /** What the store keeps of values the client typed; null = kept in clear (the connection says so). */
+  private readonly clientValues: ClientValues | null;
   private readonly holds: ApprovalHolds;
   private readonly gate: AckGate;
   /** read_only / upstream_role verified by the server; null for a session with neither. */
@@ -189,7 +192,12 @@ export class Relay {
     this.watch = context.masking === null ? new CatalogWatch(context.catalog) : null;
     this.clientFramer = new MessageFramer(ctx.limits.maxMessageSize);
     this.serverFramer = new MessageFramer(ctx.limits.maxMessageSize);
-    this.holds = new ApprovalHolds(ctx.approvals, session.info);
+    this.clientValues =
+      ctx.connection.recordClientValues === 'clear'
+        ? null
+        : new ClientValues(() => ctx.masking(this.guard.policy));
+    const values = this.clientValues;
+    this.holds = new ApprovalHolds(ctx.approvals, session.info, values ? (t) => values.text(t) : undefined);
     this.boundary = SessionBoundary.for({
       readOnly: context.guard.policy.readOnly,
       role: context.grant.upstreamRole,
@@ -220,8 +228,19 @@ export class Relay {
     for (const [k, v] of link.parameters) hello.push(msg.parameterStatus(k, v));
     hello.push(msg.backendKeyData(issued.pid, issued.key));
     hello.push(msg.readyForQuery(link.status));
+    // ParameterStatus echoes what the client's startup packet set (application_name): values it
+    // typed, kept out of the store like the packet itself.
+    const values = this.clientValues;
+    const recorded =
+      values === null
+        ? hello
+        : [
+            msg.authenticationOk(),
+            ...link.parameters.map(([k, v]) => msg.parameterStatus(k, values.text(v))),
+            ...hello.slice(1 + link.parameters.length),
+          ];
     this.recorder.begin('server');
-    for (const b of hello) {
+    for (const b of recorded) {
       // The cancel key is a live secret of this session: the store gets it zeroed.
       this.recorder.frameBytes(
         b[0] === Backend.BackendKeyData ? msg.backendKeyData(issued.pid, Buffer.alloc(issued.key.length)) : b,
@@ -292,7 +311,9 @@ export class Relay {
       }
       while (this.endReason !== 'client terminated' && framer.next()) {
         const { type, buf, start, end } = framer;
-        const seq = rec.frame(buf, start, end);
+        // Masked before the recorder has it: the journal and the chain only ever see the digest.
+        const masked = this.clientValues === null ? null : this.clientValues.frame(type, buf, start, end);
+        const seq = masked === null ? rec.frame(buf, start, end) : rec.frameBytes(masked);
         if (!this.clientMessage(type, buf, start, end, seq)) break;
         if (type === Frontend.Terminate) {
           this.endReason = 'client terminated';
@@ -872,7 +893,8 @@ export class Relay {
     return true;
   }
 
-  private onStatement(s: StatementRecord): void {
+  private onStatement(record: StatementRecord): void {
+    const s = this.clientValues === null ? record : this.clientValues.statement(record);
     this.session.info.statements++;
     this.holds.remember(s);
     this.recorder.statement(s);

@@ -18,6 +18,7 @@ import { SocketClosedError, SocketReader } from '../wire/socket-reader.js';
 import { parseStartupPacket, StartupParseError } from '../wire/startup.js';
 import { type AccessGrant, upstreamFor } from './access.js';
 import { authenticate } from './authenticate.js';
+import { ClientValues } from './client-values.js';
 import type { SessionParts } from './context.js';
 import { ProtocolState } from './protocol-state.js';
 import type { RelayContext, SessionMasking } from './relay.js';
@@ -106,8 +107,13 @@ export async function runStartup(
       break;
     }
     s.info.protocol = `3.${minor}`;
-    s.info.database = params.database ?? null;
-    s.info.applicationName = params.application_name ?? null;
+    const values = startupValues(s);
+    s.info.database =
+      params.database === undefined ? null : (values?.text(params.database) ?? params.database);
+    s.info.applicationName =
+      params.application_name === undefined
+        ? null
+        : (values?.text(params.application_name) ?? params.application_name);
     checkClientEncoding(params);
     progress('auth');
     const grant = await authenticate(s, reader, params, deadline);
@@ -265,6 +271,16 @@ function checkReadOnlyLogin(link: UpstreamLink): void {
   );
 }
 
+/**
+ * What the store may keep of values the client typed into its startup packet (database,
+ * application_name, options): the identity, hence its policy, is not known yet, so the default
+ * policy's detectors apply (client-values.ts). null: the connection keeps them in clear.
+ */
+function startupValues(s: SessionParts): ClientValues | null {
+  if (s.ctx.connection.recordClientValues === 'clear') return null;
+  return new ClientValues(() => s.ctx.masking(policyFor(s.ctx.policies, 'default')));
+}
+
 /** Records a startup-phase packet as a type-0 frame (see FrameChunk). */
 function recordStartup(s: SessionParts, body: Buffer): void {
   const b = Buffer.allocUnsafe(5 + body.length);
@@ -272,7 +288,7 @@ function recordStartup(s: SessionParts, body: Buffer): void {
   b.writeInt32BE(4 + body.length, 1);
   body.copy(b, 5);
   s.recorder.begin('client');
-  s.recorder.frameBytes(b);
+  s.recorder.frameBytes(startupValues(s)?.frame(0, b, 0, b.length) ?? b);
   s.recorder.end();
 }
 

@@ -89,6 +89,23 @@ describe('CoreService', () => {
     await assert.rejects(service.readFrames('x', -1, 10), /fromSeq/);
   });
 
+  it('record_client_values: set from the form, kept by an edit that does not say, saved to the app config', async () => {
+    await assert.rejects(
+      service.saveConnection(input({ name: 'rcv', recordClientValues: 'plain' as 'clear' })),
+      /recordClientValues must be masked or clear/,
+    );
+    const file = path.join(dir, 'bastion.app.yaml');
+    const saved = await service.saveConnection(input({ name: 'rcv', recordClientValues: 'clear' }));
+    assert.equal(saved.recordClientValues, 'clear');
+    assert.match(fs.readFileSync(file, 'utf8'), /record_client_values: clear/);
+    const edited = await service.saveConnection(input({ name: 'rcv', upstreamPort: 5433 }));
+    assert.equal(edited.recordClientValues, 'clear');
+    const back = await service.saveConnection(input({ name: 'rcv', recordClientValues: 'masked' }));
+    assert.equal(back.recordClientValues, 'masked');
+    assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /record_client_values/);
+    await service.removeConnection('rcv');
+  });
+
   it('adds a connection stopped, starts and stops its listener, with events', async () => {
     const view = await service.saveConnection(input());
     assert.equal(view.state, 'stopped');

@@ -422,6 +422,15 @@ describe('errors: one line, FILE:LINE: key.path: message', () => {
     );
   });
 
+  test('record_client_values: masked (the default) or clear; anything else names its line', () => {
+    const at = (v: string) => minimal(`    record_client_values: ${v}\n`);
+    assert.equal(parseConfig(minimal(), FILE, ENV).connections[0].recordClientValues, undefined);
+    assert.equal(parseConfig(at('masked'), FILE, ENV).connections[0].recordClientValues, undefined);
+    assert.equal(parseConfig(at('clear'), FILE, ENV).connections[0].recordClientValues, 'clear');
+    for (const bad of ['plain', 'true', '"Clear"', '[clear]'])
+      fails(at(bad), 5, 'connections[0].record_client_values', /expected masked or clear/);
+  });
+
   test('bad upstream URL and sslmode', () => {
     fails(
       minimal().replace('/appdb', '/appdb?sslmode=always'),

@@ -278,6 +278,7 @@ function inputOf(c: ConnectionView): ConnectionInput {
     sslmode: (m?.[5] ?? 'prefer') as ConnectionInput['sslmode'],
     upstreamPassword: null,
     tls: null,
+    recordClientValues: c.recordClientValues ?? 'masked',
   };
 }
 
@@ -296,6 +297,7 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
         upstreamPassword: '',
         sslmode: 'prefer',
         tls: null,
+        recordClientValues: 'masked',
       };
   const [f, setF] = useState(initial);
   const [tlsMode, setTlsMode] = useState<'self-signed' | 'files'>(
@@ -438,6 +440,27 @@ function ConnectionForm({ view, onClose }: { view: ConnectionView | null; onClos
           </button>
           <button type="button" aria-pressed={tlsMode === 'files'} onClick={() => setTlsMode('files')}>
             Certificate files
+          </button>
+        </fieldset>
+      </div>
+      <div className="field s3">
+        <span className="label">Values clients type, in the store</span>
+        <fieldset className="seg" aria-label="Values clients type, in the store">
+          <button
+            type="button"
+            aria-pressed={f.recordClientValues !== 'clear'}
+            title="PII in SQL text, parameters and COPY data is masked by the policy's detectors before it is recorded"
+            onClick={() => set({ recordClientValues: 'masked' })}
+          >
+            Masked
+          </button>
+          <button
+            type="button"
+            aria-pressed={f.recordClientValues === 'clear'}
+            title="Kept as sent (where policy requires the clear text)"
+            onClick={() => set({ recordClientValues: 'clear' })}
+          >
+            Clear
           </button>
         </fieldset>
       </div>

@@ -208,6 +208,11 @@ export class AppCore extends EventEmitter<CoreEvents> {
     }
   }
 
+  /** Masking rule columns that name no column of a connection's upstream (empty until loaded). */
+  unboundMaskingColumns(name: string): string[] {
+    return [...(this.catalogs.get(name)?.catalog.unbound ?? [])];
+  }
+
   /** Whether a connection's upstream user is a superuser; null until known. */
   upstreamSuperuser(name: string): boolean | null {
     return this.superusers.get(name) ?? null;
@@ -270,7 +275,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
       if (!config) throw new Error(`no connection "${connection}"`);
       const link = new CatalogLink(config.upstream);
       const maskings = [...this.policies.values()].map((p) => this.maskingFor(p));
-      c = { catalog: MaskCatalog.forPolicies(maskings, { run: link.run }), link };
+      const log = (m: string) => this.log.warn(`connection "${connection}": ${m}`);
+      c = { catalog: MaskCatalog.forPolicies(maskings, { run: link.run, log }), link };
       this.catalogs.set(connection, c);
     }
     return c.catalog;

@@ -672,6 +672,7 @@ export class CoreService implements BastionApi, BastionEventSource {
       activeSessions: l?.activeSessions ?? 0,
       address: state === 'listening' && l ? `${host}:${l.port}` : null,
       upstreamSuperuser: this.core.upstreamSuperuser(c.name),
+      unboundMaskingColumns: this.core.unboundMaskingColumns(c.name),
     };
   }
 

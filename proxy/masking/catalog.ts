@@ -9,6 +9,7 @@
 
 import { FIRST_NORMAL_OBJECT_ID } from '../policy/builtins.js';
 import { CALLS_QUERY, CallSnapshot } from '../policy/resolution.js';
+import { type BoundColumn, RuleBinder } from './binding.js';
 import type { CompiledMasking } from './compile.js';
 import { DATA_DUMPING_BUILTINS } from './dumping.js';
 import {
@@ -21,7 +22,8 @@ import {
 } from './lineage.js';
 import type { UserTypes } from './pgtypes.js';
 import type { ColumnLineage, PlanContext } from './plan.js';
-import { type ColumnName, type MaskRule, stricter } from './rules.js';
+import { type ColumnName, columnKey, type MaskRule, stricter } from './rules.js';
+import { STATISTICS_QUERY, statisticsValueColumn } from './statistics.js';
 import type { MaskEnv } from './strategies.js';
 
 /** Runs one query (simple protocol) and returns its rows as text (null for NULL). */
@@ -44,12 +46,18 @@ function cfgValues(columns: readonly ColumnName[]): string | null {
   return rows.length ? rows.join(', ') : null;
 }
 
-const TREE = (values: string) => `cfg(s, t) AS (VALUES ${values}),
+// The configured relations: by the names the rules give, and by the OIDs they were bound to at an
+// earlier load (binding.ts: a renamed table is still asked for).
+const TREE = (values: string, oids: readonly number[]) => `cfg(s, t) AS (VALUES ${values}),
 roots AS (
-  SELECT DISTINCT c.oid FROM cfg
+  SELECT c.oid FROM cfg
   JOIN pg_catalog.pg_class c ON c.relname = cfg.t
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND (cfg.s IS NULL OR n.nspname = cfg.s)
   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c
+  WHERE c.oid = ANY ('{${oids.map((o) => Math.trunc(o)).join(',')}}'::pg_catalog.oid[])
+    AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ),
 tree(oid, root) AS (
   SELECT oid, oid FROM roots
@@ -58,8 +66,10 @@ tree(oid, root) AS (
 )`;
 
 export interface CatalogQueries {
-  /** oid, schema, name, relkind, root schema, root name, attnum, attname, type oid, typmod */
+  /** oid, schema, name, relkind, root schema, root name, attnum, attname, type oid, typmod, root oid */
   relations: string | null;
+  /** statistics.ts STATISTICS_QUERY (null: no column rule, nothing to mask them with) */
+  statistics: string | null;
   /** oid, schema, name, pg_get_viewdef */
   views: string | null;
   /** oid, typtype, typcategory, typelem */
@@ -91,18 +101,27 @@ JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE p.prokind IN ('f', 'p') AND (p.oid >= 16384 OR (n.nspname = 'pg_catalog' AND p.proname IN (${dumping})))`;
 }
 
-/** The catalog queries for a set of configured columns (null: nothing to ask). */
-export function catalogQueries(columns: readonly ColumnName[]): CatalogQueries {
+/**
+ * The catalog queries for a set of configured columns (null: nothing to ask) and the table OIDs
+ * they were bound to before.
+ */
+export function catalogQueries(
+  columns: readonly ColumnName[],
+  boundOids: readonly number[] = [],
+): CatalogQueries {
   const values = cfgValues(columns);
   const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
 WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
-  if (values === null) return { relations: null, views: null, types, functions: functionsQuery() };
+  if (values === null)
+    return { relations: null, views: null, types, functions: functionsQuery(), statistics: null };
   return {
     functions: functionsQuery(),
-    relations: `WITH RECURSIVE ${TREE(values)}
+    statistics: STATISTICS_QUERY,
+    relations: `WITH RECURSIVE ${TREE(values, boundOids)}
 SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
   CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
-  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+  tree.root
 FROM tree
 JOIN pg_catalog.pg_class c ON c.oid = tree.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -111,7 +130,7 @@ JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = tree.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 ORDER BY tree.oid, a.attnum`,
-    views: `WITH RECURSIVE ${TREE(values)},
+    views: `WITH RECURSIVE ${TREE(values, boundOids)},
 dep(oid) AS (
   SELECT oid FROM tree
   UNION
@@ -143,8 +162,11 @@ export interface CatalogRelation {
   schema: string;
   name: string;
   relkind: string;
-  /** The configured relations it descends from (itself for a configured one). */
-  roots: { schema: string; name: string }[];
+  /**
+   * The configured relations it descends from (itself for a configured one); oid null when the
+   * rows did not say (then only the names count).
+   */
+  roots: { schema: string; name: string; oid: number | null }[];
   columns: CatalogColumn[];
 }
 
@@ -180,6 +202,8 @@ export interface CatalogRows {
   relations: (string | null)[][];
   views: (string | null)[][];
   types: (string | null)[][];
+  /** Rows of STATISTICS_QUERY (statistics.ts). Absent: the statistics views are not masked. */
+  statistics?: (string | null)[][];
   /** Absent: no function is known (every function's output is left to the detectors). */
   functions?: (string | null)[][];
   /** Rows of CALLS_QUERY (policy/resolution.ts). Absent: what names run is not known. */
@@ -201,6 +225,11 @@ class Snapshot implements UserTypes {
   readonly functionsByName = new Map<string, CatalogFunction[]>();
   /** What names, operators and casts run on this database (guardrails); null without the rows. */
   readonly calls: CallSnapshot | null;
+  /** The statistics relations (statistics.ts), by OID and by name. */
+  readonly statistics = new Map<number, CatalogRelation>();
+  readonly statisticsByName = new Map<string, CatalogRelation>();
+  /** columnKey -> the columns a configured column is bound to (binding.ts); set by MaskCatalog. */
+  bound = new Map<string, BoundColumn[]>();
 
   constructor(rows: CatalogRows) {
     for (const r of rows.relations) {
@@ -213,13 +242,29 @@ class Snapshot implements UserTypes {
         list.push(rel);
         this.byName.set(rel.name, list);
       }
-      const root = { schema: r[4] ?? '', name: r[5] ?? '' };
-      if (!rel.roots.some((x) => x.schema === root.schema && x.name === root.name)) rel.roots.push(root);
+      const root = { schema: r[4] ?? '', name: r[5] ?? '', oid: r[10] == null ? null : Number(r[10]) };
+      if (!rel.roots.some((x) => x.schema === root.schema && x.name === root.name && x.oid === root.oid))
+        rel.roots.push(root);
       const attnum = Number(r[6]);
       if (!rel.columns.some((c) => c.attnum === attnum))
         rel.columns.push({ attnum, name: r[7] ?? '', typeOid: Number(r[8]), typmod: Number(r[9] ?? -1) });
     }
     for (const rel of this.byOid.values()) rel.columns.sort((a, b) => a.attnum - b.attnum);
+    for (const r of rows.statistics ?? []) {
+      const oid = Number(r[0]);
+      let rel = this.statistics.get(oid);
+      if (rel === undefined) {
+        rel = { oid, schema: r[1] ?? '', name: r[2] ?? '', relkind: r[3] ?? 'v', roots: [], columns: [] };
+        this.statistics.set(oid, rel);
+        this.statisticsByName.set(rel.name, rel);
+      }
+      rel.columns.push({
+        attnum: Number(r[4]),
+        name: r[5] ?? '',
+        typeOid: Number(r[6]),
+        typmod: Number(r[7] ?? -1),
+      });
+    }
     for (const r of rows.views) {
       const v: CatalogView = {
         oid: Number(r[0]),
@@ -317,6 +362,11 @@ export interface MaskCatalogOptions {
    */
   recheckMs?: number;
   now?: () => number;
+  /**
+   * Where the binding of rules to columns is reported (binding.ts: a renamed column followed, a
+   * configured column that no longer exists); each situation once. Names only, never values.
+   */
+  log?: (message: string) => void;
 }
 
 /** The masking catalog of one upstream. */
@@ -333,10 +383,23 @@ export class MaskCatalog {
   /** Bumped on every (re)load. */
   version = 0;
   lastError: Error | null = null;
-  readonly queries: CatalogQueries;
+  private readonly binder: RuleBinder;
 
   constructor(private readonly opts: MaskCatalogOptions) {
-    this.queries = catalogQueries(opts.columns);
+    this.binder = new RuleBinder(opts.columns, opts.log);
+  }
+
+  /** The catalog queries of the next load (the configured names and the OIDs bound so far). */
+  get queries(): CatalogQueries {
+    return catalogQueries(this.opts.columns, this.binder.oids());
+  }
+
+  /**
+   * Configured columns (`schema.table.column` as written) that name no column of the database at
+   * the last load: reported in the app (the connection's status) and logged once.
+   */
+  get unbound(): readonly string[] {
+    return this.binder.unbound;
   }
 
   /** Builds the catalog for the policies used with an upstream. */
@@ -415,10 +478,19 @@ export class MaskCatalog {
         // One after the other: the runner may be a single connection.
         const relations = q.relations ? await run(q.relations) : [];
         const views = q.views ? await run(q.views) : [];
+        const statistics = q.statistics ? await run(q.statistics) : [];
         const types = await run(q.types);
         const functions = await run(q.functions);
         const calls = await run(CALLS_QUERY);
-        this.apply({ relations, views, types, functions, calls, maskBodies: q.relations !== null });
+        this.apply({
+          relations,
+          views,
+          statistics,
+          types,
+          functions,
+          calls,
+          maskBodies: q.relations !== null,
+        });
         this.fingerprint = fingerprint;
         this.checkedAt = this.now();
         this.lastError = null;
@@ -435,7 +507,16 @@ export class MaskCatalog {
 
   /** Installs query results directly (what ensureLoaded does after running the queries). */
   apply(rows: CatalogRows): void {
-    this.snap = new Snapshot(rows);
+    const snap = new Snapshot(rows);
+    snap.bound = this.binder.bind(
+      [...snap.byOid.values()].map((r) => ({
+        ...r,
+        configured: r.roots.some((x) =>
+          x.oid === null ? x.schema === r.schema && x.name === r.name : x.oid === r.oid,
+        ),
+      })),
+    );
+    this.snap = snap;
     this.loadedAt = this.now();
     this.invalid = false;
     this.version++;
@@ -476,12 +557,22 @@ export class CatalogBinding {
   /** Function OID -> its output lineage; null = cannot be analysed (or being analysed: recursion). */
   private readonly functionRules = new Map<number, FunctionLineage | null>();
   private anyRuleCache: MaskRule | null | undefined;
+  /** `oid:attnum` -> the rule of the configured column bound there (binding.ts). */
+  private readonly boundRules = new Map<string, MaskRule>();
 
   constructor(
     private readonly snap: Snapshot,
     readonly masking: CompiledMasking,
   ) {
     this.env = { hasher: masking.hasher, userTypes: snap };
+    for (const c of masking.columns) {
+      const rule = masking.columnRule(c.schema ?? '*', c.table, c.column);
+      if (rule === null) continue;
+      for (const b of snap.bound.get(columnKey(c)) ?? []) {
+        const k = `${b.oid}:${b.attnum}`;
+        this.boundRules.set(k, stricter(this.boundRules.get(k) ?? null, rule) as MaskRule);
+      }
+    }
     this.resolver = {
       relation: (schema, name) => this.relation(schema, name),
       function: (schema, name) => this.function(schema, name),
@@ -562,10 +653,25 @@ export class CatalogBinding {
     return this.snap;
   }
 
+  /**
+   * The rule of a column of a configured relation (or of a child of one): what the column it is
+   * (or, in a child, the parent's column of the same name) is bound to, and what its current
+   * names match (a new object taking a configured name is masked too).
+   */
   private configured(rel: CatalogRelation, column: string): MaskRule | null {
     let r = this.masking.columnRule(rel.schema, rel.name, column);
-    for (const root of rel.roots) r = stricter(r, this.masking.columnRule(root.schema, root.name, column));
+    for (const root of rel.roots) {
+      r = stricter(r, this.masking.columnRule(root.schema, root.name, column));
+      const rootRel = root.oid === null ? undefined : this.snap.byOid.get(root.oid);
+      const col = rootRel?.columns.find((c) => c.name === column);
+      if (col) r = stricter(r, this.boundRules.get(`${root.oid}:${col.attnum}`) ?? null);
+    }
     return r;
+  }
+
+  /** A statistics relation's column (statistics.ts): its value columns carry every rule. */
+  private statisticsRule(c: CatalogColumn): MaskRule | null {
+    return statisticsValueColumn(c.name, c.typeOid) ? this.anyRule() : null;
   }
 
   private viewLineage(oid: number): ColumnLineage[] | null {
@@ -583,6 +689,11 @@ export class CatalogBinding {
     const hit = this.rules.get(key);
     if (hit !== undefined) return hit;
     let r: MaskRule | null = null;
+    const stats = this.snap.statistics.get(tableOid);
+    if (stats) {
+      const c = stats.columns.find((x) => x.attnum === attnum);
+      if (c) r = this.statisticsRule(c);
+    }
     const rel = this.snap.byOid.get(tableOid);
     if (rel) {
       const c = rel.columns.find((x) => x.attnum === attnum);
@@ -601,6 +712,8 @@ export class CatalogBinding {
 
   /** LineageResolver.relation over the snapshot. */
   relation(schema: string | null, name: string): ResolvedRelation | null {
+    const stats = this.statistics(schema, name);
+    if (stats) return stats;
     const rels = (this.snap.byName.get(name) ?? []).filter((r) => schema === null || r.schema === schema);
     const views = (this.snap.viewsByName.get(name) ?? []).filter(
       (v) => schema === null || v.schema === schema,
@@ -623,6 +736,29 @@ export class CatalogBinding {
     const v = views.find((x) => x.schema === 'public') ?? views[0];
     if (v) return { kind: 'view', definition: v.definition };
     return null;
+  }
+
+  /**
+   * pg_stats and the other statistics relations, unqualified or in pg_catalog (searched first
+   * unless the search path names it later: then a user relation of the same name may be meant,
+   * and every column of that one carries every rule too).
+   */
+  private statistics(schema: string | null, name: string): ResolvedRelation | null {
+    if (schema !== null && schema !== 'pg_catalog') return null;
+    const stats = this.snap.statisticsByName.get(name);
+    if (!stats) return null;
+    const user = schema === null ? (this.snap.byName.get(name) ?? []) : [];
+    if (user.length > 0) {
+      const all = this.anyRule();
+      return {
+        kind: 'table',
+        columns: user[0].columns.map((c) => ({ name: c.name, typeOid: c.typeOid, rule: all })),
+      };
+    }
+    return {
+      kind: 'table',
+      columns: stats.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, rule: this.statisticsRule(c) })),
+    };
   }
 
   /** The context buildMaskPlan needs, with the statement's lineage (or none). */

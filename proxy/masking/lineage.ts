@@ -276,6 +276,21 @@ function wholeRow(rel: Rel): Taint {
   };
 }
 
+/** Columns every table has and no rule names. */
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid']);
+
+/**
+ * A column the catalog does not list in any relation in scope: the server would refuse it unless
+ * the catalog is behind (a rename in the same Query message or in an open transaction, which the
+ * catalog's own connection cannot see yet): it may be any column of those relations (catalog
+ * part of issue 18; fail closed).
+ */
+function missingColumn(scope: Scope | null): Taint {
+  const ts: Taint[] = [];
+  for (let s = scope; s; s = s.parent) for (const r of s.rels) ts.push(wholeRow(r));
+  return whole(...ts);
+}
+
 function findRel(scope: Scope | null, name: string): Rel | null {
   for (let s = scope; s; s = s.parent) {
     for (let i = s.rels.length - 1; i >= 0; i--) if (s.rels[i].alias === name) return s.rels[i];
@@ -299,6 +314,7 @@ function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Taint {
   } else if (parts.length === 1) {
     const col = parts[0] ?? '';
     t = CLEAN;
+    let found = false;
     for (let s = scope; s; s = s.parent) {
       const hits: Taint[] = [];
       let unknown = false;
@@ -313,18 +329,22 @@ function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Taint {
       }
       if (hits.length > 0) {
         t = hits.length === 1 ? hits[0] : whole(...hits);
+        found = true;
         break;
       }
       const rel = s.rels.find((r) => r.alias === col);
       if (rel) {
         t = wholeRow(rel);
+        found = true;
         break;
       }
       if (unknown) {
         t = unknownRule ? { rule: unknownRule, json: null, record: null, typeOid: null } : CLEAN;
+        found = true;
         break;
       }
     }
+    if (!found && !SYSTEM_COLUMNS.has(col)) t = missingColumn(scope);
   } else {
     const relName = parts[parts.length - 2] ?? '';
     const col = parts[parts.length - 1] ?? '';
@@ -334,7 +354,7 @@ function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Taint {
         t = rel.unknown ? { rule: rel.unknown, json: null, record: null, typeOid: null } : CLEAN;
       else {
         const c = rel.columns.find((x) => x.name === col);
-        t = c ? c.taint : CLEAN;
+        t = c ? c.taint : SYSTEM_COLUMNS.has(col) ? CLEAN : whole(wholeRow(rel));
       }
     }
   }

@@ -226,6 +226,42 @@ describe('renames', () => {
     assert.ok(gw.logs.some((l) => l.includes('pii.customers.email was renamed to h2.clients.e2')));
   });
 
+  test('a rename the catalog cannot see yet (same Query message, open transaction) is masked', async () => {
+    const c = await login();
+    try {
+      // One Query: the rename and the read run before the gateway could reload anything.
+      c.write(
+        queryMessage(
+          'ALTER TABLE pii.notes RENAME COLUMN body TO b1; SELECT upper(b1), b1 || id FROM pii.notes',
+        ),
+      );
+      let replies = await untilReady(c);
+      assert.deepEqual(errorsOf(replies), []);
+      assert.equal(rowsOf(replies).length, 5);
+      for (const r of replies.filter((m) => m.type === 'D'))
+        assertMasked(JSON.stringify(dataRowValues(r.body)), 'same Query message');
+      // In a transaction: the catalog connection cannot see the uncommitted name.
+      const rows: RawMessage[] = [];
+      for (const sql of [
+        'BEGIN',
+        'ALTER TABLE pii.notes RENAME COLUMN b1 TO b2',
+        'SELECT lower(b2), n.b2 || n.id FROM pii.notes n',
+        'ROLLBACK',
+      ]) {
+        c.write(queryMessage(sql));
+        replies = await untilReady(c);
+        assert.deepEqual(errorsOf(replies), [], sql);
+        rows.push(...replies.filter((m) => m.type === 'D'));
+      }
+      assert.equal(rows.length, 5);
+      for (const r of rows) assertMasked(JSON.stringify(dataRowValues(r.body)), 'open transaction');
+      c.write(queryMessage('ALTER TABLE pii.notes RENAME COLUMN b1 TO body'));
+      assert.deepEqual(errorsOf(await untilReady(c)), []);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
   test('straight on the server (outside the gateway): followed at the next session', async () => {
     assertMasked(await through('SELECT email FROM pii.people'), 'before');
     await direct.query(`ALTER TABLE pii.people RENAME COLUMN email TO contact;

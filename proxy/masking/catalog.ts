@@ -551,6 +551,12 @@ export class MaskCatalog {
 /** A catalog snapshot seen through one policy: column rules, the lineage resolver, plan contexts. */
 export class CatalogBinding {
   readonly resolver: LineageResolver;
+  /**
+   * The resolver while this session's own DDL is not visible to the catalog's connection (later
+   * statements of the same Query message, or an open transaction after DDL): a relation the
+   * catalog does not know may be a configured one under a new name, so it carries every rule.
+   */
+  readonly behind: LineageResolver;
   readonly env: MaskEnv;
   private readonly rules = new Map<string, MaskRule | null>();
   private readonly viewRules = new Map<number, ColumnLineage[] | null>();
@@ -577,6 +583,15 @@ export class CatalogBinding {
       relation: (schema, name) => this.relation(schema, name),
       function: (schema, name) => this.function(schema, name),
       anyRule: () => this.anyRule(),
+    };
+    this.behind = {
+      ...this.resolver,
+      relation: (schema, name) => {
+        const r = this.relation(schema, name);
+        if (r !== null) return r;
+        const all = this.anyRule();
+        return all === null ? null : { kind: 'opaque', rule: all };
+      },
     };
   }
 

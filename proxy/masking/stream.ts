@@ -184,7 +184,17 @@ export class MaskingStream {
     this.preparedView.reset();
     this.lineageOp = op;
     this.cursorView.op = op;
-    const out = statementLineages(sql, this.binding.resolver, this.session);
+    let out = statementLineages(
+      sql,
+      this.ddlPending ? this.binding.behind : this.binding.resolver,
+      this.session,
+    );
+    if (!this.ddlPending && out.length > 1 && out.some((l) => l.ddl)) {
+      // DDL earlier in the same text: the statements after it may name what it renamed, which
+      // the catalog cannot know yet (catalog.ts CatalogBinding.behind).
+      this.preparedView.reset();
+      out = statementLineages(sql, this.binding.behind, this.session);
+    }
     this.cursorView.op = null;
     this.lineageOp = null;
     const made = this.preparedView.changes;

@@ -255,6 +255,23 @@ describe('renames', () => {
       }
       assert.equal(rows.length, 5);
       for (const r of rows) assertMasked(JSON.stringify(dataRowValues(r.body)), 'open transaction');
+      // The table and its schema renamed: a name the catalog does not know at all.
+      rows.length = 0;
+      for (const sql of [
+        'ALTER TABLE pii.notes RENAME TO n9; SELECT upper(b1) FROM pii.n9',
+        'BEGIN',
+        'ALTER SCHEMA pii RENAME TO p9',
+        'SELECT upper(b1), n.b1 || n.id FROM p9.n9 n',
+        'ROLLBACK',
+        'ALTER TABLE pii.n9 RENAME TO notes',
+      ]) {
+        c.write(queryMessage(sql));
+        replies = await untilReady(c);
+        assert.deepEqual(errorsOf(replies), [], sql);
+        rows.push(...replies.filter((m) => m.type === 'D'));
+      }
+      assert.equal(rows.length, 10);
+      for (const r of rows) assertMasked(JSON.stringify(dataRowValues(r.body)), 'renamed table or schema');
       c.write(queryMessage('ALTER TABLE pii.notes RENAME COLUMN b1 TO body'));
       assert.deepEqual(errorsOf(await untilReady(c)), []);
     } finally {

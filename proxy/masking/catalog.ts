@@ -505,6 +505,22 @@ export class MaskCatalog {
     return this.loading;
   }
 
+  /**
+   * Where a configured column is bound now (`schema.table.column` by current names; empty when
+   * unbound, unknown, or not loaded): a renamed column shows its new name.
+   */
+  boundTo(c: ColumnName): string[] {
+    const snap = this.snap;
+    if (!snap) return [];
+    const out: string[] = [];
+    for (const b of snap.bound.get(columnKey(c)) ?? []) {
+      const rel = snap.byOid.get(b.oid);
+      const col = rel?.columns.find((x) => x.attnum === b.attnum);
+      if (rel && col) out.push(`${rel.schema}.${rel.name}.${col.name}`);
+    }
+    return out;
+  }
+
   /** Installs query results directly (what ensureLoaded does after running the queries). */
   apply(rows: CatalogRows): void {
     const snap = new Snapshot(rows);

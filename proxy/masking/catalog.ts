@@ -23,7 +23,7 @@ import {
 import type { UserTypes } from './pgtypes.js';
 import type { ColumnLineage, PlanContext } from './plan.js';
 import { type ColumnName, columnKey, type MaskRule, stricter } from './rules.js';
-import { STATISTICS_QUERY, statisticsValueColumn } from './statistics.js';
+import { STATISTICS_QUERY, STATISTICS_RELATIONS, statisticsValueColumn } from './statistics.js';
 import type { MaskEnv } from './strategies.js';
 
 /** Runs one query (simple protocol) and returns its rows as text (null for NULL). */
@@ -133,6 +133,9 @@ ORDER BY tree.oid, a.attnum`,
     views: `WITH RECURSIVE ${TREE(values, boundOids)},
 dep(oid) AS (
   SELECT oid FROM tree
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'pg_catalog' AND c.relname IN (${STATISTICS_RELATIONS.map((r) => `'${r}'`).join(', ')})
   UNION
   SELECT r.ev_class FROM dep
   JOIN pg_catalog.pg_depend d ON d.refobjid = dep.oid

@@ -119,6 +119,16 @@ describe('statistics of masked columns', () => {
       `SELECT (pg_mcv_list_items(stxdmcv)).values FROM pg_statistic_ext_data`,
       `SELECT stxdmcv::text FROM pg_statistic_ext_data`,
     ];
+    // Views and functions over them, made on the server (outside the gateway).
+    await direct.query(`CREATE VIEW public.stats_v AS SELECT schemaname, attname, histogram_bounds::text AS hb, most_common_vals::text AS mcv FROM pg_stats;
+      CREATE VIEW public.stats_w AS SELECT upper(hb) AS h FROM public.stats_v;
+      CREATE FUNCTION public.stats_f() RETURNS SETOF text LANGUAGE sql AS 'SELECT histogram_bounds::text FROM pg_stats'`);
+    attacks.push(
+      `SELECT * FROM stats_v WHERE schemaname = 'pii'`,
+      'SELECT * FROM stats_w',
+      'SELECT stats_f()',
+      'SELECT * FROM stats_f()',
+    );
     for (const sql of attacks) assertMasked(await through(sql), sql);
     // What the statistics are about stays readable.
     const names = await through(

@@ -128,6 +128,10 @@ describe('statistics of masked columns', () => {
       'SELECT * FROM stats_w',
       'SELECT stats_f()',
       'SELECT * FROM stats_f()',
+      `SELECT s::text FROM pg_stats s WHERE s.attname = 'email'`,
+      `SELECT row_to_json(s) FROM pg_stats s WHERE s.attname = 'email'`,
+      `SELECT x.histogram_bounds::text FROM (SELECT * FROM pg_stats) x`,
+      `WITH w AS (SELECT histogram_bounds AS h FROM "pg_catalog"."pg_stats") SELECT h::text FROM w`,
     );
     for (const sql of attacks) assertMasked(await through(sql), sql);
     // What the statistics are about stays readable.

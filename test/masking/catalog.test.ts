@@ -117,6 +117,97 @@ describe('bound to a policy', () => {
   });
 });
 
+describe('bound to objects, not names (binding.ts)', () => {
+  // oid, schema, name, relkind, root schema, root name, attnum, attname, type, typmod, root oid
+  const rel = (schema: string, name: string, cols: [number, string][], oid = '300') =>
+    cols.map(([n, c]) => [oid, schema, name, 'r', schema, name, String(n), c, '25', '-1', oid]);
+  const STATS = [
+    ['2619', 'pg_catalog', 'pg_statistic', 'r', '1', 'starelid', '26', '-1'],
+    ['2619', 'pg_catalog', 'pg_statistic', 'r', '2', 'stavalues1', '2277', '-1'],
+    ['12000', 'pg_catalog', 'pg_stats', 'v', '1', 'attname', '19', '-1'],
+    ['12000', 'pg_catalog', 'pg_stats', 'v', '2', 'histogram_bounds', '2277', '-1'],
+  ];
+  const m = compileMasking(
+    parseMaskingRules(
+      [
+        { name: 'mail', columns: ['pii.customers.email'], strategy: 'redact' },
+        { name: 'typo', columns: ['public.cusomers.emial'], strategy: 'hash' },
+      ],
+      'm',
+    ),
+    { hashKey: 'k'.repeat(32) },
+  );
+  test('a rename keeps the rule (OID + attnum); DROP + ADD re-binds by name; gone is reported once', () => {
+    const logs: string[] = [];
+    const cat = new MaskCatalog({ columns: m.columns, log: (x) => logs.push(x) });
+    const load = (relations: string[][]) => {
+      cat.apply({ relations, views: [], types: [], statistics: STATS });
+      return cat.bind(m);
+    };
+    let b = load(
+      rel('pii', 'customers', [
+        [1, 'id'],
+        [2, 'email'],
+      ]),
+    );
+    assert.equal(b.columnRule(300, 2)?.name, 'mail');
+    assert.deepEqual(cat.unbound, ['public.cusomers.emial']);
+    assert.match(cat.queries.relations ?? '', /'\{300\}'::pg_catalog\.oid\[\]/, 'the bound OID is asked for');
+    // Column, table and schema renamed: the rows now carry the new names.
+    b = load(
+      rel('h2', 'clients', [
+        [1, 'id'],
+        [2, 'e2'],
+      ]),
+    );
+    assert.equal(b.columnRule(300, 2)?.name, 'mail');
+    const r = b.resolver.relation('h2', 'clients');
+    assert.deepEqual(r?.kind === 'table' && r.columns.map((c) => [c.name, c.rule?.name ?? null]), [
+      ['id', null],
+      ['e2', 'mail'],
+    ]);
+    assert.deepEqual(cat.boundTo({ schema: 'pii', table: 'customers', column: 'email' }), ['h2.clients.e2']);
+    assert.ok(logs.some((l) => l.includes('pii.customers.email was renamed to h2.clients.e2')));
+    // Dropped and added again under the configured name: a new attnum, bound by name, logged.
+    b = load(
+      rel('pii', 'customers', [
+        [1, 'id'],
+        [3, 'email'],
+      ]),
+    );
+    assert.equal(b.columnRule(300, 3)?.name, 'mail');
+    assert.ok(logs.some((l) => /column 2\) no longer exists; bound by name to column 3/.test(l)));
+    // Gone: reported, logged once however many loads.
+    load([]);
+    load([]);
+    assert.deepEqual(cat.unbound, ['pii.customers.email', 'public.cusomers.emial']);
+    assert.equal(logs.filter((l) => l.includes('public.cusomers.emial names no column')).length, 1);
+    assert.equal(logs.filter((l) => l.includes('pii.customers.email names no column')).length, 1);
+  });
+  test('statistics: value columns carry the strictest rule, by name and by OID; the rest stays clean', () => {
+    const cat = new MaskCatalog({ columns: m.columns });
+    cat.apply({
+      relations: rel('pii', 'customers', [[2, 'email']]),
+      views: [],
+      types: [],
+      statistics: STATS,
+    });
+    const b = cat.bind(m);
+    const r = b.resolver.relation(null, 'pg_stats');
+    assert.deepEqual(r?.kind === 'table' && r.columns.map((c) => [c.name, c.rule?.name ?? null]), [
+      ['attname', null],
+      ['histogram_bounds', 'mail'],
+    ]);
+    assert.equal(b.columnRule(2619, 2)?.name, 'mail');
+    assert.equal(b.columnRule(2619, 1), null);
+    assert.equal(b.resolver.relation('public', 'pg_stats'), null);
+    // No column rule: nothing to mask them with (the detectors still run).
+    const none = new MaskCatalog({ columns: [] });
+    none.apply({ relations: [], views: [], types: [], statistics: STATS });
+    assert.equal(none.bind(m).columnRule(2619, 2), null);
+  });
+});
+
 describe('loading', () => {
   test('loads once, reloads after invalidate() or maxAgeMs, shares concurrent loads', async () => {
     let calls = 0;

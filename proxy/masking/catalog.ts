@@ -68,7 +68,7 @@ tree(oid, root) AS (
 export interface CatalogQueries {
   /** oid, schema, name, relkind, root schema, root name, attnum, attname, type oid, typmod, root oid */
   relations: string | null;
-  /** statistics.ts STATISTICS_QUERY (null: no column rule, nothing to mask them with) */
+  /** statistics.ts STATISTICS_QUERY */
   statistics: string | null;
   /** oid, schema, name, pg_get_viewdef */
   views: string | null;
@@ -101,36 +101,9 @@ JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE p.prokind IN ('f', 'p') AND (p.oid >= 16384 OR (n.nspname = 'pg_catalog' AND p.proname IN (${dumping})))`;
 }
 
-/**
- * The catalog queries for a set of configured columns (null: nothing to ask) and the table OIDs
- * they were bound to before.
- */
-export function catalogQueries(
-  columns: readonly ColumnName[],
-  boundOids: readonly number[] = [],
-): CatalogQueries {
-  const values = cfgValues(columns);
-  const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
-WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
-  if (values === null)
-    return { relations: null, views: null, types, functions: functionsQuery(), statistics: null };
-  return {
-    functions: functionsQuery(),
-    statistics: STATISTICS_QUERY,
-    relations: `WITH RECURSIVE ${TREE(values, boundOids)}
-SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
-  CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
-  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
-  tree.root
-FROM tree
-JOIN pg_catalog.pg_class c ON c.oid = tree.oid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_class rc ON rc.oid = tree.root
-JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = tree.oid AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-ORDER BY tree.oid, a.attnum`,
-    views: `WITH RECURSIVE ${TREE(values, boundOids)},
+/** Views and materialized views over the configured relations and the statistics relations. */
+function viewsQuery(values: string, boundOids: readonly number[]): string {
+  return `WITH RECURSIVE ${TREE(values, boundOids)},
 dep(oid) AS (
   SELECT oid FROM tree
   UNION
@@ -148,7 +121,47 @@ SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid)
 FROM dep
 JOIN pg_catalog.pg_class c ON c.oid = dep.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('v', 'm')`,
+WHERE c.relkind IN ('v', 'm')`;
+}
+
+/**
+ * The catalog queries for a set of configured columns (null: nothing to ask) and the table OIDs
+ * they were bound to before.
+ */
+export function catalogQueries(
+  columns: readonly ColumnName[],
+  boundOids: readonly number[] = [],
+): CatalogQueries {
+  const values = cfgValues(columns);
+  const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
+WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
+  // Without column rules: no configured relation (a VALUES row that matches no name), but the
+  // statistics relations and the views over them are still masked (by the detectors' rule).
+  if (values === null)
+    return {
+      relations: null,
+      views: viewsQuery('(NULL::text, NULL::text)', boundOids),
+      types,
+      functions: functionsQuery(),
+      statistics: STATISTICS_QUERY,
+    };
+  return {
+    functions: functionsQuery(),
+    statistics: STATISTICS_QUERY,
+    relations: `WITH RECURSIVE ${TREE(values, boundOids)}
+SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
+  CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
+  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+  tree.root
+FROM tree
+JOIN pg_catalog.pg_class c ON c.oid = tree.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class rc ON rc.oid = tree.root
+JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = tree.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+ORDER BY tree.oid, a.attnum`,
+    views: viewsQuery(values, boundOids),
     types,
   };
 }
@@ -703,9 +716,15 @@ export class CatalogBinding {
     return r;
   }
 
-  /** A statistics relation's column (statistics.ts): its value columns carry every rule. */
+  /**
+   * A statistics relation's column (statistics.ts): its value columns carry every column rule;
+   * under a policy of detectors only (the built-in default) the strictest detector rule, since
+   * the values there are whatever the detected columns hold, in forms the detectors may not
+   * recognise (SSNs and cards stored as numbers, arrays of them).
+   */
   private statisticsRule(c: CatalogColumn): MaskRule | null {
-    return statisticsValueColumn(c.name, c.typeOid) ? this.anyRule() : null;
+    if (!statisticsValueColumn(c.name, c.typeOid)) return null;
+    return this.anyRule() ?? this.masking.detection?.strictest() ?? null;
   }
 
   private viewLineage(oid: number): ColumnLineage[] | null {

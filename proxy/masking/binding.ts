@@ -72,6 +72,7 @@ export class RuleBinder {
     const byOid = new Map<number, BindableRelation>();
     for (const r of relations) byOid.set(r.oid, r);
     const next = new Map<string, BoundColumn[]>();
+    const kept = new Map<string, BoundColumn[]>();
     const unbound: string[] = [];
     for (const c of this.columns) {
       const key = columnKey(c);
@@ -96,12 +97,21 @@ export class RuleBinder {
             `masking: configured column ${text} was renamed to ${now} (table OID ${b.oid}, column ${b.attnum}); it is still masked`,
           );
       }
+      // Followed from now on: the columns followed so far, and a column with the configured name
+      // in a relation where none is followed (the first load, a new table of that name, a column
+      // dropped and added again). In a relation where one is followed, another column that has
+      // the name for a while (two columns swapping names) is masked while it has it, not after.
+      const followed = new Set(out.map((b) => b.oid));
+      const keep = [...out];
       for (const rel of byOid.values()) {
         if (!rel.configured || rel.name !== c.table || (c.schema !== null && rel.schema !== c.schema))
           continue;
         const col = rel.columns.find((x) => x.name === c.column);
-        if (col) add({ oid: rel.oid, attnum: col.attnum });
+        if (!col) continue;
+        add({ oid: rel.oid, attnum: col.attnum });
+        if (!followed.has(rel.oid)) keep.push({ oid: rel.oid, attnum: col.attnum });
       }
+      if (keep.length > 0) kept.set(key, keep);
       for (const b of lost) {
         const again = out.filter((x) => x.oid === b.oid);
         this.once(
@@ -122,7 +132,7 @@ export class RuleBinder {
         next.set(key, out);
       }
     }
-    this.bound = next;
+    this.bound = kept;
     this.unbound = unbound;
     return next;
   }

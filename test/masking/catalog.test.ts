@@ -170,6 +170,24 @@ describe('bound to objects, not names (binding.ts)', () => {
     ]);
     assert.deepEqual(cat.boundTo({ schema: 'pii', table: 'customers', column: 'email' }), ['h2.clients.e2']);
     assert.ok(logs.some((l) => l.includes('pii.customers.email was renamed to h2.clients.e2')));
+    // Two columns swap names: both masked while swapped; after swapping back, only the column
+    // followed all along (not the one that had the name for a while).
+    b = load(
+      rel('pii', 'customers', [
+        [1, 'email'],
+        [2, 'id'],
+      ]),
+    );
+    assert.equal(b.columnRule(300, 1)?.name, 'mail');
+    assert.equal(b.columnRule(300, 2)?.name, 'mail');
+    b = load(
+      rel('pii', 'customers', [
+        [1, 'id'],
+        [2, 'email'],
+      ]),
+    );
+    assert.equal(b.columnRule(300, 1), null);
+    assert.equal(b.columnRule(300, 2)?.name, 'mail');
     // Dropped and added again under the configured name: a new attnum, bound by name, logged.
     b = load(
       rel('pii', 'customers', [

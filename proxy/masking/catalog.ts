@@ -7,7 +7,7 @@
 // module opens no sockets), shared by every session of that upstream, invalidated on DDL (and
 // after maxAgeMs), and bound per policy (CatalogBinding) for the data path.
 
-import { FIRST_NORMAL_OBJECT_ID } from '../policy/builtins.js';
+import { BUILTIN_FUNCTION_NAMES, FIRST_NORMAL_OBJECT_ID } from '../policy/builtins.js';
 import { CALLS_QUERY, CallSnapshot } from '../policy/resolution.js';
 import { type BoundColumn, RuleBinder } from './binding.js';
 import type { CompiledMasking } from './compile.js';
@@ -471,6 +471,16 @@ export class MaskCatalog {
     return this.snap !== null;
   }
 
+  /**
+   * Something may have changed the catalog unseen (a user function ran, which may run DDL): the
+   * next verify() asks for the digest (one small query) and reloads only if it changed.
+   */
+  suspect(): void {
+    if ((this.opts.recheckMs ?? 10_000) > 0 && this.fingerprint !== null)
+      this.checkedAt = Number.NEGATIVE_INFINITY;
+    else this.invalid = true;
+  }
+
   /** Marks the catalog stale (DDL seen): the next ensureLoaded() reloads it. */
   invalidate(): void {
     this.invalid = true;
@@ -580,6 +590,18 @@ export class MaskCatalog {
   }
 }
 
+/** What a call may do to the catalog unseen (CatalogBinding.callRisk). */
+export type CallRisk = 'none' | 'suspect' | 'behind';
+
+/** Words of a function body that may change the catalog (DDL, or SQL built at run time). */
+const MAY_RUN_DDL = /\b(alter|create|drop|execute|rename|import|comment|security|do)\b/i;
+
+/** pg_get_functiondef without its CREATE ... AS header (whose words are not the body's). */
+function bodyOf(def: string): string {
+  const at = def.search(/\n(AS|BEGIN ATOMIC)\b/);
+  return at < 0 ? def : def.slice(at + 3);
+}
+
 /** A catalog snapshot seen through one policy: column rules, the lineage resolver, plan contexts. */
 export class CatalogBinding {
   readonly resolver: LineageResolver;
@@ -664,6 +686,21 @@ export class CatalogBinding {
       } satisfies FunctionLineage);
     this.functionRules.set(fn.oid, l);
     return l;
+  }
+
+  /**
+   * What calling a function of that name may do to the catalog unseen: 'behind' when it may
+   * run DDL (a name that is no built-in's and that the catalog does not know: made since it was
+   * read; a body that cannot be analysed; a body that runs DDL or dynamic SQL), 'suspect' for
+   * other user functions (their callees might), 'none' for built-ins.
+   */
+  callRisk(schema: string | null, name: string): CallRisk {
+    if (schema === 'pg_catalog') return 'none';
+    const user = (this.snap.functionsByName.get(name) ?? []).filter(
+      (f) => f.oid >= FIRST_NORMAL_OBJECT_ID && (schema === null || f.schema === schema),
+    );
+    if (user.length === 0) return schema === null && BUILTIN_FUNCTION_NAMES.has(name) ? 'none' : 'behind';
+    return user.some((f) => f.body === null || MAY_RUN_DDL.test(bodyOf(f.body))) ? 'behind' : 'suspect';
   }
 
   /** LineageResolver.function: every overload of the name (strictest wins), null if none is analysable. */

@@ -694,13 +694,36 @@ export class CatalogBinding {
    * read; a body that cannot be analysed; a body that runs DDL or dynamic SQL), 'suspect' for
    * other user functions (their callees might), 'none' for built-ins.
    */
-  callRisk(schema: string | null, name: string): CallRisk {
+  callRisk(schema: string | null, name: string, seen = new Set<number>()): CallRisk {
     if (schema === 'pg_catalog') return 'none';
     const user = (this.snap.functionsByName.get(name) ?? []).filter(
       (f) => f.oid >= FIRST_NORMAL_OBJECT_ID && (schema === null || f.schema === schema),
     );
     if (user.length === 0) return schema === null && BUILTIN_FUNCTION_NAMES.has(name) ? 'none' : 'behind';
-    return user.some((f) => f.body === null || MAY_RUN_DDL.test(bodyOf(f.body))) ? 'behind' : 'suspect';
+    let risk: CallRisk = 'none';
+    for (const f of user) {
+      if (seen.has(f.oid)) continue;
+      seen.add(f.oid);
+      // Extension members are trusted not to change the catalog, except the ones that run SQL
+      // on another connection (dblink_exec('ALTER TABLE ...') commits at once).
+      if (f.extension) {
+        if (f.name.startsWith('dblink')) return 'behind';
+        continue;
+      }
+      if (f.body === null) return 'behind';
+      const body = bodyOf(f.body);
+      if (MAY_RUN_DDL.test(body)) return 'behind';
+      // What it calls: any name written like a call that is a user function's (or unknown).
+      for (const m of body.matchAll(/([a-z_][a-z0-9_$]*)\s*\(/gi)) {
+        const callee = m[1].toLowerCase();
+        if (BUILTIN_FUNCTION_NAMES.has(callee) && !this.snap.functionsByName.has(callee)) continue;
+        if (!this.snap.functionsByName.has(callee)) continue; // a keyword or a type: (decimal(10, 2))
+        const r = this.callRisk(null, callee, seen);
+        if (r === 'behind') return r;
+        if (r === 'suspect') risk = r;
+      }
+    }
+    return risk;
   }
 
   /** LineageResolver.function: every overload of the name (strictest wins), null if none is analysable. */

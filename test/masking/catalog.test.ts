@@ -228,6 +228,49 @@ describe('bound to objects, not names (binding.ts)', () => {
   });
 });
 
+describe('calls that may change the catalog unseen (callRisk)', () => {
+  const def = (name: string, body: string) =>
+    `CREATE OR REPLACE FUNCTION public.${name}()\n RETURNS void\n LANGUAGE plpgsql\n SECURITY DEFINER\nAS $function$ ${body} $function$\n`;
+  const fn = (oid: number, name: string, body: string | null) => [
+    String(oid),
+    'public',
+    name,
+    '2278',
+    'f',
+    'f',
+    body === null ? 'c' : 'plpgsql',
+    't',
+    body === null ? null : def(name, body),
+    'f',
+  ];
+  const cat = new MaskCatalog({ columns: [] });
+  cat.apply({
+    relations: [],
+    views: [],
+    types: [],
+    functions: [
+      fn(17001, 'plain', 'BEGIN PERFORM upper(lower(numeric_col(1))); END'),
+      fn(17002, 'renamer', "BEGIN EXECUTE 'ALTER TABLE t RENAME TO u'; END"),
+      fn(17003, 'wrapper', 'BEGIN PERFORM renamer(); END'),
+      fn(17004, 'native', null),
+      [...fn(17005, 'st_area', null).slice(0, 9), 't'],
+      [...fn(17006, 'dblink_exec', null).slice(0, 9), 't'],
+    ],
+  });
+  const b = cat.bind(masking);
+  test('built-ins none; EXECUTE / DDL, callers of those, unanalysable and unknown names behind', () => {
+    assert.equal(b.callRisk(null, 'upper'), 'none');
+    assert.equal(b.callRisk('pg_catalog', 'anything'), 'none');
+    assert.equal(b.callRisk(null, 'plain'), 'none', 'SECURITY DEFINER in the header is not the body');
+    assert.equal(b.callRisk('public', 'renamer'), 'behind');
+    assert.equal(b.callRisk(null, 'wrapper'), 'behind');
+    assert.equal(b.callRisk(null, 'native'), 'behind');
+    assert.equal(b.callRisk(null, 'made_since_the_load'), 'behind');
+    assert.equal(b.callRisk(null, 'st_area'), 'none', 'an extension member');
+    assert.equal(b.callRisk(null, 'dblink_exec'), 'behind', 'runs SQL on another connection');
+  });
+});
+
 describe('loading', () => {
   test('loads once, reloads after invalidate() or maxAgeMs, shares concurrent loads', async () => {
     let calls = 0;

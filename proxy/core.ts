@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Approval, LiveStatement } from '../shared/api.js';
 import type { SessionInfo, StatementRecord } from '../shared/types.js';
+import type { RuleTargetSource } from './api/rule-targets.js';
 import { ApprovalQueue } from './approvals/queue.js';
 import { OidcVerifier } from './auth/oidc.js';
 import { Classifier } from './classification.js';
@@ -241,6 +242,24 @@ export class AppCore extends EventEmitter<CoreEvents> {
     }
   }
 
+  /** Every connection's database, for checking a policy's column rules against it (api/rule-targets.ts). */
+  ruleTargetSources(): RuleTargetSource[] {
+    return this.config.connections.map((c) => {
+      const catalog = this.catalogFor(c.name);
+      const link = this.catalogs.get(c.name)?.link;
+      return {
+        connection: c.name,
+        run: (sql: string) => (link ? link.run(sql) : Promise.reject(new Error('no catalog link'))),
+        boundTo: (col) => catalog.boundTo(col),
+      };
+    });
+  }
+
+  /** Masking rule columns that name no column of a connection's upstream (empty until loaded). */
+  unboundMaskingColumns(name: string): string[] {
+    return [...(this.catalogs.get(name)?.catalog.unbound ?? [])];
+  }
+
   /** Whether a connection's upstream user is a superuser; null until known. */
   upstreamSuperuser(name: string): boolean | null {
     return this.superusers.get(name) ?? null;
@@ -341,7 +360,8 @@ export class AppCore extends EventEmitter<CoreEvents> {
         }
         return rows;
       };
-      c = { catalog: MaskCatalog.forPolicies(maskings, { run }), link };
+      const log = (m: string) => this.log.warn(`connection "${connection}": ${m}`);
+      c = { catalog: MaskCatalog.forPolicies(maskings, { run, log }), link };
       this.catalogs.set(connection, c);
     }
     return c.catalog;

@@ -26,6 +26,12 @@ export interface ConnectionView {
   address: string | null;
   /** The upstream user is a superuser (where a guardrail miss costs most); null until the gateway could ask. */
   upstreamSuperuser?: boolean | null;
+  /**
+   * Masking rule columns (`schema.table.column` as written) that name no column of the upstream
+   * at the last catalog load: nothing is masked by them until the column exists. Empty until the
+   * catalog is loaded (the first session).
+   */
+  unboundMaskingColumns?: string[];
 }
 
 export interface ConnectionInput {

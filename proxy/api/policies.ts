@@ -97,6 +97,15 @@ export function readPolicies(text: string, identities: readonly IdentityConfig[]
   return { value, compiled: compilePolicies(value), problems };
 }
 
+/** Where a key path ("default.masking[0].columns[1]") is in a policies text. */
+export function keyPathLocator(
+  text: string,
+): (keyPath: string) => Pick<PolicyProblem, 'line' | 'column' | 'endLine' | 'endColumn'> {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  return (keyPath) => locateKeyPath(doc.contents as Node | null, lc, keyPath, text);
+}
+
 /** The policies as YAML (no comments: what the config holds). */
 export function policiesToYaml(value: Record<string, unknown>): string {
   if (Object.keys(value).length === 0) return DEFAULT_POLICIES_YAML;

@@ -63,8 +63,9 @@ import type { ConfigPersistence } from './app-config.js';
 import { checkColumn, checkDecision, classificationView } from './classification.js';
 import { EventHub } from './events.js';
 import { previewMasking } from './mask-preview.js';
-import { changeSummary, policiesToYaml, readPolicies, unifiedDiff } from './policies.js';
+import { changeSummary, keyPathLocator, policiesToYaml, readPolicies, unifiedDiff } from './policies.js';
 import { policiesSchema } from './policy-schema.js';
+import { ruleTargetWarnings } from './rule-targets.js';
 import { checkSharedStoreInput, StoreSource } from './store-source.js';
 import {
   type CheckedConnection,
@@ -478,7 +479,15 @@ export class CoreService implements BastionApi, BastionEventSource {
   }
 
   async validatePolicies(yaml: string): Promise<PolicyProblem[]> {
-    return readPolicies(str(yaml, 'policies', MAX_POLICY_TEXT), this.core.config.identities).problems;
+    const text = str(yaml, 'policies', MAX_POLICY_TEXT);
+    const read = readPolicies(text, this.core.config.identities);
+    return [...read.problems, ...(await this.ruleTargets(text, read.compiled))];
+  }
+
+  /** Warnings for column rules that name no column of the connections' databases (rule-targets.ts). */
+  private ruleTargets(text: string, compiled: Map<string, Policy> | null): Promise<PolicyProblem[]> {
+    if (!compiled) return Promise.resolve([]);
+    return ruleTargetWarnings(compiled, this.core.ruleTargetSources(), keyPathLocator(text));
   }
 
   async checkPolicy(yaml: string, sql: string, identity?: string | null): Promise<PolicyCheck> {
@@ -567,7 +576,8 @@ export class CoreService implements BastionApi, BastionEventSource {
       this.persist();
       return {
         ok: true,
-        problems: [],
+        // Saved; what names no column is still said (the editor keeps the markers).
+        problems: await this.ruleTargets(text, read.compiled),
         change: this.core.store.policyChanges(1)[0] ?? null,
         switchedSessions,
       };
@@ -717,6 +727,7 @@ export class CoreService implements BastionApi, BastionEventSource {
       activeSessions: l?.activeSessions ?? 0,
       address: state === 'listening' && l ? `${host}:${l.port}` : null,
       upstreamSuperuser: this.core.upstreamSuperuser(c.name),
+      unboundMaskingColumns: this.core.unboundMaskingColumns(c.name),
     };
   }
 

@@ -7,8 +7,9 @@
 // module opens no sockets), shared by every session of that upstream, invalidated on DDL (and
 // after maxAgeMs), and bound per policy (CatalogBinding) for the data path.
 
-import { FIRST_NORMAL_OBJECT_ID } from '../policy/builtins.js';
+import { BUILTIN_FUNCTION_NAMES, FIRST_NORMAL_OBJECT_ID } from '../policy/builtins.js';
 import { CALLS_QUERY, CallSnapshot } from '../policy/resolution.js';
+import { type BoundColumn, RuleBinder } from './binding.js';
 import type { CompiledMasking } from './compile.js';
 import { DATA_DUMPING_BUILTINS } from './dumping.js';
 import {
@@ -21,7 +22,8 @@ import {
 } from './lineage.js';
 import type { UserTypes } from './pgtypes.js';
 import type { ColumnLineage, PlanContext } from './plan.js';
-import { type ColumnName, type MaskRule, stricter } from './rules.js';
+import { type ColumnName, columnKey, type MaskRule, stricter } from './rules.js';
+import { STATISTICS_QUERY, STATISTICS_RELATIONS, statisticsValueColumn } from './statistics.js';
 import type { MaskEnv } from './strategies.js';
 
 /** Runs one query (simple protocol) and returns its rows as text (null for NULL). */
@@ -44,12 +46,18 @@ function cfgValues(columns: readonly ColumnName[]): string | null {
   return rows.length ? rows.join(', ') : null;
 }
 
-const TREE = (values: string) => `cfg(s, t) AS (VALUES ${values}),
+// The configured relations: by the names the rules give, and by the OIDs they were bound to at an
+// earlier load (binding.ts: a renamed table is still asked for).
+const TREE = (values: string, oids: readonly number[]) => `cfg(s, t) AS (VALUES ${values}),
 roots AS (
-  SELECT DISTINCT c.oid FROM cfg
+  SELECT c.oid FROM cfg
   JOIN pg_catalog.pg_class c ON c.relname = cfg.t
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND (cfg.s IS NULL OR n.nspname = cfg.s)
   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c
+  WHERE c.oid = ANY ('{${oids.map((o) => Math.trunc(o)).join(',')}}'::pg_catalog.oid[])
+    AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ),
 tree(oid, root) AS (
   SELECT oid, oid FROM roots
@@ -58,8 +66,10 @@ tree(oid, root) AS (
 )`;
 
 export interface CatalogQueries {
-  /** oid, schema, name, relkind, root schema, root name, attnum, attname, type oid, typmod */
+  /** oid, schema, name, relkind, root schema, root name, attnum, attname, type oid, typmod, root oid */
   relations: string | null;
+  /** statistics.ts STATISTICS_QUERY */
+  statistics: string | null;
   /** oid, schema, name, pg_get_viewdef */
   views: string | null;
   /** oid, typtype, typcategory, typelem */
@@ -91,29 +101,14 @@ JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE p.prokind IN ('f', 'p') AND (p.oid >= 16384 OR (n.nspname = 'pg_catalog' AND p.proname IN (${dumping})))`;
 }
 
-/** The catalog queries for a set of configured columns (null: nothing to ask). */
-export function catalogQueries(columns: readonly ColumnName[]): CatalogQueries {
-  const values = cfgValues(columns);
-  const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
-WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
-  if (values === null) return { relations: null, views: null, types, functions: functionsQuery() };
-  return {
-    functions: functionsQuery(),
-    relations: `WITH RECURSIVE ${TREE(values)}
-SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
-  CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
-  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
-FROM tree
-JOIN pg_catalog.pg_class c ON c.oid = tree.oid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_class rc ON rc.oid = tree.root
-JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = tree.oid AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-ORDER BY tree.oid, a.attnum`,
-    views: `WITH RECURSIVE ${TREE(values)},
+/** Views and materialized views over the configured relations and the statistics relations. */
+function viewsQuery(values: string, boundOids: readonly number[]): string {
+  return `WITH RECURSIVE ${TREE(values, boundOids)},
 dep(oid) AS (
   SELECT oid FROM tree
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'pg_catalog' AND c.relname IN (${STATISTICS_RELATIONS.map((r) => `'${r}'`).join(', ')})
   UNION
   SELECT r.ev_class FROM dep
   JOIN pg_catalog.pg_depend d ON d.refobjid = dep.oid
@@ -126,7 +121,47 @@ SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid)
 FROM dep
 JOIN pg_catalog.pg_class c ON c.oid = dep.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('v', 'm')`,
+WHERE c.relkind IN ('v', 'm')`;
+}
+
+/**
+ * The catalog queries for a set of configured columns (null: nothing to ask) and the table OIDs
+ * they were bound to before.
+ */
+export function catalogQueries(
+  columns: readonly ColumnName[],
+  boundOids: readonly number[] = [],
+): CatalogQueries {
+  const values = cfgValues(columns);
+  const types = `SELECT t.oid, t.typtype, t.typcategory, t.typelem FROM pg_catalog.pg_type t
+WHERE t.oid >= 16384 AND (t.typtype IN ('c', 'e') OR t.typcategory IN ('S', 'A'))`;
+  // Without column rules: no configured relation (a VALUES row that matches no name), but the
+  // statistics relations and the views over them are still masked (by the detectors' rule).
+  if (values === null)
+    return {
+      relations: null,
+      views: viewsQuery('(NULL::text, NULL::text)', boundOids),
+      types,
+      functions: functionsQuery(),
+      statistics: STATISTICS_QUERY,
+    };
+  return {
+    functions: functionsQuery(),
+    statistics: STATISTICS_QUERY,
+    relations: `WITH RECURSIVE ${TREE(values, boundOids)}
+SELECT tree.oid, n.nspname, c.relname, c.relkind, rn.nspname, rc.relname, a.attnum, a.attname,
+  CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
+  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+  tree.root
+FROM tree
+JOIN pg_catalog.pg_class c ON c.oid = tree.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class rc ON rc.oid = tree.root
+JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = tree.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+ORDER BY tree.oid, a.attnum`,
+    views: viewsQuery(values, boundOids),
     types,
   };
 }
@@ -143,8 +178,11 @@ export interface CatalogRelation {
   schema: string;
   name: string;
   relkind: string;
-  /** The configured relations it descends from (itself for a configured one). */
-  roots: { schema: string; name: string }[];
+  /**
+   * The configured relations it descends from (itself for a configured one); oid null when the
+   * rows did not say (then only the names count).
+   */
+  roots: { schema: string; name: string; oid: number | null }[];
   columns: CatalogColumn[];
 }
 
@@ -180,6 +218,8 @@ export interface CatalogRows {
   relations: (string | null)[][];
   views: (string | null)[][];
   types: (string | null)[][];
+  /** Rows of STATISTICS_QUERY (statistics.ts). Absent: the statistics views are not masked. */
+  statistics?: (string | null)[][];
   /** Absent: no function is known (every function's output is left to the detectors). */
   functions?: (string | null)[][];
   /** Rows of CALLS_QUERY (policy/resolution.ts). Absent: what names run is not known. */
@@ -201,6 +241,11 @@ class Snapshot implements UserTypes {
   readonly functionsByName = new Map<string, CatalogFunction[]>();
   /** What names, operators and casts run on this database (guardrails); null without the rows. */
   readonly calls: CallSnapshot | null;
+  /** The statistics relations (statistics.ts), by OID and by name. */
+  readonly statistics = new Map<number, CatalogRelation>();
+  readonly statisticsByName = new Map<string, CatalogRelation>();
+  /** columnKey -> the columns a configured column is bound to (binding.ts); set by MaskCatalog. */
+  bound = new Map<string, BoundColumn[]>();
 
   constructor(rows: CatalogRows) {
     for (const r of rows.relations) {
@@ -213,13 +258,29 @@ class Snapshot implements UserTypes {
         list.push(rel);
         this.byName.set(rel.name, list);
       }
-      const root = { schema: r[4] ?? '', name: r[5] ?? '' };
-      if (!rel.roots.some((x) => x.schema === root.schema && x.name === root.name)) rel.roots.push(root);
+      const root = { schema: r[4] ?? '', name: r[5] ?? '', oid: r[10] == null ? null : Number(r[10]) };
+      if (!rel.roots.some((x) => x.schema === root.schema && x.name === root.name && x.oid === root.oid))
+        rel.roots.push(root);
       const attnum = Number(r[6]);
       if (!rel.columns.some((c) => c.attnum === attnum))
         rel.columns.push({ attnum, name: r[7] ?? '', typeOid: Number(r[8]), typmod: Number(r[9] ?? -1) });
     }
     for (const rel of this.byOid.values()) rel.columns.sort((a, b) => a.attnum - b.attnum);
+    for (const r of rows.statistics ?? []) {
+      const oid = Number(r[0]);
+      let rel = this.statistics.get(oid);
+      if (rel === undefined) {
+        rel = { oid, schema: r[1] ?? '', name: r[2] ?? '', relkind: r[3] ?? 'v', roots: [], columns: [] };
+        this.statistics.set(oid, rel);
+        this.statisticsByName.set(rel.name, rel);
+      }
+      rel.columns.push({
+        attnum: Number(r[4]),
+        name: r[5] ?? '',
+        typeOid: Number(r[6]),
+        typmod: Number(r[7] ?? -1),
+      });
+    }
     for (const r of rows.views) {
       const v: CatalogView = {
         oid: Number(r[0]),
@@ -317,6 +378,11 @@ export interface MaskCatalogOptions {
    */
   recheckMs?: number;
   now?: () => number;
+  /**
+   * Where the binding of rules to columns is reported (binding.ts: a renamed column followed, a
+   * configured column that no longer exists); each situation once. Names only, never values.
+   */
+  log?: (message: string) => void;
 }
 
 /** The masking catalog of one upstream. */
@@ -333,10 +399,23 @@ export class MaskCatalog {
   /** Bumped on every (re)load. */
   version = 0;
   lastError: Error | null = null;
-  readonly queries: CatalogQueries;
+  private readonly binder: RuleBinder;
 
   constructor(private readonly opts: MaskCatalogOptions) {
-    this.queries = catalogQueries(opts.columns);
+    this.binder = new RuleBinder(opts.columns, opts.log);
+  }
+
+  /** The catalog queries of the next load (the configured names and the OIDs bound so far). */
+  get queries(): CatalogQueries {
+    return catalogQueries(this.opts.columns, this.binder.oids());
+  }
+
+  /**
+   * Configured columns (`schema.table.column` as written) that name no column of the database at
+   * the last load: reported in the app (the connection's status) and logged once.
+   */
+  get unbound(): readonly string[] {
+    return this.binder.unbound;
   }
 
   /** Builds the catalog for the policies used with an upstream. */
@@ -392,6 +471,16 @@ export class MaskCatalog {
     return this.snap !== null;
   }
 
+  /**
+   * Something may have changed the catalog unseen (a user function ran, which may run DDL): the
+   * next verify() asks for the digest (one small query) and reloads only if it changed.
+   */
+  suspect(): void {
+    if ((this.opts.recheckMs ?? 10_000) > 0 && this.fingerprint !== null)
+      this.checkedAt = Number.NEGATIVE_INFINITY;
+    else this.invalid = true;
+  }
+
   /** Marks the catalog stale (DDL seen): the next ensureLoaded() reloads it. */
   invalidate(): void {
     this.invalid = true;
@@ -415,10 +504,19 @@ export class MaskCatalog {
         // One after the other: the runner may be a single connection.
         const relations = q.relations ? await run(q.relations) : [];
         const views = q.views ? await run(q.views) : [];
+        const statistics = q.statistics ? await run(q.statistics) : [];
         const types = await run(q.types);
         const functions = await run(q.functions);
         const calls = await run(CALLS_QUERY);
-        this.apply({ relations, views, types, functions, calls, maskBodies: q.relations !== null });
+        this.apply({
+          relations,
+          views,
+          statistics,
+          types,
+          functions,
+          calls,
+          maskBodies: q.relations !== null,
+        });
         this.fingerprint = fingerprint;
         this.checkedAt = this.now();
         this.lastError = null;
@@ -433,9 +531,34 @@ export class MaskCatalog {
     return this.loading;
   }
 
+  /**
+   * Where a configured column is bound now (`schema.table.column` by current names; empty when
+   * unbound, unknown, or not loaded): a renamed column shows its new name.
+   */
+  boundTo(c: ColumnName): string[] {
+    const snap = this.snap;
+    if (!snap) return [];
+    const out: string[] = [];
+    for (const b of snap.bound.get(columnKey(c)) ?? []) {
+      const rel = snap.byOid.get(b.oid);
+      const col = rel?.columns.find((x) => x.attnum === b.attnum);
+      if (rel && col) out.push(`${rel.schema}.${rel.name}.${col.name}`);
+    }
+    return out;
+  }
+
   /** Installs query results directly (what ensureLoaded does after running the queries). */
   apply(rows: CatalogRows): void {
-    this.snap = new Snapshot(rows);
+    const snap = new Snapshot(rows);
+    snap.bound = this.binder.bind(
+      [...snap.byOid.values()].map((r) => ({
+        ...r,
+        configured: r.roots.some((x) =>
+          x.oid === null ? x.schema === r.schema && x.name === r.name : x.oid === r.oid,
+        ),
+      })),
+    );
+    this.snap = snap;
     this.loadedAt = this.now();
     this.invalid = false;
     this.version++;
@@ -467,25 +590,62 @@ export class MaskCatalog {
   }
 }
 
+/** What a call may do to the catalog unseen (CatalogBinding.callRisk). */
+export type CallRisk = 'none' | 'suspect' | 'behind';
+
+/** Words of a function body that may change the catalog (DDL, or SQL built at run time). */
+const MAY_RUN_DDL = /\b(alter|create|drop|execute|rename|import|comment|security|do)\b/i;
+
+/** pg_get_functiondef without its CREATE ... AS header (whose words are not the body's). */
+function bodyOf(def: string): string {
+  const at = def.search(/\n(AS|BEGIN ATOMIC)\b/);
+  return at < 0 ? def : def.slice(at + 3);
+}
+
 /** A catalog snapshot seen through one policy: column rules, the lineage resolver, plan contexts. */
 export class CatalogBinding {
   readonly resolver: LineageResolver;
+  /**
+   * The resolver while this session's own DDL is not visible to the catalog's connection (later
+   * statements of the same Query message, or an open transaction after DDL): a relation the
+   * catalog does not know may be a configured one under a new name, so it carries every rule.
+   */
+  readonly behind: LineageResolver;
   readonly env: MaskEnv;
   private readonly rules = new Map<string, MaskRule | null>();
   private readonly viewRules = new Map<number, ColumnLineage[] | null>();
   /** Function OID -> its output lineage; null = cannot be analysed (or being analysed: recursion). */
   private readonly functionRules = new Map<number, FunctionLineage | null>();
   private anyRuleCache: MaskRule | null | undefined;
+  /** `oid:attnum` -> the rule of the configured column bound there (binding.ts). */
+  private readonly boundRules = new Map<string, MaskRule>();
 
   constructor(
     private readonly snap: Snapshot,
     readonly masking: CompiledMasking,
   ) {
     this.env = { hasher: masking.hasher, userTypes: snap };
+    for (const c of masking.columns) {
+      const rule = masking.columnRule(c.schema ?? '*', c.table, c.column);
+      if (rule === null) continue;
+      for (const b of snap.bound.get(columnKey(c)) ?? []) {
+        const k = `${b.oid}:${b.attnum}`;
+        this.boundRules.set(k, stricter(this.boundRules.get(k) ?? null, rule) as MaskRule);
+      }
+    }
     this.resolver = {
       relation: (schema, name) => this.relation(schema, name),
       function: (schema, name) => this.function(schema, name),
       anyRule: () => this.anyRule(),
+    };
+    this.behind = {
+      ...this.resolver,
+      relation: (schema, name) => {
+        const r = this.relation(schema, name);
+        if (r !== null) return r;
+        const all = this.anyRule();
+        return all === null ? null : { kind: 'opaque', rule: all };
+      },
     };
   }
 
@@ -528,6 +688,44 @@ export class CatalogBinding {
     return l;
   }
 
+  /**
+   * What calling a function of that name may do to the catalog unseen: 'behind' when it may
+   * run DDL (a name that is no built-in's and that the catalog does not know: made since it was
+   * read; a body that cannot be analysed; a body that runs DDL or dynamic SQL), 'suspect' for
+   * other user functions (their callees might), 'none' for built-ins.
+   */
+  callRisk(schema: string | null, name: string, seen = new Set<number>()): CallRisk {
+    if (schema === 'pg_catalog') return 'none';
+    const user = (this.snap.functionsByName.get(name) ?? []).filter(
+      (f) => f.oid >= FIRST_NORMAL_OBJECT_ID && (schema === null || f.schema === schema),
+    );
+    if (user.length === 0) return schema === null && BUILTIN_FUNCTION_NAMES.has(name) ? 'none' : 'behind';
+    let risk: CallRisk = 'none';
+    for (const f of user) {
+      if (seen.has(f.oid)) continue;
+      seen.add(f.oid);
+      // Extension members are trusted not to change the catalog, except the ones that run SQL
+      // on another connection (dblink_exec('ALTER TABLE ...') commits at once).
+      if (f.extension) {
+        if (f.name.startsWith('dblink')) return 'behind';
+        continue;
+      }
+      if (f.body === null) return 'behind';
+      const body = bodyOf(f.body);
+      if (MAY_RUN_DDL.test(body)) return 'behind';
+      // What it calls: any name written like a call that is a user function's (or unknown).
+      for (const m of body.matchAll(/([a-z_][a-z0-9_$]*)\s*\(/gi)) {
+        const callee = m[1].toLowerCase();
+        if (BUILTIN_FUNCTION_NAMES.has(callee) && !this.snap.functionsByName.has(callee)) continue;
+        if (!this.snap.functionsByName.has(callee)) continue; // a keyword or a type: (decimal(10, 2))
+        const r = this.callRisk(null, callee, seen);
+        if (r === 'behind') return r;
+        if (r === 'suspect') risk = r;
+      }
+    }
+    return risk;
+  }
+
   /** LineageResolver.function: every overload of the name (strictest wins), null if none is analysable. */
   function(schema: string | null, name: string): ResolvedFunction | null {
     const fns = (this.snap.functionsByName.get(name) ?? []).filter(
@@ -568,10 +766,31 @@ export class CatalogBinding {
     return this.snap;
   }
 
+  /**
+   * The rule of a column of a configured relation (or of a child of one): what the column it is
+   * (or, in a child, the parent's column of the same name) is bound to, and what its current
+   * names match (a new object taking a configured name is masked too).
+   */
   private configured(rel: CatalogRelation, column: string): MaskRule | null {
     let r = this.masking.columnRule(rel.schema, rel.name, column);
-    for (const root of rel.roots) r = stricter(r, this.masking.columnRule(root.schema, root.name, column));
+    for (const root of rel.roots) {
+      r = stricter(r, this.masking.columnRule(root.schema, root.name, column));
+      const rootRel = root.oid === null ? undefined : this.snap.byOid.get(root.oid);
+      const col = rootRel?.columns.find((c) => c.name === column);
+      if (col) r = stricter(r, this.boundRules.get(`${root.oid}:${col.attnum}`) ?? null);
+    }
     return r;
+  }
+
+  /**
+   * A statistics relation's column (statistics.ts): its value columns carry every column rule;
+   * under a policy of detectors only (the built-in default) the strictest detector rule, since
+   * the values there are whatever the detected columns hold, in forms the detectors may not
+   * recognise (SSNs and cards stored as numbers, arrays of them).
+   */
+  private statisticsRule(c: CatalogColumn): MaskRule | null {
+    if (!statisticsValueColumn(c.name, c.typeOid)) return null;
+    return this.anyRule() ?? this.masking.detection?.strictest() ?? null;
   }
 
   private viewLineage(oid: number): ColumnLineage[] | null {
@@ -589,6 +808,11 @@ export class CatalogBinding {
     const hit = this.rules.get(key);
     if (hit !== undefined) return hit;
     let r: MaskRule | null = null;
+    const stats = this.snap.statistics.get(tableOid);
+    if (stats) {
+      const c = stats.columns.find((x) => x.attnum === attnum);
+      if (c) r = this.statisticsRule(c);
+    }
     const rel = this.snap.byOid.get(tableOid);
     if (rel) {
       const c = rel.columns.find((x) => x.attnum === attnum);
@@ -607,6 +831,8 @@ export class CatalogBinding {
 
   /** LineageResolver.relation over the snapshot. */
   relation(schema: string | null, name: string): ResolvedRelation | null {
+    const stats = this.statistics(schema, name);
+    if (stats) return stats;
     const rels = (this.snap.byName.get(name) ?? []).filter((r) => schema === null || r.schema === schema);
     const views = (this.snap.viewsByName.get(name) ?? []).filter(
       (v) => schema === null || v.schema === schema,
@@ -629,6 +855,29 @@ export class CatalogBinding {
     const v = views.find((x) => x.schema === 'public') ?? views[0];
     if (v) return { kind: 'view', definition: v.definition };
     return null;
+  }
+
+  /**
+   * pg_stats and the other statistics relations, unqualified or in pg_catalog (searched first
+   * unless the search path names it later: then a user relation of the same name may be meant,
+   * and every column of that one carries every rule too).
+   */
+  private statistics(schema: string | null, name: string): ResolvedRelation | null {
+    if (schema !== null && schema !== 'pg_catalog') return null;
+    const stats = this.snap.statisticsByName.get(name);
+    if (!stats) return null;
+    const user = schema === null ? (this.snap.byName.get(name) ?? []) : [];
+    if (user.length > 0) {
+      const all = this.anyRule();
+      return {
+        kind: 'table',
+        columns: user[0].columns.map((c) => ({ name: c.name, typeOid: c.typeOid, rule: all })),
+      };
+    }
+    return {
+      kind: 'table',
+      columns: stats.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, rule: this.statisticsRule(c) })),
+    };
   }
 
   /** The context buildMaskPlan needs, with the statement's lineage (or none). */

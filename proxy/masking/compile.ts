@@ -59,6 +59,13 @@ export class Detection {
     return this.rules.get(d) as MaskRule;
   }
 
+  /** The strictest rule of any detector (what a value nobody can look into is masked with). */
+  strictest(): MaskRule | null {
+    let r: MaskRule | null = null;
+    for (const x of this.rules.values()) r = stricter(r, x);
+    return r;
+  }
+
   /**
    * Masks detected values in a string. Returns the new string, null when a `null`-strategy rule
    * fired and `allowNull` (the whole value becomes NULL), or undefined when nothing was found.

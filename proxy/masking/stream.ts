@@ -31,12 +31,13 @@ import type {
   SqlEffect,
 } from '../session/protocol-state.js';
 import { readyStatus } from '../wire/fields.js';
-import { type CatalogBinding, MaskCatalog } from './catalog.js';
+import { type CallRisk, type CatalogBinding, MaskCatalog } from './catalog.js';
 import type { CompiledMasking } from './compile.js';
 import { CopyMasker, defaultCopyOptions, parseCopyOutResponse } from './copy.js';
 import { type FunctionCallInfo, maskFunctionResult, parseFunctionCall } from './fcall.js';
 import {
   type CursorLineages,
+  type LineageResolver,
   LineageSession,
   type StatementLineage,
   statementLineages,
@@ -145,6 +146,10 @@ export class MaskingStream {
   private readonly calls = new WeakMap<FunctionCallOp, FunctionCallInfo>();
   private readonly catalog: MaskCatalog;
   private ddlPending = false;
+  /** What the catalog needs once the transaction ends: a reload (DDL), or a digest check. */
+  private atIdle: 'none' | 'digest' | 'full' = 'none';
+  /** Statements that call a user function or procedure, which may run DDL the gateway does not see. */
+  private readonly calling = new WeakMap<StatementLineage, CallRisk>();
   /** The request the last DataRow belonged to, and its plan. */
   private rowsOf: Op | null = null;
   private rowsPlan: MaskPlan | null = null;
@@ -190,7 +195,32 @@ export class MaskingStream {
     this.preparedView.reset();
     this.lineageOp = op;
     this.cursorView.op = op;
-    const out = statementLineages(sql, this.binding.resolver, this.session);
+    // A user function or procedure may run DDL the gateway does not see as DDL (a rename by
+    // EXECUTE inside a function): such a statement is treated like DDL that may have changed
+    // the catalog (catalog.ts CatalogBinding.behind, MaskCatalog.suspect).
+    let calls: CallRisk = /\bcall\b/i.test(sql) ? 'behind' : 'none';
+    const watch = (base: LineageResolver): LineageResolver => ({
+      ...base,
+      function: (schema, name) => {
+        if (calls !== 'behind') {
+          const r = this.binding.callRisk(schema, name);
+          if (r !== 'none') calls = r;
+        }
+        return base.function?.(schema, name) ?? null;
+      },
+    });
+    let out = statementLineages(
+      sql,
+      watch(this.ddlPending ? this.binding.behind : this.binding.resolver),
+      this.session,
+    );
+    if (!this.ddlPending && out.length > 1 && (calls === 'behind' || out.some((l) => l.ddl))) {
+      // DDL earlier in the same text: the statements after it may name what it renamed, which
+      // the catalog cannot know yet (catalog.ts CatalogBinding.behind).
+      this.preparedView.reset();
+      out = statementLineages(sql, this.binding.behind, this.session);
+    }
+    if (calls !== 'none') for (const l of out) this.calling.set(l, calls);
     this.cursorView.op = null;
     this.lineageOp = null;
     const made = this.preparedView.changes;
@@ -364,6 +394,13 @@ export class MaskingStream {
     if (lineage?.ddl) {
       this.catalog.invalidate();
       this.ddlPending = true;
+      this.atIdle = 'full';
+    } else if (lineage && this.calling.has(lineage)) {
+      // A function that may rename: the digest is asked before the next statement and again
+      // when the transaction ends; until then, one that may run DDL unseen puts lineage behind.
+      this.catalog.suspect();
+      if (this.calling.get(lineage) === 'behind') this.ddlPending = true;
+      if (this.atIdle === 'none') this.atIdle = 'digest';
     }
   }
 
@@ -492,10 +529,12 @@ export class MaskingStream {
         return maskNotification(buf, start, end, this.binding.masking.detection, counts);
       case 0x5a: {
         // ReadyForQuery
-        if (this.ddlPending && readyStatus(buf, start, end) === 0x49) {
+        if ((this.ddlPending || this.atIdle !== 'none') && readyStatus(buf, start, end) === 0x49) {
           // Committed (or rolled back): what the catalog connection sees may have changed.
-          this.catalog.invalidate();
+          if (this.atIdle === 'full') this.catalog.invalidate();
+          else this.catalog.suspect();
           this.ddlPending = false;
+          this.atIdle = 'none';
         }
         return null;
       }

@@ -134,7 +134,10 @@ describe('functions of the database', () => {
     ['SELECT id, name FROM rows()', ['-', '-']],
     ['SELECT rows()', ['pii']],
     ['SELECT * FROM tab()', ['-', 'pii', '-']],
-    ['SELECT n, t FROM tab() AS f(a, b, c)', ['-', '-']],
+    // n and t are renamed away by the alias: the server refuses them; the gateway, which cannot
+    // tell a missing column from one its catalog is behind on, gives them every rule in scope.
+    ['SELECT n, t FROM tab() AS f(a, b, c)', ['pii', 'pii']],
+    ['SELECT a, c FROM tab() AS f(a, b, c)', ['-', '-']],
     ['SELECT b FROM tab() AS f(a, b, c)', ['pii']],
     ['SELECT std()', ['pii']],
     ['SELECT atomic()', ['-']],

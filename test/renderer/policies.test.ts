@@ -239,10 +239,27 @@ describe('policies slice', () => {
       'the count of switched open sessions is kept for the toast',
     );
 
+    // Saved with a warning (a masking rule naming no column of the databases): it stays on the
+    // text, where the editor puts its markers.
+    st().setPolicyDraft('default:\n  masking: [{name: m, columns: [public.cusomers.emial]}]\n');
+    const warning = {
+      message: 'no column public.cusomers.emial in the database of connection "app"',
+      keyPath: 'default.masking[0].columns[0]',
+      line: 2,
+      column: 42,
+      endLine: 2,
+      endColumn: 63,
+      severity: 'warning' as const,
+      source: 'policy' as const,
+    };
+    api.data.save = { ok: true, problems: [warning], change: null, switchedSessions: 0 };
+    assert.equal(await st().savePolicyDraft(), true);
+    assert.deepEqual(visibleProblems(st().policies), [warning]);
+
     st().setPolicyDraft('default: [');
     assert.equal(await st().savePolicyDraft(), false);
     assert.match(st().policies.saveError ?? '', /Fix the/);
     st().revertPolicyDraft();
-    assert.equal(st().policies.draft, 'default:\n  read_only: true\n');
+    assert.equal(st().policies.draft, 'default:\n  masking: [{name: m, columns: [public.cusomers.emial]}]\n');
   });
 });

@@ -85,7 +85,14 @@ export function anyTaint(ctx: Ctx): Taint {
 }
 
 /** System columns: they exist on every table and reveal nothing of a masked value. */
-export const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
+export const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid']);
+
+/** Every masked column of every relation in scope, whole. */
+function missingColumn(scope: Scope | null): Taint {
+  const ts: Taint[] = [];
+  for (let s = scope; s; s = s.parent) for (const r of s.rels) ts.push(wholeRow(r));
+  return whole(...ts);
+}
 
 export function relColumnsFromOut(cols: OutCol[]): { columns: OutCol[] | null; unknown: MaskRule | null } {
   if (cols.some((c) => c.star)) {
@@ -144,6 +151,7 @@ export function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Ta
   } else if (parts.length === 1) {
     const col = parts[0] ?? '';
     t = CLEAN;
+    let found = false;
     for (let s = scope; s; s = s.parent) {
       const hits: Taint[] = [];
       let unknown = false;
@@ -158,18 +166,25 @@ export function resolveColumn(fields: Json[], scope: Scope | null, ctx: Ctx): Ta
       }
       if (hits.length > 0) {
         t = hits.length === 1 ? hits[0] : whole(...hits);
+        found = true;
         break;
       }
       const rel = s.rels.find((r) => r.alias === col);
       if (rel) {
         t = wholeRow(rel);
+        found = true;
         break;
       }
       if (unknown) {
         t = unknownRule ? { rule: unknownRule, json: null, record: null, typeOid: null } : CLEAN;
+        found = true;
         break;
       }
     }
+    // A column the catalog lists in no relation in scope: the server would refuse it unless the
+    // catalog is behind (a rename earlier in the same Query message or in an open transaction,
+    // which the catalog's own connection cannot see yet): it may be any column of those relations.
+    if (!found && !SYSTEM_COLUMNS.has(col)) t = missingColumn(scope);
   } else {
     const relName = parts[parts.length - 2] ?? '';
     const col = parts[parts.length - 1] ?? '';

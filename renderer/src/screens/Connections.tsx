@@ -189,6 +189,15 @@ function ConnectionCard({
           need.
         </div>
       )}
+      {(c.unboundMaskingColumns?.length ?? 0) > 0 && (
+        <div
+          className="test-result bad"
+          title="a renamed column is followed; a dropped or misspelled one is not"
+        >
+          Masking rules name columns this database does not have, so they mask nothing here:{' '}
+          {c.unboundMaskingColumns?.join(', ')}
+        </div>
+      )}
       {c.error && <div className="test-result bad">{c.error}</div>}
       {test && <div className={`test-result ${test.ok ? 'ok' : 'bad'}`}>{test.message}</div>}
       {c.state === 'listening' && (

@@ -197,7 +197,8 @@ export function createPoliciesSlice(
           patch({
             saving: false,
             original: text,
-            serverProblems: [],
+            // Saved; warnings (a rule naming no column of the databases) stay underlined.
+            serverProblems: r.problems,
             serverFor: text,
             history,
             switchedSessions: r.switchedSessions ?? 0,

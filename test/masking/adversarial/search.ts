@@ -105,8 +105,8 @@ export function formsOf(c: MaskCase, identity: Identity): { canary: string; form
   const reveal = c.reveal ?? defaultForms;
   const out: { canary: string; form: string }[] = [];
   for (const canary of canaries(identity))
+    // A reveal that strips a canary down to almost nothing (the digits of a word) names no value.
     for (const form of new Set([...reveal(canary), ...defaultForms(canary)]))
-      // A reveal that strips a canary down to almost nothing (the digits of a word) names no value.
       if (form.length >= 6) out.push({ canary, form });
   return out;
 }

@@ -104,8 +104,8 @@ export function haystack(bytes: Buffer, extra: string[] = []): string {
 export function formsOf(c: MaskCase, identity: Identity): { canary: string; form: string }[] {
   const reveal = c.reveal ?? defaultForms;
   const out: { canary: string; form: string }[] = [];
+  // A reveal that strips a canary down to almost nothing (the digits of a word) names no value.
   for (const canary of canaries(identity))
-    // A reveal that strips a canary down to almost nothing (the digits of a word) names no value.
     for (const form of new Set([...reveal(canary), ...defaultForms(canary)]))
       if (form.length >= 6) out.push({ canary, form });
   return out;

@@ -44,7 +44,13 @@ import {
   PASSTHROUGH_PLAN,
   parseRowDescription,
 } from './plan.js';
-import { type Counts, maskDataRow, maskErrorOrNotice, maskNotification } from './rewrite.js';
+import {
+  type Counts,
+  maskDataRow,
+  maskErrorOrNotice,
+  maskNotification,
+  maskParameterStatus,
+} from './rewrite.js';
 import { type MaskRule, stricter } from './rules.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -142,6 +148,12 @@ export class MaskingStream {
   /** The request the last DataRow belonged to, and its plan. */
   private rowsOf: Op | null = null;
   private rowsPlan: MaskPlan | null = null;
+  /**
+   * The strictest rule of the statements reading masked columns that ran since the session was
+   * last idle (outside a transaction): notifications (delivered at commit, or before the next
+   * ReadyForQuery) and parameter statuses arriving meanwhile may carry their values.
+   */
+  private tainted: MaskRule | null = null;
 
   constructor(private readonly opts: MaskingStreamOptions) {
     this.preparedView = new PreparedOverlay<StatementLineage>((name) => {
@@ -334,6 +346,13 @@ export class MaskingStream {
     return null;
   }
 
+  /** The statement's text, for errors: quoted text the client wrote is not data. */
+  private sqlOf(op: Op | null): string {
+    if (op?.kind === 'query') return op.sql;
+    if (op?.kind === 'execute') return this.portal(op.portal, op).stmt.sql;
+    return '';
+  }
+
   /** The holder of the running statement's COPY masker, if it copies out. */
   private copyOf(op: Op | null): { copy: CopyMasker | null } | null {
     if (op?.kind === 'query') return this.queries.get(op) ?? null;
@@ -364,7 +383,12 @@ export class MaskingStream {
   ): Buffer | null {
     const op = reply.op;
     // Any other message may change the plan (a RowDescription, the end of a statement).
-    if (type !== 0x44) this.rowsOf = null;
+    if (type !== 0x44) {
+      this.rowsOf = null;
+      // Every statement sends one of these before any notification it causes.
+      if (type !== 0x41 && type !== 0x53 && type !== 0x5a && this.active)
+        this.tainted = stricter(this.tainted, this.strict(op, reply.statementIndex));
+    }
     switch (type) {
       case 0x44: {
         // DataRow: the plan of the last row's request is kept (a result's rows all ask for it).
@@ -450,13 +474,15 @@ export class MaskingStream {
         for (const o of reply.ended)
           if (o.kind === 'describe-portal') this.portal(o.portal, o).describing = false;
         const b = this.binding;
+        const strict = this.strict(op, reply.statementIndex);
         return maskErrorOrNotice(
           buf,
           start,
           end,
           {
             detection: b.masking.detection,
-            strict: this.strict(op, reply.statementIndex),
+            strict,
+            sql: strict === null ? '' : this.sqlOf(op),
             hasher: b.masking.hasher,
           },
           counts,
@@ -470,10 +496,18 @@ export class MaskingStream {
       }
       case 0x41:
         // NotificationResponse
-        return maskNotification(buf, start, end, this.binding.masking.detection, counts);
+        if (!this.active) return null;
+        return maskNotification(buf, start, end, this.binding.masking.detection, counts, this.tainted);
+      case 0x53:
+        // ParameterStatus (a GUC_REPORT setting changed: application_name...)
+        if (!this.active) return null;
+        return maskParameterStatus(buf, start, end, this.binding.masking.detection, counts, this.tainted);
       case 0x5a: {
         // ReadyForQuery
-        if (this.ddlPending && readyStatus(buf, start, end) === 0x49) {
+        const idle = readyStatus(buf, start, end) === 0x49;
+        // Outside a transaction: whatever a statement queued for commit has been delivered.
+        if (idle) this.tainted = null;
+        if (this.ddlPending && idle) {
           // Committed (or rolled back): what the catalog connection sees may have changed.
           this.catalog.invalidate();
           this.ddlPending = false;

@@ -2,9 +2,11 @@
 // money, or as a bound of an int8range / numrange, is the same card as the text `4111...`.
 //
 // What counts as PII in a number (decided here, on purpose narrow):
-//   - a card: the integer part (or the digits after the point) has 13-19 digits, starts with an
-//     issuer digit 2-6, is not one digit repeated, and passes Luhn: the same rule as the text
-//     detector's, so a card typed as text or as a number is masked alike.
+//   - a card: the integer part (or all the digits, for a card shifted by a power of ten) has
+//     13-19 digits, starts with an issuer digit 2-6, is not one digit repeated, and passes Luhn:
+//     the same rule as the text detector's, so a card typed as text or as a number is masked
+//     alike (and, like it, about one in ten 13-19 digit numbers starting 2-6: sequence ids stay
+//     far below 13 digits, snowflake-style ids start with 1).
 //   - NOT an SSN: a bare 9-digit integer is indistinguishable from an id, an amount or an order
 //     number (every integer in 001000000..899999999 would match), so one value says nothing.
 //     SSNs stored as numbers are a column-level fact: column rules and the automatic column
@@ -49,7 +51,16 @@ export function numberIsCard(text: string): boolean {
   const int = dot < 0 ? s : s.slice(0, dot);
   if (cardRun(int.replace(/^0+/, ''))) return true;
   if (dot < 0) return false;
-  return cardRun(s.slice(dot + 1).replace(/0+$/, ''));
+  // A card shifted by a power of ten (card / 1e16, card / 1e8): every digit, without the
+  // leading zeros, and without the trailing zeros of the scale (one at a time: a card may end
+  // in 0).
+  let all = (int + s.slice(dot + 1)).replace(/^0+/, '');
+  for (;;) {
+    if (all.length < 13) return false;
+    if (all.length <= 19 && cardRun(all)) return true;
+    if (!all.endsWith('0')) return false;
+    all = all.slice(0, -1);
+  }
 }
 
 /** Binary int8 / numeric / float8 / money -> the text numberIsCard reads; null if malformed. */

@@ -190,6 +190,19 @@ describe('side channels of statements reading masked columns', () => {
     const s = await both('SELECT current_setting(secret) FROM people', [SECRET]);
     assert.equal(s.errors[0].C, '42704');
     assert.equal(s.errors[0].M, 'unrecognized configuration parameter "[REDACTED]"');
+    // The same through Parse / Bind / Execute (the error answers the Execute).
+    c.write(
+      Buffer.concat([
+        message('P', cstr('reg'), cstr('SELECT secret::regclass FROM people'), int16(0)),
+        message('B', cstr(''), cstr('reg'), int16(0), int16(0), int16(0)),
+        message('E', cstr(''), int32(0)),
+        message('S'),
+      ]),
+    );
+    const x = await c.result();
+    assert.equal(x.errors[0]?.M, 'relation "[REDACTED]" does not exist');
+    assert.ok(!bytes(x).toString('latin1').includes(SECRET));
+    await c.query('DEALLOCATE reg');
   });
   test('PL/pgSQL RAISE NOTICE / EXCEPTION with any SQLSTATE: every text and name field redacted', async () => {
     const r = await both('SELECT leak(secret) FROM people', [SECRET]);

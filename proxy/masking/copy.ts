@@ -8,7 +8,7 @@ import { formatCodes } from '../wire/fields.js';
 import { BodyReader, FieldError } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
 import { detectable, OID, typeKind } from './pgtypes.js';
-import { type ColumnLineage, MaskError } from './plan.js';
+import { type ColumnLineage, detectOp, type FieldOp, MaskError } from './plan.js';
 import type { MaskRule } from './rules.js';
 import {
   type MaskEnv,
@@ -145,6 +145,11 @@ interface CopyColumn {
   jsonType: boolean;
   /** Type unknown: binary values are scanned only when they look like text. */
   unknownType: boolean;
+  /**
+   * A known type that is not free text (a card stored as numeric or bigint, a name in a range):
+   * the detectors over the whole value, masked whole (plan.ts detectOp), per format.
+   */
+  whole: { text: FieldOp | null; binary: FieldOp | null } | null;
 }
 
 export interface CopyContext {
@@ -165,6 +170,13 @@ function columnOf(l: ColumnLineage | null, ctx: CopyContext): CopyColumn {
     detect: ctx.detection !== null && (typeOid === null || detectable(kind, 0)),
     jsonType: kind === 'json' || kind === 'jsonb',
     unknownType: typeOid === null,
+    whole:
+      ctx.detection !== null && typeOid !== null && !detectable(kind, 0)
+        ? {
+            text: detectOp(kind, 0, ctx.detection, ctx.env.userTypes, false, typeOid),
+            binary: detectOp(kind, 1, ctx.detection, ctx.env.userTypes, false, typeOid),
+          }
+        : null,
   };
 }
 
@@ -198,7 +210,9 @@ export class CopyMasker {
     private readonly ctx: CopyContext,
   ) {
     this.cols = Array.from({ length: columnCount }, (_, i) => columnOf(columns?.[i] ?? null, ctx));
-    this.passthrough = this.cols.every((c) => c.rule === null && !c.detect);
+    this.passthrough = this.cols.every(
+      (c) => c.rule === null && !c.detect && !c.whole?.text && !c.whole?.binary,
+    );
     this.headerPending = options.header && options.format !== 'binary';
   }
 
@@ -276,8 +290,17 @@ export class CopyMasker {
       if (col === undefined) return f.raw;
       const isNull = csv ? !f.quoted && f.raw === o.null : f.raw === o.null;
       if (isNull) return f.raw;
-      if (col.rule === null && !col.detect) return f.raw;
+      if (col.rule === null && !col.detect && !col.whole?.text) return f.raw;
       const value = csv ? f.value : copyTextDecode(f.raw);
+      if (col.rule === null && col.whole?.text) {
+        const b = Buffer.from(value, 'utf8');
+        const w = col.whole.text(b, 0, b.length, counts);
+        if (w === undefined) return f.raw;
+        changed = true;
+        if (w === null) return o.null;
+        const t = w.toString('utf8');
+        return csv ? csvEncode(t, o) : copyTextEncode(t, o.delimiter);
+      }
       /** undefined = unchanged, null = NULL */
       let result: string | null | undefined;
       if (col.rule !== null) {
@@ -369,6 +392,8 @@ export class CopyMasker {
         if (col.rule !== null) {
           bump(counts, col.rule.name);
           r = col.binary ? col.binary(data, vs, ve) : null;
+        } else if (col.whole?.binary) {
+          r = col.whole.binary(data, vs, ve, counts);
         } else if (col.detect && this.ctx.detection) {
           if (!col.unknownType || looksLikeText(data, vs, ve))
             r = this.ctx.detection.maskBytes(data, vs, ve, counts, col.jsonType);

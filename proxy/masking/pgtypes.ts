@@ -314,4 +314,8 @@ export const TYPE_NAMES: ReadonlyMap<string, number> = new Map([
   ['bytea', OID.bytea],
   ['bool', OID.bool],
   ['xml', OID.xml],
+  ['money', OID.money],
+  ['int8range', OID.int8range],
+  ['numrange', OID.numrange],
+  ['tsvector', OID.tsvector],
 ]);

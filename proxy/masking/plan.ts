@@ -422,7 +422,10 @@ function wholeDetectOp(
             : binaryNumberText(kind, buf, start, end);
         if (text === null || !numberIsCard(text)) return undefined;
         bump(counts, rule.name);
-        return masker(buf, start, end);
+        const r = masker(buf, start, end);
+        // A value not in the form the type's masker reads (a type known wrongly: money text
+        // under a numeric type) comes back as it was: NULL instead.
+        return r !== null && r.equals(buf.subarray(start, end)) ? null : r;
       };
     }
     case 'range':

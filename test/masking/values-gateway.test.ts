@@ -119,6 +119,11 @@ describe('detectors on every type (text format)', () => {
     assert.equal(row[2], '5000000000000000'); // float partial: one significant digit
     assert.deepEqual(row.slice(3, 6), [null, null, null]); // money, range, bigint[]: NULL
     assert.equal(row[6], '************6467');
+    // COPY TO STDOUT of the typed column: the same, in text and CSV.
+    const copy = await both('COPY (SELECT card_num, card_num::numeric(20,2) FROM people) TO STDOUT', [CARD]);
+    const data = copy.messages.filter((m) => m.type === 'd').map((m) => m.body.toString('utf8'));
+    assert.deepEqual(data, ['4000000000000000\t4000000000000000.00\n']);
+    await both('COPY (SELECT card_num::money FROM people) TO STDOUT (FORMAT csv)', ['4,539,148,803,436,467']);
     // A number that is no card passes.
     assert.deepEqual(text(await c.query('SELECT 1234567890123::int8, 42::int8'))[0], ['1234567890123', '42']);
   });

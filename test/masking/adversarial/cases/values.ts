@@ -104,6 +104,31 @@ export const VALUES_CASES: MaskCase[] = [
       reveal: numberForms,
     },
   ),
+  types(
+    14,
+    'card numeric through COPY TO STDOUT (text)',
+    'COPY (SELECT card_num FROM pii.numbers) TO STDOUT',
+    {
+      reveal: numberForms,
+    },
+  ),
+  types(
+    15,
+    'card bigint through COPY TO STDOUT (csv)',
+    'COPY (SELECT card_num::bigint FROM pii.numbers) TO STDOUT (FORMAT csv)',
+    {
+      reveal: numberForms,
+    },
+  ),
+  types(16, 'email as name through COPY TO STDOUT', 'COPY (SELECT email::name FROM pii.customers) TO STDOUT'),
+  types(
+    17,
+    'card as money through COPY TO STDOUT (csv)',
+    'COPY (SELECT card_num::money FROM pii.numbers) TO STDOUT (FORMAT csv)',
+    {
+      reveal: numberForms,
+    },
+  ),
   // Values cast to less common textual types, or produced as C strings.
   types(20, 'email cast to name', 'SELECT email::name FROM pii.customers'),
   types(21, 'email cast to bpchar(80)', 'SELECT email::bpchar(80) FROM pii.customers'),

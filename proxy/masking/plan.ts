@@ -425,7 +425,7 @@ function wholeDetectOp(
         const r = masker(buf, start, end);
         // A value not in the form the type's masker reads (a type known wrongly: money text
         // under a numeric type) comes back as it was: NULL instead.
-        return r !== null && r.equals(buf.subarray(start, end)) ? null : r;
+        return r?.equals(buf.subarray(start, end)) ? null : r;
       };
     }
     case 'range':

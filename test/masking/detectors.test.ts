@@ -232,6 +232,17 @@ describe('numbers (issue 18: a card stored as a number)', () => {
     ])
       assert.ok(!numberIsCard(t), t);
   });
+  test('the text detector finds a card in float8 exponent form (float8::text, JSON, points, arrays)', () => {
+    const set = new DetectorSet(['credit_card']);
+    for (const t of ['4.539148803436467e+15', '(4.539148803436467e+15,0)', '{"a": 3.71449635398431e+14}'])
+      assert.deepEqual(
+        set.findIn(t).map((x) => x.detector),
+        ['credit_card'],
+        t,
+      );
+    for (const t of ['1.5e+15', '4.539148803436468e+15', '4.5391488034364671e+15', '4.539148803436467e+25'])
+      assert.deepEqual(set.findIn(t), [], t);
+  });
   test('binary forms decode to the text read above', () => {
     const b = Buffer.alloc(8);
     b.writeBigInt64BE(4539148803436467n);

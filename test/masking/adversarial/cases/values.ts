@@ -129,6 +129,16 @@ export const VALUES_CASES: MaskCase[] = [
       reveal: numberForms,
     },
   ),
+  types(18, 'card as float8 text (exponent form)', 'SELECT card_num::float8::text FROM pii.numbers', {
+    reveal: numberForms,
+  }),
+  types(19, 'card as a float8 in JSON', 'SELECT to_json(card_num::float8) FROM pii.numbers', {
+    reveal: numberForms,
+  }),
+  types(31, 'card as a point coordinate', 'SELECT point(card_num, 0) FROM pii.numbers', {
+    reveal: numberForms,
+  }),
+  types(32, 'card in a float8[]', 'SELECT ARRAY[card_num::float8] FROM pii.numbers', { reveal: numberForms }),
   // Values cast to less common textual types, or produced as C strings.
   types(20, 'email cast to name', 'SELECT email::name FROM pii.customers'),
   types(21, 'email cast to bpchar(80)', 'SELECT email::bpchar(80) FROM pii.customers'),

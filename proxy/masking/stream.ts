@@ -343,13 +343,19 @@ export class MaskingStream {
       const pm = this.portal(op.portal, op);
       return stricter(pm.stmt.lineage?.reads ?? null, pm.plan?.strictest ?? null);
     }
+    // Bind plans the statement (and may run parts of it: stable functions, partition pruning).
+    if (op?.kind === 'bind') return this.portal(op.portal, op).stmt.lineage?.reads ?? null;
     return null;
   }
 
   /** The statement's text, for errors: quoted text the client wrote is not data. */
   private sqlOf(op: Op | null): string {
     if (op?.kind === 'query') return op.sql;
-    if (op?.kind === 'execute') return this.portal(op.portal, op).stmt.sql;
+    if (op?.kind === 'execute' || op?.kind === 'bind') {
+      // The Bind's parameters are the client's too (a failed conversion echoes one).
+      const params = op.portal?.params.filter((p) => p !== null).join('\n') ?? '';
+      return `${this.portal(op.portal, op).stmt.sql}\n${params}`;
+    }
     return '';
   }
 

@@ -270,6 +270,17 @@ describe('side channels of statements reading masked columns', () => {
         .includes('plain payload'),
     );
     await c.query('UNLISTEN ch2');
+    // A Bind of a statement reading masked columns: the parameter the client sent is its own.
+    c.write(
+      Buffer.concat([
+        message('P', cstr(''), cstr('SELECT secret FROM people WHERE id = $1'), int16(1), int32(23)),
+        message('B', cstr(''), cstr(''), int16(0), int16(1), int32(3), Buffer.from('abc'), int16(0)),
+        message('E', cstr(''), int32(0)),
+        message('S'),
+      ]),
+    );
+    const b = await c.result();
+    assert.equal(b.errors[0]?.M, 'invalid input syntax for type integer: "abc"');
     const s = await c.query("SELECT set_config('application_name', 'myapp', false)");
     assert.ok(
       s.messages

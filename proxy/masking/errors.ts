@@ -141,8 +141,19 @@ const CONTEXT_LINE = templates([
 ]);
 
 /**
+ * What the client itself sent: quoted text an error echoes from it is not data the server read.
+ * `sql`: the statement's text, only for an error with a cursor position (raised while the server
+ * parsed and analysed the text, before it read any row); `params`: the Bind's parameter values,
+ * matched whole (a failed conversion echoes one).
+ */
+export interface ClientText {
+  sql: string;
+  params: ReadonlySet<string>;
+}
+
+/**
  * One free-text field of an error or notice under a strict rule: the quoted values masked (kept
- * when the statement's own text has them), the \x00 placeholders of Key (...)=(...) and Failing
+ * when the client sent them: see ClientText), the \x00 placeholders of Key (...)=(...) and Failing
  * row contains (...) masked, or the whole field redacted when it is none of the templates.
  */
 export function maskStrictField(
@@ -150,7 +161,7 @@ export function maskStrictField(
   text: string,
   rule: MaskRule,
   hasher: Hasher,
-  sql: string,
+  client: ClientText,
   counts: Map<string, number> | null,
   names: ReadonlySet<string> = new Set(),
 ): string {
@@ -158,12 +169,14 @@ export function maskStrictField(
     bump(counts, rule.name);
     return maskFreeText(v, rule.strategy, hasher);
   };
-  const lowerSql = sql.toLowerCase();
-  // Quoted text the client wrote in the statement is not data the server read; a name the
-  // server also sends in a name field (kept: see NAME_FIELDS) reveals nothing more here.
+  const lowerSql = client.sql.toLowerCase();
+  // Quoted text the client sent is not data the server read; a name the server also sends in a
+  // name field (kept: see NAME_FIELDS) reveals nothing more here.
   const slot = (all: string, v: string) => {
     const u = v.replace(/""/g, '"');
-    return v !== '' && (names.has(u) || lowerSql.includes(u.toLowerCase())) ? all : `"${m(v)}"`;
+    const mine =
+      names.has(u) || client.params.has(u) || (lowerSql !== '' && lowerSql.includes(u.toLowerCase()));
+    return v !== '' && mine ? all : `"${m(v)}"`;
   };
   if (code === 'M') {
     if (!MESSAGES.some((re) => re.test(text))) return REDACTED_FIELD;

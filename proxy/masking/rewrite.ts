@@ -151,6 +151,8 @@ export interface ErrorMaskOptions {
   strict?: MaskRule | null;
   /** The statement's text (quoted text the client wrote there is not data): with `strict`. */
   sql?: string;
+  /** The Bind's parameter values (the client's own), with `strict`. */
+  params?: readonly string[];
   hasher: Hasher;
 }
 
@@ -178,6 +180,8 @@ export function maskErrorOrNotice(
   }
   r.expectEnd();
   const raised = strict !== null && userRaised(byCode);
+  // Only an error raised while the text was parsed (it has a cursor position) echoes the text.
+  const client = { sql: byCode.has('P') ? (opts.sql ?? '') : '', params: new Set(opts.params ?? []) };
   const names = new Set<string>();
   if (strict !== null && !raised)
     for (const k of NAME_FIELDS) if (byCode.has(k)) names.add(byCode.get(k) as string);
@@ -188,7 +192,7 @@ export function maskErrorOrNotice(
     let v = f[1];
     if (strict !== null && (raised || !NAME_FIELDS.has(k))) {
       // A RAISE may put a value in any field, names included.
-      v = raised ? REDACTED_FIELD : maskStrictField(k, v, strict, opts.hasher, opts.sql ?? '', counts, names);
+      v = raised ? REDACTED_FIELD : maskStrictField(k, v, strict, opts.hasher, client, counts, names);
       if (raised) bump(counts, strict.name);
     }
     if (det && v !== REDACTED_FIELD) {

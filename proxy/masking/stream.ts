@@ -348,15 +348,15 @@ export class MaskingStream {
     return null;
   }
 
-  /** The statement's text, for errors: quoted text the client wrote is not data. */
-  private sqlOf(op: Op | null): string {
-    if (op?.kind === 'query') return op.sql;
-    if (op?.kind === 'execute' || op?.kind === 'bind') {
-      // The Bind's parameters are the client's too (a failed conversion echoes one).
-      const params = op.portal?.params.filter((p) => p !== null).join('\n') ?? '';
-      return `${this.portal(op.portal, op).stmt.sql}\n${params}`;
-    }
-    return '';
+  /** The statement's text and Bind parameters, for errors: quoted text the client sent is not data. */
+  private clientText(op: Op | null): { sql: string; params: string[] } {
+    if (op?.kind === 'query') return { sql: op.sql, params: [] };
+    if (op?.kind === 'execute' || op?.kind === 'bind')
+      return {
+        sql: this.portal(op.portal, op).stmt.sql,
+        params: (op.portal?.params ?? []).filter((p): p is string => p !== null),
+      };
+    return { sql: '', params: [] };
   }
 
   /** The holder of the running statement's COPY masker, if it copies out. */
@@ -488,7 +488,7 @@ export class MaskingStream {
           {
             detection: b.masking.detection,
             strict,
-            sql: strict === null ? '' : this.sqlOf(op),
+            ...(strict === null ? {} : this.clientText(op)),
             hasher: b.masking.hasher,
           },
           counts,

@@ -319,10 +319,11 @@ describe('ErrorResponse / NoticeResponse', () => {
       S: 'ERROR',
       C: '42P01',
       M: 'relation "nope" does not exist',
+      P: '19',
       F: 'namespace.c',
     });
     assert.equal(maskErrorOrNotice(e, 0, e.length, opts, null), null);
-    // Strict, and the client wrote the name: not data.
+    // Strict, and the client wrote the name (an error of the parser: it has a position): not data.
     assert.equal(
       maskErrorOrNotice(e, 0, e.length, { ...opts, strict: PII, sql: 'SELECT email FROM nope' }, null),
       null,

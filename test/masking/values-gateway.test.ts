@@ -195,6 +195,15 @@ describe('side channels of statements reading masked columns', () => {
     const s = await both('SELECT current_setting(secret) FROM people', [SECRET]);
     assert.equal(s.errors[0].C, '42704');
     assert.equal(s.errors[0].M, 'unrecognized configuration parameter "[REDACTED]"');
+    // Every guess written in a comment does not make the value the client's: the error came
+    // while rows were read (no position).
+    const g = await both(`SELECT secret::regclass FROM people /* ${SECRET} */`, [SECRET]);
+    assert.equal(g.errors[0].M, 'relation "[REDACTED]" does not exist');
+    assert.equal(g.errors[0].P, undefined);
+    // An error of the parser (with a position) names what the client wrote: kept.
+    const typo = await c.query('SELECT secret, nosuch FROM people');
+    assert.equal(typo.errors[0].M, 'column "nosuch" does not exist');
+    assert.ok(typo.errors[0].P);
     // The same through Parse / Bind / Execute (the error answers the Execute).
     c.write(
       Buffer.concat([

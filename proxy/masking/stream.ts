@@ -351,7 +351,9 @@ export class MaskingStream {
   /** The statement's text and Bind parameters, for errors: quoted text the client sent is not data. */
   private clientText(op: Op | null): { sql: string; params: string[] } {
     if (op?.kind === 'query') return { sql: op.sql, params: [] };
-    if (op?.kind === 'execute' || op?.kind === 'bind')
+    if (op?.kind === 'execute') return { sql: this.portal(op.portal, op).stmt.sql, params: [] };
+    // A parameter that fails its conversion is echoed by the Bind (rows are read by Execute).
+    if (op?.kind === 'bind')
       return {
         sql: this.portal(op.portal, op).stmt.sql,
         params: (op.portal?.params ?? []).filter((p): p is string => p !== null),

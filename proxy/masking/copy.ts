@@ -7,6 +7,7 @@
 import { formatCodes } from '../wire/fields.js';
 import { BodyReader, FieldError } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
+import { binaryNumberText, numberIsCard } from './numbers.js';
 import { detectable, OID, typeKind } from './pgtypes.js';
 import { type ColumnLineage, detectOp, type FieldOp, MaskError } from './plan.js';
 import type { MaskRule } from './rules.js';
@@ -178,6 +179,16 @@ function columnOf(l: ColumnLineage | null, ctx: CopyContext): CopyColumn {
           }
         : null,
   };
+}
+
+/** Binary bytes of an unknown type that read as a card stored as int8, float8 or numeric. */
+function binaryNumberIsCard(buf: Buffer, start: number, end: number): boolean {
+  const kinds = end - start === 8 ? ['int8', 'float8'] : ['numeric'];
+  for (const k of kinds) {
+    const t = binaryNumberText(k, buf, start, end);
+    if (t !== null && numberIsCard(t)) return true;
+  }
+  return false;
 }
 
 function looksLikeText(buf: Buffer, start: number, end: number): boolean {
@@ -394,9 +405,24 @@ export class CopyMasker {
           r = col.binary ? col.binary(data, vs, ve) : null;
         } else if (col.whole?.binary) {
           r = col.whole.binary(data, vs, ve, counts);
+          // The type is lineage's reading (a cast of a clean column may keep the column's type):
+          // bytes that read as a card in another number layout are NULL too.
+          if (
+            r === undefined &&
+            this.ctx.detection?.set.has('credit_card') &&
+            binaryNumberIsCard(data, vs, ve)
+          ) {
+            bump(counts, this.ctx.detection.ruleOf('credit_card').name);
+            r = null;
+          }
         } else if (col.detect && this.ctx.detection) {
           if (!col.unknownType || looksLikeText(data, vs, ve))
             r = this.ctx.detection.maskBytes(data, vs, ve, counts, col.jsonType);
+          else if (binaryNumberIsCard(data, vs, ve) && this.ctx.detection.set.has('credit_card')) {
+            // A value of unknown type that reads as a card stored as a number: NULL.
+            bump(counts, this.ctx.detection.ruleOf('credit_card').name);
+            r = null;
+          }
         }
         if (r === undefined) continue;
         changed = true;

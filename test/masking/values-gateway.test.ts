@@ -180,6 +180,13 @@ describe('detectors on every type (binary format)', () => {
     assert.equal(vals[0]?.readBigInt64BE(0), 4000000000000000n);
     assert.equal(vals[2]?.readDoubleBE(0), 5000000000000000);
     assert.deepEqual(vals.slice(3), [null, null, vals[5], null]);
+    // Binary COPY: the card as an int8 (and as numeric) never leaves the gateway either.
+    const copySql = 'COPY (SELECT card_num, card_num::numeric FROM people) TO STDOUT (FORMAT binary)';
+    assert.ok(bytes(await direct.query(copySql)).includes(card8));
+    const copied = await c.query(copySql);
+    assert.deepEqual(copied.errors, []);
+    assert.ok(!bytes(copied).includes(card8), 'the card as an int8 reached the client through binary COPY');
+    assert.ok(copied.messages.some((m) => m.type === 'd'));
     // The bigint[] keeps its shape (one element, int8) with the element masked in place.
     const arr = vals[5] as Buffer;
     assert.equal(arr.readInt32BE(8), 20);

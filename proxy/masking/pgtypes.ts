@@ -79,8 +79,8 @@ const FIXED = new Set<number>([
   774, // macaddr8
   869, // inet
   650, // cidr
-  1560, // bit
-  1562, // varbit
+  // Not bit / varbit: any length, and their binary form is raw bytes (text cast to bit through
+  // hex comes out as its own bytes): scanned as 'other'.
 ]);
 
 /** reg* types: an OID in binary, an object NAME in text (which a cast of a value can produce). */

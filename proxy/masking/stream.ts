@@ -393,8 +393,9 @@ export class MaskingStream {
     // Any other message may change the plan (a RowDescription, the end of a statement).
     if (type !== 0x44) {
       this.rowsOf = null;
-      // Every statement sends one of these before any notification it causes.
-      if (type !== 0x41 && type !== 0x53 && type !== 0x5a && this.active)
+      // Every statement sends one of these before any notification it causes (CopyData, the
+      // bulk of a COPY, comes after its CopyOutResponse: skipped on the hot path).
+      if (type !== 0x41 && type !== 0x53 && type !== 0x5a && type !== 0x64 && this.active)
         this.tainted = stricter(this.tainted, this.strict(op, reply.statementIndex));
     }
     switch (type) {

@@ -7,8 +7,9 @@
 import { formatCodes } from '../wire/fields.js';
 import { BodyReader, FieldError } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
+import { binaryNumberText, numberIsCard } from './numbers.js';
 import { detectable, OID, typeKind } from './pgtypes.js';
-import { type ColumnLineage, MaskError } from './plan.js';
+import { type ColumnLineage, detectOp, type FieldOp, MaskError } from './plan.js';
 import type { MaskRule } from './rules.js';
 import {
   type MaskEnv,
@@ -145,6 +146,11 @@ interface CopyColumn {
   jsonType: boolean;
   /** Type unknown: binary values are scanned only when they look like text. */
   unknownType: boolean;
+  /**
+   * A known type that is not free text (a card stored as numeric or bigint, a name in a range):
+   * the detectors over the whole value, masked whole (plan.ts detectOp), per format.
+   */
+  whole: { text: FieldOp | null; binary: FieldOp | null } | null;
 }
 
 export interface CopyContext {
@@ -165,7 +171,24 @@ function columnOf(l: ColumnLineage | null, ctx: CopyContext): CopyColumn {
     detect: ctx.detection !== null && (typeOid === null || detectable(kind, 0)),
     jsonType: kind === 'json' || kind === 'jsonb',
     unknownType: typeOid === null,
+    whole:
+      ctx.detection !== null && typeOid !== null && !detectable(kind, 0)
+        ? {
+            text: detectOp(kind, 0, ctx.detection, ctx.env.userTypes, false, typeOid),
+            binary: detectOp(kind, 1, ctx.detection, ctx.env.userTypes, false, typeOid),
+          }
+        : null,
   };
+}
+
+/** Binary bytes of an unknown type that read as a card stored as int8, float8 or numeric. */
+function binaryNumberIsCard(buf: Buffer, start: number, end: number): boolean {
+  const kinds = end - start === 8 ? ['int8', 'float8'] : ['numeric'];
+  for (const k of kinds) {
+    const t = binaryNumberText(k, buf, start, end);
+    if (t !== null && numberIsCard(t)) return true;
+  }
+  return false;
 }
 
 function looksLikeText(buf: Buffer, start: number, end: number): boolean {
@@ -198,7 +221,9 @@ export class CopyMasker {
     private readonly ctx: CopyContext,
   ) {
     this.cols = Array.from({ length: columnCount }, (_, i) => columnOf(columns?.[i] ?? null, ctx));
-    this.passthrough = this.cols.every((c) => c.rule === null && !c.detect);
+    this.passthrough = this.cols.every(
+      (c) => c.rule === null && !c.detect && !c.whole?.text && !c.whole?.binary,
+    );
     this.headerPending = options.header && options.format !== 'binary';
   }
 
@@ -276,8 +301,17 @@ export class CopyMasker {
       if (col === undefined) return f.raw;
       const isNull = csv ? !f.quoted && f.raw === o.null : f.raw === o.null;
       if (isNull) return f.raw;
-      if (col.rule === null && !col.detect) return f.raw;
+      if (col.rule === null && !col.detect && !col.whole?.text) return f.raw;
       const value = csv ? f.value : copyTextDecode(f.raw);
+      if (col.rule === null && col.whole?.text) {
+        const b = Buffer.from(value, 'utf8');
+        const w = col.whole.text(b, 0, b.length, counts);
+        if (w === undefined) return f.raw;
+        changed = true;
+        if (w === null) return o.null;
+        const t = w.toString('utf8');
+        return csv ? csvEncode(t, o) : copyTextEncode(t, o.delimiter);
+      }
       /** undefined = unchanged, null = NULL */
       let result: string | null | undefined;
       if (col.rule !== null) {
@@ -369,9 +403,26 @@ export class CopyMasker {
         if (col.rule !== null) {
           bump(counts, col.rule.name);
           r = col.binary ? col.binary(data, vs, ve) : null;
+        } else if (col.whole?.binary) {
+          r = col.whole.binary(data, vs, ve, counts);
+          // The type is lineage's reading (a cast of a clean column may keep the column's type):
+          // bytes that read as a card in another number layout are NULL too.
+          if (
+            r === undefined &&
+            this.ctx.detection?.set.has('credit_card') &&
+            binaryNumberIsCard(data, vs, ve)
+          ) {
+            bump(counts, this.ctx.detection.ruleOf('credit_card').name);
+            r = null;
+          }
         } else if (col.detect && this.ctx.detection) {
           if (!col.unknownType || looksLikeText(data, vs, ve))
             r = this.ctx.detection.maskBytes(data, vs, ve, counts, col.jsonType);
+          else if (binaryNumberIsCard(data, vs, ve) && this.ctx.detection.set.has('credit_card')) {
+            // A value of unknown type that reads as a card stored as a number: NULL.
+            bump(counts, this.ctx.detection.ruleOf('credit_card').name);
+            r = null;
+          }
         }
         if (r === undefined) continue;
         changed = true;

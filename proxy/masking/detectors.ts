@@ -203,6 +203,8 @@ function highEntropyToken(s: string): boolean {
 const EMAIL =
   /(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9@-]|\.[A-Za-z0-9])/g;
 const CARD = /(?<![\w.+-])(?<!\d[ -])[2-6](?:[ -]?\d){12,18}(?![\w]|[ -]\d)/g;
+/** A card as float8 / JSON prints a large integer: 4.539148803436467e+15 (see numbers.ts). */
+const CARD_EXP = /(?<![\w.+-])[2-6]\.\d{11,18}[eE]\+1[2-8](?![\w.])/g;
 const SSN = /(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w]|-\d)/g;
 const PHONE_NANP = /(?<![\w+.-])(?:\+?1[-. ]?)?(?:\(\d{3}\)[-. ]?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w]|[-.]\d)/g;
 const PHONE_E164 = /(?<![\w+])\+\d(?:[-. ]?\(?\d\)?){7,14}(?![\w]|[-.]\d)/g;
@@ -354,6 +356,16 @@ const FINDERS: Record<DetectorName, Finder> = {
       const seps = s.replace(/\d/g, '');
       if (seps.length > 0 && !/^( +|-+)$/.test(seps)) return; // mixed separators
       if (cardDigits(s) === null) return;
+      out.push({ start: m.index, end: m.index + s.length, detector: 'credit_card' });
+    });
+    if (text.indexOf('e+') < 0 && text.indexOf('E+') < 0) return;
+    each(CARD_EXP, text, (m) => {
+      const s = m[0];
+      const e = s.search(/[eE]/);
+      const exp = Number(s.slice(e + 2));
+      const digits = s[0] + s.slice(2, e);
+      if (digits.length > exp + 1) return; // not an integer
+      if (cardDigits(digits.padEnd(exp + 1, '0')) === null) return;
       out.push({ start: m.index, end: m.index + s.length, detector: 'credit_card' });
     });
   },

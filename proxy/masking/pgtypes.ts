@@ -28,7 +28,63 @@ export const OID = {
   record: 2249,
   tsvector: 3614,
   jsonb: 3802,
+  money: 790,
+  cstring: 2275,
+  refcursor: 1790,
+  pgNodeTree: 194,
+  int4range: 3904,
+  numrange: 3906,
+  tsrange: 3908,
+  tstzrange: 3910,
+  daterange: 3912,
+  int8range: 3926,
 } as const;
+
+/** Built-in range type -> its subtype. */
+export const RANGE_ELEMENT: ReadonlyMap<number, number> = new Map([
+  [OID.int4range, OID.int4],
+  [OID.numrange, OID.numeric],
+  [OID.tsrange, OID.timestamp],
+  [OID.tstzrange, OID.timestamptz],
+  [OID.daterange, OID.date],
+  [OID.int8range, OID.int8],
+]);
+
+/** Built-in multirange type -> its range type. */
+export const MULTIRANGE_RANGE: ReadonlyMap<number, number> = new Map([
+  [4451, OID.int4range],
+  [4532, OID.numrange],
+  [4533, OID.tsrange],
+  [4534, OID.tstzrange],
+  [4535, OID.daterange],
+  [4536, OID.int8range],
+]);
+
+/**
+ * Built-in types whose values hold no text in either format: fixed-shape numbers, times,
+ * addresses, bits. No detector can match their text (too few digits in a row, or a fixed
+ * layout of hex and separators), so they are never scanned (the row path stays cheap).
+ */
+const FIXED = new Set<number>([
+  18, // "char": one byte
+  26, // oid
+  27, // tid
+  28, // xid
+  29, // cid
+  1266, // timetz
+  1186, // interval
+  3220, // pg_lsn
+  5069, // xid8
+  829, // macaddr
+  774, // macaddr8
+  869, // inet
+  650, // cidr
+  // Not bit / varbit: any length, and their binary form is raw bytes (text cast to bit through
+  // hex comes out as its own bytes): scanned as 'other'.
+]);
+
+/** reg* types: an OID in binary, an object NAME in text (which a cast of a value can produce). */
+const OIDREF = new Set<number>([24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191]);
 
 /** The first OID of a user-defined object (FirstNormalObjectId). */
 export const FIRST_USER_OID = 16384;
@@ -58,6 +114,22 @@ export const ARRAY_ELEMENT: ReadonlyMap<number, number> = new Map([
   [2287, 2249],
   [143, 142],
   [1183, 1083],
+  // Arrays of ranges and multiranges.
+  [3905, 3904],
+  [3907, 3906],
+  [3909, 3908],
+  [3911, 3910],
+  [3913, 3912],
+  [3927, 3926],
+  [6150, 4451],
+  [6151, 4532],
+  [6152, 4533],
+  [6153, 4534],
+  [6155, 4535],
+  [6157, 4536],
+  [791, 790], // money[]
+  [1263, 2275], // cstring[]
+  [2201, 1790], // refcursor[]
 ]);
 
 /** Types whose text is free text (and whose binary format is that same text). */
@@ -69,6 +141,9 @@ const TEXTUAL = new Set<number>([
   OID.varchar,
   OID.xml,
   OID.json,
+  OID.cstring,
+  OID.refcursor,
+  OID.pgNodeTree,
 ]);
 
 export type TypeKind =
@@ -96,6 +171,16 @@ export type TypeKind =
   | 'enum'
   /** text output may hold free text (tsvector, user types of unknown shape) but nothing to rewrite in binary */
   | 'opaque-text'
+  /** money: an int8 of cents in binary, "$1,234.56" in text */
+  | 'money'
+  /** a built-in range (binary: flags and bounds) */
+  | 'range'
+  /** a built-in multirange (binary: count and ranges) */
+  | 'multirange'
+  /** reg* types: an OID in binary, an object name in text */
+  | 'oidref'
+  /** fixed-shape values with no text (see FIXED): never scanned */
+  | 'fixed'
   /** numbers, times, network addresses, geometry...: no free text, no masking beyond NULL */
   | 'other';
 
@@ -114,7 +199,12 @@ export function typeKind(oid: number, user?: UserTypes | null): TypeKind {
     case OID.bpchar:
     case OID.varchar:
     case OID.xml:
+    case OID.cstring:
+    case OID.refcursor:
+    case OID.pgNodeTree:
       return 'text';
+    case OID.money:
+      return 'money';
     case OID.json:
       return 'json';
     case OID.jsonb:
@@ -149,6 +239,10 @@ export function typeKind(oid: number, user?: UserTypes | null): TypeKind {
       return 'opaque-text';
   }
   if (ARRAY_ELEMENT.has(oid)) return 'array';
+  if (RANGE_ELEMENT.has(oid)) return 'range';
+  if (MULTIRANGE_RANGE.has(oid)) return 'multirange';
+  if (FIXED.has(oid)) return 'fixed';
+  if (OIDREF.has(oid)) return 'oidref';
   if (oid >= FIRST_USER_OID) {
     const k = user?.kind(oid) ?? null;
     if (k === 'string') return 'text';
@@ -160,7 +254,11 @@ export function typeKind(oid: number, user?: UserTypes | null): TypeKind {
   return 'other';
 }
 
-/** True when value detectors should look at a field of this type in this format (bytea: its bytes). */
+/**
+ * True when the value detectors may REPLACE SPANS inside a value of this type in this format
+ * (bytea: its bytes), which keeps it a valid value of the type: free text. Values of other
+ * types are still scanned by plan.ts detectOp, which masks them whole on a match.
+ */
 export function detectable(kind: TypeKind, format: number): boolean {
   switch (kind) {
     case 'text':
@@ -216,4 +314,8 @@ export const TYPE_NAMES: ReadonlyMap<string, number> = new Map([
   ['bytea', OID.bytea],
   ['bool', OID.bool],
   ['xml', OID.xml],
+  ['money', OID.money],
+  ['int8range', OID.int8range],
+  ['numrange', OID.numrange],
+  ['tsvector', OID.tsvector],
 ]);

@@ -10,7 +10,17 @@ import { bump, type Detection } from './compile.js';
 import { rewriteArrayBinary, rewriteRecordBinary, rewriteRecordText } from './containers.js';
 import { decodeHex } from './encoded.js';
 import { maskJsonLeaves } from './json.js';
-import { detectable, type TypeKind, typeKind, type UserTypes } from './pgtypes.js';
+import { binaryNumberText, numberIsCard, someMultirangeBound, someRangeBound } from './numbers.js';
+import {
+  ARRAY_ELEMENT,
+  detectable,
+  MULTIRANGE_RANGE,
+  OID,
+  RANGE_ELEMENT,
+  type TypeKind,
+  typeKind,
+  type UserTypes,
+} from './pgtypes.js';
 import { type MaskRule, stricter } from './rules.js';
 import { jsonLeafFn, type MaskEnv, textMasker, valueMasker } from './strategies.js';
 
@@ -286,7 +296,13 @@ function byteaTextOp(det: Detection): FieldOp {
 
 /**
  * Detectors over one value of a type in a format (null: nothing to look at). `into`: the op may
- * write its result at scratch.pos (a row's top-level field, see RowFieldOp).
+ * write its result at scratch.pos (a row's top-level field, see RowFieldOp). `oid`: the type,
+ * when known (an array's or range's element type decides how a match is masked).
+ *
+ * Every value of every type is looked at, except types whose values cannot hold a match (see
+ * pgtypes.ts FIXED, and int2 / int4 / float4 / bool / uuid / dates and times). Free text has
+ * the matched spans replaced; any other value is masked WHOLE on a match, so that it stays a
+ * valid value of its type (numbers by the detector rule's strategy, everything else NULL).
  */
 export function detectOp(
   kind: TypeKind,
@@ -294,6 +310,7 @@ export function detectOp(
   det: Detection,
   user: UserTypes | null | undefined,
   into: true,
+  oid?: number,
 ): RowFieldOp | null;
 export function detectOp(
   kind: TypeKind,
@@ -301,6 +318,7 @@ export function detectOp(
   det: Detection,
   user: UserTypes | null | undefined,
   into?: false,
+  oid?: number,
 ): FieldOp | null;
 export function detectOp(
   kind: TypeKind,
@@ -308,8 +326,20 @@ export function detectOp(
   det: Detection,
   user: UserTypes | null | undefined,
   into = false,
+  oid?: number,
 ): RowFieldOp | null {
-  if (!detectable(kind, format)) return null;
+  if (!detectable(kind, format)) return wholeDetectOp(kind, format, det, user, oid);
+  if (kind === 'array' && format === 0 && oid !== undefined) {
+    // A text array of numbers (or ranges...): starring digits inside would make an invalid
+    // literal; a match masks the whole array (NULL).
+    const elem = ARRAY_ELEMENT.get(oid) ?? user?.element?.(oid) ?? null;
+    const ek = elem === null ? null : typeKind(elem, user);
+    if (ek !== null && !detectable(ek, 0)) {
+      if (wholeDetectOp(ek, 0, det, user, elem ?? undefined) === null) return null;
+      return (buf, start, end, counts) =>
+        det.maskBytes(buf, start, end, counts, false, false) === undefined ? undefined : null;
+    }
+  }
   if (kind === 'bytea')
     return format === 0
       ? byteaTextOp(det)
@@ -345,7 +375,7 @@ export function detectOp(
         let op = inner.get(oid);
         if (op === undefined) {
           const k = typeKind(oid, user);
-          op = detectOp(k, 1, det, user);
+          op = detectOp(k, 1, det, user, false, oid);
           inner.set(oid, op);
         }
         return op;
@@ -368,6 +398,91 @@ export function detectOp(
       };
     }
     default:
+      return null;
+  }
+}
+
+const NUMBER_OID: Partial<Record<TypeKind, number>> = {
+  int8: OID.int8,
+  numeric: OID.numeric,
+  float8: OID.float8,
+  money: OID.money,
+};
+
+/** A match anywhere in the value (its text, or its raw bytes in binary): the value becomes NULL. */
+function nullOnMatch(det: Detection): FieldOp {
+  return (buf, start, end, counts) =>
+    det.maskBytes(buf, start, end, counts, false, false) === undefined ? undefined : null;
+}
+
+/** Detectors over a value that is not free text: a match masks it whole (see detectOp). */
+function wholeDetectOp(
+  kind: TypeKind,
+  format: number,
+  det: Detection,
+  user: UserTypes | null | undefined,
+  oid: number | undefined,
+): FieldOp | null {
+  switch (kind) {
+    case 'int8':
+    case 'numeric':
+    case 'float8':
+    case 'money': {
+      // See numbers.ts: a card stored as a number; never an SSN or phone.
+      if (!det.set.has('credit_card')) return null;
+      const rule = det.ruleOf('credit_card');
+      const masker = valueMasker(rule.strategy, NUMBER_OID[kind] as number, -1, format, {
+        hasher: det.hasher,
+        userTypes: user,
+      });
+      return (buf, start, end, counts) => {
+        const text =
+          format === 0
+            ? end - start < 13
+              ? null
+              : buf.toString('latin1', start, end)
+            : binaryNumberText(kind, buf, start, end);
+        if (text === null || !numberIsCard(text)) return undefined;
+        bump(counts, rule.name);
+        const r = masker(buf, start, end);
+        // A value not in the form the type's masker reads (a type known wrongly: money text
+        // under a numeric type) comes back as it was: NULL instead.
+        return r?.equals(buf.subarray(start, end)) ? null : r;
+      };
+    }
+    case 'range':
+    case 'multirange': {
+      if (format === 0) return nullOnMatch(det);
+      const range = kind === 'range' ? oid : oid === undefined ? undefined : MULTIRANGE_RANGE.get(oid);
+      const elem = range === undefined ? undefined : RANGE_ELEMENT.get(range);
+      // A range type the gateway does not know: its raw bytes, like any undecodable value.
+      if (elem === undefined) return nullOnMatch(det);
+      const op = detectOp(typeKind(elem, user), 1, det, user, false, elem);
+      if (op === null) return null;
+      const some = kind === 'range' ? someRangeBound : someMultirangeBound;
+      return (buf, start, end, counts) => {
+        try {
+          return some(buf, start, end, (b, s, e) => op(b, s, e, counts) !== undefined) ? null : undefined;
+        } catch (e) {
+          if (e instanceof FieldError)
+            throw new MaskError(`cannot mask a binary ${kind} value: ${e.message}`);
+          throw e;
+        }
+      };
+    }
+    case 'oidref':
+      // An object name in text (`email::regclass` of a table so named); an OID in binary.
+      return format === 0 ? nullOnMatch(det) : null;
+    case 'other':
+    case 'opaque-text':
+      // Text: whatever the type's output is. Binary of a type the gateway cannot decode (a
+      // tsvector's lexemes, an extension's type): its raw bytes, where text is usually stored
+      // as it is. A match masks the whole value: a span cannot be rewritten in a layout we do
+      // not know.
+      return nullOnMatch(det);
+    default:
+      // int2, int4, float4 (cannot hold 13 exact digits), bool, uuid, date and time types,
+      // FIXED: nothing a detector can match.
       return null;
   }
 }
@@ -424,7 +539,7 @@ function recordOp(
           if (rr === null) {
             if (!det) return undefined;
             const k = typeKind(oid, env.userTypes);
-            const op = detectOp(k, 1, det, env.userTypes);
+            const op = detectOp(k, 1, det, env.userTypes, false, oid);
             return op ? op(b, s, e, counts) : undefined;
           }
           const key = `${rr.strategy}:${oid}`;
@@ -481,5 +596,5 @@ function fieldOp(f: RowField, d: FieldDecision, ctx: PlanContext): RowFieldOp | 
     return wholeOp(d.rule, f, ctx.env);
   }
   if (ctx.detection === null) return null;
-  return detectOp(kind, f.format, ctx.detection, ctx.env.userTypes, true);
+  return detectOp(kind, f.format, ctx.detection, ctx.env.userTypes, true, f.typeOid);
 }

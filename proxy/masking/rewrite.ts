@@ -6,10 +6,11 @@
 
 import { BodyReader } from '../wire/reader.js';
 import { bump, type Detection } from './compile.js';
+import { KEEP_FIELDS, maskStrictField, NAME_FIELDS, REDACTED_FIELD, userRaised } from './errors.js';
 import { MaskError, type MaskPlan } from './plan.js';
 import type { MaskRule } from './rules.js';
 import { rowBuffer, scratch } from './scratch.js';
-import { type Hasher, maskFreeText } from './strategies.js';
+import type { Hasher } from './strategies.js';
 
 export type Counts = Map<string, number>;
 
@@ -138,58 +139,26 @@ export function maskDataRow(
 // ---------------------------------------------------------------------------------------------
 // ErrorResponse / NoticeResponse
 
-/** Fields that carry text which may echo data: message, detail, hint, context, internal query. */
-const TEXT_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
-
 export interface ErrorMaskOptions {
   /** The detectors (null: none). */
   detection: Detection | null;
   /**
    * The strictest rule of any masked column the statement reads (lineage `reads`, the plan's
-   * `strictest`), or null. When set, the values PostgreSQL echoes in data errors (class 22 and
-   * 23: `invalid input syntax for type integer: "..."`, `Key (email)=(...)`, `Failing row
-   * contains (...)`) are masked with it, whatever they look like.
+   * `strictest`), or null. When set, the statement's errors and notices fail closed (errors.ts):
+   * the server's known templates keep their text with the echoed values masked by this rule,
+   * anything else is redacted whole.
    */
   strict?: MaskRule | null;
+  /** The statement's text (quoted text the client wrote there is not data): with `strict`. */
+  sql?: string;
+  /** The Bind's parameter values (the client's own), with `strict`. */
+  params?: readonly string[];
   hasher: Hasher;
 }
 
-function maskEchoes(
-  code: string,
-  field: string,
-  text: string,
-  rule: MaskRule,
-  hasher: Hasher,
-  counts: Counts | null,
-): string {
-  if (!/^2[23]/.test(code)) return text;
-  const m = (v: string) => {
-    bump(counts, rule.name);
-    return maskFreeText(v, rule.strategy, hasher);
-  };
-  let out = text;
-  if (field === 'D') {
-    out = out.replace(
-      /^(Key \(.*?\)=\()(.*)(\) (?:already exists|is (?:not present|still referenced)|conflicts)[\s\S]*)$/,
-      (_a, p, v, s) => p + m(v) + s,
-    );
-    out = out.replace(/^(Failing row contains \()(.*)(\)\.?)$/s, (_a, p, v, s) => p + m(v) + s);
-  }
-  if (field === 'M' || field === 'D') {
-    out = out.replace(/"((?:[^"]|"")*)"/g, (all, v: string, offset: number, whole: string) => {
-      // Keep quoted identifiers in the well-known templates naming them.
-      const before = whole.slice(Math.max(0, offset - 24), offset);
-      if (/(?:column|relation|constraint|table|type|index|function|schema|of relation|domain) $/.test(before))
-        return all;
-      return `"${m(v)}"`;
-    });
-  }
-  return out;
-}
-
 /**
- * ErrorResponse ('E') / NoticeResponse ('N'): masks data in the text fields (detectors, and the
- * echoed values of data errors under `strict`). null = unchanged.
+ * ErrorResponse ('E') / NoticeResponse ('N'): masks data in the text fields (detectors always;
+ * under `strict`, see errors.ts). SQLSTATE, severity and positions are kept. null = unchanged.
  */
 export function maskErrorOrNotice(
   buf: Buffer,
@@ -199,23 +168,34 @@ export function maskErrorOrNotice(
   counts: Counts | null,
 ): Buffer | null {
   const det = opts.detection;
-  if (det === null && !opts.strict) return null;
+  const strict = opts.strict ?? null;
+  if (det === null && strict === null) return null;
   const fields: [number, string][] = [];
   const r = ROW.reset(buf, start + 5, end, buf[start] === 0x4e ? 'NoticeResponse' : 'ErrorResponse');
-  let code = '';
+  const byCode = new Map<string, string>();
   for (let c = r.uint8(); c !== 0; c = r.uint8()) {
     const v = r.cstring();
-    if (c === 0x43) code = v;
+    byCode.set(String.fromCharCode(c), v);
     fields.push([c, v]);
   }
   r.expectEnd();
+  const raised = strict !== null && userRaised(byCode);
+  // Only an error raised while the text was parsed (it has a cursor position) echoes the text.
+  const client = { sql: byCode.has('P') ? (opts.sql ?? '') : '', params: new Set(opts.params ?? []) };
+  const names = new Set<string>();
+  if (strict !== null && !raised)
+    for (const k of NAME_FIELDS) if (byCode.has(k)) names.add(byCode.get(k) as string);
   let changed = false;
   for (const f of fields) {
     const k = String.fromCharCode(f[0]);
-    if (!TEXT_FIELDS.has(k)) continue;
+    if (KEEP_FIELDS.has(k)) continue;
     let v = f[1];
-    if (opts.strict) v = maskEchoes(code, k, v, opts.strict, opts.hasher, counts);
-    if (det) {
+    if (strict !== null && (raised || !NAME_FIELDS.has(k))) {
+      // A RAISE may put a value in any field, names included.
+      v = raised ? REDACTED_FIELD : maskStrictField(k, v, strict, opts.hasher, client, counts, names);
+      if (raised) bump(counts, strict.name);
+    }
+    if (det && v !== REDACTED_FIELD) {
       const d = det.maskString(v, counts, false, false);
       if (typeof d === 'string') v = d;
     }
@@ -233,31 +213,95 @@ export function maskErrorOrNotice(
   return out;
 }
 
-/** NotificationResponse ('A'): masks detected values in the payload. null = unchanged. */
+/** What a payload or a parameter value tainted by a statement reading masked columns becomes. */
+export const REDACTED_VALUE = '[redacted by Bastion: set while a statement read masked columns]';
+
+/**
+ * NotificationResponse ('A'): masks detected values in the payload; `strict` (a statement of
+ * this session that reads masked columns ran since the session was last idle, see stream.ts):
+ * the payload is replaced whole, as it may be built from them (pg_notify(..., email)) in a way
+ * no detector recognises. Channel and pid are kept. null = unchanged.
+ */
 export function maskNotification(
   buf: Buffer,
   start: number,
   end: number,
   detection: Detection | null,
   counts: Counts | null,
+  strict: MaskRule | null = null,
 ): Buffer | null {
-  if (detection === null) return null;
+  if (detection === null && strict === null) return null;
   const rd = ROW.reset(buf, start + 5, end, 'NotificationResponse');
   rd.int32(); // the notifying backend's pid
   rd.cstringEnd(); // the channel
   const pl = rd.pos;
   const plEnd = rd.cstringEnd();
   rd.expectEnd();
-  if (!detection.set.mayMatch(buf, pl, plEnd)) return null;
-  const text = buf.toString('latin1', pl, plEnd);
-  const json = /^\s*[[{]/.test(text);
-  const r = detection.maskString(text, counts, json, false);
+  let r: string | null | undefined;
+  if (strict !== null) {
+    if (plEnd === pl) return null;
+    bump(counts, strict.name);
+    r = REDACTED_VALUE;
+  } else {
+    if (detection === null || !detection.set.mayMatch(buf, pl, plEnd)) return null;
+    const text = buf.toString('latin1', pl, plEnd);
+    const json = /^\s*[[{]/.test(text);
+    r = detection.maskString(text, counts, json, false);
+  }
   if (typeof r !== 'string') return null;
   const body = Buffer.from(r, 'latin1');
   const out = Buffer.allocUnsafe(pl - start + body.length + 1);
   buf.copy(out, 0, start, pl);
   body.copy(out, pl - start);
   out[pl - start + body.length] = 0;
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
+}
+
+/** GUC_REPORT parameters drivers parse, and the values they may take: anything else is free text. */
+const PARAMETER_SHAPES: ReadonlyMap<string, RegExp> = new Map([
+  ['client_encoding', /^[A-Za-z0-9_]{1,20}$/],
+  ['server_encoding', /^[A-Za-z0-9_]{1,20}$/],
+  ['DateStyle', /^(?:ISO|SQL|Postgres|German), (?:DMY|MDY|YMD)$/],
+  ['IntervalStyle', /^(?:postgres|postgres_verbose|sql_standard|iso_8601)$/],
+  ['integer_datetimes', /^(?:on|off)$/],
+  ['standard_conforming_strings', /^(?:on|off)$/],
+  ['default_transaction_read_only', /^(?:on|off)$/],
+  ['in_hot_standby', /^(?:on|off)$/],
+  ['is_superuser', /^(?:on|off)$/],
+  ['scram_iterations', /^\d{1,6}$/],
+  ['TimeZone', /^[A-Za-z_]+(?:\/[A-Za-z_]+)*(?:[+-]\d{1,2})?$/],
+]);
+
+/**
+ * ParameterStatus ('S'): detectors on the value always; `strict` (see maskNotification): a
+ * value the statement may have set from masked columns (set_config('application_name', email,
+ * false)) is replaced, unless it is one of the fixed-shape values drivers rely on. null = unchanged.
+ */
+export function maskParameterStatus(
+  buf: Buffer,
+  start: number,
+  end: number,
+  detection: Detection | null,
+  counts: Counts | null,
+  strict: MaskRule | null,
+): Buffer | null {
+  if (detection === null && strict === null) return null;
+  const rd = ROW.reset(buf, start + 5, end, 'ParameterStatus');
+  const name = rd.cstring();
+  const value = rd.cstring();
+  rd.expectEnd();
+  let v = value;
+  const shape = PARAMETER_SHAPES.get(name);
+  if (strict !== null && v !== '' && !shape?.test(v)) {
+    bump(counts, strict.name);
+    v = REDACTED_VALUE;
+  } else if (detection !== null) {
+    const d = detection.maskString(v, counts, false, false);
+    if (typeof d === 'string') v = d;
+  }
+  if (v === value) return null;
+  const out = Buffer.concat([Buffer.from([buf[start], 0, 0, 0, 0]), Buffer.from(`${name}\0${v}\0`, 'utf8')]);
   out.writeInt32BE(out.length - 1, 1);
   return out;
 }

@@ -51,7 +51,13 @@ import {
   PASSTHROUGH_PLAN,
   parseRowDescription,
 } from './plan.js';
-import { type Counts, maskDataRow, maskErrorOrNotice, maskNotification } from './rewrite.js';
+import {
+  type Counts,
+  maskDataRow,
+  maskErrorOrNotice,
+  maskNotification,
+  maskParameterStatus,
+} from './rewrite.js';
 import { type MaskRule, stricter } from './rules.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -153,6 +159,12 @@ export class MaskingStream {
   /** The request the last DataRow belonged to, and its plan. */
   private rowsOf: Op | null = null;
   private rowsPlan: MaskPlan | null = null;
+  /**
+   * The strictest rule of the statements reading masked columns that ran since the session was
+   * last idle (outside a transaction): notifications (delivered at commit, or before the next
+   * ReadyForQuery) and parameter statuses arriving meanwhile may carry their values.
+   */
+  private tainted: MaskRule | null = null;
 
   constructor(private readonly opts: MaskingStreamOptions) {
     this.preparedView = new PreparedOverlay<StatementLineage>((name) => {
@@ -380,7 +392,22 @@ export class MaskingStream {
       const pm = this.portal(op.portal, op);
       return stricter(pm.stmt.lineage?.reads ?? null, pm.plan?.strictest ?? null);
     }
+    // Bind plans the statement (and may run parts of it: stable functions, partition pruning).
+    if (op?.kind === 'bind') return this.portal(op.portal, op).stmt.lineage?.reads ?? null;
     return null;
+  }
+
+  /** The statement's text and Bind parameters, for errors: quoted text the client sent is not data. */
+  private clientText(op: Op | null): { sql: string; params: string[] } {
+    if (op?.kind === 'query') return { sql: op.sql, params: [] };
+    if (op?.kind === 'execute') return { sql: this.portal(op.portal, op).stmt.sql, params: [] };
+    // A parameter that fails its conversion is echoed by the Bind (rows are read by Execute).
+    if (op?.kind === 'bind')
+      return {
+        sql: this.portal(op.portal, op).stmt.sql,
+        params: (op.portal?.params ?? []).filter((p): p is string => p !== null),
+      };
+    return { sql: '', params: [] };
   }
 
   /** The holder of the running statement's COPY masker, if it copies out. */
@@ -420,7 +447,13 @@ export class MaskingStream {
   ): Buffer | null {
     const op = reply.op;
     // Any other message may change the plan (a RowDescription, the end of a statement).
-    if (type !== 0x44) this.rowsOf = null;
+    if (type !== 0x44) {
+      this.rowsOf = null;
+      // Every statement sends one of these before any notification it causes (CopyData, the
+      // bulk of a COPY, comes after its CopyOutResponse: skipped on the hot path).
+      if (type !== 0x41 && type !== 0x53 && type !== 0x5a && type !== 0x64 && this.active)
+        this.tainted = stricter(this.tainted, this.strict(op, reply.statementIndex));
+    }
     switch (type) {
       case 0x44: {
         // DataRow: the plan of the last row's request is kept (a result's rows all ask for it).
@@ -506,13 +539,15 @@ export class MaskingStream {
         for (const o of reply.ended)
           if (o.kind === 'describe-portal') this.portal(o.portal, o).describing = false;
         const b = this.binding;
+        const strict = this.strict(op, reply.statementIndex);
         return maskErrorOrNotice(
           buf,
           start,
           end,
           {
             detection: b.masking.detection,
-            strict: this.strict(op, reply.statementIndex),
+            strict,
+            ...(strict === null ? {} : this.clientText(op)),
             hasher: b.masking.hasher,
           },
           counts,
@@ -526,10 +561,18 @@ export class MaskingStream {
       }
       case 0x41:
         // NotificationResponse
-        return maskNotification(buf, start, end, this.binding.masking.detection, counts);
+        if (!this.active) return null;
+        return maskNotification(buf, start, end, this.binding.masking.detection, counts, this.tainted);
+      case 0x53:
+        // ParameterStatus (a GUC_REPORT setting changed: application_name...)
+        if (!this.active) return null;
+        return maskParameterStatus(buf, start, end, this.binding.masking.detection, counts, this.tainted);
       case 0x5a: {
         // ReadyForQuery
-        if ((this.ddlPending || this.atIdle !== 'none') && readyStatus(buf, start, end) === 0x49) {
+        const idle = readyStatus(buf, start, end) === 0x49;
+        // Outside a transaction: whatever a statement queued for commit has been delivered.
+        if (idle) this.tainted = null;
+        if ((this.ddlPending || this.atIdle !== 'none') && idle) {
           // Committed (or rolled back): what the catalog connection sees may have changed.
           if (this.atIdle === 'full') this.catalog.invalidate();
           else this.catalog.suspect();

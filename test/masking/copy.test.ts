@@ -178,4 +178,29 @@ describe('COPY binary', () => {
     assert.deepEqual(rows[0][0], Buffer.from([0, 0, 0, 64]));
     assert.equal(rows[0][1]?.toString(), 'a***@example.com');
   });
+  test('a card stored as a number (issue 18): typed, mistyped by lineage, or of unknown type', () => {
+    const card8 = Buffer.alloc(8);
+    card8.writeBigInt64BE(4539148803436467n);
+    const small = Buffer.alloc(8);
+    small.writeBigInt64BE(42n);
+    const typed: ColumnLineage[] = [
+      { name: 'a', rule: null, typeOid: 20 },
+      { name: 'b', rule: null, typeOid: 1700 }, // lineage says numeric, the bytes are an int8
+      { name: 'c', rule: null },
+    ];
+    const masker = new CopyMasker(defaultCopyOptions('binary'), typed, 3, ctx);
+    const rows = parse(
+      run(masker, [
+        Buffer.concat([header, tuple(card8, card8, card8), tuple(small, small, small), trailer]),
+      ] as unknown as Buffer[]),
+    );
+    assert.equal(rows[0][0]?.readBigInt64BE(0), 4000000000000000n); // partial: still an int8
+    assert.deepEqual(rows[0].slice(1), [null, null]);
+    assert.deepEqual(rows[1], [small, small, small]);
+    const text = new CopyMasker(defaultCopyOptions('text'), typed, 3, ctx);
+    assert.equal(
+      run(text, ['4539148803436467\t$4,539,148,803,436,467.00\t42\n']).toString(),
+      '4000000000000000\t\\N\t42\n',
+    );
+  });
 });

@@ -13,6 +13,7 @@ import {
   jwtValid,
   luhnValid,
 } from '../../proxy/masking/detectors.js';
+import { binaryNumberText, numberIsCard, someRangeBound } from '../../proxy/masking/numbers.js';
 import { DETECTORS, type DetectorName } from '../../proxy/masking/rules.js';
 
 const JWT =
@@ -198,5 +199,80 @@ describe('pre-filter', () => {
         { numRuns: 3000 },
       );
     }
+  });
+});
+
+describe('numbers (issue 18: a card stored as a number)', () => {
+  test('int8 / numeric / float8 / money output forms of a card', () => {
+    for (const t of [
+      '4539148803436467',
+      '-4539148803436467',
+      '4539148803436467.00',
+      '4.539148803436467e+15',
+      '$4,539,148,803,436,467.00',
+      '0.4539148803436467', // card / 1e16
+      '45391488.03436467', // card / 1e8
+      '0.0371449635398431', // a 15-digit card / 1e16
+      '371449635398431',
+    ])
+      assert.ok(numberIsCard(t), t);
+  });
+  test('ids, amounts, SSN-like and phone-like integers are not cards', () => {
+    for (const t of [
+      '42',
+      '1234567890123', // starts with 1
+      '4539148803436468', // Luhn fails
+      '4444444444444444', // one digit repeated
+      '523714829', // an SSN as a number: never (see numbers.ts)
+      '4155550134', // a phone as a number: never
+      '1812345678901234567', // a snowflake-style id
+      '$1,234.56',
+      '12345.678901',
+      'NaN',
+    ])
+      assert.ok(!numberIsCard(t), t);
+  });
+  test('the text detector finds a card in float8 exponent form (float8::text, JSON, points, arrays)', () => {
+    const set = new DetectorSet(['credit_card']);
+    for (const t of ['4.539148803436467e+15', '(4.539148803436467e+15,0)', '{"a": 3.71449635398431e+14}'])
+      assert.deepEqual(
+        set.findIn(t).map((x) => x.detector),
+        ['credit_card'],
+        t,
+      );
+    for (const t of ['1.5e+15', '4.539148803436468e+15', '4.5391488034364671e+15', '4.539148803436467e+25'])
+      assert.deepEqual(set.findIn(t), [], t);
+  });
+  test('binary forms decode to the text read above', () => {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(4539148803436467n);
+    assert.equal(binaryNumberText('int8', b, 0, 8), '4539148803436467');
+    b.writeBigInt64BE(453914880343646700n);
+    assert.equal(binaryNumberText('money', b, 0, 8), '4539148803436467.00');
+    b.writeDoubleBE(4539148803436467);
+    assert.equal(binaryNumberText('float8', b, 0, 8), '4539148803436467');
+    assert.equal(binaryNumberText('int8', b, 0, 7), null);
+  });
+  test('range bounds: each finite bound, infinite and empty ranges, malformed ranges refused', () => {
+    const bound = (n: bigint) => {
+      const v = Buffer.alloc(12);
+      v.writeInt32BE(8);
+      v.writeBigInt64BE(n, 4);
+      return v;
+    };
+    const seen: bigint[] = [];
+    const r = Buffer.concat([Buffer.from([0x02]), bound(1n), bound(4539148803436467n)]);
+    assert.ok(someRangeBound(r, 0, r.length, (b, s) => seen.push(b.readBigInt64BE(s)) === 2));
+    assert.deepEqual(seen, [1n, 4539148803436467n]);
+    const upperInf = Buffer.concat([Buffer.from([0x02 | 0x10]), bound(5n)]);
+    assert.equal(
+      someRangeBound(upperInf, 0, upperInf.length, () => false),
+      false,
+    );
+    assert.equal(
+      someRangeBound(Buffer.from([0x01]), 0, 1, () => true),
+      false,
+    );
+    assert.throws(() => someRangeBound(r, 0, r.length - 1, () => false), /range/);
   });
 });

@@ -127,9 +127,17 @@ describe('DataRow', () => {
     assert.deepEqual(out, expected);
     assert.deepEqual(Object.fromEntries(counts), { pii: 1, detectors: 1 });
   });
-  test('non-text types are not scanned by detectors', () => {
+  test('types that cannot hold a match are not scanned; int8 is (a card stored as a number)', () => {
+    assert.equal(planOf([{ name: 'n', typeOid: 23 }], ctx()).passthrough, true);
+    assert.equal(planOf([{ name: 't', typeOid: 1184 }], ctx()).passthrough, true);
     const plan = planOf([{ name: 'n', typeOid: 20 }], ctx());
-    assert.equal(plan.passthrough, true);
+    assert.equal(plan.passthrough, false);
+    const ids = dataRow(['1234567890123']);
+    assert.equal(maskDataRow(plan, ids, 0, ids.length, null), null);
+    const card = dataRow(['4111111111111111']);
+    const out = maskDataRow(plan, card, 0, card.length, null) as Buffer;
+    // Still a valid int8: partial keeps one digit (see strategies.ts partialDecimal).
+    assert.deepEqual(rowText(out), ['4000000000000000']);
   });
   test('binary formats via withFormats', () => {
     const plan = planOf(CUST, ctx(columnsOnly)).withFormats([1]);
@@ -260,6 +268,8 @@ describe('ErrorResponse / NoticeResponse', () => {
       C: '22P02',
       M: 'invalid input syntax for type integer: "Ada Lovelace"',
       P: '8',
+      F: 'numutils.c',
+      R: 'pg_strtoint32_safe',
     });
     const out = maskErrorOrNotice(e, 0, e.length, { ...opts, strict: PII }, new Map()) as Buffer;
     assert.equal(errorFieldsOf(out).M, `invalid input syntax for type integer: "${REDACTED}"`);
@@ -282,6 +292,8 @@ describe('ErrorResponse / NoticeResponse', () => {
       M: 'duplicate key value violates unique constraint "customers_email_key"',
       D: 'Key (email)=(Ada Lovelace) already exists.',
       n: 'customers_email_key',
+      F: 'nbtinsert.c',
+      R: '_bt_check_unique',
     });
     const counts = new Map<string, number>();
     const f = errorFieldsOf(maskErrorOrNotice(e, 0, e.length, { ...opts, strict: PII }, counts) as Buffer);
@@ -293,6 +305,7 @@ describe('ErrorResponse / NoticeResponse', () => {
       C: '23502',
       M: 'null value in column "x" of relation "t" violates not-null constraint',
       D: 'Failing row contains (1, Ada, null).',
+      F: 'execMain.c',
     });
     assert.equal(
       errorFieldsOf(maskErrorOrNotice(e2, 0, e2.length, { ...opts, strict: PII }, null) as Buffer).D,
@@ -311,9 +324,20 @@ describe('ErrorResponse / NoticeResponse', () => {
       'customer a***@example.com updated',
     );
   });
-  test('unchanged -> null', () => {
-    const e = errorResponse('E', { S: 'ERROR', C: '42P01', M: 'relation "nope" does not exist' });
-    assert.equal(maskErrorOrNotice(e, 0, e.length, { ...opts, strict: PII }, null), null);
+  test('unchanged -> null; without a strict rule the server text is kept', () => {
+    const e = errorResponse('E', {
+      S: 'ERROR',
+      C: '42P01',
+      M: 'relation "nope" does not exist',
+      P: '19',
+      F: 'namespace.c',
+    });
+    assert.equal(maskErrorOrNotice(e, 0, e.length, opts, null), null);
+    // Strict, and the client wrote the name (an error of the parser: it has a position): not data.
+    assert.equal(
+      maskErrorOrNotice(e, 0, e.length, { ...opts, strict: PII, sql: 'SELECT email FROM nope' }, null),
+      null,
+    );
   });
 });
 

@@ -26,6 +26,7 @@ import {
   dataRow,
   errorResponse,
   message,
+  notification,
   rowDescription,
   rowText,
 } from './wire.js';
@@ -140,5 +141,31 @@ describe('MaskingStream', () => {
     assert.equal(cat.fresh, true);
     S(ms, cc('CREATE VIEW'));
     assert.equal(cat.fresh, false);
+  });
+  test('notifications: redacted whole from a statement reading masked columns until idle, then detectors only', () => {
+    const ms = stream();
+    const payload = (out: Buffer | null, m: Buffer) => {
+      const b = out ?? m;
+      return b.toString('utf8', b.indexOf(0, 9) + 1, b.length - 1);
+    };
+    C(ms, queryMessage('BEGIN'));
+    S(ms, cc('BEGIN'));
+    S(ms, message('Z', Buffer.from('T')));
+    C(ms, queryMessage("SELECT pg_notify('c', email) FROM customers"));
+    S(ms, rowDescription([{ name: 'pg_notify', typeOid: 2278 }]));
+    S(ms, cc('SELECT 1'));
+    S(ms, message('Z', Buffer.from('T')));
+    // COMMIT reads nothing masked: the notification it delivers was queued by the SELECT.
+    C(ms, queryMessage('COMMIT'));
+    S(ms, cc('COMMIT'));
+    const n = notification(7, 'c', 'Ada Lovelace');
+    assert.match(payload(S(ms, n), n), /^\[redacted by Bastion/);
+    S(ms, rfq());
+    // Idle: a later plain statement's payloads keep their text (detectors still apply).
+    C(ms, queryMessage("SELECT pg_notify('c', 'hi')"));
+    S(ms, cc('SELECT 1'));
+    assert.equal(S(ms, n), null);
+    const e = notification(7, 'c', 'to ada@example.com');
+    assert.equal(payload(S(ms, e), e), 'to a***@example.com');
   });
 });

@@ -50,6 +50,22 @@ export function detectorsIn(value: string): Set<DetectorName> {
 }
 
 /**
+ * Column names that say a bare 9-digit number is a US SSN. The SSN detector does not take bare
+ * digit runs for SSNs (order numbers and amounts would match), so a numeric SSN column
+ * (`ssn bigint`, `social_security_no`, `tax_id`) is found by its name and the shape of its values
+ * together: a name alone proves nothing, and the shape alone is any 9-digit id.
+ */
+const SSN_NAME = /(^|_)(ssn|ssns|social_?sec(urity)?(_?(no|num|number))?|tax_?id|tin|itin|sin)(_|$)/i;
+const BARE_SSN = /^(?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4}$/;
+
+function bareSsns(c: SampledColumn): number {
+  if (!SSN_NAME.test(c.column)) return 0;
+  let n = 0;
+  for (const v of c.values) if (v !== null && BARE_SSN.test(v.trim())) n++;
+  return n;
+}
+
+/**
  * Classifies columns from their samples: each column gets the detector that matches the largest
  * share of its non-null values, when that share reaches `threshold`. Columns with no non-null
  * value sampled are not classified (nothing to prove either way; the detectors still run on
@@ -73,6 +89,8 @@ export function classifyColumns(
     let best: DetectorName | null = null;
     let n = 0;
     for (const [d, k] of counts) if (k > n) [best, n] = [d, k];
+    const bare = bareSsns(c);
+    if (bare > n) [best, n] = ['ssn', bare];
     if (best === null || n / sampled < threshold) continue;
     out.push({
       schema: c.schema,

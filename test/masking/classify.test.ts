@@ -35,6 +35,20 @@ test('a column is PII of the detector most of its non-null values match, whole o
   assert.ok(!by.has('empty'));
 });
 
+test('a numeric SSN column is found by its name and the shape of its values together', () => {
+  const found = classifyColumns([
+    col('ssn_num', ['523714829', '614283075', '271649013']),
+    col('order_no', ['523714829', '614283075', '271649013']),
+    col('ssn', ['12', '7', '40']),
+    col('tax_id', ['000123456', '666123456', '900123456']),
+  ]);
+  const by = new Map(found.map((c) => [c.column, c]));
+  assert.equal(by.get('ssn_num')?.detector, 'ssn');
+  assert.ok(!by.has('order_no'), 'the shape alone is any 9-digit id');
+  assert.ok(!by.has('ssn'), 'the name alone proves nothing');
+  assert.ok(!by.has('tax_id'), 'numbers no SSN can be (area 000, 666, 9xx)');
+});
+
 test('the threshold is configurable', () => {
   const c = [col('name', ['Alice', 'Bob', 'carol@example.org'])];
   assert.equal(classifyColumns(c).length, 0);

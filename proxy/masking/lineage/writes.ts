@@ -3,11 +3,11 @@
 // Part of lineage.ts (the public entry).
 
 import { isObj, type Json, type JsonObject, list, wrapper } from '../../policy/parser.js';
-import { type MaskRule, STRICTNESS } from '../rules.js';
+import { type MaskRule, STRICTNESS, stricter } from '../rules.js';
 import { expr } from './expressions.js';
 import { plpgsqlOutput, strictestOf } from './functions.js';
 import { query, relationRel } from './queries.js';
-import { type CteScope, type Ctx, type OutCol, type Rel, type Scope, wholeRow } from './scope.js';
+import { anyTaint, type CteScope, type Ctx, type OutCol, type Rel, type Scope, wholeRow } from './scope.js';
 import { defElems, defString } from './statements.js';
 import { CLEAN, str, type Taint, whole } from './taint.js';
 
@@ -214,11 +214,23 @@ export function doWrites(b: JsonObject, ctx: Ctx): void {
   const opts = defElems(b.args);
   const lang = (defString(opts.get('language')) ?? 'plpgsql').toLowerCase();
   const body = defString(opts.get('as'));
-  if (lang !== 'plpgsql' || body === null) return;
+  // What the block reads can come back in what it RAISEs (notices, errors) or in any other side
+  // channel: the statement reads it. A body that cannot be analysed (another language, dynamic
+  // SQL, one that does not parse) may read any masked column.
+  if (lang !== 'plpgsql' || body === null) {
+    anyTaint(ctx);
+    return;
+  }
   let tag = 'bastion';
   while (body.includes(`$${tag}$`)) tag += '_';
-  plpgsqlOutput(
+  const r = plpgsqlOutput(
     `CREATE FUNCTION pg_temp.bastion_do() RETURNS void LANGUAGE plpgsql AS $${tag}$${body}$${tag}$`,
     ctx,
   );
+  if (r === null) {
+    anyTaint(ctx);
+    return;
+  }
+  ctx.reads = stricter(ctx.reads, r.extra);
+  for (const cols of r.out) for (const c of cols) ctx.reads = stricter(ctx.reads, c.taint.rule);
 }

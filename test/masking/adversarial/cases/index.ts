@@ -5,6 +5,9 @@ import { CATALOG_CASES } from './catalog.js';
 import { CLASSIFY_CASES } from './classify.js';
 import { LINEAGE_CASES } from './lineage.js';
 import { REDTEAM_CASES } from './redteam.js';
+import { RT_ECHOES_CASES } from './rt-echoes.js';
+import { RT_LINEAGE_CASES } from './rt-lineage2.js';
+import { RT_PLPGSQL_CASES } from './rt-plpgsql.js';
 import { SEED_CASES } from './seed.js';
 import { STORE_CASES } from './store.js';
 import { VALUES_CASES } from './values.js';
@@ -17,6 +20,9 @@ export const ALL_CASES: MaskCase[] = [
   ...CLASSIFY_CASES,
   ...STORE_CASES,
   ...REDTEAM_CASES,
+  ...RT_LINEAGE_CASES,
+  ...RT_PLPGSQL_CASES,
+  ...RT_ECHOES_CASES,
 ];
 
 // Ids are what KNOWN_LEAKS and MASK_ONLY name: two cases with one id would hide each other.

@@ -1,0 +1,4 @@
+// Red-team pass 18b findings of part "lineage2" (issue 18), as cases: filled in by that part.
+import type { MaskCase } from '../types.js';
+
+export const RT_LINEAGE_CASES: MaskCase[] = [];

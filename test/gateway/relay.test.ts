@@ -255,13 +255,34 @@ describe('postgres.js', () => {
   test('a cancel request stops pg_sleep(30) through the gateway', async () => {
     const sql = postgres({ ...pgConfig(gw.target()), max: 1, ssl: false });
     try {
+      // Connected first (postgres.js fetches its array types on the first query): a cancel of a
+      // query still queued in the client is the client's own business, not the gateway's.
+      await sql`SELECT 1`;
       const started = Date.now();
       const q = sql`SELECT pg_sleep(30)`;
       const outcome = q.then(
         () => 'finished',
         (e: { code?: string }) => e.code,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      // Cancelled once it runs on the server (a fixed delay races a loaded machine).
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      try {
+        await eventually(
+          async () =>
+            (
+              await admin.query(
+                "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'",
+              )
+            ).rowCount === 1
+              ? true
+              : undefined,
+          10_000,
+          'pg_sleep running on the server',
+        );
+      } finally {
+        await admin.end();
+      }
       await q.cancel();
       assert.equal(await outcome, '57014');
       assert.ok(Date.now() - started < 20_000, 'cancelled long before 30 s');

@@ -319,10 +319,8 @@ describe('through a real session', () => {
     assert.equal(csv, `1,${REDACTED}\n`);
   });
   test('notices and notifications', async () => {
-    const out = await send(s, [
-      queryMessage(
-        "LISTEN ch; NOTIFY ch, 'customer ada@example.com paid with 4242 4242 4242 4242'; DO $$ BEGIN RAISE NOTICE 'ssn %', (SELECT ssn FROM customers LIMIT 1); END $$",
-      ),
+    let out = await send(s, [
+      queryMessage("LISTEN ch; NOTIFY ch, 'customer ada@example.com paid with 4242 4242 4242 4242'"),
     ]);
     const a = out.find((m) => m.type === 'A');
     assert.ok(a);
@@ -330,9 +328,17 @@ describe('through a real session', () => {
       a.body.toString(),
       /customer a\*\*\*@example\.com paid with \*\*\*\* \*\*\*\* \*\*\*\* 4242/,
     );
+    assertNoSecrets(out);
+    // A notice raised by a block that reads a masked column: its text is redacted whole (RAISE
+    // can put any transformation of the value in it), and so is a payload delivered meanwhile.
+    out = await send(s, [
+      queryMessage(
+        "NOTIFY ch, 'plain'; DO $$ BEGIN RAISE NOTICE 'ssn %', (SELECT ssn FROM customers LIMIT 1); END $$",
+      ),
+    ]);
     const n = out.find((m) => m.type === 'N');
     assert.ok(n);
-    assert.match(errorFields(n.body).M, /^ssn \*\*\*-\*\*-\d{4}$/);
+    assert.match(errorFields(n.body).M, /redacted by Bastion/);
     assertNoSecrets(out);
   });
   test('DDL: a new view over masked columns is masked at once, and the catalog reloads', async () => {

@@ -11,29 +11,9 @@ import {
   syncMessage,
 } from '../../../helpers/raw-client.js';
 import type { MaskCase } from '../types.js';
+import { caseMaker } from './make.js';
 
-let n = 0;
-const id = () => `cat-${String(++n).padStart(3, '0')}`;
-const leak = (
-  cls: MaskCase['cls'],
-  desc: string,
-  sql: string | string[],
-  more: Partial<MaskCase> = {},
-): MaskCase => ({
-  id: id(),
-  cls,
-  desc,
-  sql: Array.isArray(sql) ? sql : [sql],
-  kind: 'leak',
-  ...more,
-});
-const control = (
-  cls: MaskCase['cls'],
-  desc: string,
-  sql: string,
-  expect: string,
-  more: Partial<MaskCase> = {},
-): MaskCase => ({ id: id(), cls, desc, sql: [sql], kind: 'control', expect, ...more });
+const { leak, control } = caseMaker('cat');
 
 const RENAME_EMAIL = {
   setup: 'ALTER TABLE pii.customers RENAME COLUMN email TO e2',

@@ -10,6 +10,7 @@ import {
   syncMessage,
 } from '../../../helpers/raw-client.js';
 import type { MaskCase } from '../types.js';
+import { caseMaker } from './make.js';
 
 const b64 = (s: string) => [Buffer.from(s).toString('base64')];
 const hex = (s: string) => [Buffer.from(s).toString('hex')];
@@ -25,36 +26,7 @@ const parts = (s: string) => [
 const nested = (open: string, inner: string, close: string, n: number) =>
   `${open.repeat(n)}${inner}${close.repeat(n)}`;
 
-let n = 0;
-const id = () => `seed-${String(++n).padStart(3, '0')}`;
-const leak = (
-  cls: MaskCase['cls'],
-  desc: string,
-  sql: string | string[],
-  more: Partial<MaskCase> = {},
-): MaskCase => ({
-  id: id(),
-  cls,
-  desc,
-  sql: Array.isArray(sql) ? sql : [sql],
-  kind: 'leak',
-  ...more,
-});
-const control = (
-  cls: MaskCase['cls'],
-  desc: string,
-  sql: string | string[],
-  expect: string,
-  more: Partial<MaskCase> = {},
-): MaskCase => ({
-  id: id(),
-  cls,
-  desc,
-  sql: Array.isArray(sql) ? sql : [sql],
-  kind: 'control',
-  expect,
-  ...more,
-});
+const { leak, control } = caseMaker('seed');
 
 const ALL_VIAS: MaskCase['via'] = ['query', 'extended', 'binary', 'psql'];
 
